@@ -1,0 +1,75 @@
+"""Resumable training checkpoints: atomic, checksummed, loaded without executing pickles.
+
+``ckpt_XXXXXXXX.pt`` holds tensors and plain values only (models, optimizers, RNG states,
+data position, iteration) and is read with ``torch.load(weights_only=True)``, which refuses
+pickled code. Its sha256 sits beside it in ``ckpt_XXXXXXXX.pt.sha256``, written before the
+checkpoint is renamed into place, so a checkpoint without a matching checksum is never
+trusted. Loading walks back from the newest to the first good one.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from ssgan import io
+
+PATTERN = re.compile(r"^ckpt_(\d{8})\.pt$")
+
+
+def path_for(ckpt_dir: Path, iteration: int) -> Path:
+    return Path(ckpt_dir) / f"ckpt_{iteration:08d}.pt"
+
+
+def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
+    """(iteration, path), newest first."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := PATTERN.match(p.name))]
+    return sorted(found, reverse=True)
+
+
+def save(ckpt_dir: Path, iteration: int, state: dict, keep: int, protect: set[int] = frozenset()) -> Path:
+    path = path_for(ckpt_dir, iteration)
+    with io.atomic_path(path) as tmp:
+        torch.save(state, tmp)
+        io.write_text(path.with_name(path.name + ".sha256"), io.sha256_file(tmp) + "\n")
+    for it, old in list_checkpoints(ckpt_dir)[keep:]:
+        if it not in protect:
+            old.unlink(missing_ok=True)
+            old.with_name(old.name + ".sha256").unlink(missing_ok=True)
+    return path
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def load_file(path: Path, map_location="cpu") -> dict:
+    """Verify the checksum, then load with weights_only=True; CheckpointError if either fails."""
+    path = Path(path)
+    sidecar = path.with_name(path.name + ".sha256")
+    if not sidecar.is_file():
+        raise CheckpointError(f"{path.name}: no checksum file")
+    expected = sidecar.read_text().strip()
+    actual = io.sha256_file(path)
+    if actual != expected:
+        raise CheckpointError(f"{path.name}: checksum mismatch (truncated or corrupt)")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means "not loadable"
+        raise CheckpointError(f"{path.name}: refused by the safe loader: {type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:200]}") from None
+
+
+def load_latest(ckpt_dir: Path, map_location="cpu") -> tuple[dict | None, list[dict]]:
+    """The newest good checkpoint (or None) and the events of the ones skipped on the way."""
+    events = []
+    for iteration, path in list_checkpoints(ckpt_dir):
+        try:
+            return load_file(path, map_location), events
+        except CheckpointError as err:
+            events.append({"kind": "checkpoint_rejected", "iteration": iteration, "detail": str(err)})
+    return None, events

@@ -1,0 +1,79 @@
+"""The ``ssgan`` command line. Each subcommand is a thin wrapper around a library function;
+the workflow's rules call these commands and nothing else."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> "module:function"; the function takes the parsed args and returns an exit code.
+HANDLERS = {
+    "train": "ssgan.train:cli",
+    "sample": "ssgan.runs:sample_cli",
+    "real-stats": "ssgan.metrics.cli:real_stats_cli",
+    "fid": "ssgan.metrics.cli:fid_cli",
+    "aggregate": "ssgan.aggregate:cli",
+    "plot": "ssgan.plots:cli",
+}
+
+EXIT_BAD_INPUT = 2
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ssgan", description="Self-Sparse GAN reproducibility suite")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one run (dataset, method, seed) into a directory")
+    t.add_argument("--dataset", required=True, help="dataset (a suite config's entry name or a registry name)")
+    t.add_argument("--method", required=True)
+    t.add_argument("--seed", required=True, type=int)
+    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--config", help="run config or suite config (YAML)")
+    t.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. train.iterations=500")
+
+    s = sub.add_parser("sample", help="write a grid of samples from a run's final generator")
+    s.add_argument("--run", required=True)
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--out", required=True, help="PNG file")
+    s.add_argument("--seed", type=int, default=None, help="latent seed (default: the run's seed)")
+
+    r = sub.add_parser("real-stats", help="compute (or reuse) cached FID statistics of a dataset")
+    r.add_argument("--dataset", required=True)
+    r.add_argument("--split", default=None)
+    r.add_argument("--config")
+    r.add_argument("overrides", nargs="*", metavar="key=value")
+
+    f = sub.add_parser("fid", help="evaluate FID/KID of a run; writes fid.json")
+    f.add_argument("--run", required=True)
+    f.add_argument("--checkpoint", type=int, default=None, help="evaluate this iteration's snapshot only")
+    f.add_argument("--config")
+    f.add_argument("overrides", nargs="*", metavar="key=value")
+
+    a = sub.add_parser("aggregate", help="tables and statistics from a results folder")
+    a.add_argument("--results", required=True)
+    a.add_argument("--out", default=None, help="tables folder (default: RESULTS/tables)")
+    a.add_argument("--bootstrap", type=int, default=10000)
+    a.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+
+    g = sub.add_parser("plot", help="figures from an aggregated results folder")
+    g.add_argument("--results", required=True)
+    g.add_argument("--out", required=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    module, func = HANDLERS[args.command].split(":")
+    from ssgan.config import ConfigError
+    from ssgan.data import DataError
+    from ssgan.runs import RunError
+
+    try:
+        return int(getattr(importlib.import_module(module), func)(args) or 0)
+    except (ConfigError, DataError, RunError) as err:
+        print(f"ssgan {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

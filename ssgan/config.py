@@ -1,0 +1,204 @@
+"""Run configuration: package defaults <- suite config <- command-line overrides.
+
+A *run config* is one nested dict (see defaults.yaml) plus the top-level keys
+``dataset`` (registry name), ``label`` (name in tables; defaults to dataset), ``method``
+and ``seed``. A *suite config* (config/*.yaml, the workflow's config) holds run-config
+overrides under ``defaults`` and per dataset entry under ``datasets.<label>``; an entry may
+name its registry dataset with ``dataset:`` (e.g. a Sketch folder is ``dataset: image_folder``).
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TOP_LEVEL = ("dataset", "label", "method", "seed")
+CHOICES = {
+    "sastm.gate": ("relu", "sigmoid"),
+    "sastm.branches": ("both", "channel", "spatial"),
+    "sastm.recombination": ("product", "sum"),
+    "sastm.position": ("before_bn", "after_bn"),
+    "data.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
+    "fid.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
+}
+POSITIVE_INT = {"train.iterations", "train.batch_size", "train.n_critic", "train.log_every",
+                "train.checkpoint_every", "train.keep_checkpoints", "train.sample_every",
+                "train.sample_grid", "probe.every", "probe.batch_size", "probe.hist_bins",
+                "model.width", "model.z_dim", "sastm.reduction", "fid.n_fake", "fid.n_real",
+                "fid.batch_size", "fid.kid_subset_size"}
+# Keys of a suite config that are not run-config overrides.
+SUITE_KEYS = ("data_root", "results", "methods", "seeds", "defaults", "datasets", "resources",
+              "fid_cache")
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names the key."""
+
+
+def defaults() -> dict:
+    text = resources.files("ssgan").joinpath("defaults.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def merge(base: dict, override: dict, where: str = "") -> dict:
+    """Deep-merge ``override`` into a copy of ``base``; unknown keys are an error."""
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        path = f"{where}.{key}" if where else key
+        if key not in out:
+            raise ConfigError(unknown_key_message(path, list(out)))
+        if isinstance(out[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{path}' must be a mapping, got {value!r}")
+            out[key] = merge(out[key], value, path)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def unknown_key_message(path: str, known: list[str]) -> str:
+    leaf = path.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(leaf, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown config key '{path}'{hint}; known keys here: {', '.join(sorted(known))}"
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["train.iterations=200", "sastm.gate=sigmoid"]`` -> nested dict (YAML-typed values)."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form key=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw != "" else None
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
+    for key, value in cfg.items():
+        path = f"{where}.{key}" if where else key
+        if isinstance(value, dict):
+            _validate_types(value, ref[key], path)
+            continue
+        default = ref.get(key)
+        if path in CHOICES and value is not None and value not in CHOICES[path]:
+            raise ConfigError(f"config key '{path}' must be one of {list(CHOICES[path])}, got {value!r}")
+        if path in POSITIVE_INT and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise ConfigError(f"config key '{path}' must be a positive integer, got {value!r}")
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"config key '{path}' must be true or false, got {value!r}")
+        if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f"config key '{path}' must be a number, got {value!r}")
+
+
+def validate(cfg: dict) -> dict:
+    """Check a resolved run config; returns it. Raises ConfigError naming the key."""
+    from ssgan.data import DATASETS
+    from ssgan.methods import METHODS
+
+    if cfg.get("dataset") not in DATASETS:
+        raise ConfigError(f"unknown dataset {cfg.get('dataset')!r}; known: {', '.join(sorted(DATASETS))}")
+    if cfg.get("method") not in METHODS:
+        raise ConfigError(f"unknown method {cfg.get('method')!r}; known: {', '.join(sorted(METHODS))}")
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"config key 'seed' must be a non-negative integer, got {seed!r}")
+    _validate_types({k: v for k, v in cfg.items() if k not in TOP_LEVEL}, defaults())
+    res = cfg["data"]["resolution"]
+    if res is not None and res not in (32, 48, 64):
+        raise ConfigError(f"config key 'data.resolution' must be 32, 48 or 64 (the DCGAN family), got {res!r}")
+    ch = cfg["data"]["channels"]
+    if ch is not None and ch not in (1, 3):
+        raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {ch!r}")
+    if cfg["model"]["width"] < cfg["sastm"]["reduction"]:
+        raise ConfigError("config key 'sastm.reduction' must not exceed 'model.width'")
+    if cfg["train"]["lr"] <= 0:
+        raise ConfigError(f"config key 'train.lr' must be positive, got {cfg['train']['lr']!r}")
+    return cfg
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    with open(path) as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping")
+    return data
+
+
+def is_suite(data: dict) -> bool:
+    return "datasets" in data
+
+
+def resolve(dataset: str, method: str, seed: int, file_cfg: dict | None = None,
+            overrides: dict | None = None) -> dict:
+    """The run config for (dataset label, method, seed)."""
+    cfg = defaults()
+    for key in TOP_LEVEL:
+        cfg[key] = None
+    cfg.update(dataset=dataset, label=dataset, method=method, seed=seed)
+    layers: list[tuple[str, dict]] = []
+    if file_cfg:
+        if is_suite(file_cfg):
+            for key in file_cfg:
+                if key not in SUITE_KEYS:
+                    raise ConfigError(unknown_key_message(key, list(SUITE_KEYS)))
+            entries = file_cfg.get("datasets") or {}
+            if dataset not in entries:
+                raise ConfigError(f"dataset {dataset!r} is not in the config's 'datasets'; "
+                                  f"it has: {', '.join(entries) or 'none'}")
+            entry = dict(entries[dataset] or {})
+            cfg["dataset"] = entry.pop("dataset", dataset)
+            if file_cfg.get("data_root") is not None:
+                layers.append(("data_root", {"data": {"root": file_cfg["data_root"]}}))
+            layers.append(("defaults", file_cfg.get("defaults") or {}))
+            layers.append((f"datasets.{dataset}", entry))
+        else:
+            layers.append(("", file_cfg))
+    layers.append(("", overrides or {}))
+    for where, layer in layers:
+        top = {k: layer[k] for k in TOP_LEVEL if k in layer}
+        rest = {k: v for k, v in layer.items() if k not in TOP_LEVEL}
+        try:
+            cfg = merge(cfg, rest)
+        except ConfigError as err:
+            raise ConfigError(f"{err} (in '{where}')" if where else str(err)) from None
+        cfg.update(top)
+    return validate(cfg)
+
+
+def config_hash(cfg: dict) -> str:
+    """sha256 of the result-relevant config (device and I/O cadence excluded)."""
+    relevant = copy.deepcopy(cfg)
+    relevant["train"].pop("device", None)
+    relevant["fid"].pop("device", None)
+    relevant["data"].pop("num_workers", None)
+    relevant["data"].pop("root", None)
+    blob = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def data_root(cfg: dict) -> Path:
+    root = cfg["data"]["root"] or os.environ.get("SSGAN_DATA_ROOT") or "data"
+    return Path(root).expanduser()
+
+
+def get(cfg: dict, dotted: str) -> Any:
+    node = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node

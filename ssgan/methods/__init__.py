@@ -1,0 +1,10 @@
+"""Methods registry: a method builds G and D and runs one training iteration.
+
+Add a method with one file in this package holding a subclass of ``Method`` decorated with
+``@register_method("name")``, and one import line below.
+"""
+from ssgan.methods.base import METHODS, Method, get_method, register_method
+
+from ssgan.methods import wgan_gp, ssgan  # noqa: E402,F401  (registration)
+
+__all__ = ["METHODS", "Method", "get_method", "register_method"]

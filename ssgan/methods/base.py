@@ -1,0 +1,79 @@
+"""The method interface and its registry.
+
+A method decides how G and D are built and how one *generator iteration* runs (its critic
+steps included). Training (ssgan/train.py) owns everything else: data, RNG, checkpoints,
+logging, probes. Hooks for the related methods the suite will benchmark:
+``after_critic_step``/``after_generator_step`` (STU-GAN's weight masks and prune/regrow,
+SR-GAN's spectral compensation) and ``state_dict``/``load_state_dict`` (their extra state,
+saved in checkpoints, tensors and plain values only).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+METHODS: dict[str, type["Method"]] = {}
+
+
+def register_method(name: str):
+    def deco(cls):
+        if name in METHODS:
+            raise ValueError(f"method {name!r} is registered twice")
+        cls.name = name
+        METHODS[name] = cls
+        return cls
+    return deco
+
+
+def get_method(name: str, cfg: dict) -> "Method":
+    if name not in METHODS:
+        raise KeyError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
+    return METHODS[name](cfg)
+
+
+@dataclass
+class Models:
+    G: nn.Module
+    D: nn.Module
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+
+
+class Method:
+    name = "base"
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+
+    # --- construction -------------------------------------------------------------------
+    def build_generator(self, resolution: int, channels: int) -> nn.Module:
+        raise NotImplementedError
+
+    def build_critic(self, resolution: int, channels: int) -> nn.Module:
+        raise NotImplementedError
+
+    def optimizers(self, G: nn.Module, D: nn.Module):
+        t = self.cfg["train"]
+        betas = (t["beta1"], t["beta2"])
+        return (torch.optim.Adam(G.parameters(), lr=t["lr"], betas=betas),
+                torch.optim.Adam(D.parameters(), lr=t["lr"], betas=betas))
+
+    # --- one generator iteration --------------------------------------------------------
+    def train_iteration(self, m: Models, next_batch, gen: torch.Generator, iteration: int) -> dict:
+        """Runs n_critic critic steps and one generator step; returns detached scalars."""
+        raise NotImplementedError
+
+    # --- hooks for methods with extra state ---------------------------------------------
+    def after_critic_step(self, m: Models, iteration: int) -> None:
+        pass
+
+    def after_generator_step(self, m: Models, iteration: int) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

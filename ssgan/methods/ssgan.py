@@ -1,0 +1,14 @@
+"""Self-Sparse GAN (Qian et al. 2021): WGAN-GP whose generator has a SASTM after every
+hidden deconvolution (ssgan/models/sastm.py); critic, losses and schedule are unchanged."""
+from __future__ import annotations
+
+from ssgan.methods.base import register_method
+from ssgan.methods.wgan_gp import WGANGP
+from ssgan.models import Generator
+
+
+@register_method("ssgan")
+class SelfSparseGAN(WGANGP):
+    def build_generator(self, resolution, channels):
+        m = self.cfg["model"]
+        return Generator(resolution, channels, m["width"], m["z_dim"], sastm=self.cfg["sastm"])

@@ -1,0 +1,48 @@
+"""Reading a run directory back: its record and its generator (final or a snapshot)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ssgan import io
+from ssgan.data import channels_of, resolution_of
+from ssgan.methods import get_method
+
+
+class RunError(RuntimeError):
+    pass
+
+
+def read_run(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise RunError(f"{run_dir} is not a run directory (no run.json)")
+    return io.read_json(path)
+
+
+def generator_path(run_dir: str | Path, iteration: int | None = None) -> Path:
+    run_dir = Path(run_dir)
+    if iteration is None:
+        return run_dir / "generator.pt"
+    return run_dir / "snapshots" / f"generator_{iteration:08d}.pt"
+
+
+def build_generator(run: dict) -> torch.nn.Module:
+    cfg = run["config"]
+    return get_method(cfg["method"], cfg).build_generator(resolution_of(cfg), channels_of(cfg))
+
+
+def load_generator(run_dir: str | Path, iteration: int | None = None, device="cpu"):
+    """(generator in eval mode on ``device``, run record). Weights load with weights_only=True."""
+    run = read_run(run_dir)
+    path = generator_path(run_dir, iteration)
+    if not path.is_file():
+        what = "final generator" if iteration is None else f"generator snapshot of iteration {iteration}"
+        raise RunError(f"{run_dir}: no {what} ({path.name}); run status is {run.get('status')!r}")
+    G = build_generator(run)
+    try:
+        G.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as err:  # noqa: BLE001
+        raise RunError(f"{path}: cannot load generator weights: {type(err).__name__}: {err}") from None
+    return G.to(device).eval(), run

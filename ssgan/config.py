@@ -13,7 +13,6 @@ import difflib
 import hashlib
 import json
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +37,15 @@ SUITE_KEYS = ("data_root", "results", "methods", "seeds", "defaults", "datasets"
               "fid_cache")
 
 
+_DEFAULTS = yaml.safe_load((Path(__file__).parent / "defaults.yaml").read_text())
+
+
 class ConfigError(ValueError):
     """A bad configuration value; the message names the key."""
 
 
 def defaults() -> dict:
-    text = resources.files("ssgan").joinpath("defaults.yaml").read_text()
-    return yaml.safe_load(text)
+    return copy.deepcopy(_DEFAULTS)
 
 
 def merge(base: dict, override: dict, where: str = "") -> dict:

@@ -46,3 +46,19 @@ def load_generator(run_dir: str | Path, iteration: int | None = None, device="cp
     except Exception as err:  # noqa: BLE001
         raise RunError(f"{path}: cannot load generator weights: {type(err).__name__}: {err}") from None
     return G.to(device).eval(), run
+
+
+def sample_cli(args) -> int:
+    """``ssgan sample``: a grid of ``n`` samples from the final generator, fixed latent seed."""
+    from torchvision.utils import save_image
+
+    from ssgan import io
+
+    G, run = load_generator(args.run)
+    seed = run["seed"] if args.seed is None else args.seed
+    z = torch.randn(args.n, run["config"]["model"]["z_dim"], generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        x = G(z)
+    with io.atomic_path(args.out) as tmp:
+        save_image(x, tmp, format="png", nrow=max(1, int(args.n ** 0.5)), normalize=True, value_range=(-1, 1))
+    return 0

@@ -1,0 +1,349 @@
+"""Training of one run (one dataset, one method, one seed) into one directory.
+
+Reproducible: the seed fixes every RNG (python, numpy, torch, the training-noise generator),
+the data order (ssgan/data/stream.py) and the fixed sample/probe latents. Resumable: a
+checkpoint (ssgan/checkpoint.py) holds models, optimizers, RNG states, data position and
+iteration; starting the same command again continues from the newest good checkpoint and,
+on CPU, ends bitwise identical to an uninterrupted run. SIGTERM/SIGINT (SLURM preemption)
+write a checkpoint and exit with EXIT_PREEMPTED. A non-finite loss ends the run with status
+``diverged`` (EXIT_DIVERGED). The files a run writes are listed in docs/run_layout.md.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import random
+import signal
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ssgan import checkpoint, config as C, io, probes, provenance
+from ssgan.data import BatchStream, channels_of, load_images, resolution_of
+from ssgan.methods import get_method
+from ssgan.methods.base import Models
+from ssgan.models import SASTM, count_parameters
+
+EXIT_DIVERGED = 3
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: rerun the same command to resume
+LOG_COLUMNS = ["iteration", "critic_loss", "generator_loss", "gradient_penalty", "wasserstein", "seconds"]
+CSV_FILES = {  # file -> columns; rows are rewritten atomically at every checkpoint
+    "train_log.csv": LOG_COLUMNS,
+    "probe_sparsity.csv": probes.SPARSITY_COLUMNS,
+    "probe_weights.csv": probes.WEIGHT_COLUMNS,
+    "probe_dead_units.csv": probes.DEAD_COLUMNS,
+    "weight_hist.csv": probes.HIST_COLUMNS,
+}
+# Offsets that keep the fixed latents of a seed apart from its training noise.
+SAMPLE_LATENT_OFFSET, PROBE_LATENT_OFFSET = 10_000, 20_000
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise C.ConfigError(f"config key 'train.device' is {name!r} but no CUDA device is available")
+    return device
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def rng_state(gen: torch.Generator) -> dict:
+    np_state = np.random.get_state()
+    state = {"gen": gen.get_state(), "torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                       "has_gauss": int(np_state[3]), "cached": float(np_state[4])}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(gen: torch.Generator, state: dict) -> None:
+    gen.set_state(state["gen"])
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def read_csv_upto(path: Path, iteration: int) -> list[dict]:
+    """Rows of a run CSV up to ``iteration`` (rows after the checkpoint are redone)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return [row for row in csv.DictReader(fh) if int(row["iteration"]) <= iteration]
+
+
+class Run:
+    """One run directory and its training state."""
+
+    def __init__(self, cfg: dict, out: str | Path):
+        self.cfg, self.out = cfg, Path(out)
+        self.ckpt_dir = self.out / "checkpoints"
+        t = cfg["train"]
+        self.device = resolve_device(t["device"])
+        self.hash = C.config_hash(cfg)
+        self.stop_requested = False
+
+    # --- setup --------------------------------------------------------------------------
+    def build(self) -> None:
+        cfg, seed = self.cfg, self.cfg["seed"]
+        seed_everything(seed, cfg["train"]["deterministic"])
+        self.images = load_images(cfg)
+        self.resolution, self.channels = resolution_of(cfg), channels_of(cfg)
+        self.method = get_method(cfg["method"], cfg)
+        D = self.method.build_critic(self.resolution, self.channels).to(self.device)  # same D for every method
+        G = self.method.build_generator(self.resolution, self.channels).to(self.device)
+        self.m = Models(G, D, *self.method.optimizers(G, D))
+        self.stream = BatchStream(self.images, cfg["train"]["batch_size"], seed, self.device,
+                                  cfg["data"]["num_workers"])
+        self.gen = torch.Generator(self.device).manual_seed(seed)
+        z_dim = cfg["model"]["z_dim"]
+        self.sample_z = torch.randn(cfg["train"]["sample_grid"], z_dim,
+                                    generator=torch.Generator().manual_seed(seed + SAMPLE_LATENT_OFFSET)).to(self.device)
+        self.probe_z = torch.randn(cfg["probe"]["batch_size"], z_dim,
+                                   generator=torch.Generator().manual_seed(seed + PROBE_LATENT_OFFSET)).to(self.device)
+
+    def params(self) -> dict:
+        sastm = sum(count_parameters(m) for m in self.m.G.modules() if isinstance(m, SASTM))
+        return {"generator": count_parameters(self.m.G), "critic": count_parameters(self.m.D), "sastm": sastm}
+
+    # --- record -------------------------------------------------------------------------
+    def write_record(self) -> None:
+        io.write_json(self.out / "run.json", self.record)
+
+    def event(self, kind: str, iteration: int, detail: str = "") -> None:
+        self.record["events"].append({"time": now(), "kind": kind, "iteration": iteration, "detail": detail})
+
+    def new_record(self) -> dict:
+        cfg = self.cfg
+        return {"dataset": cfg["label"], "dataset_kind": cfg["dataset"], "method": cfg["method"],
+                "seed": cfg["seed"], "status": "running", "iteration": 0,
+                "iterations": cfg["train"]["iterations"], "diverged_at": None,
+                "resolution": self.resolution, "channels": self.channels, "params": self.params(),
+                "config": cfg, "config_hash": self.hash, "wall_time_s": 0.0, "started": now(),
+                "finished": None, "attempts": 0, "slurm_job_ids": [], "events": [],
+                "provenance": provenance.collect(self.device)}
+
+    # --- checkpoints --------------------------------------------------------------------
+    def state(self, iteration: int) -> dict:
+        return {"iteration": iteration, "config_hash": self.hash, "wall_time_s": self.wall_time(),
+                "G": self.m.G.state_dict(), "D": self.m.D.state_dict(),
+                "opt_G": self.m.opt_G.state_dict(), "opt_D": self.m.opt_D.state_dict(),
+                "method": self.method.state_dict(), "rng": rng_state(self.gen),
+                "stream": self.stream.state_dict()}
+
+    def save_checkpoint(self, iteration: int) -> None:
+        # CSVs first: a checkpoint never refers to rows that are not on disk.
+        for name, columns in CSV_FILES.items():
+            io.write_csv(self.out / name, self.rows[name], columns)
+        self.record.update(iteration=iteration, wall_time_s=self.wall_time())
+        self.write_record()
+        checkpoint.save(self.ckpt_dir, iteration, self.state(iteration), self.cfg["train"]["keep_checkpoints"])
+
+    def restore(self) -> int:
+        """Load the newest good checkpoint; returns the iteration to continue from."""
+        state, rejected = checkpoint.load_latest(self.ckpt_dir)
+        for ev in rejected:
+            self.event(ev["kind"], ev["iteration"], ev["detail"])
+        if state is not None and state["config_hash"] != self.hash:
+            raise C.ConfigError(f"{self.out}: its checkpoints were made with a different config; "
+                                f"use a new --out directory or delete {self.ckpt_dir}")
+        if state is None:
+            if rejected or self.record["iteration"] > 0:
+                self.event("restarted_from_scratch", 0, "no good checkpoint")
+            return 0
+        self.m.G.load_state_dict(state["G"])
+        self.m.D.load_state_dict(state["D"])
+        self.m.opt_G.load_state_dict(state["opt_G"])
+        self.m.opt_D.load_state_dict(state["opt_D"])
+        self.method.load_state_dict(state["method"])
+        set_rng_state(self.gen, state["rng"])
+        self.stream.load_state_dict(state["stream"])
+        self.wall_before = float(state["wall_time_s"])
+        self.event("resumed", state["iteration"])
+        return int(state["iteration"])
+
+    def wall_time(self) -> float:
+        return round(self.wall_before + time.monotonic() - self.t0, 3)
+
+    # --- periodic outputs ---------------------------------------------------------------
+    def take_probes(self, iteration: int) -> None:
+        sparsity, dead = probes.activation_rows(self.m.G, self.probe_z, iteration)
+        self.rows["probe_sparsity.csv"] += sparsity
+        self.rows["probe_dead_units.csv"] += dead
+        self.rows["probe_weights.csv"] += probes.weight_rows(self.m.G, iteration)
+
+    @torch.no_grad()
+    def save_samples(self, iteration: int) -> None:
+        from torchvision.utils import save_image
+
+        self.m.G.eval()  # running BN statistics: sampling must not change the training state
+        x = self.m.G(self.sample_z).cpu()
+        self.m.G.train()
+        with io.atomic_path(self.out / "samples" / f"iter_{iteration:08d}.png") as tmp:
+            save_image(x, tmp, format="png", nrow=int(len(x) ** 0.5), normalize=True, value_range=(-1, 1))
+
+    def flush(self, pending: list) -> int | None:
+        """Move pending per-iteration losses to the log; returns the first non-finite iteration."""
+        if not pending:
+            return None
+        its = [it for it, _ in pending]
+        keys = LOG_COLUMNS[1:-1]
+        values = torch.stack([torch.stack([s[k].float() for k in keys]) for _, s in pending]).cpu()
+        pending.clear()
+        finite = torch.isfinite(values).all(dim=1)
+        seconds = self.wall_time()
+        log_every = self.cfg["train"]["log_every"]
+        for it, row in zip(its, values.tolist()):
+            if it % log_every == 0 or it == self.cfg["train"]["iterations"]:
+                self.rows["train_log.csv"].append({"iteration": it, **dict(zip(keys, row)), "seconds": seconds})
+        if not finite.all():
+            return its[int((~finite).nonzero()[0])]
+        return None
+
+    # --- the loop -----------------------------------------------------------------------
+    def run(self) -> int:
+        self.out.mkdir(parents=True, exist_ok=True)
+        existing = io.read_json(self.out / "run.json") if (self.out / "run.json").is_file() else None
+        if existing and existing.get("config_hash") != self.hash:
+            raise C.ConfigError(f"{self.out} holds a run with a different config (hash "
+                                f"{existing.get('config_hash', '?')[:12]} != {self.hash[:12]}); "
+                                f"use a new --out directory or delete it")
+        if existing and existing["status"] == "completed" and (self.out / "generator.pt").is_file():
+            print(f"{self.out}: already completed", file=sys.stderr)
+            return 0
+        if existing and existing["status"] == "diverged":
+            print(f"{self.out}: diverged at iteration {existing['diverged_at']} (deterministic; not rerun)",
+                  file=sys.stderr)
+            return EXIT_DIVERGED
+        self.build()
+        self.record = existing or self.new_record()
+        self.record.update(status="running", attempts=self.record["attempts"] + 1,
+                           provenance=provenance.collect(self.device))
+        if os.environ.get("SLURM_JOB_ID"):
+            self.record["slurm_job_ids"].append(os.environ["SLURM_JOB_ID"])
+        self.t0, self.wall_before = time.monotonic(), 0.0
+        start = self.restore()
+        self.rows = {name: read_csv_upto(self.out / name, start) for name in CSV_FILES}
+        self.write_record()
+        old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            return self._loop(start)
+        except Exception as err:
+            self.record.update(status="failed", wall_time_s=self.wall_time())
+            self.event("failed", self.record["iteration"], f"{type(err).__name__}: {err}")
+            self.write_record()
+            raise
+        finally:
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+
+    def _on_signal(self, signum, _frame) -> None:
+        self.stop_requested = True
+
+    def _loop(self, start: int) -> int:
+        cfg, t = self.cfg, self.cfg["train"]
+        total, every_probe = t["iterations"], cfg["probe"]["every"]
+        snapshots = set(cfg["fid"]["checkpoints"] or [])
+        if start == 0:
+            self.take_probes(0)
+            self.rows["weight_hist.csv"] += probes.histogram_rows(self.m.G, "start", 0, cfg["probe"]["hist_bins"])
+        pending: list = []
+        bar = _progress(total, start, f"{cfg['label']}/{cfg['method']}/seed{cfg['seed']}")
+        it = start
+        while it < total:
+            it += 1
+            stats = self.method.train_iteration(self.m, self.stream.next, self.gen, it)
+            if cfg["debug"]["nan_at"] == it:  # fault injection (tests)
+                stats["critic_loss"] = stats["critic_loss"] * float("nan")
+            pending.append((it, stats))
+            at_checkpoint = it % t["checkpoint_every"] == 0
+            if it % t["log_every"] == 0 or at_checkpoint or it == total or self.stop_requested:
+                bad = self.flush(pending)
+                if bad is not None:
+                    return self.diverged(bad)
+            if it % every_probe == 0:
+                self.take_probes(it)
+            if it % t["sample_every"] == 0:
+                self.save_samples(it)
+            if it in snapshots:
+                io_save(self.m.G.state_dict(), self.out / "snapshots" / f"generator_{it:08d}.pt")
+            if at_checkpoint or self.stop_requested:
+                self.save_checkpoint(it)
+            bar.update(1)
+            if self.stop_requested:
+                bar.close()
+                self.record["status"] = "preempted"
+                self.event("preempted", it, "signal received; checkpoint written")
+                self.write_record()
+                print(f"{self.out}: stopped by signal at iteration {it}; rerun to resume", file=sys.stderr)
+                return EXIT_PREEMPTED
+        bar.close()
+        return self.finish(total)
+
+    def diverged(self, at: int) -> int:
+        self.record.update(status="diverged", diverged_at=at, iteration=at, wall_time_s=self.wall_time(),
+                           finished=now())
+        self.event("diverged", at, "non-finite loss")
+        for name, columns in CSV_FILES.items():
+            io.write_csv(self.out / name, self.rows[name], columns)
+        self.write_record()
+        print(f"{self.out}: diverged (non-finite loss at iteration {at})", file=sys.stderr)
+        return EXIT_DIVERGED
+
+    def finish(self, total: int) -> int:
+        cfg = self.cfg
+        if total % cfg["probe"]["every"] != 0:
+            self.take_probes(total)
+        self.rows["weight_hist.csv"] += probes.histogram_rows(self.m.G, "end", total, cfg["probe"]["hist_bins"])
+        if total % cfg["train"]["sample_every"] != 0:
+            self.save_samples(total)
+        io_save(self.m.G.state_dict(), self.out / "generator.pt")
+        io_save(self.m.D.state_dict(), self.out / "critic.pt")
+        for name, columns in CSV_FILES.items():
+            io.write_csv(self.out / name, self.rows[name], columns)
+        self.record.update(status="completed", iteration=total, wall_time_s=self.wall_time(), finished=now())
+        self.write_record()
+        return 0
+
+
+def io_save(obj, path: Path) -> None:
+    with io.atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _progress(total: int, initial: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, disable=not sys.stderr.isatty(), dynamic_ncols=True)
+
+
+def train(cfg: dict, out: str | Path) -> int:
+    """Train (or resume, or confirm) the run; returns the exit code (0, EXIT_DIVERGED, EXIT_PREEMPTED)."""
+    return Run(cfg, out).run()
+
+
+def cli(args) -> int:
+    file_cfg = C.load_yaml(args.config) if args.config else None
+    cfg = C.resolve(args.dataset, args.method, args.seed, file_cfg, C.parse_overrides(args.overrides))
+    return train(cfg, args.out)

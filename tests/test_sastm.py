@@ -1,0 +1,67 @@
+"""SASTM: shapes, gradients, exact zeros with the ReLU gate, every option."""
+import itertools
+
+import pytest
+import torch
+
+from ssgan.models import SASTM
+
+
+@pytest.mark.parametrize("gate,branches,recombination",
+                         list(itertools.product(["relu", "sigmoid"], ["both", "channel", "spatial"],
+                                                ["product", "sum"])))
+def test_shapes_and_gradients(gate, branches, recombination):
+    torch.manual_seed(0)
+    m = SASTM(16, gate=gate, branches=branches, reduction=4, recombination=recombination)
+    x = torch.randn(4, 16, 8, 8, requires_grad=True)
+    y = m(x)
+    assert y.shape == x.shape
+    y.square().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    for p in m.parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all()
+
+
+def test_relu_gate_gives_exact_zeros_sigmoid_does_not():
+    torch.manual_seed(0)
+    x = torch.randn(8, 32, 8, 8)
+    relu, sig = SASTM(32, gate="relu"), SASTM(32, gate="sigmoid")
+    sig.load_state_dict(relu.state_dict())
+    a, s = relu.coefficients(x)
+    assert (a == 0).any() and (s == 0).any()
+    frac = (relu(x) == 0).float().mean().item()
+    assert 0.2 < frac < 0.95  # sparse, but not dead
+    a2, s2 = sig.coefficients(x)
+    assert (a2 > 0).all() and (s2 > 0).all() and (sig(x) == 0).sum() == (x == 0).sum()
+
+
+def test_recombination_matches_equations():
+    torch.manual_seed(1)
+    x = torch.randn(2, 8, 4, 4)
+    m = SASTM(8, recombination="product")
+    a, s = m.coefficients(x)
+    # a = ReLU(W2 ReLU(W1 GAP(x))), s = ReLU(conv1x1(x))
+    gap = x.mean(dim=(2, 3))
+    a_ref = torch.relu(m.fc2(torch.relu(m.fc1(gap))))[:, :, None, None]
+    s_ref = torch.relu(torch.einsum("bchw,c->bhw", x, m.spatial.weight.view(-1)) + m.spatial.bias)[:, None]
+    assert torch.allclose(a, a_ref, atol=1e-6) and torch.allclose(s, s_ref, atol=1e-6)
+    assert torch.allclose(m(x), x * a_ref * s_ref, atol=1e-6)
+    m.recombination = "sum"
+    assert torch.allclose(m(x), x * (a_ref + s_ref), atol=1e-6)
+
+
+def test_branches_and_reduction():
+    ch = SASTM(16, branches="channel", reduction=8)
+    assert ch.fc1.out_features == 2 and not hasattr(ch, "spatial")
+    sp = SASTM(16, branches="spatial")
+    assert not hasattr(sp, "fc1") and sp.spatial.out_channels == 1
+    x = torch.randn(3, 16, 4, 4)
+    a, s = sp.coefficients(x)
+    assert a is None and s.shape == (3, 1, 4, 4)
+
+
+def test_bad_options_rejected():
+    with pytest.raises(ValueError, match="gate"):
+        SASTM(8, gate="tanh")
+    with pytest.raises(ValueError, match="branches"):
+        SASTM(8, branches="none")

@@ -1,0 +1,159 @@
+"""Training: reproducibility, kill-and-resume, SIGTERM, divergence, the run record and probes."""
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssgan import config as C
+from ssgan.train import EXIT_DIVERGED, EXIT_PREEMPTED, train
+from tests.conftest import REPO, TINY, ssgan_cli
+
+
+def tiny_cfg(method="ssgan", seed=0, dataset="mnist", **extra):
+    over = C.parse_overrides(TINY + [f"{k}={v}" for k, v in extra.items()])
+    return C.resolve(dataset, method, seed, overrides=over)
+
+
+def weights(run: Path) -> dict:
+    return {f: torch.load(run / f, weights_only=True) for f in ("generator.pt", "critic.pt")}
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    wa, wb = weights(a), weights(b)
+    return all(torch.equal(wa[f][k], wb[f][k]) for f in wa for k in wa[f])
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_same_seed_gives_bitwise_identical_weights_and_logs(tmp_path):
+    assert train(tiny_cfg(), tmp_path / "a") == 0
+    assert train(tiny_cfg(), tmp_path / "b") == 0
+    assert train(tiny_cfg(seed=1), tmp_path / "c") == 0
+    assert same_weights(tmp_path / "a", tmp_path / "b")
+    assert not same_weights(tmp_path / "a", tmp_path / "c")
+    for name in ("probe_weights.csv", "probe_sparsity.csv", "probe_dead_units.csv", "weight_hist.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_run_record_and_probes(tmp_path):
+    out = tmp_path / "run"
+    assert train(tiny_cfg(), out) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "completed" and run["iteration"] == run["iterations"] == 12
+    assert run["dataset"] == "mnist" and run["method"] == "ssgan" and run["seed"] == 0
+    assert run["params"]["sastm"] > 0 and run["params"]["generator"] > run["params"]["sastm"]
+    assert len(run["config_hash"]) == 64 and run["config"]["model"]["width"] == 8
+    prov = run["provenance"]
+    assert prov["packages"]["torch"] == torch.__version__.split("+")[0] and prov["device"] == "cpu"
+    assert "commit" in prov["git"] and run["wall_time_s"] > 0
+    log = rows(out / "train_log.csv")
+    assert [int(r["iteration"]) for r in log] == list(range(1, 13))
+    assert all(abs(float(r["critic_loss"])) < 1e4 for r in log)
+    # Wasserstein estimate + lambda * GP reproduces the logged critic loss.
+    r = log[-1]
+    assert float(r["critic_loss"]) == pytest.approx(-float(r["wasserstein"]) + 10 * float(r["gradient_penalty"]), rel=1e-4, abs=1e-4)
+    sp = rows(out / "probe_sparsity.csv")
+    assert {r["layer"] for r in sp} == {"sastm1", "sastm2"}
+    assert sorted({int(r["iteration"]) for r in sp}) == [0, 4, 8, 12]
+    assert all(0 < float(r["output_zero_frac"]) < 1 for r in sp)  # ReLU gate: exact zeros
+    w = rows(out / "probe_weights.csv")
+    assert {r["layer"] for r in w} == {"deconv1", "deconv2", "deconv3"}
+    assert all(0 < float(r["neg_frac"]) < 1 for r in w)
+    dead = rows(out / "probe_dead_units.csv")
+    assert {r["layer"] for r in dead} == {"bn0", "bn1", "bn2"}
+    hist = rows(out / "weight_hist.csv")
+    assert {r["stage"] for r in hist} == {"start", "end"}
+    n_weights = sum(p.numel() for k, p in weights(out)["generator.pt"].items() if k.endswith("weight") and p.dim() == 4
+                    and k.split(".")[0] in ("blocks", "out") and p.shape[-1] == 4)
+    assert sum(int(r["count"]) for r in hist if r["stage"] == "end") == n_weights
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["iter_00000006.png", "iter_00000012.png"]
+
+
+def test_wgan_gp_has_no_sastm_rows(tmp_path):
+    assert train(tiny_cfg("wgan_gp"), tmp_path / "w") == 0
+    assert rows(tmp_path / "w" / "probe_sparsity.csv") == []
+    assert json.loads((tmp_path / "w" / "run.json").read_text())["params"]["sastm"] == 0
+
+
+def _start(out: Path, extra=()):
+    args = ["--dataset", "mnist", "--method", "ssgan", "--seed", "3", "--out", str(out), *TINY,
+            "train.iterations=150", "train.checkpoint_every=10", *extra]
+    return args, subprocess.Popen([sys.executable, "-m", "ssgan.cli", "train", *args], cwd=REPO,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for(path: Path, proc, timeout=120):
+    t0 = time.time()
+    while not path.exists():
+        assert proc.poll() is None, f"run ended before {path.name} appeared: {proc.stderr.read().decode()[-2000:]}"
+        assert time.time() - t0 < timeout
+        time.sleep(0.02)
+
+
+def test_kill_and_resume_is_bitwise_identical(tmp_path):
+    ref_args, ref = _start(tmp_path / "ref")
+    args, proc = _start(tmp_path / "killed")
+    _wait_for(tmp_path / "killed" / "checkpoints" / "ckpt_00000020.pt", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ref.wait() == 0
+    ckpts = sorted(p.name for p in (tmp_path / "killed" / "checkpoints").glob("*.pt"))
+    assert "ckpt_00000020.pt" in ckpts and "ckpt_00000150.pt" not in ckpts
+    ssgan_cli("train", *args)  # the same command again resumes
+    run = json.loads((tmp_path / "killed" / "run.json").read_text())
+    assert run["status"] == "completed" and run["attempts"] == 2
+    assert [e["kind"] for e in run["events"]] == ["resumed"] and run["events"][0]["iteration"] >= 20
+    assert same_weights(tmp_path / "ref", tmp_path / "killed")
+    for name in ("probe_weights.csv", "probe_dead_units.csv", "weight_hist.csv"):
+        assert (tmp_path / "ref" / name).read_bytes() == (tmp_path / "killed" / name).read_bytes()
+    strip = lambda p: [{k: v for k, v in r.items() if k != "seconds"} for r in rows(p)]  # noqa: E731
+    assert strip(tmp_path / "ref" / "train_log.csv") == strip(tmp_path / "killed" / "train_log.csv")
+
+
+def test_sigterm_checkpoints_and_exits_for_retry(tmp_path):
+    args, proc = _start(tmp_path / "pre")
+    _wait_for(tmp_path / "pre" / "checkpoints" / "ckpt_00000010.pt", proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == EXIT_PREEMPTED
+    run = json.loads((tmp_path / "pre" / "run.json").read_text())
+    assert run["status"] == "preempted"
+    stopped_at = run["iteration"]
+    assert (tmp_path / "pre" / "checkpoints" / f"ckpt_{stopped_at:08d}.pt").is_file()
+    ssgan_cli("train", *args)
+    run = json.loads((tmp_path / "pre" / "run.json").read_text())
+    assert run["status"] == "completed" and run["events"][-1] == {**run["events"][-1], "kind": "resumed",
+                                                                  "iteration": stopped_at}
+
+
+def test_injected_nan_ends_with_status_diverged(tmp_path):
+    out = tmp_path / "nan"
+    proc = ssgan_cli("train", "--dataset", "mnist", "--method", "wgan_gp", "--seed", "0", "--out", str(out),
+                     *TINY, "debug.nan_at=7", check=False)
+    assert proc.returncode == EXIT_DIVERGED, proc.stderr
+    assert "Traceback" not in proc.stderr and "diverged" in proc.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "diverged" and run["diverged_at"] == 7
+    assert not (out / "generator.pt").exists()
+    # Rerunning a diverged run does not retrain it (divergence is deterministic).
+    again = ssgan_cli("train", "--dataset", "mnist", "--method", "wgan_gp", "--seed", "0", "--out", str(out),
+                      *TINY, "debug.nan_at=7", check=False)
+    assert again.returncode == EXIT_DIVERGED
+
+
+def test_finished_run_is_not_retrained_and_other_config_is_refused(tmp_path):
+    out = tmp_path / "done"
+    assert train(tiny_cfg(), out) == 0
+    mtime = (out / "generator.pt").stat().st_mtime_ns
+    assert train(tiny_cfg(), out) == 0
+    assert (out / "generator.pt").stat().st_mtime_ns == mtime
+    with pytest.raises(C.ConfigError, match="different config"):
+        train(tiny_cfg(**{"train.lr": 2e-4}), out)

@@ -8,6 +8,7 @@ import sys
 
 # subcommand -> "module:function"; the function takes the parsed args and returns an exit code.
 HANDLERS = {
+    "prepare-data": "ssgan.data.prepare:cli",
     "train": "ssgan.train:cli",
     "sample": "ssgan.runs:sample_cli",
     "real-stats": "ssgan.metrics.cli:real_stats_cli",
@@ -22,6 +23,12 @@ EXIT_BAD_INPUT = 2
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ssgan", description="Self-Sparse GAN reproducibility suite")
     sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("prepare-data", help="check (or download) a dataset and record what is there")
+    d.add_argument("--dataset", required=True)
+    d.add_argument("--config")
+    d.add_argument("--out", help="JSON record (images per split, content sha256)")
+    d.add_argument("overrides", nargs="*", metavar="key=value")
 
     t = sub.add_parser("train", help="train one run (dataset, method, seed) into a directory")
     t.add_argument("--dataset", required=True, help="dataset (a suite config's entry name or a registry name)")
@@ -54,10 +61,14 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--out", default=None, help="tables folder (default: RESULTS/tables)")
     a.add_argument("--bootstrap", type=int, default=10000)
     a.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    a.add_argument("--baseline", default="wgan_gp", help="method the reduction is measured against")
+    a.add_argument("--treatment", default="ssgan", help="method whose FID reduction is measured")
 
     g = sub.add_parser("plot", help="figures from an aggregated results folder")
     g.add_argument("--results", required=True)
     g.add_argument("--out", required=True)
+    g.add_argument("--baseline", default="wgan_gp")
+    g.add_argument("--treatment", default="ssgan")
     return p
 
 

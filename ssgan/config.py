@@ -33,7 +33,7 @@ POSITIVE_INT = {"train.iterations", "train.batch_size", "train.n_critic", "train
                 "model.width", "model.z_dim", "sastm.reduction", "fid.n_fake", "fid.n_real",
                 "fid.batch_size", "fid.kid_subset_size"}
 # Keys of a suite config that are not run-config overrides.
-SUITE_KEYS = ("data_root", "results", "methods", "seeds", "defaults", "datasets", "resources",
+SUITE_KEYS = ("data_root", "results", "figures", "methods", "seeds", "defaults", "datasets", "resources",
               "fid_cache")
 
 

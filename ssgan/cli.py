@@ -47,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("real-stats", help="compute (or reuse) cached FID statistics of a dataset")
     r.add_argument("--dataset", required=True)
     r.add_argument("--split", default=None)
+    r.add_argument("--out", help="JSON record of the cache entry (key, path, n_real)")
     r.add_argument("--config")
     r.add_argument("overrides", nargs="*", metavar="key=value")
 

@@ -182,6 +182,20 @@ def resolve(dataset: str, method: str, seed: int, file_cfg: dict | None = None,
     return validate(cfg)
 
 
+def check_paths(cfg: dict) -> None:
+    """Explicitly configured data locations must exist (a typo is named before any job runs)."""
+    root = cfg["data"]["root"]
+    if root is not None and not Path(root).expanduser().is_dir():
+        raise ConfigError(f"config key 'data.root' (data_root) is {root!r}, which is not a directory")
+    path = cfg["data"]["path"]
+    if path is not None:
+        full = Path(path).expanduser()
+        full = full if full.is_absolute() else data_root(cfg) / full
+        if not full.exists():
+            raise ConfigError(f"config key 'data.path' of dataset '{cfg['label']}' is {path!r}; "
+                              f"{full} does not exist")
+
+
 def config_hash(cfg: dict) -> str:
     """sha256 of the result-relevant config (device and I/O cadence excluded)."""
     relevant = copy.deepcopy(cfg)

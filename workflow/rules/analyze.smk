@@ -1,0 +1,51 @@
+# Tables, statistics and figures from all runs (cheap: run on the login node).
+from ssgan.aggregate import TABLES
+from ssgan.plots import FIGURES, FORMATS
+
+TABLES_DIR = res("tables")
+FIGURES_DIR = config["figures"]
+
+
+localrules:
+    aggregate,
+    plot,
+
+
+rule aggregate:
+    input:
+        runs=all_runs(run_file("run.json")),
+        fids=all_runs(run_file("fid.json")),
+    output:
+        [
+            report(f"{TABLES_DIR}/{name}", caption=caption(name), category="Tables")
+            for name in TABLES
+        ],
+    log:
+        res("logs/aggregate.log"),
+    params:
+        results=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
+        tables=lambda wildcards, output: os.path.dirname(output[0]),
+    conda:
+        ENV
+    shell:
+        "ssgan aggregate --results {params.results} --out {params.tables} 2> {log}"
+
+
+rule plot:
+    input:
+        rules.aggregate.output,
+    output:
+        [
+            report(f"{FIGURES_DIR}/{name}.{fmt}", caption=caption(name), category="Figures")
+            for name in FIGURES
+            for fmt in FORMATS
+        ],
+    log:
+        res("logs/plot.log"),
+    params:
+        results=lambda wildcards, input: os.path.dirname(os.path.dirname(input[0])),
+        figures=lambda wildcards, output: os.path.dirname(output[0]),
+    conda:
+        ENV
+    shell:
+        "ssgan plot --results {params.results} --out {params.figures} 2> {log}"

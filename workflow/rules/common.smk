@@ -1,0 +1,79 @@
+# Grid, paths and config checks shared by the rules.
+import os
+
+import yaml
+
+from ssgan import config as ssgan_config
+
+RESULTS = config["results"]
+
+
+def res(path):
+    """A path under the results folder."""
+    return os.path.join(RESULTS, path)
+
+
+DATASETS = list(config["datasets"])
+METHODS = config["methods"]
+SEEDS = config["seeds"]
+RESOURCE_DEFAULTS = {"gpu": 1, "cpus": 4, "mem_mb": 32000, "runtime": 1440}
+RES = {rule: {**RESOURCE_DEFAULTS, **config["resources"].get(rule, {})}
+       for rule in ("train", "fid", "real_stats")}
+RUN = res("runs/{dataset}/{method}/seed{seed}")
+
+
+def run_file(name):
+    """A file of one run's directory (wildcards dataset, method, seed)."""
+    return os.path.join(RUN, name)
+
+
+SUITE_CONFIG = res("suite_config.yaml")
+ENV = "../../environment.yml"  # used with --software-deployment-method conda
+
+
+def check_config():
+    """Resolve every run of the grid with the package: an unknown key, dataset or method, or a
+    bad value stops the workflow here, before any job runs, with a message naming it."""
+    suite = {k: v for k, v in config.items() if v is not None or k in ("data_root", "fid_cache")}
+    try:
+        for dataset in DATASETS:
+            for method in METHODS:
+                for seed in SEEDS:
+                    ssgan_config.resolve(dataset, method, seed, suite)
+            ssgan_config.check_paths(ssgan_config.resolve(dataset, METHODS[0], SEEDS[0], suite))
+    except ssgan_config.ConfigError as err:
+        raise WorkflowError(f"invalid config: {err}") from None
+    return suite
+
+
+def write_suite_config(suite):
+    """The effective config, for the CLI; rewritten only when it changes (mtime-stable)."""
+    text = yaml.safe_dump(suite, sort_keys=True)
+    path = Path(SUITE_CONFIG)
+    if not path.is_file() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+
+write_suite_config(check_config())
+
+
+def fid_cache_dir():
+    return config["fid_cache"] or res("cache/fid")
+
+
+def all_runs(pattern):
+    return expand(pattern, dataset=DATASETS, method=METHODS, seed=SEEDS)
+
+
+def local_gpu(rule):
+    """GPU slots for local runs (capped by profiles/default); none under a cluster executor."""
+    return lambda wildcards: RES[rule]["gpu"] if workflow.local_exec else 0
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    method="|".join(METHODS),
+    seed=r"\d+",

@@ -1,0 +1,43 @@
+# Data preparation on the login node: downloads (where allowed) and checks. Compute nodes
+# are often offline, so nothing else downloads.
+
+
+localrules:
+    prepare_data,
+
+
+rule prepare_data:
+    output:
+        res("data/{dataset}.json"),
+    log:
+        res("logs/prepare_data/{dataset}.log"),
+    params:
+        config=SUITE_CONFIG,
+    conda:
+        ENV
+    shell:
+        "ssgan prepare-data --dataset {wildcards.dataset} --config {params.config} --out {output} 2> {log}"
+
+
+rule real_stats:
+    input:
+        res("data/{dataset}.json"),
+    output:
+        res("real_stats/{dataset}.json"),
+    log:
+        res("logs/real_stats/{dataset}.log"),
+    params:
+        config=SUITE_CONFIG,
+        cache=fid_cache_dir(),
+    threads: RES["real_stats"]["cpus"]
+    resources:
+        gpu=RES["real_stats"]["gpu"],
+        local_gpu=local_gpu("real_stats"),
+        mem_mb=RES["real_stats"]["mem_mb"],
+        runtime=RES["real_stats"]["runtime"],
+        cpus_per_task=RES["real_stats"]["cpus"],
+    conda:
+        ENV
+    shell:
+        "OMP_NUM_THREADS={threads} ssgan real-stats --dataset {wildcards.dataset} --config {params.config}"
+        " --out {output} fid.cache_dir={params.cache} 2> {log}"

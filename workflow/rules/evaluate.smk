@@ -1,0 +1,28 @@
+# FID/KID of every run against the cached real statistics of its dataset (fid.json; a
+# diverged run gets a fid.json with status "skipped").
+
+
+rule fid:
+    input:
+        run=run_file("run.json"),
+        stats=res("real_stats/{dataset}.json"),
+    output:
+        run_file("fid.json"),
+    log:
+        res("logs/fid/{dataset}/{method}/seed{seed}.log"),
+    params:
+        config=SUITE_CONFIG,
+        run=lambda wildcards, input: os.path.dirname(input.run),
+        cache=fid_cache_dir(),
+    threads: RES["fid"]["cpus"]
+    resources:
+        gpu=RES["fid"]["gpu"],
+        local_gpu=local_gpu("fid"),
+        mem_mb=RES["fid"]["mem_mb"],
+        runtime=RES["fid"]["runtime"],
+        cpus_per_task=RES["fid"]["cpus"],
+    conda:
+        ENV
+    shell:
+        "OMP_NUM_THREADS={threads} ssgan fid --run {params.run} --config {params.config}"
+        " fid.cache_dir={params.cache} 2> {log}"

@@ -1,0 +1,29 @@
+# One training run per (dataset, method, seed). Checkpoints live in the run directory but are
+# not declared outputs, so a failed or preempted job (SLURM retries) resumes instead of
+# restarting. Exit code 3 (diverged) is a result, not a failure: run.json records it and the
+# tables report it.
+
+
+rule train:
+    input:
+        res("data/{dataset}.json"),
+    output:
+        run_file("run.json"),
+    log:
+        res("logs/train/{dataset}/{method}/seed{seed}.log"),
+    params:
+        config=SUITE_CONFIG,
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+    threads: RES["train"]["cpus"]
+    resources:
+        gpu=RES["train"]["gpu"],
+        local_gpu=local_gpu("train"),
+        mem_mb=RES["train"]["mem_mb"],
+        runtime=RES["train"]["runtime"],
+        cpus_per_task=RES["train"]["cpus"],
+    conda:
+        ENV
+    shell:
+        "OMP_NUM_THREADS={threads} ssgan train --dataset {wildcards.dataset} --method {wildcards.method}"
+        " --seed {wildcards.seed} --out {params.out} --config {params.config} 2> {log}"
+        " || [ $? -eq 3 ]"

@@ -38,3 +38,33 @@ def ssgan_cli(*args: str, check: bool = True, timeout: float = 600, env: dict | 
 @pytest.fixture
 def tiny_args():
     return list(TINY)
+
+
+def tiny_suite(tmp_path: Path, datasets=("mnist",), methods=("wgan_gp", "ssgan"), seeds=(0,), gpu=0,
+               **defaults) -> Path:
+    """A small suite config (the workflow's config format) with results under ``tmp_path``."""
+    import yaml
+
+    base = {"model": {"width": 8}, "train": {"iterations": 20, "batch_size": 16, "n_critic": 2, "device": "cpu",
+                                             "checkpoint_every": 10, "sample_every": 10, "log_every": 2},
+            "probe": {"every": 10, "batch_size": 16}, "data": {"max_images": 512},
+            "fid": {"n_fake": 50, "n_real": 100, "batch_size": 50, "device": "cpu", "checkpoints": []}}
+    for key, value in defaults.items():
+        base.setdefault(key, {}).update(value)
+    suite = {"results": str(tmp_path / "results"), "figures": str(tmp_path / "figures"),
+             "fid_cache": str(tmp_path / "fid_cache"), "methods": list(methods), "seeds": list(seeds),
+             "defaults": base, "datasets": {d: {} for d in datasets},
+             "resources": {r: {"gpu": gpu, "cpus": 1, "mem_mb": 1000, "runtime": 20}
+                           for r in ("train", "fid", "real_stats")}}
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def snakemake(*args: str, timeout: float = 1200, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run snakemake in the repository (its profiles are found there), outputs elsewhere."""
+    exe = Path(sys.executable).with_name("snakemake")
+    env = {**os.environ, **(env or {})}
+    env["PATH"] = f"{exe.parent}{os.pathsep}{env.get('PATH', '')}"  # the jobs call `ssgan`
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)

@@ -1,0 +1,166 @@
+"""The Snakemake workflow: job counts, the quick config end to end, reruns, and a real SLURM run."""
+import csv
+import json
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ssgan.aggregate import TABLES
+from ssgan.plots import FIGURES, FORMATS
+from tests.conftest import REPO, snakemake, tiny_suite
+from tests.slurm_cluster import slurm_cluster_fixture
+
+
+def job_counts(stdout: str) -> dict:
+    """The 'Job stats' table of a snakemake (dry) run."""
+    table = stdout.split("Job stats:")[1].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def isolated(tmp_path: Path) -> list[str]:
+    return ["--config", f"results={tmp_path / 'results'}", f"figures={tmp_path / 'figures'}"]
+
+
+def test_dry_run_lists_the_full_paper_grid_without_data(tmp_path):
+    proc = snakemake("-n", *isolated(tmp_path), env={"SSGAN_DATA_ROOT": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    counts = job_counts(proc.stdout)
+    assert counts["train"] == 70 and counts["fid"] == 70  # 7 datasets x 2 methods x 5 seeds
+    assert counts["prepare_data"] == 7 and counts["real_stats"] == 7
+    assert counts["aggregate"] == counts["plot"] == 1
+
+
+def test_dry_run_quick_config(tmp_path):
+    proc = snakemake("-n", "--configfile", "config/quick.yaml", *isolated(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    counts = job_counts(proc.stdout)
+    # the quick config replaces the paper grid (it is not merged into it)
+    assert counts["train"] == counts["fid"] == 8 and counts["prepare_data"] == 2
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint")
+    assert proc.returncode == 0 and "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """The quick-start config, end to end (as `bash scripts/quickstart.sh` runs it)."""
+    tmp = tmp_path_factory.mktemp("quick")
+    args = ["--cores", "2", "--configfile", "config/quick.yaml", *isolated(tmp)]
+    proc = snakemake(*args)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    return tmp, args
+
+
+@pytest.mark.slow
+def test_quick_config_end_to_end(quick):
+    tmp, _ = quick
+    results = tmp / "results"
+    for name in TABLES:
+        assert (results / "tables" / name).stat().st_size > 0, name
+    for name in FIGURES:
+        for fmt in FORMATS:
+            assert (tmp / "figures" / f"{name}.{fmt}").stat().st_size > 1000, name
+    rows = read_csv(results / "tables" / "runs.csv")
+    assert sorted((r["dataset"], r["method"], r["seed"]) for r in rows) == sorted(
+        (d, m, str(s)) for d in ("mnist", "fashion_mnist") for m in ("wgan_gp", "ssgan") for s in (0, 1))
+    assert all(r["status"] == "completed" and math.isfinite(float(r["fid"])) and float(r["fid"]) > 0 for r in rows)
+    assert {r["n_fake"] for r in rows} == {"200"} and {r["n_real"] for r in rows} == {"400"}
+    red = {r["dataset"]: r for r in read_csv(results / "tables" / "relative_fid_reduction.csv")}
+    assert set(red) == {"mnist", "fashion_mnist"} and all(r["n_pairs"] == "2" for r in red.values())
+    for r in red.values():  # r = mean over seeds of 1 - FID_ssgan / FID_wgan, from runs.csv itself
+        fids = {(x["method"], x["seed"]): float(x["fid"]) for x in rows if x["dataset"] == r["dataset"]}
+        expected = sum(1 - fids[("ssgan", s)] / fids[("wgan_gp", s)] for s in ("0", "1")) / 2
+        assert float(r["r_mean"]) == pytest.approx(expected, rel=1e-9)
+    run = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "run.json").read_text())
+    assert run["provenance"]["git"]["commit"] and run["config"]["model"]["width"] == 16
+    fid = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "fid.json").read_text())
+    assert fid["status"] == "ok" and fid["real_stats_cache_hit"] is True  # computed once by real_stats
+
+
+@pytest.mark.slow
+def test_report_contains_figures_and_tables(quick):
+    tmp, args = quick
+    report = tmp / "report.zip"
+    proc = snakemake(*args, "--report", str(report))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import zipfile
+
+    names = zipfile.ZipFile(report).namelist()
+    for name in FIGURES:
+        assert any(n.endswith(f"{name}.png") for n in names), name
+    assert any(n.endswith("relative_fid_reduction.csv") for n in names)
+    assert any(n.endswith("claims.csv") for n in names)
+
+
+@pytest.mark.slow
+def test_rerun_does_nothing_and_deleting_one_run_reruns_only_it(quick):
+    tmp, args = quick
+    proc = snakemake(*args)
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
+    runs = tmp / "results" / "runs"
+    before = {p: p.stat().st_mtime_ns for p in runs.rglob("*.json")}
+    shutil.rmtree(runs / "fashion_mnist" / "ssgan" / "seed1")
+    dry = snakemake(*args, "-n")
+    counts = job_counts(dry.stdout)
+    assert counts["train"] == counts["fid"] == 1 and "real_stats" not in counts and "prepare_data" not in counts
+    assert "seed=1" in dry.stdout and "dataset=fashion_mnist" in dry.stdout
+    proc = snakemake(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = {p: p.stat().st_mtime_ns for p in runs.rglob("*.json")}
+    changed = sorted(str(p.relative_to(runs)) for p in after if before.get(p) != after[p])
+    assert changed == ["fashion_mnist/ssgan/seed1/fid.json", "fashion_mnist/ssgan/seed1/run.json"]
+
+
+slurm_cluster = slurm_cluster_fixture(gpus=2)
+
+
+def kinds(root: Path) -> set[str]:
+    """File kinds under a results folder: run files by name (iteration numbers and the
+    dataset/method/seed path folded), tables and figures by name."""
+    out = set()
+    for p in root.rglob("*"):
+        rel = p.relative_to(root).parts
+        if not p.is_file() or rel[0] in ("logs", "cache") or "checkpoints" in rel or p.name.startswith("."):
+            continue
+        if rel[0] == "runs":
+            rel = ("runs", "*", "*", "*", *rel[4:])
+        elif rel[0] in ("data", "real_stats"):
+            rel = (rel[0], "*.json")
+        out.add(re.sub(r"\d{8}", "N", "/".join(rel)))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_slurm_profile_runs_the_grid_under_slurm(tmp_path, slurm_cluster, quick):
+    """One dataset, both methods, one seed with `--profile slurm` on a real SLURM cluster
+    (two fake GPUs), overriding only what this test cluster needs."""
+    suite = tiny_suite(tmp_path, gpu=1, fid={"checkpoints": [10]})
+    proc = snakemake("--profile", "slurm", "--configfile", str(suite), "--slurm-status-command", "squeue",
+                     "--slurm-init-seconds-before-status-checks", "1", "--retries", "0", "--latency-wait", "5",
+                     env=slurm_cluster["env"], timeout=900)
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-5000:])
+    results = tmp_path / "results"
+    for method in ("wgan_gp", "ssgan"):
+        run = json.loads((results / "runs" / "mnist" / method / "seed0" / "run.json").read_text())
+        assert run["status"] == "completed"
+        assert len(run["slurm_job_ids"]) == 1 and run["slurm_job_ids"][0].isdigit()  # ran as a SLURM job
+        assert run["provenance"]["slurm_job_id"] == run["slurm_job_ids"][0]
+    rows = read_csv(results / "tables" / "runs.csv")
+    assert len(rows) == 2 and all(math.isfinite(float(r["fid"])) for r in rows)
+    # the same kinds of outputs as the local run of the quick config
+    local_tmp, _ = quick
+    assert kinds(results) - {"suite_config.yaml"} == kinds(local_tmp / "results") - {"suite_config.yaml"}
+    assert kinds(tmp_path / "figures") == kinds(local_tmp / "figures")

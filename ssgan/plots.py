@@ -91,7 +91,9 @@ def mean_band(ax, df: pd.DataFrame, x: str, y: str, c, label=None, ls="-") -> No
     g = df.groupby(x)[y].agg(["mean", "std", "count"]).sort_index()
     ax.plot(g.index, g["mean"], color=c, ls=ls, lw=1.8, label=label, marker="o" if len(g) < 15 else None, ms=3)
     sd = g["std"].where(g["count"] > 1)
-    ax.fill_between(g.index, g["mean"] - sd, g["mean"] + sd, color=c, alpha=0.2, lw=0)
+    upper = 1.0 if y.endswith("_frac") else np.inf  # fractions live in [0, 1], FIDs in [0, inf)
+    ax.fill_between(g.index, (g["mean"] - sd).clip(lower=0), (g["mean"] + sd).clip(upper=upper),
+                    color=c, alpha=0.2, lw=0)
 
 
 # ---------------------------------------------------------------- FID
@@ -119,6 +121,7 @@ def fid_per_dataset(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT) 
         ax.grid(axis="x", visible=False)
         ax.set_title(dataset_name(d))
         ax.set_ylabel("FID (lower is better)")
+        ax.set_ylim(bottom=max(0.0, ax.get_ylim()[0]))  # a t interval over few seeds can reach below 0
         if not counts or not sum(counts):
             no_data(ax, "no completed run with a FID")
     for ax in list(axes.flat)[len(datasets):]:

@@ -26,7 +26,12 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analyze.smk"
 
 
+# Every run is named here, not only the tables: Snakemake does not regenerate a missing
+# intermediate file when the final outputs are up to date, so without them a deleted run
+# would stay deleted.
 rule all:
     input:
+        all_runs(run_file("run.json")),
+        all_runs(run_file("fid.json")),
         rules.aggregate.output,
         rules.plot.output,

@@ -123,6 +123,9 @@ def validate(cfg: dict) -> dict:
     ch = cfg["data"]["channels"]
     if ch is not None and ch not in (1, 3):
         raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {ch!r}")
+    n_max = cfg["data"]["max_images"]
+    if n_max is not None and (isinstance(n_max, bool) or not isinstance(n_max, int) or n_max <= 0):
+        raise ConfigError(f"config key 'data.max_images' must be a positive integer or null, got {n_max!r}")
     if cfg["model"]["width"] < cfg["sastm"]["reduction"]:
         raise ConfigError("config key 'sastm.reduction' must not exceed 'model.width'")
     if cfg["train"]["lr"] <= 0:
@@ -188,6 +191,9 @@ def check_paths(cfg: dict) -> None:
     if root is not None and not Path(root).expanduser().is_dir():
         raise ConfigError(f"config key 'data.root' (data_root) is {root!r}, which is not a directory")
     path = cfg["data"]["path"]
+    if path is None and cfg["dataset"] == "image_folder":
+        raise ConfigError(f"dataset '{cfg['label']}' is an image_folder but config key 'data.path' "
+                          f"(the folder of images) is not set")
     if path is not None:
         full = Path(path).expanduser()
         full = full if full.is_absolute() else data_root(cfg) / full

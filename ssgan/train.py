@@ -40,6 +40,7 @@ CSV_FILES = {  # file -> columns; rows are rewritten atomically at every checkpo
 }
 # Offsets that keep the fixed latents of a seed apart from its training noise.
 SAMPLE_LATENT_OFFSET, PROBE_LATENT_OFFSET = 10_000, 20_000
+RECORD_BACKUP = "run.json"  # checkpoints/run.json: a copy of the run record
 
 
 def now() -> str:
@@ -130,6 +131,19 @@ class Run:
     # --- record -------------------------------------------------------------------------
     def write_record(self) -> None:
         io.write_json(self.out / "run.json", self.record)
+        # A copy beside the checkpoints: Snakemake deletes run.json (the rule's output) when a
+        # job fails or is rerun with --rerun-incomplete; the run's history must survive that.
+        io.write_json(self.ckpt_dir / RECORD_BACKUP, self.record)
+
+    def read_record(self) -> tuple[dict | None, bool]:
+        """(run.json, else its copy beside the checkpoints, else None; whether it is the copy)."""
+        for path in (self.out / "run.json", self.ckpt_dir / RECORD_BACKUP):
+            if path.is_file():
+                try:
+                    return io.read_json(path), path != self.out / "run.json"
+                except ValueError:  # not JSON (damaged outside the atomic writer): try the copy
+                    print(f"{path}: unreadable run record; ignored", file=sys.stderr)
+        return None, False
 
     def event(self, kind: str, iteration: int, detail: str = "") -> None:
         self.record["events"].append({"time": now(), "kind": kind, "iteration": iteration, "detail": detail})
@@ -224,11 +238,15 @@ class Run:
     # --- the loop -----------------------------------------------------------------------
     def run(self) -> int:
         self.out.mkdir(parents=True, exist_ok=True)
-        existing = io.read_json(self.out / "run.json") if (self.out / "run.json").is_file() else None
+        existing, from_copy = self.read_record()
         if existing and existing.get("config_hash") != self.hash:
             raise C.ConfigError(f"{self.out} holds a run with a different config (hash "
                                 f"{existing.get('config_hash', '?')[:12]} != {self.hash[:12]}); "
                                 f"use a new --out directory or delete it")
+        finished = existing and (existing["status"] == "diverged" or (
+            existing["status"] == "completed" and (self.out / "generator.pt").is_file()))
+        if finished and from_copy:
+            io.write_json(self.out / "run.json", existing)  # the workflow's output, restored
         if existing and existing["status"] == "completed" and (self.out / "generator.pt").is_file():
             print(f"{self.out}: already completed", file=sys.stderr)
             return 0
@@ -244,7 +262,9 @@ class Run:
             self.record["slurm_job_ids"].append(os.environ["SLURM_JOB_ID"])
         self.t0, self.wall_before = time.monotonic(), 0.0
         start = self.restore()
-        self.rows = {name: read_csv_upto(self.out / name, start) for name in CSV_FILES}
+        # From scratch (start 0, e.g. every checkpoint rejected) the loop retakes the iteration-0
+        # probes: rows left by an earlier attempt are dropped, not kept next to their duplicates.
+        self.rows = {name: read_csv_upto(self.out / name, start) if start > 0 else [] for name in CSV_FILES}
         self.write_record()
         old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:

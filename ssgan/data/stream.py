@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import torch
 
+from ssgan.data.registry import DataError
+
 
 class BatchStream:
     def __init__(self, images, batch_size: int, seed: int, device, num_workers: int = 0):
-        if len(images) < batch_size:
-            raise ValueError(f"the dataset has {len(images)} images, fewer than one batch of {batch_size}")
+        if len(images) < batch_size:  # DataError: the CLI reports it (exit 2), no traceback
+            raise DataError(f"the dataset has {len(images)} images, fewer than one batch of {batch_size}")
         self.images, self.batch_size, self.seed, self.device = images, batch_size, seed, torch.device(device)
         self.num_workers = num_workers
         self.in_memory = isinstance(images, torch.Tensor)

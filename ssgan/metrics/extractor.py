@@ -236,8 +236,19 @@ class Inception:
 
     @functools.cached_property
     def net(self) -> FeatureExtractorInceptionV3:
-        return FeatureExtractorInceptionV3(EXTRACTOR, [FEATURE], feature_extractor_weights_path=str(
-            self.weights.path)).to(self.device)
+        # torch-fidelity reads its weights file with torch.load(weights_only=False), which would
+        # run pickled code in a planted cache file: load it here with weights_only=True and hand
+        # torch-fidelity the plain tensors, re-serialized in memory.
+        try:
+            state = torch.load(self.weights.path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any unpickling failure means "not loadable"
+            raise WeightsError(f"Inception weights {self.weights.path} refused by the safe loader "
+                               f"(weights_only=True): {type(err).__name__}: "
+                               f"{str(err).splitlines()[0][:200] if str(err) else ''}") from None
+        buf = BytesIO()
+        torch.save(state, buf)
+        buf.seek(0)
+        return FeatureExtractorInceptionV3(EXTRACTOR, [FEATURE], feature_extractor_weights_path=buf).to(self.device)
 
     @torch.no_grad()
     def features(self, images: torch.Tensor, batch_size: int) -> torch.Tensor:

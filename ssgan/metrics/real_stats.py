@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import sys
 import time
 import zipfile
 from dataclasses import dataclass
@@ -76,13 +77,17 @@ def key_fields(cfg: dict, split: str, images: torch.Tensor, inception: Inception
 
 
 def _load(path: Path, key: str):
+    if not path.is_file():
+        return None
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             if meta.get("key") != key:
-                return None
+                raise ValueError(f"it holds key {meta.get('key')!r}")
             return {"mu": z["mu"], "sigma": z["sigma"]}, torch.from_numpy(z["features"])
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # absent or unreadable: (re)compute
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # unreadable or refused: recompute
+        print(f"real-stats cache entry {path} rejected ({type(err).__name__}: {str(err)[:200]}); "
+              f"recomputing it", file=sys.stderr)
         return None
 
 

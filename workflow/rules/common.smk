@@ -3,7 +3,7 @@ import os
 
 import yaml
 
-from ssgan import config as ssgan_config
+from ssgan import config as ssgan_config, io as ssgan_io
 
 RESULTS = config["results"]
 
@@ -51,10 +51,7 @@ def write_suite_config(suite):
     text = yaml.safe_dump(suite, sort_keys=True)
     path = Path(SUITE_CONFIG)
     if not path.is_file() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        ssgan_io.write_text(path, text)
 
 
 write_suite_config(check_config())

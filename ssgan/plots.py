@@ -198,34 +198,43 @@ def fid_over_training(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT
 # ---------------------------------------------------------------- mechanism probes
 
 
+def dataset_layer_panels(df, runs, title, what, sharey=False):
+    """A figure with rows = datasets and columns = layers; returns it and the used panels as
+    (ax, dataset, layer, rows of df, first in its row). Unused panels are switched off."""
+    datasets = dataset_order(runs["dataset"])
+    layers = {d: natural(df.loc[df["dataset"] == d, "layer"]) for d in datasets}
+    ncols = max([len(v) for v in layers.values()] + [1])
+    fig, axes = grid(len(datasets), ncols, title, sharey=sharey)
+    panels = []
+    for row, d in zip(axes, datasets):
+        for ax in row[len(layers[d]):]:
+            ax.axis("off")
+        if not layers[d]:
+            row[0].axis("on")
+            no_data(row[0], f"{dataset_name(d)}: no {what} rows")
+        panels += [(ax, d, layer, df[(df["dataset"] == d) & (df["layer"] == layer)], ax is row[0])
+                   for ax, layer in zip(row, layers[d])]
+    if not datasets:
+        no_data(axes[0, 0], "no runs")
+    return fig, panels
+
+
 def layer_grid(t, out, table, column, layer_re, ylabel, title, name, baseline, treatment, hline=None):
     """Rows = datasets, columns = layers; one mean ± std line per method over training."""
     df, runs = t[table], t["runs"]
     df = df[df["layer"].astype(str).str.fullmatch(layer_re)] if len(df) else df
     if df.empty:
         return empty_figure(out, name, title, f"no {PROBES[table][0]} data in any run")
-    datasets = dataset_order(runs["dataset"])
-    layers = {d: natural(df.loc[df["dataset"] == d, "layer"]) for d in datasets}
-    ncols = max([len(v) for v in layers.values()] + [1])
-    fig, axes = grid(len(datasets), ncols, title, sharey=True)
-    for row, d in zip(axes, datasets):
-        for ax in row[len(layers[d]):]:
-            ax.axis("off")
-        if not layers[d]:
-            row[0].axis("on")
-            no_data(row[0], f"{dataset_name(d)}: no {PROBES[table][0]} rows")
-        for ax, layer in zip(row, layers[d]):
-            sub = df[(df["dataset"] == d) & (df["layer"] == layer)]
-            for m in method_order(sub["method"], baseline, treatment):
-                mean_band(ax, sub[sub["method"] == m], "iteration", column, color(m))
-            if hline is not None:
-                ax.axhline(hline, color="0.5", ls=":", lw=1)
-            ax.set_title(f"{dataset_name(d)} · {layer}", fontsize=10)
-            ax.set_xlabel("generator iteration")
-            ax.set_ylabel(ylabel if ax is row[0] else "")
-            ax.yaxis.set_tick_params(labelleft=True)
-    if not datasets:
-        no_data(axes[0, 0], "no runs")
+    fig, panels = dataset_layer_panels(df, runs, title, PROBES[table][0], sharey=True)
+    for ax, d, layer, sub, first in panels:
+        for m in method_order(sub["method"], baseline, treatment):
+            mean_band(ax, sub[sub["method"] == m], "iteration", column, color(m))
+        if hline is not None:
+            ax.axhline(hline, color="0.5", ls=":", lw=1)
+        ax.set_title(f"{dataset_name(d)} · {layer}", fontsize=10)
+        ax.set_xlabel("generator iteration")
+        ax.set_ylabel(ylabel if first else "")
+        ax.yaxis.set_tick_params(labelleft=True)
     legend(fig, method_order(df["method"], baseline, treatment))
     save(fig, out, name)
 
@@ -278,31 +287,19 @@ def weight_hist_end(t, out, baseline=BASELINE, treatment=TREATMENT) -> None:
     title = "Deconvolution weights at the end of training (one line per seed)"
     if df.empty:
         return empty_figure(out, "weight_hist_end", title, "no end-of-training weight_hist.csv rows in any run")
-    datasets = dataset_order(runs["dataset"])
-    layers = {d: natural(df.loc[df["dataset"] == d, "layer"]) for d in datasets}
-    ncols = max([len(v) for v in layers.values()] + [1])
-    fig, axes = grid(len(datasets), ncols, title)
-    for row, d in zip(axes, datasets):
-        for ax in row[len(layers[d]):]:
-            ax.axis("off")
-        if not layers[d]:
-            row[0].axis("on")
-            no_data(row[0], f"{dataset_name(d)}: no weight_hist.csv rows")
-        for ax, layer in zip(row, layers[d]):
-            sub = df[(df["dataset"] == d) & (df["layer"] == layer)]
-            for (m, s), h in sub.groupby(["method", "seed"]):
-                h = h.sort_values("bin_left")
-                width = (h["bin_right"] - h["bin_left"]).to_numpy(float)
-                dens = h["count"].to_numpy(float) / max(h["count"].sum(), 1) / width  # count / (N * bin width)
-                ax.stairs(dens, np.append(h["bin_left"].to_numpy(float), h["bin_right"].iloc[-1]),
-                          color=color(m), alpha=0.6, lw=1.2)
-            ax.axvline(0, color="0.3", ls=":", lw=1)
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=5, symmetric=True))
-            ax.set_title(f"{dataset_name(d)} · {layer}", fontsize=10)
-            ax.set_xlabel("weight value")
-            ax.set_ylabel("density")
-    if not datasets:
-        no_data(axes[0, 0], "no runs")
+    fig, panels = dataset_layer_panels(df, runs, title, "weight_hist.csv")
+    for ax, d, layer, sub, _ in panels:
+        for (m, s), h in sub.groupby(["method", "seed"]):
+            h = h.sort_values("bin_left")
+            width = (h["bin_right"] - h["bin_left"]).to_numpy(float)
+            dens = h["count"].to_numpy(float) / max(h["count"].sum(), 1) / width  # count / (N * bin width)
+            ax.stairs(dens, np.append(h["bin_left"].to_numpy(float), h["bin_right"].iloc[-1]),
+                      color=color(m), alpha=0.6, lw=1.2)
+        ax.axvline(0, color="0.3", ls=":", lw=1)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, symmetric=True))
+        ax.set_title(f"{dataset_name(d)} · {layer}", fontsize=10)
+        ax.set_xlabel("weight value")
+        ax.set_ylabel("density")
     legend(fig, method_order(df["method"], baseline, treatment))
     save(fig, out, "weight_hist_end")
 

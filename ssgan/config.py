@@ -217,9 +217,3 @@ def data_root(cfg: dict) -> Path:
     root = cfg["data"]["root"] or os.environ.get("SSGAN_DATA_ROOT") or "data"
     return Path(root).expanduser()
 
-
-def get(cfg: dict, dotted: str) -> Any:
-    node = cfg
-    for part in dotted.split("."):
-        node = node[part]
-    return node

@@ -157,3 +157,17 @@ def test_finished_run_is_not_retrained_and_other_config_is_refused(tmp_path):
     assert (out / "generator.pt").stat().st_mtime_ns == mtime
     with pytest.raises(C.ConfigError, match="different config"):
         train(tiny_cfg(**{"train.lr": 2e-4}), out)
+
+
+def test_sample_cli_writes_a_deterministic_grid(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "run"
+    assert train(tiny_cfg(), out) == 0
+    ssgan_cli("sample", "--run", str(out), "--n", "9", "--out", str(tmp_path / "a.png"))
+    ssgan_cli("sample", "--run", str(out), "--n", "9", "--out", str(tmp_path / "b.png"))
+    ssgan_cli("sample", "--run", str(out), "--n", "9", "--seed", "5", "--out", str(tmp_path / "c.png"))
+    a = Image.open(tmp_path / "a.png")
+    assert a.size == (3 * 32 + 4 * 2, 3 * 32 + 4 * 2)  # 3x3 grid of 32px images, 2px padding
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert (tmp_path / "a.png").read_bytes() != (tmp_path / "c.png").read_bytes()

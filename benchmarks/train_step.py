@@ -6,6 +6,7 @@ one generator step, batch 64 by default) at widths 32/64 and resolutions 32/64 o
 Writes one CSV row per (method, width, resolution) and prints the SASTM overhead ratio
 (ssgan seconds per iteration / wgan_gp seconds per iteration). Target: <= 1.15 at width 64.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,16 +17,22 @@ from pathlib import Path
 
 import torch
 
-from ssgan import config as C, provenance
+from ssgan import config as C
+from ssgan import provenance
 from ssgan.methods import get_method
 from ssgan.methods.base import Models
 from ssgan.train import resolve_device
 
 
-def seconds_per_iteration(method: str, width: int, resolution: int, device, iters: int, warmup: int,
-                          batch: int) -> float:
-    cfg = C.resolve("image_folder", method, 0, overrides={"model": {"width": width},
-                                                          "train": {"batch_size": batch}})
+def seconds_per_iteration(
+    method: str, width: int, resolution: int, device, iters: int, warmup: int, batch: int
+) -> float:
+    cfg = C.resolve(
+        "image_folder",
+        method,
+        0,
+        overrides={"model": {"width": width}, "train": {"batch_size": batch}},
+    )
     torch.manual_seed(0)
     m = get_method(method, cfg)
     G, D = m.build_generator(resolution, 3).to(device), m.build_critic(resolution, 3).to(device)
@@ -60,16 +67,33 @@ def main() -> None:
     rows = []
     for width in map(int, a.widths.split(",")):
         for res in map(int, a.resolutions.split(",")):
-            spi = {meth: seconds_per_iteration(meth, width, res, device, a.iters, a.warmup, a.batch)
-                   for meth in ("wgan_gp", "ssgan")}
+            spi = {
+                meth: seconds_per_iteration(meth, width, res, device, a.iters, a.warmup, a.batch)
+                for meth in ("wgan_gp", "ssgan")
+            }
             ratio = spi["ssgan"] / spi["wgan_gp"]
             for meth, s in spi.items():
-                rows.append({"device": info["device_name"], "method": meth, "width": width, "resolution": res,
-                             "batch": a.batch, "n_critic": 5, "iters": a.iters, "sec_per_iter": round(s, 5),
-                             "iters_per_sec": round(1 / s, 3), "overhead_vs_wgan_gp": round(s / spi["wgan_gp"], 4),
-                             "torch": torch.__version__, "threads": torch.get_num_threads()})
-            print(f"width {width:3d} res {res}: wgan_gp {1 / spi['wgan_gp']:7.2f} it/s, ssgan "
-                  f"{1 / spi['ssgan']:7.2f} it/s, SASTM overhead x{ratio:.3f}", flush=True)
+                rows.append(
+                    {
+                        "device": info["device_name"],
+                        "method": meth,
+                        "width": width,
+                        "resolution": res,
+                        "batch": a.batch,
+                        "n_critic": 5,
+                        "iters": a.iters,
+                        "sec_per_iter": round(s, 5),
+                        "iters_per_sec": round(1 / s, 3),
+                        "overhead_vs_wgan_gp": round(s / spi["wgan_gp"], 4),
+                        "torch": torch.__version__,
+                        "threads": torch.get_num_threads(),
+                    }
+                )
+            print(
+                f"width {width:3d} res {res}: wgan_gp {1 / spi['wgan_gp']:7.2f} it/s, ssgan "
+                f"{1 / spi['ssgan']:7.2f} it/s, SASTM overhead x{ratio:.3f}",
+                flush=True,
+            )
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     with open(a.out, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))

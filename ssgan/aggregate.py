@@ -4,14 +4,15 @@ table, the probe tables gathered over runs and the verdicts on the paper's claim
 Input: RESULTS/runs/<dataset>/<method>/seed<seed>/ (docs/run_layout.md); nothing else is read.
 Output: the files in TABLES, in the tables folder. The recipe is in docs/analysis.md.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -20,36 +21,104 @@ from ssgan import io, stats
 
 BASELINE, TREATMENT = "wgan_gp", "ssgan"
 MIN_SEEDS = 5  # seeds per (dataset, method) asked by the evaluation conventions (PAPER.md)
-TABLES = ("runs.csv", "fid_pairs.csv", "relative_fid_reduction.csv", "paper_table.md",
-          "paper_table.tex", "claims.csv", "sparsity.csv", "weight_signs.csv",
-          "dead_units.csv", "weight_hist.csv", "fid_curves.csv")
+TABLES = (
+    "runs.csv",
+    "fid_pairs.csv",
+    "relative_fid_reduction.csv",
+    "paper_table.md",
+    "paper_table.tex",
+    "claims.csv",
+    "sparsity.csv",
+    "weight_signs.csv",
+    "dead_units.csv",
+    "weight_hist.csv",
+    "fid_curves.csv",
+)
 
-METHOD_NAMES = {"wgan_gp": "WGAN-GP", "ssgan": "Self-Sparse GAN", "stu_gan": "STU-GAN",
-                "sr_gan": "SR-GAN", "sngan": "SN-GAN"}
+METHOD_NAMES = {
+    "wgan_gp": "WGAN-GP",
+    "ssgan": "Self-Sparse GAN",
+    "stu_gan": "STU-GAN",
+    "sr_gan": "SR-GAN",
+    "sngan": "SN-GAN",
+}
 # normalized label -> display name, in the paper's order (unknown labels go last, as-is)
-DATASET_NAMES = {"mnist": "MNIST", "fashionmnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
-                 "stl10": "STL-10", "miniimagenet": "mini-ImageNet", "celebahq": "CelebA-HQ",
-                 "lsunbedroom": "LSUN bedroom", "lsunbedrooms": "LSUN bedroom", "sketch": "Sketch"}
+DATASET_NAMES = {
+    "mnist": "MNIST",
+    "fashionmnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "stl10": "STL-10",
+    "miniimagenet": "mini-ImageNet",
+    "celebahq": "CelebA-HQ",
+    "lsunbedroom": "LSUN bedroom",
+    "lsunbedrooms": "LSUN bedroom",
+    "sketch": "Sketch",
+}
 STATUS_ORDER = ("completed", "diverged", "preempted", "running", "failed")
 
 RUN_COLUMNS = [
-    "dataset", "method", "seed", "status", "note", "iteration", "iterations", "diverged_at",
-    "attempts", "wall_time_s", "fid_status", "fid", "kid_mean", "kid_std", "fid_iteration",
-    "n_fake", "n_real", "split", "resolution", "extractor", "weights_sha256", "torch_fidelity",
-    "fid_seconds", "params_generator", "params_critic", "params_sastm", "git_commit",
-    "git_dirty", "device", "device_name", "config_hash", "run_dir"]
-INT_COLUMNS = ["iteration", "iterations", "diverged_at", "attempts", "fid_iteration", "n_fake", "n_real",
-               "resolution", "params_generator", "params_critic", "params_sastm"]
+    "dataset",
+    "method",
+    "seed",
+    "status",
+    "note",
+    "iteration",
+    "iterations",
+    "diverged_at",
+    "attempts",
+    "wall_time_s",
+    "fid_status",
+    "fid",
+    "kid_mean",
+    "kid_std",
+    "fid_iteration",
+    "n_fake",
+    "n_real",
+    "split",
+    "resolution",
+    "extractor",
+    "weights_sha256",
+    "torch_fidelity",
+    "fid_seconds",
+    "params_generator",
+    "params_critic",
+    "params_sastm",
+    "git_commit",
+    "git_dirty",
+    "device",
+    "device_name",
+    "config_hash",
+    "run_dir",
+]
+INT_COLUMNS = [
+    "iteration",
+    "iterations",
+    "diverged_at",
+    "attempts",
+    "fid_iteration",
+    "n_fake",
+    "n_real",
+    "resolution",
+    "params_generator",
+    "params_critic",
+    "params_sastm",
+]
 ID = ["dataset", "method", "seed", "status"]
 # tables folder name -> (file in the run dir, its columns)
 PROBES = {
-    "sparsity": ("probe_sparsity.csv", ["iteration", "layer", "channel_zero_frac",
-                                        "spatial_zero_frac", "output_zero_frac"]),
-    "weight_signs": ("probe_weights.csv", ["iteration", "layer", "neg_frac", "mean", "std",
-                                           "q05", "q25", "q50", "q75", "q95"]),
+    "sparsity": (
+        "probe_sparsity.csv",
+        ["iteration", "layer", "channel_zero_frac", "spatial_zero_frac", "output_zero_frac"],
+    ),
+    "weight_signs": (
+        "probe_weights.csv",
+        ["iteration", "layer", "neg_frac", "mean", "std", "q05", "q25", "q50", "q75", "q95"],
+    ),
     "dead_units": ("probe_dead_units.csv", ["iteration", "layer", "dead_frac"]),
-    "weight_hist": ("weight_hist.csv", ["stage", "iteration", "layer", "bin_left",
-                                        "bin_right", "count"]),
+    "weight_hist": (
+        "weight_hist.csv",
+        ["stage", "iteration", "layer", "bin_left", "bin_right", "count"],
+    ),
     "fid_curves": ("fid_curve.csv", ["iteration", "fid", "kid_mean", "kid_std"]),
 }
 
@@ -90,8 +159,9 @@ def num(value) -> float:
 
 def discover(results: Path) -> list[Path]:
     """Run directories RESULTS/runs/<dataset>/<method>/seed<int>/, with or without run.json."""
-    return sorted(p for p in results.glob("runs/*/*/seed*")
-                  if p.is_dir() and re.fullmatch(r"seed\d+", p.name))
+    return sorted(
+        p for p in results.glob("runs/*/*/seed*") if p.is_dir() and re.fullmatch(r"seed\d+", p.name)
+    )
 
 
 def _read_json(path: Path) -> tuple[dict | None, str]:
@@ -105,8 +175,12 @@ def _read_json(path: Path) -> tuple[dict | None, str]:
 
 def run_row(run_dir: Path, results: Path) -> dict:
     row = dict.fromkeys(RUN_COLUMNS)
-    row.update(dataset=run_dir.parent.parent.name, method=run_dir.parent.name,
-               seed=int(run_dir.name[4:]), run_dir=run_dir.relative_to(results).as_posix())
+    row.update(
+        dataset=run_dir.parent.parent.name,
+        method=run_dir.parent.name,
+        seed=int(run_dir.name[4:]),
+        run_dir=run_dir.relative_to(results).as_posix(),
+    )
     notes = []
     run, err = _read_json(run_dir / "run.json")
     if run is None:  # a job that died before writing its record (or a corrupt record)
@@ -117,15 +191,24 @@ def run_row(run_dir: Path, results: Path) -> dict:
         prov = run.get("provenance") or {}
         params = run.get("params") or {}
         row.update(
-            dataset=run.get("dataset") or row["dataset"], method=run.get("method") or row["method"],
+            dataset=run.get("dataset") or row["dataset"],
+            method=run.get("method") or row["method"],
             status=run.get("status") or "failed",
-            iteration=run.get("iteration"), iterations=run.get("iterations"),
-            diverged_at=run.get("diverged_at"), attempts=run.get("attempts"),
-            wall_time_s=num(run.get("wall_time_s")), resolution=run.get("resolution"),
-            params_generator=params.get("generator"), params_critic=params.get("critic"),
-            params_sastm=params.get("sastm"), git_commit=(prov.get("git") or {}).get("commit"),
-            git_dirty=(prov.get("git") or {}).get("dirty"), device=prov.get("device"),
-            device_name=prov.get("device_name"), config_hash=run.get("config_hash"))
+            iteration=run.get("iteration"),
+            iterations=run.get("iterations"),
+            diverged_at=run.get("diverged_at"),
+            attempts=run.get("attempts"),
+            wall_time_s=num(run.get("wall_time_s")),
+            resolution=run.get("resolution"),
+            params_generator=params.get("generator"),
+            params_critic=params.get("critic"),
+            params_sastm=params.get("sastm"),
+            git_commit=(prov.get("git") or {}).get("commit"),
+            git_dirty=(prov.get("git") or {}).get("dirty"),
+            device=prov.get("device"),
+            device_name=prov.get("device_name"),
+            config_hash=run.get("config_hash"),
+        )
     fid, err = _read_json(run_dir / "fid.json")
     if fid is None:
         row.update(fid_status=err if err == "missing" else "unreadable", fid=math.nan)
@@ -133,20 +216,34 @@ def run_row(run_dir: Path, results: Path) -> dict:
             notes.append(err)
     else:
         row.update(
-            fid_status=fid.get("status", "ok"), fid=num(fid.get("fid")),
-            kid_mean=num(fid.get("kid_mean")), kid_std=num(fid.get("kid_std")),
-            fid_iteration=fid.get("iteration"), n_fake=fid.get("n_fake"), n_real=fid.get("n_real"),
-            split=fid.get("split"), extractor=fid.get("extractor"),
-            weights_sha256=fid.get("weights_sha256"), torch_fidelity=fid.get("torch_fidelity"),
-            fid_seconds=num(fid.get("seconds")))
+            fid_status=fid.get("status", "ok"),
+            fid=num(fid.get("fid")),
+            kid_mean=num(fid.get("kid_mean")),
+            kid_std=num(fid.get("kid_std")),
+            fid_iteration=fid.get("iteration"),
+            n_fake=fid.get("n_fake"),
+            n_real=fid.get("n_real"),
+            split=fid.get("split"),
+            extractor=fid.get("extractor"),
+            weights_sha256=fid.get("weights_sha256"),
+            torch_fidelity=fid.get("torch_fidelity"),
+            fid_seconds=num(fid.get("seconds")),
+        )
         row["resolution"] = fid.get("resolution", row["resolution"])
         if fid.get("reason"):
             notes.append(f"fid: {fid['reason']}")
-        stale = row["status"] == "completed" and None not in (row["iteration"], row["fid_iteration"]) \
+        stale = (
+            row["status"] == "completed"
+            and None not in (row["iteration"], row["fid_iteration"])
             and int(row["fid_iteration"]) != int(row["iteration"])
-        if stale and row["fid_status"] == "ok":  # evaluated an older generator (e.g. before a resume)
+        )
+        if (
+            stale and row["fid_status"] == "ok"
+        ):  # evaluated an older generator (e.g. before a resume)
             row["fid_status"] = "stale"
-            notes.append(f"fid.json is for iteration {row['fid_iteration']}, run ended at {row['iteration']}")
+            notes.append(
+                f"fid.json is for iteration {row['fid_iteration']}, run ended at {row['iteration']}"
+            )
     row["note"] = "; ".join(notes)
     return row
 
@@ -202,8 +299,9 @@ def fid_pairs(runs: pd.DataFrame, baseline=BASELINE, treatment=TREATMENT) -> pd.
     return sort_runs(p, ("dataset", "seed"))
 
 
-def dropped_reasons(runs: pd.DataFrame, dataset: str, baseline=BASELINE, treatment=TREATMENT,
-                    name=str) -> list[str]:
+def dropped_reasons(
+    runs: pd.DataFrame, dataset: str, baseline=BASELINE, treatment=TREATMENT, name=str
+) -> list[str]:
     """'seed 3: ssgan diverged' for every seed of the dataset that is not a complete pair."""
     sub = runs[(runs["dataset"] == dataset) & runs["method"].isin([baseline, treatment])]
     ok = usable(sub)
@@ -220,11 +318,37 @@ def dropped_reasons(runs: pd.DataFrame, dataset: str, baseline=BASELINE, treatme
 
 
 RED_COLUMNS = [
-    "dataset", "dataset_name", "baseline", "treatment", "baseline_fid_mean", "baseline_fid_std",
-    "baseline_n", "treatment_fid_mean", "treatment_fid_std", "treatment_n", "r_of_means", "n_pairs",
-    "r_mean", "r_std", "r_ci_low", "r_ci_high", "log_ratio_mean", "t_stat", "df", "p_ttest",
-    "p_ttest_holm", "p_wilcoxon", "published_low", "published_high", "in_published_range",
-    "n_bootstrap", "bootstrap_seed", "n_dropped", "dropped", "note"]
+    "dataset",
+    "dataset_name",
+    "baseline",
+    "treatment",
+    "baseline_fid_mean",
+    "baseline_fid_std",
+    "baseline_n",
+    "treatment_fid_mean",
+    "treatment_fid_std",
+    "treatment_n",
+    "r_of_means",
+    "n_pairs",
+    "r_mean",
+    "r_std",
+    "r_ci_low",
+    "r_ci_high",
+    "log_ratio_mean",
+    "t_stat",
+    "df",
+    "p_ttest",
+    "p_ttest_holm",
+    "p_wilcoxon",
+    "published_low",
+    "published_high",
+    "in_published_range",
+    "n_bootstrap",
+    "bootstrap_seed",
+    "n_dropped",
+    "dropped",
+    "note",
+]
 
 
 def reduction_row(runs, pairs, dataset, baseline, treatment, n_boot, seed) -> dict:
@@ -237,26 +361,55 @@ def reduction_row(runs, pairs, dataset, baseline, treatment, n_boot, seed) -> di
     lo, hi = stats.bootstrap_ci(r, n_boot, seed)
     t, p_t, df = stats.ttest_zero(d)
     dropped = dropped_reasons(runs, dataset, baseline, treatment)
-    note = ("no complete pairs: statistics undefined" if n == 0 else
-            "1 complete pair: std, CI and tests undefined" if n == 1 else
-            f"n < {stats.WILCOXON_MIN_N}: Wilcoxon not reported" if n < stats.WILCOXON_MIN_N else "")
+    note = (
+        "no complete pairs: statistics undefined"
+        if n == 0
+        else "1 complete pair: std, CI and tests undefined"
+        if n == 1
+        else f"n < {stats.WILCOXON_MIN_N}: Wilcoxon not reported"
+        if n < stats.WILCOXON_MIN_N
+        else ""
+    )
     return dict(
-        dataset=dataset, dataset_name=dataset_name(dataset), baseline=baseline, treatment=treatment,
-        baseline_fid_mean=b_mean, baseline_fid_std=b_std, baseline_n=b_n,
-        treatment_fid_mean=t_mean, treatment_fid_std=t_std, treatment_n=t_n,
+        dataset=dataset,
+        dataset_name=dataset_name(dataset),
+        baseline=baseline,
+        treatment=treatment,
+        baseline_fid_mean=b_mean,
+        baseline_fid_std=b_std,
+        baseline_n=b_n,
+        treatment_fid_mean=t_mean,
+        treatment_fid_std=t_std,
+        treatment_n=t_n,
         r_of_means=1 - t_mean / b_mean if b_n and t_n else math.nan,
-        n_pairs=n, r_mean=r_mean, r_std=r_std, r_ci_low=lo, r_ci_high=hi,
-        log_ratio_mean=float(d.mean()) if n else math.nan, t_stat=t, df=df, p_ttest=p_t,
-        p_ttest_holm=math.nan, p_wilcoxon=stats.wilcoxon_p(d),
-        published_low=stats.PUBLISHED_RANGE[0], published_high=stats.PUBLISHED_RANGE[1],
-        in_published_range=stats.in_range(r_mean), n_bootstrap=n_boot, bootstrap_seed=seed,
-        n_dropped=len(dropped), dropped="; ".join(dropped), note=note)
+        n_pairs=n,
+        r_mean=r_mean,
+        r_std=r_std,
+        r_ci_low=lo,
+        r_ci_high=hi,
+        log_ratio_mean=float(d.mean()) if n else math.nan,
+        t_stat=t,
+        df=df,
+        p_ttest=p_t,
+        p_ttest_holm=math.nan,
+        p_wilcoxon=stats.wilcoxon_p(d),
+        published_low=stats.PUBLISHED_RANGE[0],
+        published_high=stats.PUBLISHED_RANGE[1],
+        in_published_range=stats.in_range(r_mean),
+        n_bootstrap=n_boot,
+        bootstrap_seed=seed,
+        n_dropped=len(dropped),
+        dropped="; ".join(dropped),
+        note=note,
+    )
 
 
 def reduction_table(runs, pairs, baseline=BASELINE, treatment=TREATMENT, n_boot=10000, seed=0):
     sub = runs[runs["method"].isin([baseline, treatment])]
-    rows = [reduction_row(runs, pairs, d, baseline, treatment, n_boot, seed)
-            for d in dataset_order(sub["dataset"])]
+    rows = [
+        reduction_row(runs, pairs, d, baseline, treatment, n_boot, seed)
+        for d in dataset_order(sub["dataset"])
+    ]
     red = pd.DataFrame(rows, columns=RED_COLUMNS)
     if not red.empty:
         red["p_ttest_holm"] = stats.holm(red["p_ttest"])  # Holm across datasets
@@ -312,36 +465,72 @@ def hidden_deconv(layers) -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    table: str            # probe table
-    column: str           # measurement
-    layers: Callable      # layer selector (list of names -> the ones averaged)
-    direction: str        # claimed sign of (treatment - baseline): "<" or ">"
+    table: str  # probe table
+    column: str  # measurement
+    layers: Callable  # layer selector (list of names -> the ones averaged)
+    direction: str  # claimed sign of (treatment - baseline): "<" or ">"
     text: str
 
 
 CLAIMS = {
-    "C1": Claim("sparsity", "output_zero_frac", sastm_layers, ">",
-                "SASTM makes the generator's feature maps sparse (exact-zero fraction above WGAN-GP's)"),
-    "C2": Claim("dead_units", "dead_frac", hidden_bn, "<",
-                "fewer dead units after BatchNorm (post-BN pre-ReLU activations <= 0)"),
-    "C3": Claim("weight_signs", "neg_frac", hidden_deconv, "<",
-                "fewer negative deconvolution weights"),
+    "C1": Claim(
+        "sparsity",
+        "output_zero_frac",
+        sastm_layers,
+        ">",
+        "SASTM makes the generator's feature maps sparse (exact-zero fraction above WGAN-GP's)",
+    ),
+    "C2": Claim(
+        "dead_units",
+        "dead_frac",
+        hidden_bn,
+        "<",
+        "fewer dead units after BatchNorm (post-BN pre-ReLU activations <= 0)",
+    ),
+    "C3": Claim(
+        "weight_signs", "neg_frac", hidden_deconv, "<", "fewer negative deconvolution weights"
+    ),
 }
-CLAIM_COLUMNS = ["claim", "dataset", "dataset_name", "description", "metric", "layers", "direction",
-                 "baseline", "treatment", "value_baseline", "value_treatment", "n", "diff_mean",
-                 "ci_low", "ci_high", "verdict", "note"]
+CLAIM_COLUMNS = [
+    "claim",
+    "dataset",
+    "dataset_name",
+    "description",
+    "metric",
+    "layers",
+    "direction",
+    "baseline",
+    "treatment",
+    "value_baseline",
+    "value_treatment",
+    "n",
+    "diff_mean",
+    "ci_low",
+    "ci_high",
+    "verdict",
+    "note",
+]
 
 
 def final_values(probe: pd.DataFrame, column: str, select: Callable) -> pd.DataFrame:
     """Per completed run: the probe's last iteration, mean over the selected layers.
     Columns dataset, method, seed, value, layers."""
     rows = []
-    for (d, m, s), g in probe[probe["status"] == "completed"].groupby(["dataset", "method", "seed"]):
+    for (d, m, s), g in probe[probe["status"] == "completed"].groupby(
+        ["dataset", "method", "seed"]
+    ):
         last = g[g["iteration"] == g["iteration"].max()]
         names = select(list(dict.fromkeys(last["layer"])))
         vals = pd.to_numeric(last.loc[last["layer"].isin(names), column], errors="coerce")
-        rows.append(dict(dataset=d, method=m, seed=s, value=vals.mean() if len(vals) else math.nan,
-                         layers=",".join(map(str, names))))
+        rows.append(
+            dict(
+                dataset=d,
+                method=m,
+                seed=s,
+                value=vals.mean() if len(vals) else math.nan,
+                layers=",".join(map(str, names)),
+            )
+        )
     return pd.DataFrame(rows, columns=["dataset", "method", "seed", "value", "layers"])
 
 
@@ -369,16 +558,31 @@ def claim_row(name, claim: Claim, dataset, fv: pd.DataFrame, baseline, treatment
     lo, hi = stats.bootstrap_ci(diff, n_boot, seed)
     verdict = stats.verdict(lo, hi, claim.direction)
     if name == "C1" and len(diff) and np.all(vt[seeds] == 0):
-        verdict, note = "does not hold", (note + "; " if note else "") + "no exact zeros in any seed"
+        verdict, note = (
+            "does not hold",
+            (note + "; " if note else "") + "no exact zeros in any seed",
+        )
     note = "; ".join(filter(None, [note, few_seeds(len(diff))]))
     layers = sorted(set(",".join(fv["layers"]).split(",")) - {""})
-    return dict(claim=name, dataset=dataset, dataset_name=dataset_name(dataset), description=claim.text,
-                metric=f"{claim.column} (final iteration)", layers=" ".join(layers),
-                direction=f"{treatment} - {baseline} {claim.direction} 0", baseline=baseline,
-                treatment=treatment, value_baseline=vb[seeds].mean() if len(seeds) else math.nan,
-                value_treatment=vt[seeds].mean() if len(seeds) else math.nan, n=len(diff),
-                diff_mean=diff.mean() if len(diff) else math.nan, ci_low=lo, ci_high=hi,
-                verdict=verdict, note=note)
+    return dict(
+        claim=name,
+        dataset=dataset,
+        dataset_name=dataset_name(dataset),
+        description=claim.text,
+        metric=f"{claim.column} (final iteration)",
+        layers=" ".join(layers),
+        direction=f"{treatment} - {baseline} {claim.direction} 0",
+        baseline=baseline,
+        treatment=treatment,
+        value_baseline=vb[seeds].mean() if len(seeds) else math.nan,
+        value_treatment=vt[seeds].mean() if len(seeds) else math.nan,
+        n=len(diff),
+        diff_mean=diff.mean() if len(diff) else math.nan,
+        ci_low=lo,
+        ci_high=hi,
+        verdict=verdict,
+        note=note,
+    )
 
 
 def fid_claim_row(red_row, pairs, n_boot, seed) -> dict:
@@ -387,21 +591,34 @@ def fid_claim_row(red_row, pairs, n_boot, seed) -> dict:
     diff = -p["r"].to_numpy(float)
     lo, hi = stats.bootstrap_ci(diff, n_boot, seed)
     b, t = red_row["baseline"], red_row["treatment"]
-    return dict(claim="C0", dataset=red_row["dataset"], dataset_name=red_row["dataset_name"],
-                description="lower FID than WGAN-GP",
-                metric="FID (values: mean over complete pairs; diff: FID_t/FID_b - 1 = -r)",
-                layers="", direction=f"{t} - {b} < 0", baseline=b, treatment=t,
-                value_baseline=p["fid_baseline"].mean() if len(p) else math.nan,
-                value_treatment=p["fid_treatment"].mean() if len(p) else math.nan, n=len(p),
-                diff_mean=diff.mean() if len(p) else math.nan, ci_low=lo, ci_high=hi,
-                verdict=stats.verdict(lo, hi, "<"), note=few_seeds(len(p)))
+    return dict(
+        claim="C0",
+        dataset=red_row["dataset"],
+        dataset_name=red_row["dataset_name"],
+        description="lower FID than WGAN-GP",
+        metric="FID (values: mean over complete pairs; diff: FID_t/FID_b - 1 = -r)",
+        layers="",
+        direction=f"{t} - {b} < 0",
+        baseline=b,
+        treatment=t,
+        value_baseline=p["fid_baseline"].mean() if len(p) else math.nan,
+        value_treatment=p["fid_treatment"].mean() if len(p) else math.nan,
+        n=len(p),
+        diff_mean=diff.mean() if len(p) else math.nan,
+        ci_low=lo,
+        ci_high=hi,
+        verdict=stats.verdict(lo, hi, "<"),
+        note=few_seeds(len(p)),
+    )
 
 
 def claims_table(red, pairs, probes, baseline=BASELINE, treatment=TREATMENT, n_boot=10000, seed=0):
     rows = [fid_claim_row(r, pairs, n_boot, seed) for _, r in red.iterrows()]
     for name, claim in CLAIMS.items():
         fv = final_values(probes[claim.table], claim.column, claim.layers)
-        rows += [claim_row(name, claim, d, fv, baseline, treatment, n_boot, seed) for d in red["dataset"]]
+        rows += [
+            claim_row(name, claim, d, fv, baseline, treatment, n_boot, seed) for d in red["dataset"]
+        ]
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
@@ -430,29 +647,52 @@ def _p(p, tex=False) -> str:
 def _protocol(runs) -> str:
     ok = runs[usable(runs)]
     vals = lambda c: "/".join(map(str, dict.fromkeys(ok[c].dropna()))) or "n/a"  # noqa: E731
-    return (f"n_fake={vals('n_fake')}, n_real={vals('n_real')}, split={vals('split')}, "
-            f"extractor={vals('extractor')}")
+    return (
+        f"n_fake={vals('n_fake')}, n_real={vals('n_real')}, split={vals('split')}, "
+        f"extractor={vals('extractor')}"
+    )
 
 
 def paper_rows(red, tex=False) -> list[list[str]]:
     lo, hi = stats.PUBLISHED_RANGE
     published = f"{100 * lo:.2f}%–{100 * hi:.2f}%"
-    published = published.replace("%", "\\%").replace("–", "--") + "$^a$" if tex else published + " ᵃ"
+    published = (
+        published.replace("%", "\\%").replace("–", "--") + "$^a$" if tex else published + " ᵃ"
+    )
     esc = (lambda s: re.sub(r"([&%_#$])", r"\\\1", s)) if tex else (lambda s: s)  # noqa: E731
-    return [[esc(r.dataset_name),
-             _pm(r.baseline_fid_mean, r.baseline_fid_std, r.baseline_n, tex=tex),
-             _pm(r.treatment_fid_mean, r.treatment_fid_std, r.treatment_n, tex=tex),
-             _pm(r.r_mean, r.r_std, r.n_pairs, pct=True, tex=tex), _ci(r.r_ci_low, r.r_ci_high, tex),
-             _p(r.p_ttest_holm, tex), published] for r in red.itertuples()]
+    return [
+        [
+            esc(r.dataset_name),
+            _pm(r.baseline_fid_mean, r.baseline_fid_std, r.baseline_n, tex=tex),
+            _pm(r.treatment_fid_mean, r.treatment_fid_std, r.treatment_n, tex=tex),
+            _pm(r.r_mean, r.r_std, r.n_pairs, pct=True, tex=tex),
+            _ci(r.r_ci_low, r.r_ci_high, tex),
+            _p(r.p_ttest_holm, tex),
+            published,
+        ]
+        for r in red.itertuples()
+    ]
 
 
-def paper_table(red, runs, baseline=BASELINE, treatment=TREATMENT, n_boot=10000, seed=0) -> tuple[str, str]:
+def paper_table(
+    red, runs, baseline=BASELINE, treatment=TREATMENT, n_boot=10000, seed=0
+) -> tuple[str, str]:
     """(markdown, LaTeX) in the paper's layout: dataset | baseline FID | treatment FID | relative decrease."""
     B, T = method_name(baseline), method_name(treatment)
-    head = ["Dataset", f"{B} FID", f"{T} FID", "Relative decrease (ours)", "95% CI", "p (Holm)",
-            "Relative decrease (paper)"]
-    dropped = [f"{r.dataset_name} {s}" for r in red.itertuples()
-               for s in dropped_reasons(runs, r.dataset, baseline, treatment, method_name)]
+    head = [
+        "Dataset",
+        f"{B} FID",
+        f"{T} FID",
+        "Relative decrease (ours)",
+        "95% CI",
+        "p (Holm)",
+        "Relative decrease (paper)",
+    ]
+    dropped = [
+        f"{r.dataset_name} {s}"
+        for r in red.itertuples()
+        for s in dropped_reasons(runs, r.dataset, baseline, treatment, method_name)
+    ]
     notes = [
         f"FID: mean ± std over seeds of completed runs with a finite FID (n runs). Relative decrease: "
         f"r_s = 1 − FID({T}, seed s) / FID({B}, seed s) per paired seed, mean ± std (n complete pairs); 95% CI: "
@@ -468,14 +708,26 @@ def paper_table(red, runs, baseline=BASELINE, treatment=TREATMENT, n_boot=10000,
     tex_head = [re.sub(r"([&%_#$])", r"\\\1", h) for h in head]
     tex_notes = [n.replace("ᵃ", "$^a$").replace("±", "$\\pm$").replace("−", "$-$") for n in notes]
     tex_notes = [re.sub(r"(?<!\\)([&%_#])", r"\\\1", n) for n in tex_notes]
-    tex = "\n".join([
-        "% generated by `ssgan aggregate`; needs \\usepackage{booktabs}",
-        "\\begin{table}[t]", "\\centering", "\\small", "\\begin{tabular}{l" + "r" * (len(head) - 1) + "}",
-        "\\toprule", " & ".join(tex_head) + " \\\\", "\\midrule",
-        *[" & ".join(r) + " \\\\" for r in paper_rows(red, tex=True)],
-        "\\bottomrule", "\\end{tabular}",
-        f"\\caption{{FID of {B} and {T}, and the relative FID decrease. " + " ".join(tex_notes) + "}",
-        "\\label{tab:fid}", "\\end{table}"])
+    tex = "\n".join(
+        [
+            "% generated by `ssgan aggregate`; needs \\usepackage{booktabs}",
+            "\\begin{table}[t]",
+            "\\centering",
+            "\\small",
+            "\\begin{tabular}{l" + "r" * (len(head) - 1) + "}",
+            "\\toprule",
+            " & ".join(tex_head) + " \\\\",
+            "\\midrule",
+            *[" & ".join(r) + " \\\\" for r in paper_rows(red, tex=True)],
+            "\\bottomrule",
+            "\\end{tabular}",
+            f"\\caption{{FID of {B} and {T}, and the relative FID decrease. "
+            + " ".join(tex_notes)
+            + "}",
+            "\\label{tab:fid}",
+            "\\end{table}",
+        ]
+    )
     return md, tex + "\n"
 
 
@@ -487,7 +739,9 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
         df.to_csv(tmp, index=False)
 
 
-def aggregate(results, out=None, n_boot=10000, seed=0, baseline=BASELINE, treatment=TREATMENT) -> dict:
+def aggregate(
+    results, out=None, n_boot=10000, seed=0, baseline=BASELINE, treatment=TREATMENT
+) -> dict:
     """Writes every file in TABLES to ``out`` (default RESULTS/tables); returns the DataFrames."""
     results = Path(results)
     out = Path(out) if out else results / "tables"
@@ -497,7 +751,13 @@ def aggregate(results, out=None, n_boot=10000, seed=0, baseline=BASELINE, treatm
     red = reduction_table(runs, pairs, baseline, treatment, n_boot, seed)
     claims = claims_table(red, pairs, probes, baseline, treatment, n_boot, seed)
     md, tex = paper_table(red, runs, baseline, treatment, n_boot, seed)
-    frames = {"runs": runs, "fid_pairs": pairs, "relative_fid_reduction": red, "claims": claims, **probes}
+    frames = {
+        "runs": runs,
+        "fid_pairs": pairs,
+        "relative_fid_reduction": red,
+        "claims": claims,
+        **probes,
+    }
     for name, df in frames.items():
         write_csv(df, out / f"{name}.csv")
     io.write_text(out / "paper_table.md", md)
@@ -510,9 +770,11 @@ def summary(frames) -> str:
     counts = runs["status"].value_counts()
     lines = [f"{len(runs)} runs: " + ", ".join(f"{counts[s]} {s}" for s in counts.index)]
     for r in red.itertuples():
-        lines.append(f"  {r.dataset_name}: r = {100 * r.r_mean:.2f}% (n={r.n_pairs} pairs, "
-                     f"95% CI [{100 * r.r_ci_low:.2f}%, {100 * r.r_ci_high:.2f}%], p_holm={r.p_ttest_holm:.3g})"
-                     + (f"; dropped {r.dropped}" if r.dropped else ""))
+        lines.append(
+            f"  {r.dataset_name}: r = {100 * r.r_mean:.2f}% (n={r.n_pairs} pairs, "
+            f"95% CI [{100 * r.r_ci_low:.2f}%, {100 * r.r_ci_high:.2f}%], p_holm={r.p_ttest_holm:.3g})"
+            + (f"; dropped {r.dropped}" if r.dropped else "")
+        )
     for c in claims.itertuples():
         lines.append(f"  {c.claim} {c.dataset_name}: {c.verdict} (n={c.n})")
     return "\n".join(lines)
@@ -524,12 +786,19 @@ def cli(args) -> int:
         print(f"ssgan aggregate: error: results folder {results} does not exist", file=sys.stderr)
         return 2
     if not discover(results):
-        print(f"ssgan aggregate: error: no run directories under {results}/runs/<dataset>/<method>/seed<N>/",
-              file=sys.stderr)
+        print(
+            f"ssgan aggregate: error: no run directories under {results}/runs/<dataset>/<method>/seed<N>/",
+            file=sys.stderr,
+        )
         return 2
-    frames = aggregate(results, args.out, args.bootstrap, args.seed,
-                       getattr(args, "baseline", None) or BASELINE, getattr(args, "treatment", None) or TREATMENT)
+    frames = aggregate(
+        results,
+        args.out,
+        args.bootstrap,
+        args.seed,
+        getattr(args, "baseline", None) or BASELINE,
+        getattr(args, "treatment", None) or TREATMENT,
+    )
     print(summary(frames))
     print(f"tables written to {Path(args.out) if args.out else results / 'tables'}")
     return 0
-

@@ -6,6 +6,7 @@ pickled code. Its sha256 sits beside it in ``ckpt_XXXXXXXX.pt.sha256``, written 
 checkpoint is renamed into place, so a checkpoint without a matching checksum is never
 trusted. Loading walks back from the newest to the first good one.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,7 +32,9 @@ def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found, reverse=True)
 
 
-def save(ckpt_dir: Path, iteration: int, state: dict, keep: int, protect: set[int] = frozenset()) -> Path:
+def save(
+    ckpt_dir: Path, iteration: int, state: dict, keep: int, protect: set[int] = frozenset()
+) -> Path:
     path = path_for(ckpt_dir, iteration)
     with io.atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -60,8 +63,10 @@ def load_file(path: Path, map_location="cpu") -> dict:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means "not loadable"
-        raise CheckpointError(f"{path.name}: refused by the safe loader: {type(err).__name__}: "
-                              f"{str(err).splitlines()[0][:200]}") from None
+        raise CheckpointError(
+            f"{path.name}: refused by the safe loader: {type(err).__name__}: "
+            f"{str(err).splitlines()[0][:200]}"
+        ) from None
 
 
 def load_latest(ckpt_dir: Path, map_location="cpu") -> tuple[dict | None, list[dict]]:
@@ -71,5 +76,7 @@ def load_latest(ckpt_dir: Path, map_location="cpu") -> tuple[dict | None, list[d
         try:
             return load_file(path, map_location), events
         except CheckpointError as err:
-            events.append({"kind": "checkpoint_rejected", "iteration": iteration, "detail": str(err)})
+            events.append(
+                {"kind": "checkpoint_rejected", "iteration": iteration, "detail": str(err)}
+            )
     return None, events

@@ -1,5 +1,6 @@
 """The ``ssgan`` command line. Each subcommand is a thin wrapper around a library function;
 the workflow's rules call these commands and nothing else."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,14 +25,18 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ssgan", description="Self-Sparse GAN reproducibility suite")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("prepare-data", help="check (or download) a dataset and record what is there")
+    d = sub.add_parser(
+        "prepare-data", help="check (or download) a dataset and record what is there"
+    )
     d.add_argument("--dataset", required=True)
     d.add_argument("--config")
     d.add_argument("--out", help="JSON record (images per split, content sha256)")
     d.add_argument("overrides", nargs="*", metavar="key=value")
 
     t = sub.add_parser("train", help="train one run (dataset, method, seed) into a directory")
-    t.add_argument("--dataset", required=True, help="dataset (a suite config's entry name or a registry name)")
+    t.add_argument(
+        "--dataset", required=True, help="dataset (a suite config's entry name or a registry name)"
+    )
     t.add_argument("--method", required=True)
     t.add_argument("--seed", required=True, type=int)
     t.add_argument("--out", required=True, help="run directory")
@@ -53,7 +58,9 @@ def parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("fid", help="evaluate FID/KID of a run; writes fid.json")
     f.add_argument("--run", required=True)
-    f.add_argument("--checkpoint", type=int, default=None, help="evaluate this iteration's snapshot only")
+    f.add_argument(
+        "--checkpoint", type=int, default=None, help="evaluate this iteration's snapshot only"
+    )
     f.add_argument("--config")
     f.add_argument("overrides", nargs="*", metavar="key=value")
 

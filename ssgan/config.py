@@ -6,6 +6,7 @@ and ``seed``. A *suite config* (config/*.yaml, the workflow's config) holds run-
 overrides under ``defaults`` and per dataset entry under ``datasets.<label>``; an entry may
 name its registry dataset with ``dataset:`` (e.g. a Sketch folder is ``dataset: image_folder``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,7 +15,6 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -27,14 +27,38 @@ CHOICES = {
     "data.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
     "fid.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
 }
-POSITIVE_INT = {"train.iterations", "train.batch_size", "train.n_critic", "train.log_every",
-                "train.checkpoint_every", "train.keep_checkpoints", "train.sample_every",
-                "train.sample_grid", "probe.every", "probe.batch_size", "probe.hist_bins",
-                "model.width", "model.z_dim", "sastm.reduction", "fid.n_fake", "fid.n_real",
-                "fid.batch_size", "fid.kid_subset_size"}
+POSITIVE_INT = {
+    "train.iterations",
+    "train.batch_size",
+    "train.n_critic",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.sample_every",
+    "train.sample_grid",
+    "probe.every",
+    "probe.batch_size",
+    "probe.hist_bins",
+    "model.width",
+    "model.z_dim",
+    "sastm.reduction",
+    "fid.n_fake",
+    "fid.n_real",
+    "fid.batch_size",
+    "fid.kid_subset_size",
+}
 # Keys of a suite config that are not run-config overrides.
-SUITE_KEYS = ("data_root", "results", "figures", "methods", "seeds", "defaults", "datasets", "resources",
-              "fid_cache")
+SUITE_KEYS = (
+    "data_root",
+    "results",
+    "figures",
+    "methods",
+    "seeds",
+    "defaults",
+    "datasets",
+    "resources",
+    "fid_cache",
+)
 
 
 _DEFAULTS = yaml.safe_load((Path(__file__).parent / "defaults.yaml").read_text())
@@ -95,12 +119,18 @@ def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
             continue
         default = ref.get(key)
         if path in CHOICES and value is not None and value not in CHOICES[path]:
-            raise ConfigError(f"config key '{path}' must be one of {list(CHOICES[path])}, got {value!r}")
-        if path in POSITIVE_INT and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise ConfigError(
+                f"config key '{path}' must be one of {list(CHOICES[path])}, got {value!r}"
+            )
+        if path in POSITIVE_INT and (
+            isinstance(value, bool) or not isinstance(value, int) or value <= 0
+        ):
             raise ConfigError(f"config key '{path}' must be a positive integer, got {value!r}")
         if isinstance(default, bool) and not isinstance(value, bool):
             raise ConfigError(f"config key '{path}' must be true or false, got {value!r}")
-        if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if isinstance(default, float) and (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+        ):
             raise ConfigError(f"config key '{path}' must be a number, got {value!r}")
 
 
@@ -110,22 +140,30 @@ def validate(cfg: dict) -> dict:
     from ssgan.methods import METHODS
 
     if cfg.get("dataset") not in DATASETS:
-        raise ConfigError(f"unknown dataset {cfg.get('dataset')!r}; known: {', '.join(sorted(DATASETS))}")
+        raise ConfigError(
+            f"unknown dataset {cfg.get('dataset')!r}; known: {', '.join(sorted(DATASETS))}"
+        )
     if cfg.get("method") not in METHODS:
-        raise ConfigError(f"unknown method {cfg.get('method')!r}; known: {', '.join(sorted(METHODS))}")
+        raise ConfigError(
+            f"unknown method {cfg.get('method')!r}; known: {', '.join(sorted(METHODS))}"
+        )
     seed = cfg.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"config key 'seed' must be a non-negative integer, got {seed!r}")
     _validate_types({k: v for k, v in cfg.items() if k not in TOP_LEVEL}, defaults())
     res = cfg["data"]["resolution"]
     if res is not None and res not in (32, 48, 64):
-        raise ConfigError(f"config key 'data.resolution' must be 32, 48 or 64 (the DCGAN family), got {res!r}")
+        raise ConfigError(
+            f"config key 'data.resolution' must be 32, 48 or 64 (the DCGAN family), got {res!r}"
+        )
     ch = cfg["data"]["channels"]
     if ch is not None and ch not in (1, 3):
         raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {ch!r}")
     n_max = cfg["data"]["max_images"]
     if n_max is not None and (isinstance(n_max, bool) or not isinstance(n_max, int) or n_max <= 0):
-        raise ConfigError(f"config key 'data.max_images' must be a positive integer or null, got {n_max!r}")
+        raise ConfigError(
+            f"config key 'data.max_images' must be a positive integer or null, got {n_max!r}"
+        )
     if cfg["model"]["width"] < cfg["sastm"]["reduction"]:
         raise ConfigError("config key 'sastm.reduction' must not exceed 'model.width'")
     if cfg["train"]["lr"] <= 0:
@@ -148,8 +186,13 @@ def is_suite(data: dict) -> bool:
     return "datasets" in data
 
 
-def resolve(dataset: str, method: str, seed: int, file_cfg: dict | None = None,
-            overrides: dict | None = None) -> dict:
+def resolve(
+    dataset: str,
+    method: str,
+    seed: int,
+    file_cfg: dict | None = None,
+    overrides: dict | None = None,
+) -> dict:
     """The run config for (dataset label, method, seed)."""
     cfg = defaults()
     for key in TOP_LEVEL:
@@ -163,8 +206,10 @@ def resolve(dataset: str, method: str, seed: int, file_cfg: dict | None = None,
                     raise ConfigError(unknown_key_message(key, list(SUITE_KEYS)))
             entries = file_cfg.get("datasets") or {}
             if dataset not in entries:
-                raise ConfigError(f"dataset {dataset!r} is not in the config's 'datasets'; "
-                                  f"it has: {', '.join(entries) or 'none'}")
+                raise ConfigError(
+                    f"dataset {dataset!r} is not in the config's 'datasets'; "
+                    f"it has: {', '.join(entries) or 'none'}"
+                )
             entry = dict(entries[dataset] or {})
             cfg["dataset"] = entry.pop("dataset", dataset)
             if file_cfg.get("data_root") is not None:
@@ -189,17 +234,23 @@ def check_paths(cfg: dict) -> None:
     """Explicitly configured data locations must exist (a typo is named before any job runs)."""
     root = cfg["data"]["root"]
     if root is not None and not Path(root).expanduser().is_dir():
-        raise ConfigError(f"config key 'data.root' (data_root) is {root!r}, which is not a directory")
+        raise ConfigError(
+            f"config key 'data.root' (data_root) is {root!r}, which is not a directory"
+        )
     path = cfg["data"]["path"]
     if path is None and cfg["dataset"] == "image_folder":
-        raise ConfigError(f"dataset '{cfg['label']}' is an image_folder but config key 'data.path' "
-                          f"(the folder of images) is not set")
+        raise ConfigError(
+            f"dataset '{cfg['label']}' is an image_folder but config key 'data.path' "
+            f"(the folder of images) is not set"
+        )
     if path is not None:
         full = Path(path).expanduser()
         full = full if full.is_absolute() else data_root(cfg) / full
         if not full.exists():
-            raise ConfigError(f"config key 'data.path' of dataset '{cfg['label']}' is {path!r}; "
-                              f"{full} does not exist")
+            raise ConfigError(
+                f"config key 'data.path' of dataset '{cfg['label']}' is {path!r}; "
+                f"{full} does not exist"
+            )
 
 
 def config_hash(cfg: dict) -> str:
@@ -216,4 +267,3 @@ def config_hash(cfg: dict) -> str:
 def data_root(cfg: dict) -> Path:
     root = cfg["data"]["root"] or os.environ.get("SSGAN_DATA_ROOT") or "data"
     return Path(root).expanduser()
-

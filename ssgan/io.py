@@ -3,6 +3,7 @@
 A reader never sees a half-written file and a crash never leaves one behind under the
 final name (rename is atomic on POSIX within a filesystem).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,9 +12,8 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

@@ -3,6 +3,7 @@
 Every figure in FIGURES is always written, as PNG and PDF: a panel whose data are absent
 says so in words instead of disappearing, so the workflow can declare a fixed list.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,19 +15,40 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ssgan import io, stats  # noqa: E402
-from ssgan.aggregate import (BASELINE, PROBES, TREATMENT, dataset_name, dataset_order,  # noqa: E402
-                             method_name, method_order, usable)
+from ssgan.aggregate import (  # noqa: E402
+    BASELINE,
+    PROBES,
+    TREATMENT,
+    dataset_name,
+    dataset_order,
+    method_name,
+    method_order,
+    usable,
+)
 
-FIGURES = ("fid_per_dataset", "relative_reduction", "fid_over_training", "sparsity_over_training",
-           "weight_signs_over_training", "weight_hist_end", "dead_units_over_training", "samples")
+FIGURES = (
+    "fid_per_dataset",
+    "relative_reduction",
+    "fid_over_training",
+    "sparsity_over_training",
+    "weight_signs_over_training",
+    "weight_hist_end",
+    "dead_units_over_training",
+    "samples",
+)
 FORMATS = ("png", "pdf")
-METHOD_COLORS = {"wgan_gp": "#4C72B0", "ssgan": "#DD8452", "stu_gan": "#55A868", "sr_gan": "#C44E52"}
+METHOD_COLORS = {
+    "wgan_gp": "#4C72B0",
+    "ssgan": "#DD8452",
+    "stu_gan": "#55A868",
+    "sr_gan": "#C44E52",
+}
 PANEL = (3.4, 2.7)  # inches per subplot
 DPI = 150
 
@@ -45,13 +67,22 @@ def color(method: str) -> str:
 
 def natural(names) -> list[str]:
     """deconv2 < deconv10."""
-    return sorted(set(map(str, names)), key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)])
+    return sorted(
+        set(map(str, names)),
+        key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)],
+    )
 
 
 def grid(nrows: int, ncols: int, title: str, sharey=False, panel=PANEL):
     nrows, ncols = max(nrows, 1), max(ncols, 1)
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained", sharey=sharey,
-                             figsize=(max(panel[0] * ncols + 0.4, 7.0), panel[1] * nrows + 0.9))
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        squeeze=False,
+        layout="constrained",
+        sharey=sharey,
+        figsize=(max(panel[0] * ncols + 0.4, 7.0), panel[1] * nrows + 0.9),
+    )
     fig.suptitle(title, fontweight="bold")
     return fig, axes
 
@@ -64,8 +95,17 @@ def empty_figure(out: Path, name: str, title: str, message: str) -> None:
 
 
 def no_data(ax, message: str) -> None:
-    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=9, color="0.35",
-            transform=ax.transAxes)
+    ax.text(
+        0.5,
+        0.5,
+        message,
+        ha="center",
+        va="center",
+        wrap=True,
+        fontsize=9,
+        color="0.35",
+        transform=ax.transAxes,
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)
@@ -75,25 +115,46 @@ def legend(fig, methods, extra=()) -> None:
     handles = [plt.Line2D([], [], color=color(m), lw=2.5, label=method_name(m)) for m in methods]
     handles += list(extra)
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False)
+        fig.legend(
+            handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False
+        )
 
 
 def save(fig, out: Path, name: str) -> None:
     for ext in FORMATS:
         with io.atomic_path(out / f"{name}.{ext}") as tmp:
-            fig.savefig(tmp, format=ext, dpi=DPI, metadata={"CreationDate": None} if ext == "pdf" else None)
-        fig.set_layout_engine("none")  # the layout is done: keep it for the other formats (2x faster)
+            fig.savefig(
+                tmp, format=ext, dpi=DPI, metadata={"CreationDate": None} if ext == "pdf" else None
+            )
+        fig.set_layout_engine(
+            "none"
+        )  # the layout is done: keep it for the other formats (2x faster)
     plt.close(fig)
 
 
 def mean_band(ax, df: pd.DataFrame, x: str, y: str, c, label=None, ls="-") -> None:
     """Mean over seeds at each x with a +-1 std band (where >= 2 seeds)."""
     g = df.groupby(x)[y].agg(["mean", "std", "count"]).sort_index()
-    ax.plot(g.index, g["mean"], color=c, ls=ls, lw=1.8, label=label, marker="o" if len(g) < 15 else None, ms=3)
+    ax.plot(
+        g.index,
+        g["mean"],
+        color=c,
+        ls=ls,
+        lw=1.8,
+        label=label,
+        marker="o" if len(g) < 15 else None,
+        ms=3,
+    )
     sd = g["std"].where(g["count"] > 1)
     upper = 1.0 if y.endswith("_frac") else np.inf  # fractions live in [0, 1], FIDs in [0, inf)
-    ax.fill_between(g.index, (g["mean"] - sd).clip(lower=0), (g["mean"] + sd).clip(upper=upper),
-                    color=c, alpha=0.2, lw=0)
+    ax.fill_between(
+        g.index,
+        (g["mean"] - sd).clip(lower=0),
+        (g["mean"] + sd).clip(upper=upper),
+        color=c,
+        alpha=0.2,
+        lw=0,
+    )
 
 
 # ---------------------------------------------------------------- FID
@@ -104,32 +165,51 @@ def fid_per_dataset(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT) 
     ok = runs[usable(runs)] if len(runs) else runs
     datasets = dataset_order(runs["dataset"])
     ncols = min(4, max(len(datasets), 1))
-    fig, axes = grid(math.ceil(len(datasets) / ncols), ncols, "FID per dataset: one dot per seed, mean with 95% CI")
+    fig, axes = grid(
+        math.ceil(len(datasets) / ncols),
+        ncols,
+        "FID per dataset: one dot per seed, mean with 95% CI",
+    )
     methods = method_order(runs["method"], baseline, treatment)
     for ax, d in zip(axes.flat, datasets):
         ms = method_order(runs.loc[runs["dataset"] == d, "method"], baseline, treatment)
         for i, m in enumerate(ms):
             v = ok.loc[(ok["dataset"] == d) & (ok["method"] == m), "fid"].to_numpy(float)
-            ax.scatter(i - 0.12 + np.linspace(-0.07, 0.07, len(v)), v, s=22, color=color(m), alpha=0.6, lw=0)
+            ax.scatter(
+                i - 0.12 + np.linspace(-0.07, 0.07, len(v)),
+                v,
+                s=22,
+                color=color(m),
+                alpha=0.6,
+                lw=0,
+            )
             if len(v):
                 lo, hi = stats.t_ci(v)
                 err = None if not np.isfinite(lo) else [[v.mean() - lo], [hi - v.mean()]]
-                ax.errorbar(i + 0.14, v.mean(), yerr=err, fmt="D", ms=6, color=color(m), capsize=4, lw=1.8)
+                ax.errorbar(
+                    i + 0.14, v.mean(), yerr=err, fmt="D", ms=6, color=color(m), capsize=4, lw=1.8
+                )
         counts = [int(((ok["dataset"] == d) & (ok["method"] == m)).sum()) for m in ms]
-        ax.set_xticks(range(len(ms)), [f"{method_name(m)}\n(n={n})" for m, n in zip(ms, counts)], fontsize=8)
+        ax.set_xticks(
+            range(len(ms)), [f"{method_name(m)}\n(n={n})" for m, n in zip(ms, counts)], fontsize=8
+        )
         ax.set_xlim(-0.6, len(ms) - 0.4)
         ax.grid(axis="x", visible=False)
         ax.set_title(dataset_name(d))
         ax.set_ylabel("FID (lower is better)")
-        ax.set_ylim(bottom=max(0.0, ax.get_ylim()[0]))  # a t interval over few seeds can reach below 0
+        ax.set_ylim(
+            bottom=max(0.0, ax.get_ylim()[0])
+        )  # a t interval over few seeds can reach below 0
         if not counts or not sum(counts):
             no_data(ax, "no completed run with a FID")
-    for ax in list(axes.flat)[len(datasets):]:
+    for ax in list(axes.flat)[len(datasets) :]:
         ax.axis("off")
     if not datasets:
         no_data(axes[0, 0], "no runs")
-    extra = [plt.Line2D([], [], marker="o", ls="", color="0.4", alpha=0.6, label="seed"),
-             plt.Line2D([], [], marker="D", color="0.4", label="mean ± 95% CI (t)")]
+    extra = [
+        plt.Line2D([], [], marker="o", ls="", color="0.4", alpha=0.6, label="seed"),
+        plt.Line2D([], [], marker="D", color="0.4", label="mean ± 95% CI (t)"),
+    ]
     legend(fig, methods, extra)
     save(fig, out, "fid_per_dataset")
 
@@ -137,30 +217,51 @@ def fid_per_dataset(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT) 
 def relative_reduction(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT) -> None:
     red, pairs = t["relative_fid_reduction"], t["fid_pairs"]
     B, T = method_name(baseline), method_name(treatment)
-    fig, axes = grid(1, 1, "Relative FID decrease per dataset (paired seeds)",
-                     panel=(max(5.6, 1.5 * len(red) + 2.5), 3.6))
+    fig, axes = grid(
+        1,
+        1,
+        "Relative FID decrease per dataset (paired seeds)",
+        panel=(max(5.6, 1.5 * len(red) + 2.5), 3.6),
+    )
     ax = axes[0, 0]
     ax.set_title(f"r = 1 − FID({T}) / FID({B})", fontsize=10)
     lo, hi = stats.PUBLISHED_RANGE
-    band = ax.axhspan(100 * lo, 100 * hi, color="0.6", alpha=0.25, lw=0,
-                      label=f"published range ({100 * lo:.2f}%–{100 * hi:.2f}%)")
+    band = ax.axhspan(
+        100 * lo,
+        100 * hi,
+        color="0.6",
+        alpha=0.25,
+        lw=0,
+        label=f"published range ({100 * lo:.2f}%–{100 * hi:.2f}%)",
+    )
     ax.axhline(0, color="0.3", lw=0.8)
     c = color(treatment)
     for i, r in enumerate(red.itertuples()):
         v = 100 * pairs.loc[pairs["dataset"] == r.dataset, "r"].to_numpy(float)
         ax.scatter(i - 0.12 + np.linspace(-0.07, 0.07, len(v)), v, s=22, color=c, alpha=0.5, lw=0)
         if r.n_pairs:
-            err = None if not np.isfinite(r.r_ci_low) else [[100 * (r.r_mean - r.r_ci_low)], [100 * (r.r_ci_high - r.r_mean)]]
-            ax.errorbar(i + 0.14, 100 * r.r_mean, yerr=err, fmt="D", ms=7, color=c, capsize=4, lw=1.8)
+            err = (
+                None
+                if not np.isfinite(r.r_ci_low)
+                else [[100 * (r.r_mean - r.r_ci_low)], [100 * (r.r_ci_high - r.r_mean)]]
+            )
+            ax.errorbar(
+                i + 0.14, 100 * r.r_mean, yerr=err, fmt="D", ms=7, color=c, capsize=4, lw=1.8
+            )
         else:
             ax.text(i, 0, "no complete\npairs", ha="center", va="bottom", fontsize=8, color="0.35")
-    ax.set_xticks(range(len(red)), [f"{r.dataset_name}\n(n={r.n_pairs} pairs)" for r in red.itertuples()])
+    ax.set_xticks(
+        range(len(red)), [f"{r.dataset_name}\n(n={r.n_pairs} pairs)" for r in red.itertuples()]
+    )
     ax.set_xlim(-0.6, max(len(red), 1) - 0.4)
     ax.set_ylabel("relative FID decrease r (%)")
     if red.empty:
         no_data(ax, "no datasets with runs of both methods")
-    extra = [band, plt.Line2D([], [], marker="o", ls="", color=c, alpha=0.5, label="seed pair"),
-             plt.Line2D([], [], marker="D", color=c, label="mean ± 95% bootstrap CI")]
+    extra = [
+        band,
+        plt.Line2D([], [], marker="o", ls="", color=c, alpha=0.5, label="seed pair"),
+        plt.Line2D([], [], marker="D", color=c, label="mean ± 95% bootstrap CI"),
+    ]
     ax.grid(axis="x", visible=False)
     fig.legend(handles=extra, loc="outside lower center", ncols=2, frameon=False, fontsize=9)
     save(fig, out, "relative_reduction")
@@ -169,25 +270,37 @@ def relative_reduction(t: dict, out: Path, baseline=BASELINE, treatment=TREATMEN
 def fid_over_training(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT) -> None:
     curves, runs = t["fid_curves"], t["runs"]
     datasets = dataset_order(runs["dataset"])
-    n_evals = curves.groupby("dataset")["iteration"].nunique() if len(curves) else pd.Series(dtype=int)
-    curves = curves[curves["dataset"].isin(n_evals[n_evals > 1].index)]  # the final FID alone is no curve
+    n_evals = (
+        curves.groupby("dataset")["iteration"].nunique() if len(curves) else pd.Series(dtype=int)
+    )
+    curves = curves[
+        curves["dataset"].isin(n_evals[n_evals > 1].index)
+    ]  # the final FID alone is no curve
     if curves.empty:
-        return empty_figure(out, "fid_over_training", "FID over training",
-                            "no intermediate FID evaluations in any run\n"
-                            "(fid_curve.csv absent; set fid.checkpoints to evaluate during training)")
+        return empty_figure(
+            out,
+            "fid_over_training",
+            "FID over training",
+            "no intermediate FID evaluations in any run\n"
+            "(fid_curve.csv absent; set fid.checkpoints to evaluate during training)",
+        )
     ncols = min(4, max(len(datasets), 1))
-    fig, axes = grid(math.ceil(len(datasets) / ncols), ncols, "FID over training (mean ± 1 std over seeds)")
+    fig, axes = grid(
+        math.ceil(len(datasets) / ncols), ncols, "FID over training (mean ± 1 std over seeds)"
+    )
     for ax, d in zip(axes.flat, datasets):
         sub = curves[curves["dataset"] == d]
         ax.set_title(dataset_name(d))
         if sub.empty:
-            no_data(ax, "no intermediate FID evaluations\n(fid_curve.csv absent;\nset fid.checkpoints)")
+            no_data(
+                ax, "no intermediate FID evaluations\n(fid_curve.csv absent;\nset fid.checkpoints)"
+            )
             continue
         for m in method_order(sub["method"], baseline, treatment):
             mean_band(ax, sub[sub["method"] == m], "iteration", "fid", color(m))
         ax.set_xlabel("generator iteration")
         ax.set_ylabel("FID (lower is better)")
-    for ax in list(axes.flat)[len(datasets):]:
+    for ax in list(axes.flat)[len(datasets) :]:
         ax.axis("off")
     if not datasets:
         no_data(axes[0, 0], "no runs")
@@ -207,19 +320,23 @@ def dataset_layer_panels(df, runs, title, what, sharey=False):
     fig, axes = grid(len(datasets), ncols, title, sharey=sharey)
     panels = []
     for row, d in zip(axes, datasets):
-        for ax in row[len(layers[d]):]:
+        for ax in row[len(layers[d]) :]:
             ax.axis("off")
         if not layers[d]:
             row[0].axis("on")
             no_data(row[0], f"{dataset_name(d)}: no {what} rows")
-        panels += [(ax, d, layer, df[(df["dataset"] == d) & (df["layer"] == layer)], ax is row[0])
-                   for ax, layer in zip(row, layers[d])]
+        panels += [
+            (ax, d, layer, df[(df["dataset"] == d) & (df["layer"] == layer)], ax is row[0])
+            for ax, layer in zip(row, layers[d])
+        ]
     if not datasets:
         no_data(axes[0, 0], "no runs")
     return fig, panels
 
 
-def layer_grid(t, out, table, column, layer_re, ylabel, title, name, baseline, treatment, hline=None):
+def layer_grid(
+    t, out, table, column, layer_re, ylabel, title, name, baseline, treatment, hline=None
+):
     """Rows = datasets, columns = layers; one mean ± std line per method over training."""
     df, runs = t[table], t["runs"]
     df = df[df["layer"].astype(str).str.fullmatch(layer_re)] if len(df) else df
@@ -242,14 +359,25 @@ def layer_grid(t, out, table, column, layer_re, ylabel, title, name, baseline, t
 def sparsity_over_training(t, out, baseline=BASELINE, treatment=TREATMENT) -> None:
     """Rows = datasets, columns = channel / spatial / output exact-zero fraction; one line per SASTM layer."""
     df, runs = t["sparsity"], t["runs"]
-    cols = [("channel_zero_frac", "channel coefficients a"), ("spatial_zero_frac", "spatial coefficients s"),
-            ("output_zero_frac", "SASTM output Y")]
+    cols = [
+        ("channel_zero_frac", "channel coefficients a"),
+        ("spatial_zero_frac", "spatial coefficients s"),
+        ("output_zero_frac", "SASTM output Y"),
+    ]
     datasets = dataset_order(runs["dataset"])
     if df.empty:
-        return empty_figure(out, "sparsity_over_training", "SASTM sparsity over training",
-                            "no SASTM probes in any run\n(probe_sparsity.csv is header-only for methods without SASTM)")
-    fig, axes = grid(len(datasets), 3, "SASTM sparsity over training (exact-zero fraction, mean ± 1 std over seeds)",
-                     sharey=True)
+        return empty_figure(
+            out,
+            "sparsity_over_training",
+            "SASTM sparsity over training",
+            "no SASTM probes in any run\n(probe_sparsity.csv is header-only for methods without SASTM)",
+        )
+    fig, axes = grid(
+        len(datasets),
+        3,
+        "SASTM sparsity over training (exact-zero fraction, mean ± 1 std over seeds)",
+        sharey=True,
+    )
     layers = natural(df["layer"]) if len(df) else []
     pal = dict(zip(layers, sns.color_palette("viridis", len(layers)).as_hex() if layers else []))
     styles = ["-", "--", ":", "-."]
@@ -274,9 +402,14 @@ def sparsity_over_training(t, out, baseline=BASELINE, treatment=TREATMENT) -> No
     handles = [plt.Line2D([], [], color=c, lw=2.5, label=layer) for layer, c in pal.items()]
     ms = method_order(df["method"], baseline, treatment) if len(df) else []
     if len(ms) > 1:
-        handles += [plt.Line2D([], [], color="0.3", ls=styles[k % 4], label=method_name(m)) for k, m in enumerate(ms)]
+        handles += [
+            plt.Line2D([], [], color="0.3", ls=styles[k % 4], label=method_name(m))
+            for k, m in enumerate(ms)
+        ]
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False)
+        fig.legend(
+            handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False
+        )
     save(fig, out, "sparsity_over_training")
 
 
@@ -286,15 +419,24 @@ def weight_hist_end(t, out, baseline=BASELINE, treatment=TREATMENT) -> None:
     df = df[df["stage"] == "end"] if len(df) else df
     title = "Deconvolution weights at the end of training (one line per seed)"
     if df.empty:
-        return empty_figure(out, "weight_hist_end", title, "no end-of-training weight_hist.csv rows in any run")
+        return empty_figure(
+            out, "weight_hist_end", title, "no end-of-training weight_hist.csv rows in any run"
+        )
     fig, panels = dataset_layer_panels(df, runs, title, "weight_hist.csv")
     for ax, d, layer, sub, _ in panels:
-        for (m, s), h in sub.groupby(["method", "seed"]):
+        for (m, _seed), h in sub.groupby(["method", "seed"]):
             h = h.sort_values("bin_left")
             width = (h["bin_right"] - h["bin_left"]).to_numpy(float)
-            dens = h["count"].to_numpy(float) / max(h["count"].sum(), 1) / width  # count / (N * bin width)
-            ax.stairs(dens, np.append(h["bin_left"].to_numpy(float), h["bin_right"].iloc[-1]),
-                      color=color(m), alpha=0.6, lw=1.2)
+            dens = (
+                h["count"].to_numpy(float) / max(h["count"].sum(), 1) / width
+            )  # count / (N * bin width)
+            ax.stairs(
+                dens,
+                np.append(h["bin_left"].to_numpy(float), h["bin_right"].iloc[-1]),
+                color=color(m),
+                alpha=0.6,
+                lw=1.2,
+            )
         ax.axvline(0, color="0.3", ls=":", lw=1)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5, symmetric=True))
         ax.set_title(f"{dataset_name(d)} · {layer}", fontsize=10)
@@ -315,7 +457,9 @@ def last_sample(run_dir: Path) -> Path | None:
 
 def pick_sample(runs: pd.DataFrame, results: Path, d: str, m: str):
     """(run row, png) of the lowest seed of (d, m) that has a sample grid, else (None, None)."""
-    for row in runs[(runs["dataset"] == d) & (runs["method"] == m)].sort_values("seed").itertuples():
+    for row in (
+        runs[(runs["dataset"] == d) & (runs["method"] == m)].sort_values("seed").itertuples()
+    ):
         png = last_sample(results / row.run_dir)
         if png is not None:
             return row, png
@@ -326,15 +470,21 @@ def samples(t, out, results: Path, baseline=BASELINE, treatment=TREATMENT) -> No
     runs = t["runs"]
     datasets = dataset_order(runs["dataset"])
     methods = method_order(runs["method"], baseline, treatment)
-    fig, axes = grid(len(datasets), len(methods), "Samples (last grid of the lowest seed)", panel=(3.2, 3.5))
+    fig, axes = grid(
+        len(datasets), len(methods), "Samples (last grid of the lowest seed)", panel=(3.2, 3.5)
+    )
     for row, d in zip(axes, datasets):
         for ax, m in zip(row, methods):
             run, png = pick_sample(runs, results, d, m)
             label = f"{dataset_name(d)} · {method_name(m)}"
             if png is None:
                 ax.set_title(label, fontsize=10)
-                no_data(ax, "no run" if run is None and not ((runs["dataset"] == d) & (runs["method"] == m)).any()
-                        else "no sample grid")
+                no_data(
+                    ax,
+                    "no run"
+                    if run is None and not ((runs["dataset"] == d) & (runs["method"] == m)).any()
+                    else "no sample grid",
+                )
                 continue
             img = plt.imread(png)
             gray = dict(cmap="gray", vmin=0, vmax=1) if img.ndim == 2 else {}  # no contrast stretch
@@ -357,7 +507,11 @@ def read_tables(tables: Path) -> dict:
     t = {}
     for n in names:
         p = tables / f"{n}.csv"
-        t[n] = pd.read_csv(p, dtype={"dataset": str, "method": str, "layer": str}) if p.is_file() else pd.DataFrame()
+        t[n] = (
+            pd.read_csv(p, dtype={"dataset": str, "method": str, "layer": str})
+            if p.is_file()
+            else pd.DataFrame()
+        )
         for c in ("dataset", "method", "layer", "stage", "status"):
             if t[n].empty and c not in t[n]:
                 t[n][c] = pd.Series(dtype=str)
@@ -372,13 +526,32 @@ def plot_all(results, out, baseline=BASELINE, treatment=TREATMENT) -> list[Path]
     relative_reduction(t, out, baseline, treatment)
     fid_over_training(t, out, baseline, treatment)
     sparsity_over_training(t, out, baseline, treatment)
-    layer_grid(t, out, "weight_signs", "neg_frac", r"deconv\d+", "fraction of weights < 0",
-               "Negative deconvolution weights over training (mean ± 1 std over seeds)",
-               "weight_signs_over_training", baseline, treatment, hline=0.5)
+    layer_grid(
+        t,
+        out,
+        "weight_signs",
+        "neg_frac",
+        r"deconv\d+",
+        "fraction of weights < 0",
+        "Negative deconvolution weights over training (mean ± 1 std over seeds)",
+        "weight_signs_over_training",
+        baseline,
+        treatment,
+        hline=0.5,
+    )
     weight_hist_end(t, out, baseline, treatment)
-    layer_grid(t, out, "dead_units", "dead_frac", r"bn\d+", "fraction of units ≤ 0 after BN",
-               "Dead units after BatchNorm over training (mean ± 1 std over seeds)",
-               "dead_units_over_training", baseline, treatment)
+    layer_grid(
+        t,
+        out,
+        "dead_units",
+        "dead_frac",
+        r"bn\d+",
+        "fraction of units ≤ 0 after BN",
+        "Dead units after BatchNorm over training (mean ± 1 std over seeds)",
+        "dead_units_over_training",
+        baseline,
+        treatment,
+    )
     samples(t, out, results, baseline, treatment)
     return [out / f for f in figure_files()]
 
@@ -386,10 +559,17 @@ def plot_all(results, out, baseline=BASELINE, treatment=TREATMENT) -> list[Path]
 def cli(args) -> int:
     results = Path(args.results)
     if not (results / "tables" / "runs.csv").is_file():
-        print(f"ssgan plot: error: {results / 'tables' / 'runs.csv'} not found; run `ssgan aggregate "
-              f"--results {results}` first", file=sys.stderr)
+        print(
+            f"ssgan plot: error: {results / 'tables' / 'runs.csv'} not found; run `ssgan aggregate "
+            f"--results {results}` first",
+            file=sys.stderr,
+        )
         return 2
-    files = plot_all(results, args.out, getattr(args, "baseline", None) or BASELINE,
-                     getattr(args, "treatment", None) or TREATMENT)
+    files = plot_all(
+        results,
+        args.out,
+        getattr(args, "baseline", None) or BASELINE,
+        getattr(args, "treatment", None) or TREATMENT,
+    )
     print(f"{len(files)} figure files written to {args.out}")
     return 0

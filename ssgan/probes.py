@@ -10,6 +10,7 @@
 Activation probes run a deep copy of G in training mode (batch statistics, as during
 training) on a fixed latent batch, so they change neither the model nor any RNG.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,8 +20,25 @@ from torch import nn
 
 from ssgan.models import SASTM
 
-SPARSITY_COLUMNS = ["iteration", "layer", "channel_zero_frac", "spatial_zero_frac", "output_zero_frac"]
-WEIGHT_COLUMNS = ["iteration", "layer", "neg_frac", "mean", "std", "q05", "q25", "q50", "q75", "q95"]
+SPARSITY_COLUMNS = [
+    "iteration",
+    "layer",
+    "channel_zero_frac",
+    "spatial_zero_frac",
+    "output_zero_frac",
+]
+WEIGHT_COLUMNS = [
+    "iteration",
+    "layer",
+    "neg_frac",
+    "mean",
+    "std",
+    "q05",
+    "q25",
+    "q50",
+    "q75",
+    "q95",
+]
 DEAD_COLUMNS = ["iteration", "layer", "dead_frac"]
 HIST_COLUMNS = ["stage", "iteration", "layer", "bin_left", "bin_right", "count"]
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -46,9 +64,16 @@ def weight_rows(G: nn.Module, iteration: int) -> list[dict]:
     for name, conv in named_layers(G, nn.ConvTranspose2d):
         w = conv.weight.detach().flatten().float().cpu()
         q = torch.quantile(w, torch.tensor(QUANTILES))
-        rows.append({"iteration": iteration, "layer": name, "neg_frac": _r((w < 0).float().mean()),
-                     "mean": _r(w.mean()), "std": _r(w.std()),
-                     **{f"q{int(p * 100):02d}": _r(v) for p, v in zip(QUANTILES, q)}})
+        rows.append(
+            {
+                "iteration": iteration,
+                "layer": name,
+                "neg_frac": _r((w < 0).float().mean()),
+                "mean": _r(w.mean()),
+                "std": _r(w.std()),
+                **{f"q{int(p * 100):02d}": _r(v) for p, v in zip(QUANTILES, q)},
+            }
+        )
     return rows
 
 
@@ -60,8 +85,17 @@ def histogram_rows(G: nn.Module, stage: str, iteration: int, bins: int) -> list[
         lim = float(w.abs().max()) or 1.0
         counts = torch.histc(w, bins=bins, min=-lim, max=lim)
         edges = torch.linspace(-lim, lim, bins + 1)
-        rows += [{"stage": stage, "iteration": iteration, "layer": name, "bin_left": _r(edges[i]),
-                  "bin_right": _r(edges[i + 1]), "count": int(counts[i])} for i in range(bins)]
+        rows += [
+            {
+                "stage": stage,
+                "iteration": iteration,
+                "layer": name,
+                "bin_left": _r(edges[i]),
+                "bin_right": _r(edges[i + 1]),
+                "count": int(counts[i]),
+            }
+            for i in range(bins)
+        ]
     return rows
 
 
@@ -72,8 +106,11 @@ def activation_rows(G: nn.Module, z: torch.Tensor, iteration: int) -> tuple[list
     dead: dict[str, float] = {}
     hooks = []
     for name, bn in named_layers(Gc, nn.BatchNorm2d):
-        hooks.append(bn.register_forward_hook(
-            lambda _m, _i, out, name=name: dead.__setitem__(name, _r((out <= 0).float().mean()))))
+        hooks.append(
+            bn.register_forward_hook(
+                lambda _m, _i, out, name=name: dead.__setitem__(name, _r((out <= 0).float().mean()))
+            )
+        )
     sastms = named_layers(Gc, SASTM)
     for _, m in sastms:
         m.record = True
@@ -84,8 +121,15 @@ def activation_rows(G: nn.Module, z: torch.Tensor, iteration: int) -> tuple[list
     def zero_frac(t):
         return "" if t is None else _r((t == 0).float().mean())
 
-    sparsity = [{"iteration": iteration, "layer": name, "channel_zero_frac": zero_frac(m.last["channel"]),
-                 "spatial_zero_frac": zero_frac(m.last["spatial"]), "output_zero_frac": zero_frac(m.last["output"])}
-                for name, m in sastms]
+    sparsity = [
+        {
+            "iteration": iteration,
+            "layer": name,
+            "channel_zero_frac": zero_frac(m.last["channel"]),
+            "spatial_zero_frac": zero_frac(m.last["spatial"]),
+            "output_zero_frac": zero_frac(m.last["output"]),
+        }
+        for name, m in sastms
+    ]
     dead_rows = [{"iteration": iteration, "layer": k, "dead_frac": v} for k, v in dead.items()]
     return sparsity, dead_rows

@@ -1,4 +1,5 @@
 """Provenance recorded with every result: code version, packages, device, host, scheduler."""
+
 from __future__ import annotations
 
 import os
@@ -13,9 +14,12 @@ PACKAGES = ("ssgan", "torch", "torchvision", "torch-fidelity", "numpy", "scipy",
 
 def git_commit() -> dict:
     repo = Path(__file__).resolve().parent.parent
+
     def run(*args):
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                              timeout=10)
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10
+        )
+
     try:
         head = run("rev-parse", "HEAD")
         if head.returncode != 0:
@@ -41,7 +45,11 @@ def device_info(device) -> dict:
 
     info = {"device": str(device), "torch_threads": torch.get_num_threads()}
     if getattr(device, "type", str(device)).startswith("cuda"):
-        idx = device.index if getattr(device, "index", None) is not None else torch.cuda.current_device()
+        idx = (
+            device.index
+            if getattr(device, "index", None) is not None
+            else torch.cuda.current_device()
+        )
         info["device_name"] = torch.cuda.get_device_name(idx)
         info["cuda"] = torch.version.cuda
         info["cudnn"] = torch.backends.cudnn.version()

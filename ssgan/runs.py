@@ -1,4 +1,5 @@
 """Reading a run directory back: its record and its generator (final or a snapshot)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,13 +39,19 @@ def load_generator(run_dir: str | Path, iteration: int | None = None, device="cp
     run = read_run(run_dir)
     path = generator_path(run_dir, iteration)
     if not path.is_file():
-        what = "final generator" if iteration is None else f"generator snapshot of iteration {iteration}"
+        what = (
+            "final generator"
+            if iteration is None
+            else f"generator snapshot of iteration {iteration}"
+        )
         raise RunError(f"{run_dir}: no {what} ({path.name}); run status is {run.get('status')!r}")
     G = build_generator(run)
     try:
         G.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except Exception as err:  # noqa: BLE001
-        raise RunError(f"{path}: cannot load generator weights: {type(err).__name__}: {err}") from None
+        raise RunError(
+            f"{path}: cannot load generator weights: {type(err).__name__}: {err}"
+        ) from None
     return G.to(device).eval(), run
 
 
@@ -56,9 +63,13 @@ def sample_cli(args) -> int:
 
     G, run = load_generator(args.run)
     seed = run["seed"] if args.seed is None else args.seed
-    z = torch.randn(args.n, run["config"]["model"]["z_dim"], generator=torch.Generator().manual_seed(seed))
+    z = torch.randn(
+        args.n, run["config"]["model"]["z_dim"], generator=torch.Generator().manual_seed(seed)
+    )
     with torch.no_grad():
         x = G(z)
     with io.atomic_path(args.out) as tmp:
-        save_image(x, tmp, format="png", nrow=max(1, int(args.n ** 0.5)), normalize=True, value_range=(-1, 1))
+        save_image(
+            x, tmp, format="png", nrow=max(1, int(args.n**0.5)), normalize=True, value_range=(-1, 1)
+        )
     return 0

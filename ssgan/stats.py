@@ -4,6 +4,7 @@ Paired seeds: seed s gives both methods the same data order and evaluation laten
 the unit of analysis is the per-seed pair. Every function takes plain sequences, never
 crashes on short inputs, and returns NaN where a quantity is undefined (n < 2).
 """
+
 from __future__ import annotations
 
 import math

@@ -8,6 +8,7 @@ on CPU, ends bitwise identical to an uninterrupted run. SIGTERM/SIGINT (SLURM pr
 write a checkpoint and exit with EXIT_PREEMPTED. A non-finite loss ends the run with status
 ``diverged`` (EXIT_DIVERGED). The files a run writes are listed in docs/run_layout.md.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,13 +17,14 @@ import random
 import signal
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ssgan import checkpoint, config as C, io, probes, provenance
+from ssgan import checkpoint, io, probes, provenance
+from ssgan import config as C
 from ssgan.data import BatchStream, channels_of, load_images, resolution_of
 from ssgan.methods import get_method
 from ssgan.methods.base import Models
@@ -30,7 +32,14 @@ from ssgan.models import SASTM, count_parameters
 
 EXIT_DIVERGED = 3
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: rerun the same command to resume
-LOG_COLUMNS = ["iteration", "critic_loss", "generator_loss", "gradient_penalty", "wasserstein", "seconds"]
+LOG_COLUMNS = [
+    "iteration",
+    "critic_loss",
+    "generator_loss",
+    "gradient_penalty",
+    "wasserstein",
+    "seconds",
+]
 CSV_FILES = {  # file -> columns; rows are rewritten atomically at every checkpoint
     "train_log.csv": LOG_COLUMNS,
     "probe_sparsity.csv": probes.SPARSITY_COLUMNS,
@@ -44,7 +53,7 @@ RECORD_BACKUP = "run.json"  # checkpoints/run.json: a copy of the run record
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -52,7 +61,9 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise C.ConfigError(f"config key 'train.device' is {name!r} but no CUDA device is available")
+        raise C.ConfigError(
+            f"config key 'train.device' is {name!r} but no CUDA device is available"
+        )
     return device
 
 
@@ -68,9 +79,17 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 def rng_state(gen: torch.Generator) -> dict:
     np_state = np.random.get_state()
-    state = {"gen": gen.get_state(), "torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                       "has_gauss": int(np_state[3]), "cached": float(np_state[4])}}
+    state = {
+        "gen": gen.get_state(),
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached": float(np_state[4]),
+        },
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -81,7 +100,9 @@ def set_rng_state(gen: torch.Generator, state: dict) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+    )
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -112,21 +133,34 @@ class Run:
         self.images = load_images(cfg)
         self.resolution, self.channels = resolution_of(cfg), channels_of(cfg)
         self.method = get_method(cfg["method"], cfg)
-        D = self.method.build_critic(self.resolution, self.channels).to(self.device)  # same D for every method
+        D = self.method.build_critic(self.resolution, self.channels).to(
+            self.device
+        )  # same D for every method
         G = self.method.build_generator(self.resolution, self.channels).to(self.device)
         self.m = Models(G, D, *self.method.optimizers(G, D))
-        self.stream = BatchStream(self.images, cfg["train"]["batch_size"], seed, self.device,
-                                  cfg["data"]["num_workers"])
+        self.stream = BatchStream(
+            self.images, cfg["train"]["batch_size"], seed, self.device, cfg["data"]["num_workers"]
+        )
         self.gen = torch.Generator(self.device).manual_seed(seed)
         z_dim = cfg["model"]["z_dim"]
-        self.sample_z = torch.randn(cfg["train"]["sample_grid"], z_dim,
-                                    generator=torch.Generator().manual_seed(seed + SAMPLE_LATENT_OFFSET)).to(self.device)
-        self.probe_z = torch.randn(cfg["probe"]["batch_size"], z_dim,
-                                   generator=torch.Generator().manual_seed(seed + PROBE_LATENT_OFFSET)).to(self.device)
+        self.sample_z = torch.randn(
+            cfg["train"]["sample_grid"],
+            z_dim,
+            generator=torch.Generator().manual_seed(seed + SAMPLE_LATENT_OFFSET),
+        ).to(self.device)
+        self.probe_z = torch.randn(
+            cfg["probe"]["batch_size"],
+            z_dim,
+            generator=torch.Generator().manual_seed(seed + PROBE_LATENT_OFFSET),
+        ).to(self.device)
 
     def params(self) -> dict:
         sastm = sum(count_parameters(m) for m in self.m.G.modules() if isinstance(m, SASTM))
-        return {"generator": count_parameters(self.m.G), "critic": count_parameters(self.m.D), "sastm": sastm}
+        return {
+            "generator": count_parameters(self.m.G),
+            "critic": count_parameters(self.m.D),
+            "sastm": sastm,
+        }
 
     # --- record -------------------------------------------------------------------------
     def write_record(self) -> None:
@@ -146,25 +180,49 @@ class Run:
         return None, False
 
     def event(self, kind: str, iteration: int, detail: str = "") -> None:
-        self.record["events"].append({"time": now(), "kind": kind, "iteration": iteration, "detail": detail})
+        self.record["events"].append(
+            {"time": now(), "kind": kind, "iteration": iteration, "detail": detail}
+        )
 
     def new_record(self) -> dict:
         cfg = self.cfg
-        return {"dataset": cfg["label"], "dataset_kind": cfg["dataset"], "method": cfg["method"],
-                "seed": cfg["seed"], "status": "running", "iteration": 0,
-                "iterations": cfg["train"]["iterations"], "diverged_at": None,
-                "resolution": self.resolution, "channels": self.channels, "params": self.params(),
-                "config": cfg, "config_hash": self.hash, "wall_time_s": 0.0, "started": now(),
-                "finished": None, "attempts": 0, "slurm_job_ids": [], "events": [],
-                "provenance": provenance.collect(self.device)}
+        return {
+            "dataset": cfg["label"],
+            "dataset_kind": cfg["dataset"],
+            "method": cfg["method"],
+            "seed": cfg["seed"],
+            "status": "running",
+            "iteration": 0,
+            "iterations": cfg["train"]["iterations"],
+            "diverged_at": None,
+            "resolution": self.resolution,
+            "channels": self.channels,
+            "params": self.params(),
+            "config": cfg,
+            "config_hash": self.hash,
+            "wall_time_s": 0.0,
+            "started": now(),
+            "finished": None,
+            "attempts": 0,
+            "slurm_job_ids": [],
+            "events": [],
+            "provenance": provenance.collect(self.device),
+        }
 
     # --- checkpoints --------------------------------------------------------------------
     def state(self, iteration: int) -> dict:
-        return {"iteration": iteration, "config_hash": self.hash, "wall_time_s": self.wall_time(),
-                "G": self.m.G.state_dict(), "D": self.m.D.state_dict(),
-                "opt_G": self.m.opt_G.state_dict(), "opt_D": self.m.opt_D.state_dict(),
-                "method": self.method.state_dict(), "rng": rng_state(self.gen),
-                "stream": self.stream.state_dict()}
+        return {
+            "iteration": iteration,
+            "config_hash": self.hash,
+            "wall_time_s": self.wall_time(),
+            "G": self.m.G.state_dict(),
+            "D": self.m.D.state_dict(),
+            "opt_G": self.m.opt_G.state_dict(),
+            "opt_D": self.m.opt_D.state_dict(),
+            "method": self.method.state_dict(),
+            "rng": rng_state(self.gen),
+            "stream": self.stream.state_dict(),
+        }
 
     def save_checkpoint(self, iteration: int) -> None:
         # CSVs first: a checkpoint never refers to rows that are not on disk.
@@ -172,7 +230,9 @@ class Run:
             io.write_csv(self.out / name, self.rows[name], columns)
         self.record.update(iteration=iteration, wall_time_s=self.wall_time())
         self.write_record()
-        checkpoint.save(self.ckpt_dir, iteration, self.state(iteration), self.cfg["train"]["keep_checkpoints"])
+        checkpoint.save(
+            self.ckpt_dir, iteration, self.state(iteration), self.cfg["train"]["keep_checkpoints"]
+        )
 
     def restore(self) -> int:
         """Load the newest good checkpoint; returns the iteration to continue from."""
@@ -180,8 +240,10 @@ class Run:
         for ev in rejected:
             self.event(ev["kind"], ev["iteration"], ev["detail"])
         if state is not None and state["config_hash"] != self.hash:
-            raise C.ConfigError(f"{self.out}: its checkpoints were made with a different config; "
-                                f"use a new --out directory or delete {self.ckpt_dir}")
+            raise C.ConfigError(
+                f"{self.out}: its checkpoints were made with a different config; "
+                f"use a new --out directory or delete {self.ckpt_dir}"
+            )
         if state is None:
             if rejected or self.record["iteration"] > 0:
                 self.event("restarted_from_scratch", 0, "no good checkpoint")
@@ -215,7 +277,9 @@ class Run:
         x = self.m.G(self.sample_z).cpu()
         self.m.G.train()
         with io.atomic_path(self.out / "samples" / f"iter_{iteration:08d}.png") as tmp:
-            save_image(x, tmp, format="png", nrow=int(len(x) ** 0.5), normalize=True, value_range=(-1, 1))
+            save_image(
+                x, tmp, format="png", nrow=int(len(x) ** 0.5), normalize=True, value_range=(-1, 1)
+            )
 
     def flush(self, pending: list) -> int | None:
         """Move pending per-iteration losses to the log; returns the first non-finite iteration."""
@@ -230,7 +294,9 @@ class Run:
         log_every = self.cfg["train"]["log_every"]
         for it, row in zip(its, values.tolist()):
             if it % log_every == 0 or it == self.cfg["train"]["iterations"]:
-                self.rows["train_log.csv"].append({"iteration": it, **dict(zip(keys, row)), "seconds": seconds})
+                self.rows["train_log.csv"].append(
+                    {"iteration": it, **dict(zip(keys, row)), "seconds": seconds}
+                )
         if not finite.all():
             return its[int((~finite).nonzero()[0])]
         return None
@@ -240,33 +306,46 @@ class Run:
         self.out.mkdir(parents=True, exist_ok=True)
         existing, from_copy = self.read_record()
         if existing and existing.get("config_hash") != self.hash:
-            raise C.ConfigError(f"{self.out} holds a run with a different config (hash "
-                                f"{existing.get('config_hash', '?')[:12]} != {self.hash[:12]}); "
-                                f"use a new --out directory or delete it")
-        finished = existing and (existing["status"] == "diverged" or (
-            existing["status"] == "completed" and (self.out / "generator.pt").is_file()))
+            raise C.ConfigError(
+                f"{self.out} holds a run with a different config (hash "
+                f"{existing.get('config_hash', '?')[:12]} != {self.hash[:12]}); "
+                f"use a new --out directory or delete it"
+            )
+        finished = existing and (
+            existing["status"] == "diverged"
+            or (existing["status"] == "completed" and (self.out / "generator.pt").is_file())
+        )
         if finished and from_copy:
             io.write_json(self.out / "run.json", existing)  # the workflow's output, restored
         if existing and existing["status"] == "completed" and (self.out / "generator.pt").is_file():
             print(f"{self.out}: already completed", file=sys.stderr)
             return 0
         if existing and existing["status"] == "diverged":
-            print(f"{self.out}: diverged at iteration {existing['diverged_at']} (deterministic; not rerun)",
-                  file=sys.stderr)
+            print(
+                f"{self.out}: diverged at iteration {existing['diverged_at']} (deterministic; not rerun)",
+                file=sys.stderr,
+            )
             return EXIT_DIVERGED
         self.build()
         self.record = existing or self.new_record()
-        self.record.update(status="running", attempts=self.record["attempts"] + 1,
-                           provenance=provenance.collect(self.device))
+        self.record.update(
+            status="running",
+            attempts=self.record["attempts"] + 1,
+            provenance=provenance.collect(self.device),
+        )
         if os.environ.get("SLURM_JOB_ID"):
             self.record["slurm_job_ids"].append(os.environ["SLURM_JOB_ID"])
         self.t0, self.wall_before = time.monotonic(), 0.0
         start = self.restore()
         # From scratch (start 0, e.g. every checkpoint rejected) the loop retakes the iteration-0
         # probes: rows left by an earlier attempt are dropped, not kept next to their duplicates.
-        self.rows = {name: read_csv_upto(self.out / name, start) if start > 0 else [] for name in CSV_FILES}
+        self.rows = {
+            name: read_csv_upto(self.out / name, start) if start > 0 else [] for name in CSV_FILES
+        }
         self.write_record()
-        old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        old_handlers = {
+            s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)
+        }
         try:
             return self._loop(start)
         except Exception as err:
@@ -287,7 +366,9 @@ class Run:
         snapshots = set(cfg["fid"]["checkpoints"] or [])
         if start == 0:
             self.take_probes(0)
-            self.rows["weight_hist.csv"] += probes.histogram_rows(self.m.G, "start", 0, cfg["probe"]["hist_bins"])
+            self.rows["weight_hist.csv"] += probes.histogram_rows(
+                self.m.G, "start", 0, cfg["probe"]["hist_bins"]
+            )
         pending: list = []
         bar = _progress(total, start, f"{cfg['label']}/{cfg['method']}/seed{cfg['seed']}")
         it = start
@@ -316,14 +397,22 @@ class Run:
                 self.record["status"] = "preempted"
                 self.event("preempted", it, "signal received; checkpoint written")
                 self.write_record()
-                print(f"{self.out}: stopped by signal at iteration {it}; rerun to resume", file=sys.stderr)
+                print(
+                    f"{self.out}: stopped by signal at iteration {it}; rerun to resume",
+                    file=sys.stderr,
+                )
                 return EXIT_PREEMPTED
         bar.close()
         return self.finish(total)
 
     def diverged(self, at: int) -> int:
-        self.record.update(status="diverged", diverged_at=at, iteration=at, wall_time_s=self.wall_time(),
-                           finished=now())
+        self.record.update(
+            status="diverged",
+            diverged_at=at,
+            iteration=at,
+            wall_time_s=self.wall_time(),
+            finished=now(),
+        )
         self.event("diverged", at, "non-finite loss")
         for name, columns in CSV_FILES.items():
             io.write_csv(self.out / name, self.rows[name], columns)
@@ -335,14 +424,18 @@ class Run:
         cfg = self.cfg
         if total % cfg["probe"]["every"] != 0:
             self.take_probes(total)
-        self.rows["weight_hist.csv"] += probes.histogram_rows(self.m.G, "end", total, cfg["probe"]["hist_bins"])
+        self.rows["weight_hist.csv"] += probes.histogram_rows(
+            self.m.G, "end", total, cfg["probe"]["hist_bins"]
+        )
         if total % cfg["train"]["sample_every"] != 0:
             self.save_samples(total)
         io_save(self.m.G.state_dict(), self.out / "generator.pt")
         io_save(self.m.D.state_dict(), self.out / "critic.pt")
         for name, columns in CSV_FILES.items():
             io.write_csv(self.out / name, self.rows[name], columns)
-        self.record.update(status="completed", iteration=total, wall_time_s=self.wall_time(), finished=now())
+        self.record.update(
+            status="completed", iteration=total, wall_time_s=self.wall_time(), finished=now()
+        )
         self.write_record()
         return 0
 
@@ -355,7 +448,9 @@ def io_save(obj, path: Path) -> None:
 def _progress(total: int, initial: int, desc: str):
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, desc=desc, disable=not sys.stderr.isatty(), dynamic_ncols=True)
+    return tqdm(
+        total=total, initial=initial, desc=desc, disable=not sys.stderr.isatty(), dynamic_ncols=True
+    )
 
 
 def train(cfg: dict, out: str | Path) -> int:
@@ -365,5 +460,7 @@ def train(cfg: dict, out: str | Path) -> int:
 
 def cli(args) -> int:
     file_cfg = C.load_yaml(args.config) if args.config else None
-    cfg = C.resolve(args.dataset, args.method, args.seed, file_cfg, C.parse_overrides(args.overrides))
+    cfg = C.resolve(
+        args.dataset, args.method, args.seed, file_cfg, C.parse_overrides(args.overrides)
+    )
     return train(cfg, args.out)

@@ -1,5 +1,6 @@
 """Shared test setup: offline data from ../shared/data (through SSGAN_DATA_ROOT, as users do),
 a tiny-network config, and a helper that runs the CLI in a subprocess."""
+
 from __future__ import annotations
 
 import os
@@ -15,9 +16,19 @@ os.environ.setdefault("SSGAN_DATA_ROOT", str(SHARED_DATA))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # A tiny but complete run: real data, real networks, real training steps.
-TINY = ["model.width=8", "train.iterations=12", "train.batch_size=16", "train.n_critic=2",
-        "train.log_every=1", "train.checkpoint_every=4", "train.sample_every=6", "train.sample_grid=16",
-        "probe.every=4", "probe.batch_size=16", "data.max_images=512"]
+TINY = [
+    "model.width=8",
+    "train.iterations=12",
+    "train.batch_size=16",
+    "train.n_critic=2",
+    "train.log_every=1",
+    "train.checkpoint_every=4",
+    "train.sample_every=6",
+    "train.sample_grid=16",
+    "probe.every=4",
+    "probe.batch_size=16",
+    "data.max_images=512",
+]
 
 try:  # fixtures of the FID tests (session-scoped Inception statistics)
     from tests.fid_fixtures import *  # noqa: F401,F403,E402
@@ -25,13 +36,23 @@ except ImportError:  # pragma: no cover
     pass
 
 
-def ssgan_cli(*args: str, check: bool = True, timeout: float = 600, env: dict | None = None,
-              **kwargs) -> subprocess.CompletedProcess:
+def ssgan_cli(
+    *args: str, check: bool = True, timeout: float = 600, env: dict | None = None, **kwargs
+) -> subprocess.CompletedProcess:
     """Run ``ssgan ARGS`` in a fresh interpreter (as the workflow does)."""
-    proc = subprocess.run([sys.executable, "-m", "ssgan.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=REPO, **kwargs)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ssgan.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+        **kwargs,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"ssgan {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"ssgan {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -40,31 +61,55 @@ def tiny_args():
     return list(TINY)
 
 
-def tiny_suite(tmp_path: Path, datasets=("mnist",), methods=("wgan_gp", "ssgan"), seeds=(0,), gpu=0,
-               **defaults) -> Path:
+def tiny_suite(
+    tmp_path: Path, datasets=("mnist",), methods=("wgan_gp", "ssgan"), seeds=(0,), gpu=0, **defaults
+) -> Path:
     """A small suite config (the workflow's config format) with results under ``tmp_path``."""
     import yaml
 
-    base = {"model": {"width": 8}, "train": {"iterations": 20, "batch_size": 16, "n_critic": 2, "device": "cpu",
-                                             "checkpoint_every": 10, "sample_every": 10, "log_every": 2},
-            "probe": {"every": 10, "batch_size": 16}, "data": {"max_images": 512},
-            "fid": {"n_fake": 50, "n_real": 100, "batch_size": 50, "device": "cpu", "checkpoints": []}}
+    base = {
+        "model": {"width": 8},
+        "train": {
+            "iterations": 20,
+            "batch_size": 16,
+            "n_critic": 2,
+            "device": "cpu",
+            "checkpoint_every": 10,
+            "sample_every": 10,
+            "log_every": 2,
+        },
+        "probe": {"every": 10, "batch_size": 16},
+        "data": {"max_images": 512},
+        "fid": {"n_fake": 50, "n_real": 100, "batch_size": 50, "device": "cpu", "checkpoints": []},
+    }
     for key, value in defaults.items():
         base.setdefault(key, {}).update(value)
-    suite = {"results": str(tmp_path / "results"), "figures": str(tmp_path / "figures"),
-             "fid_cache": str(tmp_path / "fid_cache"), "methods": list(methods), "seeds": list(seeds),
-             "defaults": base, "datasets": {d: {} for d in datasets},
-             "resources": {r: {"gpu": gpu, "cpus": 1, "mem_mb": 1000, "runtime": 20}
-                           for r in ("train", "fid", "real_stats")}}
+    suite = {
+        "results": str(tmp_path / "results"),
+        "figures": str(tmp_path / "figures"),
+        "fid_cache": str(tmp_path / "fid_cache"),
+        "methods": list(methods),
+        "seeds": list(seeds),
+        "defaults": base,
+        "datasets": {d: {} for d in datasets},
+        "resources": {
+            r: {"gpu": gpu, "cpus": 1, "mem_mb": 1000, "runtime": 20}
+            for r in ("train", "fid", "real_stats")
+        },
+    }
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(suite))
     return path
 
 
-def snakemake(*args: str, timeout: float = 1200, env: dict | None = None) -> subprocess.CompletedProcess:
+def snakemake(
+    *args: str, timeout: float = 1200, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run snakemake in the repository (its profiles are found there), outputs elsewhere."""
     exe = Path(sys.executable).with_name("snakemake")
     env = {**os.environ, **(env or {})}
     env["PATH"] = f"{exe.parent}{os.pathsep}{env.get('PATH', '')}"  # the jobs call `ssgan`
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env
+    )

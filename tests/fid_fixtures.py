@@ -1,6 +1,7 @@
 """Session fixtures of the FID tests (imported by conftest.py): the real Inception network,
 its features on small MNIST / Fashion-MNIST sets (computed once: Inception runs at ~10
 images/s on 2 CPU cores) and a tiny run directory."""
+
 from __future__ import annotations
 
 import os
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-os.environ.setdefault("SSGAN_DATA_ROOT", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+os.environ.setdefault(
+    "SSGAN_DATA_ROOT", str(Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 N_SET = 150  # images per set in the MNIST-vs-Fashion-MNIST test
 
@@ -38,8 +41,14 @@ def small_cfg(dataset: str, cache: Path, weights, **fid) -> dict:
     """A run config for the FID tests: small protocol, the session weights, a given cache."""
     from ssgan.config import resolve
 
-    return resolve(dataset, "wgan_gp", 0, overrides={"fid": {"cache_dir": str(cache), "weights": str(weights.path),
-                                                             "batch_size": 50, **fid}})
+    return resolve(
+        dataset,
+        "wgan_gp",
+        0,
+        overrides={
+            "fid": {"cache_dir": str(cache), "weights": str(weights.path), "batch_size": 50, **fid}
+        },
+    )
 
 
 @pytest.fixture(scope="session")
@@ -61,13 +70,30 @@ def tiny_run(tmp_path_factory) -> Path:
     from ssgan.methods import get_method
 
     run_dir = tmp_path_factory.mktemp("run")
-    cfg = resolve("mnist", "wgan_gp", 0, overrides={"model": {"width": 8}, "train": {"iterations": 2}})
-    for seed, path in ((1, run_dir / "snapshots" / "generator_00000001.pt"), (2, run_dir / "generator.pt")):
+    cfg = resolve(
+        "mnist", "wgan_gp", 0, overrides={"model": {"width": 8}, "train": {"iterations": 2}}
+    )
+    for seed, path in (
+        (1, run_dir / "snapshots" / "generator_00000001.pt"),
+        (2, run_dir / "generator.pt"),
+    ):
         torch.manual_seed(seed)
         G = get_method("wgan_gp", cfg).build_generator(32, 1)
         path.parent.mkdir(exist_ok=True)
         torch.save(G.state_dict(), path)
-    io.write_json(run_dir / "run.json", {"dataset": "mnist", "dataset_kind": "mnist", "method": "wgan_gp",
-                                         "seed": 0, "status": "completed", "iteration": 2, "iterations": 2,
-                                         "resolution": 32, "channels": 1, "config": cfg})
+    io.write_json(
+        run_dir / "run.json",
+        {
+            "dataset": "mnist",
+            "dataset_kind": "mnist",
+            "method": "wgan_gp",
+            "seed": 0,
+            "status": "completed",
+            "iteration": 2,
+            "iterations": 2,
+            "resolution": 32,
+            "channels": 1,
+            "config": cfg,
+        },
+    )
     return run_dir

@@ -90,8 +90,7 @@ def stop_cluster() -> None:
     proc = _run("stop", dict(os.environ), STOP_TIMEOUT_S)
     if proc.returncode != 0:
         raise SlurmClusterError(
-            f"scripts/slurm-cluster.sh stop failed (exit {proc.returncode}):\n"
-            f"{proc.stderr.strip()}"
+            f"scripts/slurm-cluster.sh stop failed (exit {proc.returncode}):\n{proc.stderr.strip()}"
         )
 
 

@@ -17,6 +17,7 @@ Probes at iterations 0, 100, 200 (diverged/running runs stop at 100). Final-iter
           dead_frac           wgan_gp .50, ssgan .30                              -> C2 holds
 At iteration 100 the values point the other way, so using any but the final iteration shows.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,14 +31,18 @@ FID = {
     ("mnist", "ssgan"): {0: 9.0, 1: 18.0, 2: 30.0},
     ("mnist", "stu_gan"): {0: 12.0},
     ("cifar10", "wgan_gp"): {0: 50.0, 1: 40.0, 2: 60.0, 3: 45.0, 4: 55.0, 5: 52.0},
-    ("cifar10", "ssgan"): {s: f * (1 - r) for s, (f, r) in
-                           enumerate(zip([50.0, 40.0, 60.0, 45.0, 55.0], [.03, -.02, .01, -.01, 0.0]))},
+    ("cifar10", "ssgan"): {
+        s: f * (1 - r)
+        for s, (f, r) in enumerate(
+            zip([50.0, 40.0, 60.0, 45.0, 55.0], [0.03, -0.02, 0.01, -0.01, 0.0])
+        )
+    },
 }
 DIVERGED = {("mnist", "ssgan", 3)}
 RUNNING = {("mnist", "wgan_gp", 4)}
 FAILED_DIRS = {("cifar10", "ssgan", 6)}
 ITERS = 200
-CIFAR_NEG = [.02, -.02, .01, -.01, 0.0]
+CIFAR_NEG = [0.02, -0.02, 0.01, -0.01, 0.0]
 
 
 def _csv(path: Path, header: str, rows) -> None:
@@ -46,47 +51,93 @@ def _csv(path: Path, header: str, rows) -> None:
 
 def _record(dataset, method, seed, status, iteration):
     return {
-        "dataset": dataset, "dataset_kind": dataset, "method": method, "seed": seed,
-        "status": status, "iteration": iteration, "iterations": ITERS,
+        "dataset": dataset,
+        "dataset_kind": dataset,
+        "method": method,
+        "seed": seed,
+        "status": status,
+        "iteration": iteration,
+        "iterations": ITERS,
         "diverged_at": iteration + 1 if status == "diverged" else None,
-        "resolution": 32, "channels": 1 if dataset == "mnist" else 3,
-        "params": {"generator": 1000 + (50 if method == "ssgan" else 0), "critic": 2000,
-                   "sastm": 50 if method == "ssgan" else 0},
-        "config": {}, "config_hash": f"hash-{dataset}-{method}", "wall_time_s": 100.0 + seed,
-        "started": "2026-01-01T00:00:00", "finished": None if status == "running" else "2026-01-01T01:00:00",
-        "attempts": 1, "slurm_job_ids": [], "events": [],
-        "provenance": {"git": {"commit": "abc123", "dirty": False}, "device": "cpu",
-                       "device_name": "Synthetic CPU"},
+        "resolution": 32,
+        "channels": 1 if dataset == "mnist" else 3,
+        "params": {
+            "generator": 1000 + (50 if method == "ssgan" else 0),
+            "critic": 2000,
+            "sastm": 50 if method == "ssgan" else 0,
+        },
+        "config": {},
+        "config_hash": f"hash-{dataset}-{method}",
+        "wall_time_s": 100.0 + seed,
+        "started": "2026-01-01T00:00:00",
+        "finished": None if status == "running" else "2026-01-01T01:00:00",
+        "attempts": 1,
+        "slurm_job_ids": [],
+        "events": [],
+        "provenance": {
+            "git": {"commit": "abc123", "dirty": False},
+            "device": "cpu",
+            "device_name": "Synthetic CPU",
+        },
     }
 
 
 def _fid(fid, status="ok", reason=None):
-    return {"status": status, "reason": reason, "fid": fid, "kid_mean": None if fid is None else fid / 1000,
-            "kid_std": None if fid is None else 0.0001, "iteration": ITERS, "n_fake": 500, "n_real": 1000,
-            "split": "train", "resolution": 32, "latent_seed": 0, "extractor": "inception-v3-compat",
-            "weights": "w.pt", "weights_sha256": "f" * 64, "torch_fidelity": "0.4.0",
-            "real_stats_key": "k", "real_stats_cache_hit": True, "seconds": 5.0, "provenance": {}}
+    return {
+        "status": status,
+        "reason": reason,
+        "fid": fid,
+        "kid_mean": None if fid is None else fid / 1000,
+        "kid_std": None if fid is None else 0.0001,
+        "iteration": ITERS,
+        "n_fake": 500,
+        "n_real": 1000,
+        "split": "train",
+        "resolution": 32,
+        "latent_seed": 0,
+        "extractor": "inception-v3-compat",
+        "weights": "w.pt",
+        "weights_sha256": "f" * 64,
+        "torch_fidelity": "0.4.0",
+        "real_stats_key": "k",
+        "real_stats_cache_hit": True,
+        "seconds": 5.0,
+        "provenance": {},
+    }
 
 
 def _probe_values(dataset, method, seed, final: bool):
     """(sparsity rows per layer, neg_frac per deconv, dead_frac per bn) at one iteration."""
     if dataset == "mnist":
-        sp = {"sastm1": .30 + .01 * seed, "sastm2": .50 + .01 * seed} if final else {"sastm1": 0.0, "sastm2": 0.0}
+        sp = (
+            {"sastm1": 0.30 + 0.01 * seed, "sastm2": 0.50 + 0.01 * seed}
+            if final
+            else {"sastm1": 0.0, "sastm2": 0.0}
+        )
         if method == "ssgan":
-            neg = {"deconv1": .40 + .01 * seed, "deconv2": .40 + .01 * seed, "deconv3": .95} if final else \
-                dict.fromkeys(("deconv1", "deconv2", "deconv3"), .60)
-            dead = {"bn0": 0.0, "bn1": .60, "bn2": .60} if final else dict.fromkeys(("bn0", "bn1", "bn2"), .40)
+            neg = (
+                {"deconv1": 0.40 + 0.01 * seed, "deconv2": 0.40 + 0.01 * seed, "deconv3": 0.95}
+                if final
+                else dict.fromkeys(("deconv1", "deconv2", "deconv3"), 0.60)
+            )
+            dead = (
+                {"bn0": 0.0, "bn1": 0.60, "bn2": 0.60}
+                if final
+                else dict.fromkeys(("bn0", "bn1", "bn2"), 0.40)
+            )
         else:
-            neg = {"deconv1": .50 + .01 * seed, "deconv2": .50 + .01 * seed, "deconv3": .50}
-            dead = dict.fromkeys(("bn0", "bn1", "bn2"), .50)
+            neg = {"deconv1": 0.50 + 0.01 * seed, "deconv2": 0.50 + 0.01 * seed, "deconv3": 0.50}
+            dead = dict.fromkeys(("bn0", "bn1", "bn2"), 0.50)
     else:
         sp = {"sastm1": 0.0, "sastm2": 0.0}
         if method == "ssgan":
-            neg = dict.fromkeys(("deconv1", "deconv2", "deconv3"), .50 + (CIFAR_NEG[seed] if final else .2))
-            dead = dict.fromkeys(("bn0", "bn1", "bn2"), .30 if final else .70)
+            neg = dict.fromkeys(
+                ("deconv1", "deconv2", "deconv3"), 0.50 + (CIFAR_NEG[seed] if final else 0.2)
+            )
+            dead = dict.fromkeys(("bn0", "bn1", "bn2"), 0.30 if final else 0.70)
         else:
-            neg = dict.fromkeys(("deconv1", "deconv2", "deconv3"), .50)
-            dead = dict.fromkeys(("bn0", "bn1", "bn2"), .50)
+            neg = dict.fromkeys(("deconv1", "deconv2", "deconv3"), 0.50)
+            dead = dict.fromkeys(("bn0", "bn1", "bn2"), 0.50)
     return sp, neg, dead
 
 
@@ -99,15 +150,28 @@ def _probes(run: Path, dataset, method, seed, last_iter):
             sp_rows += [(it, l, v / 2, v / 2, v) for l, v in sp.items()]
         w_rows += [(it, l, v, 0.0, 0.02, -0.03, -0.01, 0.0, 0.01, 0.03) for l, v in neg.items()]
         d_rows += [(it, l, v) for l, v in dead.items()]
-    _csv(run / "probe_sparsity.csv", "iteration,layer,channel_zero_frac,spatial_zero_frac,output_zero_frac", sp_rows)
+    _csv(
+        run / "probe_sparsity.csv",
+        "iteration,layer,channel_zero_frac,spatial_zero_frac,output_zero_frac",
+        sp_rows,
+    )
     _csv(run / "probe_weights.csv", "iteration,layer,neg_frac,mean,std,q05,q25,q50,q75,q95", w_rows)
     _csv(run / "probe_dead_units.csv", "iteration,layer,dead_frac", d_rows)
     edges = np.linspace(-0.1, 0.1, 11)
     shift = 2 if method == "ssgan" else 0
-    h_rows = [(stage, it, l, round(edges[i], 4), round(edges[i + 1], 4),
-               int(100 * np.exp(-((i - 4.5 - (shift if stage == "end" else 0)) / 2) ** 2)))
-              for stage, it in (("start", 0), ("end", last_iter)) for l in ("deconv1", "deconv2", "deconv3")
-              for i in range(10)]
+    h_rows = [
+        (
+            stage,
+            it,
+            l,
+            round(edges[i], 4),
+            round(edges[i + 1], 4),
+            int(100 * np.exp(-(((i - 4.5 - (shift if stage == "end" else 0)) / 2) ** 2))),
+        )
+        for stage, it in (("start", 0), ("end", last_iter))
+        for l in ("deconv1", "deconv2", "deconv3")
+        for i in range(10)
+    ]
     _csv(run / "weight_hist.csv", "stage,iteration,layer,bin_left,bin_right,count", h_rows)
 
 
@@ -117,7 +181,9 @@ def _samples(run: Path, dataset, method, seed, last_iter):
     for it in range(100, last_iter + 1, 100):
         img = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
         img[..., 0 if method == "wgan_gp" else 2] = 255 * (it == last_iter)  # tint the last grid
-        Image.fromarray(img[..., 0] if dataset == "mnist" else img).save(run / "samples" / f"iter_{it:08d}.png")
+        Image.fromarray(img[..., 0] if dataset == "mnist" else img).save(
+            run / "samples" / f"iter_{it:08d}.png"
+        )
 
 
 def write_synthetic(root, probes: bool = True, curves: bool = True, samples: bool = True) -> Path:
@@ -127,18 +193,32 @@ def write_synthetic(root, probes: bool = True, curves: bool = True, samples: boo
     for d, m, s in sorted(runs):
         run = root / "runs" / d / m / f"seed{s}"
         run.mkdir(parents=True)
-        status = "diverged" if (d, m, s) in DIVERGED else "running" if (d, m, s) in RUNNING else "completed"
+        status = (
+            "diverged"
+            if (d, m, s) in DIVERGED
+            else "running"
+            if (d, m, s) in RUNNING
+            else "completed"
+        )
         last = ITERS if status == "completed" else 100
         (run / "run.json").write_text(json.dumps(_record(d, m, s, status, last)))
-        _csv(run / "train_log.csv", "iteration,critic_loss,generator_loss,gradient_penalty,wasserstein,seconds",
-             [(i, -1.0, 0.5, 0.1, 1.0, i / 10) for i in range(10, last + 1, 10)])
+        _csv(
+            run / "train_log.csv",
+            "iteration,critic_loss,generator_loss,gradient_penalty,wasserstein,seconds",
+            [(i, -1.0, 0.5, 0.1, 1.0, i / 10) for i in range(10, last + 1, 10)],
+        )
         if status == "completed":
             (run / "fid.json").write_text(json.dumps(_fid(FID[d, m][s])))
             if curves and d == "mnist":
-                _csv(run / "fid_curve.csv", "iteration,fid,kid_mean,kid_std",
-                     [(100, 1.5 * FID[d, m][s], 0.01, 0.001), (ITERS, FID[d, m][s], 0.005, 0.001)])
+                _csv(
+                    run / "fid_curve.csv",
+                    "iteration,fid,kid_mean,kid_std",
+                    [(100, 1.5 * FID[d, m][s], 0.01, 0.001), (ITERS, FID[d, m][s], 0.005, 0.001)],
+                )
         elif status == "diverged":
-            (run / "fid.json").write_text(json.dumps(_fid(None, "skipped", "run diverged at iteration 101")))
+            (run / "fid.json").write_text(
+                json.dumps(_fid(None, "skipped", "run diverged at iteration 101"))
+            )
         if probes:
             _probes(run, d, m, s, last)
         if samples:

@@ -1,5 +1,6 @@
 """Datasets: offline MNIST/Fashion-MNIST through SSGAN_DATA_ROOT, image folders at 64x64,
 clear errors for missing, truncated and unreadable data."""
+
 import gzip
 import json
 import os
@@ -10,7 +11,7 @@ import torch
 from PIL import Image
 
 from ssgan import config as C
-from ssgan.data import DATASETS, DataError, BatchStream, load_images
+from ssgan.data import DATASETS, BatchStream, DataError, load_images
 from tests.conftest import TINY, ssgan_cli
 
 
@@ -30,7 +31,10 @@ def test_data_root_config_value_beats_environment(tmp_path, monkeypatch):
     with pytest.raises(DataError):
         load_images(cfg)
     from tests.conftest import SHARED_DATA
-    cfg = C.resolve("mnist", "wgan_gp", 0, overrides={"data": {"root": str(SHARED_DATA), "max_images": 10}})
+
+    cfg = C.resolve(
+        "mnist", "wgan_gp", 0, overrides={"data": {"root": str(SHARED_DATA), "max_images": 10}}
+    )
     assert load_images(cfg).shape[0] == 10
 
 
@@ -53,19 +57,44 @@ def make_folder(root, n=40, size=(80, 70)):
     rng = np.random.default_rng(0)
     root.mkdir(parents=True)
     for i in range(n):
-        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / f"img{i:03d}.png")
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(
+            root / f"img{i:03d}.png"
+        )
     return root
 
 
 def test_image_folder_trains_at_64(tmp_path):
     folder = make_folder(tmp_path / "sketch")
     out = tmp_path / "run"
-    ssgan_cli("train", "--dataset", "image_folder", "--method", "ssgan", "--seed", "0", "--out", str(out),
-              *TINY, "train.iterations=3", f"data.path={folder}", "train.batch_size=8", "train.n_critic=1")
+    ssgan_cli(
+        "train",
+        "--dataset",
+        "image_folder",
+        "--method",
+        "ssgan",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        *TINY,
+        "train.iterations=3",
+        f"data.path={folder}",
+        "train.batch_size=8",
+        "train.n_critic=1",
+    )
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "completed" and run["resolution"] == 64 and run["channels"] == 3
     assert run["dataset_kind"] == "image_folder"
-    assert len([r for r in (out / "probe_sparsity.csv").read_text().splitlines()[1:] if r.startswith("3,")]) == 3
+    assert (
+        len(
+            [
+                r
+                for r in (out / "probe_sparsity.csv").read_text().splitlines()[1:]
+                if r.startswith("3,")
+            ]
+        )
+        == 3
+    )
 
 
 def test_image_folder_by_suite_config_entry(tmp_path):
@@ -78,8 +107,20 @@ def test_image_folder_by_suite_config_entry(tmp_path):
 
 
 def test_missing_dataset_error_names_expected_files(tmp_path):
-    proc = ssgan_cli("train", "--dataset", "cifar10", "--method", "ssgan", "--seed", "0", "--out",
-                     str(tmp_path / "r"), *TINY, f"data.root={tmp_path}", check=False)
+    proc = ssgan_cli(
+        "train",
+        "--dataset",
+        "cifar10",
+        "--method",
+        "ssgan",
+        "--seed",
+        "0",
+        "--out",
+        str(tmp_path / "r"),
+        *TINY,
+        f"data.root={tmp_path}",
+        check=False,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "cifar-10-batches-py/data_batch_1" in proc.stderr and str(tmp_path) in proc.stderr
@@ -92,26 +133,41 @@ def test_missing_dataset_error_names_expected_files(tmp_path):
 
 def test_truncated_idx_file_is_named(tmp_path):
     from tests.conftest import SHARED_DATA
+
     raw = gzip.decompress((SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
     (tmp_path / "mnist").mkdir()
     bad = tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz"
     bad.write_bytes(gzip.compress(raw[: len(raw) // 2]))
     with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz is truncated"):
-        load_images(C.resolve("mnist", "ssgan", 0, overrides={"data": {"root": str(tmp_path)}}), "test")
+        load_images(
+            C.resolve("mnist", "ssgan", 0, overrides={"data": {"root": str(tmp_path)}}), "test"
+        )
     bad.write_bytes(gzip.compress(raw)[:5000])  # a cut gzip stream
     with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz"):
-        load_images(C.resolve("mnist", "ssgan", 0, overrides={"data": {"root": str(tmp_path)}}), "test")
+        load_images(
+            C.resolve("mnist", "ssgan", 0, overrides={"data": {"root": str(tmp_path)}}), "test"
+        )
 
 
 def test_unreadable_image_is_named(tmp_path):
     folder = make_folder(tmp_path / "imgs", n=5)
     (folder / "img002.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     with pytest.raises(DataError, match="img002.png"):
-        load_images(C.resolve("image_folder", "ssgan", 0, overrides={"data": {"path": str(folder)}}))
+        load_images(
+            C.resolve("image_folder", "ssgan", 0, overrides={"data": {"path": str(folder)}})
+        )
 
 
 def test_registry_declares_every_paper_dataset():
-    paper = {"mnist": 32, "fashion_mnist": 32, "cifar10": 32, "stl10": 48, "mini_imagenet": 64,
-             "celeba_hq": 64, "lsun_bedroom": 64, "image_folder": 64}
+    paper = {
+        "mnist": 32,
+        "fashion_mnist": 32,
+        "cifar10": 32,
+        "stl10": 48,
+        "mini_imagenet": 64,
+        "celeba_hq": 64,
+        "lsun_bedroom": 64,
+        "image_folder": 64,
+    }
     assert {k: DATASETS[k].resolution for k in paper} == paper
     assert DATASETS["stl10"].splits[0] == "unlabeled"

@@ -9,6 +9,7 @@ another workflow's lock) and the repository as the current directory (its workfl
 profiles/default, is used as by a user). Results are compared with one uninterrupted
 ``ssgan train`` of the same resolved config (tests/test_reliability.py's reference run).
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,8 +28,14 @@ import pytest
 
 from ssgan import io
 from tests.conftest import REPO, SHARED_DATA
-from tests.test_reliability import (assert_same_outputs, kinds, record, reference_run, suite_dict,
-                                    write_yaml)
+from tests.test_reliability import (
+    assert_same_outputs,
+    kinds,
+    record,
+    reference_run,
+    suite_dict,
+    write_yaml,
+)
 
 pytestmark = pytest.mark.slow
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -42,8 +49,16 @@ def reference(tmp_path_factory) -> Path:
 
 def smk_cmd(workdir: Path, config: Path, *args: str) -> list[str]:
     # --configfile takes several values: it comes last, after the targets and the flags
-    return [str(SNAKEMAKE), *args, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-            "--configfile", str(config)]
+    return [
+        str(SNAKEMAKE),
+        *args,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+    ]
 
 
 def smk_env() -> dict:
@@ -52,16 +67,28 @@ def smk_env() -> dict:
 
 def snakemake(workdir: Path, config: Path, *args: str, timeout=600) -> subprocess.CompletedProcess:
     workdir.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(smk_cmd(workdir, config, *args), cwd=REPO, env=smk_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        smk_cmd(workdir, config, *args),
+        cwd=REPO,
+        env=smk_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start_snakemake(workdir: Path, config: Path, *args: str) -> subprocess.Popen:
     """In the background, as the leader of its own process group (so it can be killed whole,
     like a node that dies); output to files, so a full pipe never blocks it."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(smk_cmd(workdir, config, *args), cwd=REPO, env=smk_env(), start_new_session=True,
-                            stdout=open(workdir / "bg.out", "w"), stderr=open(workdir / "bg.err", "w"))
+    return subprocess.Popen(
+        smk_cmd(workdir, config, *args),
+        cwd=REPO,
+        env=smk_env(),
+        start_new_session=True,
+        stdout=open(workdir / "bg.out", "w"),
+        stderr=open(workdir / "bg.err", "w"),
+    )
 
 
 def bg_log(workdir: Path) -> str:
@@ -71,7 +98,9 @@ def bg_log(workdir: Path) -> str:
 def wait_for(path: Path, proc: subprocess.Popen, workdir: Path, timeout=300) -> None:
     t0 = time.time()
     while not path.exists():
-        assert proc.poll() is None, f"snakemake ended before {path.name} appeared:\n{bg_log(workdir)}"
+        assert proc.poll() is None, (
+            f"snakemake ended before {path.name} appeared:\n{bg_log(workdir)}"
+        )
         assert time.time() - t0 < timeout, f"{path} did not appear"
         time.sleep(0.02)
 
@@ -101,6 +130,7 @@ def suite(tmp_path: Path, **kwargs) -> Path:
 
 # ------------------------------------------------------------ 1 + 8. SIGKILL, lock, resume
 
+
 def test_workflow_sigkill_lock_unlock_and_resume(tmp_path, reference):
     """While a workflow trains, a second invocation on the same folder is refused (its run is
     marked incomplete; forcing it hits the lock). Then the whole workflow is SIGKILLed (the
@@ -117,7 +147,9 @@ def test_workflow_sigkill_lock_unlock_and_resume(tmp_path, reference):
     trainer.suspend()  # hold the training (SIGSTOP) so the first workflow is surely still running
     try:
         second = snakemake(wd, cfg, target, "--cores", "1")
-        assert second.returncode != 0 and "IncompleteFilesException" in both(second), both(second)[-3000:]
+        assert second.returncode != 0 and "IncompleteFilesException" in both(second), both(second)[
+            -3000:
+        ]
         assert str(run_dir / "run.json") in both(second) and "--rerun-incomplete" in both(second)
         forced = snakemake(wd, cfg, target, "--cores", "1", "--rerun-incomplete")
         assert forced.returncode != 0 and "LockException" in both(forced), both(forced)[-3000:]
@@ -134,7 +166,11 @@ def test_workflow_sigkill_lock_unlock_and_resume(tmp_path, reference):
     assert not (run_dir / "generator.pt").exists() and record(run_dir)["status"] == "running"
 
     plain = snakemake(wd, cfg, target, "--cores", "1")
-    assert plain.returncode != 0 and "IncompleteFilesException" in both(plain) and "--rerun-incomplete" in both(plain)
+    assert (
+        plain.returncode != 0
+        and "IncompleteFilesException" in both(plain)
+        and "--rerun-incomplete" in both(plain)
+    )
     rerun = snakemake(wd, cfg, target, "--cores", "1", "--rerun-incomplete")
     assert rerun.returncode != 0 and "LockException" in both(rerun) and "--unlock" in both(rerun)
     unlock = snakemake(wd, cfg, target, "--unlock")
@@ -147,12 +183,13 @@ def test_workflow_sigkill_lock_unlock_and_resume(tmp_path, reference):
     # Snakemake deleted run.json before rerunning the job; the copy beside the checkpoints
     # kept the history: two processes worked on the run, the second resumed.
     assert rec["attempts"] == 2, rec["attempts"]
-    (kind, at), = kinds(run_dir)
+    ((kind, at),) = kinds(run_dir)
     assert kind == "resumed" and at >= 30
     assert_same_outputs(run_dir, reference)
 
 
 # ---------------------------------------------------------------- 2. preemption and retry
+
 
 def test_workflow_sigterm_checkpoints_and_snakemake_retries(tmp_path, reference):
     """SIGTERM to the `ssgan train` process (as SLURM does before preemption): it writes a
@@ -176,13 +213,20 @@ def test_workflow_sigterm_checkpoints_and_snakemake_retries(tmp_path, reference)
 
 # --------------------------------------------------------------------------- 4. divergence
 
+
 def test_workflow_reports_a_diverged_run_and_goes_on(tmp_path, fid_cache, fid_weights):
     """One dataset's runs get NaN losses at iteration 3 (debug.nan_at in its entry). The
     workflow finishes; runs.csv lists that run as diverged (with its FID skipped) next to the
     completed run of the other dataset, which has its FID."""
     datasets = {"mnist": {}, "fashion_mnist": {"debug": {"nan_at": 3}}}
-    cfg = suite(tmp_path, datasets=datasets, methods=("wgan_gp",), fid_cache=fid_cache,
-                train={"iterations": 20}, fid={"n_fake": 16, "n_real": 16, "batch_size": 16})
+    cfg = suite(
+        tmp_path,
+        datasets=datasets,
+        methods=("wgan_gp",),
+        fid_cache=fid_cache,
+        train={"iterations": 20},
+        fid={"n_fake": 16, "n_real": 16, "batch_size": 16},
+    )
     results = tmp_path / "results"
     proc = snakemake(tmp_path / "wd", cfg, str(results / "tables" / "runs.csv"), "--cores", "1")
     assert proc.returncode == 0, both(proc)[-4000:]
@@ -190,16 +234,27 @@ def test_workflow_reports_a_diverged_run_and_goes_on(tmp_path, fid_cache, fid_we
         rows = {r["dataset"]: r for r in csv.DictReader(fh)}
     assert set(rows) == {"mnist", "fashion_mnist"}
     bad, good = rows["fashion_mnist"], rows["mnist"]
-    assert (bad["status"], bad["diverged_at"], bad["fid_status"], bad["fid"]) == ("diverged", "3", "skipped", "")
+    assert (bad["status"], bad["diverged_at"], bad["fid_status"], bad["fid"]) == (
+        "diverged",
+        "3",
+        "skipped",
+        "",
+    )
     assert "diverged" in bad["note"]
-    assert (good["status"], good["fid_status"]) == ("completed", "ok") and math.isfinite(float(good["fid"]))
+    assert (good["status"], good["fid_status"]) == ("completed", "ok") and math.isfinite(
+        float(good["fid"])
+    )
     run = results / "runs" / "fashion_mnist" / "wgan_gp" / "seed0"
-    assert io.read_json(run / "run.json")["status"] == "diverged" and not (run / "generator.pt").exists()
+    assert (
+        io.read_json(run / "run.json")["status"] == "diverged"
+        and not (run / "generator.pt").exists()
+    )
     fid = io.read_json(run / "fid.json")
     assert fid["status"] == "skipped" and "diverged" in fid["reason"] and fid["fid"] is None
 
 
 # ---------------------------------------------------------------------- 5. bad configs
+
 
 def _set(d: dict, dotted: str, value) -> None:
     *parents, leaf = dotted.split(".")
@@ -211,26 +266,48 @@ def _set(d: dict, dotted: str, value) -> None:
 # name -> (changes to a good suite config, strings the error must contain)
 BAD_CONFIGS = {
     "unknown_top_level_key": ({"resutls": "x"}, ["'resutls' was unexpected"]),
-    "unknown_nested_key": ({"defaults.train.iteratons": 5},
-                           ["unknown config key 'train.iteratons'", "did you mean 'iterations'", "in 'defaults'"]),
-    "dataset_entry_typo": ({"datasets.mnist": {"trian": {"iterations": 5}}},
-                           ["unknown config key 'trian'", "did you mean 'train'", "datasets.mnist"]),
+    "unknown_nested_key": (
+        {"defaults.train.iteratons": 5},
+        ["unknown config key 'train.iteratons'", "did you mean 'iterations'", "in 'defaults'"],
+    ),
+    "dataset_entry_typo": (
+        {"datasets.mnist": {"trian": {"iterations": 5}}},
+        ["unknown config key 'trian'", "did you mean 'train'", "datasets.mnist"],
+    ),
     "unknown_dataset": ({"datasets": {"mnsit": {}}}, ["unknown dataset 'mnsit'"]),
     "unknown_method": ({"methods": ["ssgan", "sgan"]}, ["unknown method 'sgan'"]),
     "negative_seed": ({"seeds": [-1]}, ["-1 is less than the minimum of 0", "['seeds']"]),
     "non_integer_seed": ({"seeds": [0.5]}, ["0.5 is not of type 'integer'", "['seeds']"]),
-    "zero_iterations": ({"defaults.train.iterations": 0}, ["'train.iterations' must be a positive integer, got 0"]),
-    "impossible_resolution": ({"defaults.data.resolution": 40}, ["'data.resolution' must be 32, 48 or 64", "40"]),
+    "zero_iterations": (
+        {"defaults.train.iterations": 0},
+        ["'train.iterations' must be a positive integer, got 0"],
+    ),
+    "impossible_resolution": (
+        {"defaults.data.resolution": 40},
+        ["'data.resolution' must be 32, 48 or 64", "40"],
+    ),
     "zero_n_fake": ({"defaults.fid.n_fake": 0}, ["'fid.n_fake' must be a positive integer, got 0"]),
-    "negative_max_images": ({"defaults.data.max_images": -5},
-                            ["'data.max_images' must be a positive integer or null, got -5"]),
-    "missing_data_root": ({"data_root": "/nonexistent"}, ["'data.root'", "'/nonexistent'", "not a directory"]),
-    "image_folder_without_path": ({"datasets.sketch": {"dataset": "image_folder"}},
-                                  ["dataset 'sketch'", "image_folder", "'data.path'"]),
-    "image_folder_missing_path": ({"datasets.sketch": {"dataset": "image_folder", "data": {"path": "/no/such/sketches"}}},
-                                  ["'data.path' of dataset 'sketch'", "/no/such/sketches", "does not exist"]),
+    "negative_max_images": (
+        {"defaults.data.max_images": -5},
+        ["'data.max_images' must be a positive integer or null, got -5"],
+    ),
+    "missing_data_root": (
+        {"data_root": "/nonexistent"},
+        ["'data.root'", "'/nonexistent'", "not a directory"],
+    ),
+    "image_folder_without_path": (
+        {"datasets.sketch": {"dataset": "image_folder"}},
+        ["dataset 'sketch'", "image_folder", "'data.path'"],
+    ),
+    "image_folder_missing_path": (
+        {"datasets.sketch": {"dataset": "image_folder", "data": {"path": "/no/such/sketches"}}},
+        ["'data.path' of dataset 'sketch'", "/no/such/sketches", "does not exist"],
+    ),
     "bad_sastm_gate": ({"defaults.sastm.gate": "tanh"}, ["'sastm.gate' must be one of", "'tanh'"]),
-    "bad_resources_value": ({"resources.train.gpu": -1}, ["-1 is less than the minimum of 0", "['gpu']"]),
+    "bad_resources_value": (
+        {"resources.train.gpu": -1},
+        ["-1 is less than the minimum of 0", "['gpu']"],
+    ),
     "unknown_resources_key": ({"resources.train.gpus": 1}, ["'gpus' was unexpected"]),
     "empty_datasets": ({"datasets": {}}, ["{} should be non-empty", "['datasets']"]),
 }
@@ -246,9 +323,21 @@ def test_bad_config_stops_the_workflow_before_anything_is_written(tmp_path, case
     results, figures = Path(data["results"]), Path(data["figures"])
     # The dry run and the real run at once (each is a parse, ~2-4 s). Snakemake 9 prints the
     # log of a dry run (errors included) on stdout, that of a real run on stderr.
-    runs = [(args, stream, subprocess.Popen(smk_cmd(tmp_path / f"wd{i}", cfg, *args), cwd=REPO, env=smk_env(),
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-            for i, (args, stream) in enumerate(((["-n"], "stdout"), (["--cores", "1"], "stderr")))]
+    runs = [
+        (
+            args,
+            stream,
+            subprocess.Popen(
+                smk_cmd(tmp_path / f"wd{i}", cfg, *args),
+                cwd=REPO,
+                env=smk_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
+        for i, (args, stream) in enumerate(((["-n"], "stdout"), (["--cores", "1"], "stderr")))
+    ]
     for args, stream, popen in runs:
         out, err = popen.communicate(timeout=300)
         proc = subprocess.CompletedProcess(popen.args, popen.returncode, out, err)
@@ -261,6 +350,7 @@ def test_bad_config_stops_the_workflow_before_anything_is_written(tmp_path, case
 
 
 # ---------------------------------------------------------------------- 6. bad data
+
 
 def test_workflow_stops_at_prepare_data_on_a_truncated_file(tmp_path):
     """A config whose data root holds a truncated MNIST file parses (data are not read at

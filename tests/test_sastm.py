@@ -1,4 +1,5 @@
 """SASTM: shapes, gradients, exact zeros with the ReLU gate, every option."""
+
 import itertools
 
 import pytest
@@ -7,9 +8,12 @@ import torch
 from ssgan.models import SASTM
 
 
-@pytest.mark.parametrize("gate,branches,recombination",
-                         list(itertools.product(["relu", "sigmoid"], ["both", "channel", "spatial"],
-                                                ["product", "sum"])))
+@pytest.mark.parametrize(
+    "gate,branches,recombination",
+    list(
+        itertools.product(["relu", "sigmoid"], ["both", "channel", "spatial"], ["product", "sum"])
+    ),
+)
 def test_shapes_and_gradients(gate, branches, recombination):
     torch.manual_seed(0)
     m = SASTM(16, gate=gate, branches=branches, reduction=4, recombination=recombination)
@@ -43,7 +47,9 @@ def test_recombination_matches_equations():
     # a = ReLU(W2 ReLU(W1 GAP(x))), s = ReLU(conv1x1(x))
     gap = x.mean(dim=(2, 3))
     a_ref = torch.relu(m.fc2(torch.relu(m.fc1(gap))))[:, :, None, None]
-    s_ref = torch.relu(torch.einsum("bchw,c->bhw", x, m.spatial.weight.view(-1)) + m.spatial.bias)[:, None]
+    s_ref = torch.relu(torch.einsum("bchw,c->bhw", x, m.spatial.weight.view(-1)) + m.spatial.bias)[
+        :, None
+    ]
     assert torch.allclose(a, a_ref, atol=1e-6) and torch.allclose(s, s_ref, atol=1e-6)
     assert torch.allclose(m(x), x * a_ref * s_ref, atol=1e-6)
     m.recombination = "sum"

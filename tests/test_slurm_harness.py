@@ -3,6 +3,7 @@
 Needs root on Linux (the script installs slurm-wlm/munge with apt-get when missing). If
 the cluster cannot start here, the test fails with the script's reason; it never skips.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -18,16 +19,32 @@ def test_sbatch_runs_a_job_on_the_test_cluster(request, tmp_path):
     cluster = start_cluster()
     env = cluster["env"]
 
-    sinfo = subprocess.run(["sinfo", "--noheader", "-o", "%P %T"], env=env,
-                           capture_output=True, text=True, timeout=30, check=True)
+    sinfo = subprocess.run(
+        ["sinfo", "--noheader", "-o", "%P %T"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert f"{cluster['partition']}* idle" in sinfo.stdout, sinfo.stdout
 
     out = tmp_path / "jobid.txt"
     proc = subprocess.run(
-        ["sbatch", "--wait", "--parsable", f"--partition={cluster['partition']}",
-         "--time=2", "--mem=100", f"--output={tmp_path / 'slurm-%j.log'}",
-         f"--wrap=echo $SLURM_JOB_ID > {out}"],
-        env=env, capture_output=True, text=True, timeout=120,
+        [
+            "sbatch",
+            "--wait",
+            "--parsable",
+            f"--partition={cluster['partition']}",
+            "--time=2",
+            "--mem=100",
+            f"--output={tmp_path / 'slurm-%j.log'}",
+            f"--wrap=echo $SLURM_JOB_ID > {out}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, f"sbatch --wait failed ({proc.returncode}): {proc.stderr}"
     submitted = proc.stdout.strip().split(";")[0]
@@ -37,6 +54,12 @@ def test_sbatch_runs_a_job_on_the_test_cluster(request, tmp_path):
     assert job_id == submitted
 
     # squeue still lists the finished job (MinJobAge), which the executor plugin relies on
-    squeue = subprocess.run(["squeue", "--states=all", "--noheader", "-o", "%i %T", "-j", job_id],
-                            env=env, capture_output=True, text=True, timeout=30, check=True)
+    squeue = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "-o", "%i %T", "-j", job_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert squeue.stdout.split() == [job_id, "COMPLETED"], squeue.stdout

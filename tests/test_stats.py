@@ -1,4 +1,5 @@
 """ssgan.stats against hand-computed values."""
+
 import math
 
 import numpy as np
@@ -37,7 +38,9 @@ def test_ttest_on_log_ratios_by_hand():
     m = sum(d) / 3
     sd = math.sqrt(sum((x - m) ** 2 for x in d) / 2)
     t_hand = m / (sd / math.sqrt(3))
-    p_hand = 1 - abs(t_hand) / math.sqrt(2 + t_hand ** 2)  # two-sided p of Student t with 2 df (closed form)
+    p_hand = 1 - abs(t_hand) / math.sqrt(
+        2 + t_hand**2
+    )  # two-sided p of Student t with 2 df (closed form)
     t, p, df = stats.ttest_zero(d)
     assert (t, p, df) == (pytest.approx(t_hand), pytest.approx(p_hand), 2)
     ref = st.ttest_1samp(d, 0.0)
@@ -69,13 +72,18 @@ def test_bootstrap_ci_reproducible_and_contains_mean():
 
 def test_t_ci_by_hand():
     lo, hi = stats.t_ci([1.0, 2.0, 3.0])  # mean 2, sd 1, t_{.975,2} = 4.302653
-    assert (lo, hi) == (pytest.approx(2 - 4.302653 / math.sqrt(3)), pytest.approx(2 + 4.302653 / math.sqrt(3)))
+    assert (lo, hi) == (
+        pytest.approx(2 - 4.302653 / math.sqrt(3)),
+        pytest.approx(2 + 4.302653 / math.sqrt(3)),
+    )
 
 
 def test_wilcoxon_only_from_min_n():
     d = [-0.3, -0.1, -0.2, 0.05, -0.4]
     assert stats.wilcoxon_p(d) == pytest.approx(st.wilcoxon(d).pvalue)
-    assert stats.wilcoxon_p(d) == pytest.approx(4 / 32)  # exact: W+ = 1, P(W+ <= 1) = 2/32, two-sided 4/32
+    assert stats.wilcoxon_p(d) == pytest.approx(
+        4 / 32
+    )  # exact: W+ = 1, P(W+ <= 1) = 2/32, two-sided 4/32
     assert math.isnan(stats.wilcoxon_p(d[:4]))
 
 

@@ -1,4 +1,5 @@
 """Training: reproducibility, kill-and-resume, SIGTERM, divergence, the run record and probes."""
+
 import csv
 import json
 import signal
@@ -40,7 +41,12 @@ def test_same_seed_gives_bitwise_identical_weights_and_logs(tmp_path):
     assert train(tiny_cfg(seed=1), tmp_path / "c") == 0
     assert same_weights(tmp_path / "a", tmp_path / "b")
     assert not same_weights(tmp_path / "a", tmp_path / "c")
-    for name in ("probe_weights.csv", "probe_sparsity.csv", "probe_dead_units.csv", "weight_hist.csv"):
+    for name in (
+        "probe_weights.csv",
+        "probe_sparsity.csv",
+        "probe_dead_units.csv",
+        "weight_hist.csv",
+    ):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
@@ -60,7 +66,9 @@ def test_run_record_and_probes(tmp_path):
     assert all(abs(float(r["critic_loss"])) < 1e4 for r in log)
     # Wasserstein estimate + lambda * GP reproduces the logged critic loss.
     r = log[-1]
-    assert float(r["critic_loss"]) == pytest.approx(-float(r["wasserstein"]) + 10 * float(r["gradient_penalty"]), rel=1e-4, abs=1e-4)
+    assert float(r["critic_loss"]) == pytest.approx(
+        -float(r["wasserstein"]) + 10 * float(r["gradient_penalty"]), rel=1e-4, abs=1e-4
+    )
     sp = rows(out / "probe_sparsity.csv")
     assert {r["layer"] for r in sp} == {"sastm1", "sastm2"}
     assert sorted({int(r["iteration"]) for r in sp}) == [0, 4, 8, 12]
@@ -72,10 +80,19 @@ def test_run_record_and_probes(tmp_path):
     assert {r["layer"] for r in dead} == {"bn0", "bn1", "bn2"}
     hist = rows(out / "weight_hist.csv")
     assert {r["stage"] for r in hist} == {"start", "end"}
-    n_weights = sum(p.numel() for k, p in weights(out)["generator.pt"].items() if k.endswith("weight") and p.dim() == 4
-                    and k.split(".")[0] in ("blocks", "out") and p.shape[-1] == 4)
+    n_weights = sum(
+        p.numel()
+        for k, p in weights(out)["generator.pt"].items()
+        if k.endswith("weight")
+        and p.dim() == 4
+        and k.split(".")[0] in ("blocks", "out")
+        and p.shape[-1] == 4
+    )
     assert sum(int(r["count"]) for r in hist if r["stage"] == "end") == n_weights
-    assert sorted(p.name for p in (out / "samples").iterdir()) == ["iter_00000006.png", "iter_00000012.png"]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == [
+        "iter_00000006.png",
+        "iter_00000012.png",
+    ]
 
 
 def test_wgan_gp_has_no_sastm_rows(tmp_path):
@@ -85,16 +102,34 @@ def test_wgan_gp_has_no_sastm_rows(tmp_path):
 
 
 def _start(out: Path, extra=()):
-    args = ["--dataset", "mnist", "--method", "ssgan", "--seed", "3", "--out", str(out), *TINY,
-            "train.iterations=150", "train.checkpoint_every=10", *extra]
-    return args, subprocess.Popen([sys.executable, "-m", "ssgan.cli", "train", *args], cwd=REPO,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    args = [
+        "--dataset",
+        "mnist",
+        "--method",
+        "ssgan",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        *TINY,
+        "train.iterations=150",
+        "train.checkpoint_every=10",
+        *extra,
+    ]
+    return args, subprocess.Popen(
+        [sys.executable, "-m", "ssgan.cli", "train", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for(path: Path, proc, timeout=120):
     t0 = time.time()
     while not path.exists():
-        assert proc.poll() is None, f"run ended before {path.name} appeared: {proc.stderr.read().decode()[-2000:]}"
+        assert proc.poll() is None, (
+            f"run ended before {path.name} appeared: {proc.stderr.read().decode()[-2000:]}"
+        )
         assert time.time() - t0 < timeout
         time.sleep(0.02)
 
@@ -130,22 +165,49 @@ def test_sigterm_checkpoints_and_exits_for_retry(tmp_path):
     assert (tmp_path / "pre" / "checkpoints" / f"ckpt_{stopped_at:08d}.pt").is_file()
     ssgan_cli("train", *args)
     run = json.loads((tmp_path / "pre" / "run.json").read_text())
-    assert run["status"] == "completed" and run["events"][-1] == {**run["events"][-1], "kind": "resumed",
-                                                                  "iteration": stopped_at}
+    assert run["status"] == "completed" and run["events"][-1] == {
+        **run["events"][-1],
+        "kind": "resumed",
+        "iteration": stopped_at,
+    }
 
 
 def test_injected_nan_ends_with_status_diverged(tmp_path):
     out = tmp_path / "nan"
-    proc = ssgan_cli("train", "--dataset", "mnist", "--method", "wgan_gp", "--seed", "0", "--out", str(out),
-                     *TINY, "debug.nan_at=7", check=False)
+    proc = ssgan_cli(
+        "train",
+        "--dataset",
+        "mnist",
+        "--method",
+        "wgan_gp",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        *TINY,
+        "debug.nan_at=7",
+        check=False,
+    )
     assert proc.returncode == EXIT_DIVERGED, proc.stderr
     assert "Traceback" not in proc.stderr and "diverged" in proc.stderr
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "diverged" and run["diverged_at"] == 7
     assert not (out / "generator.pt").exists()
     # Rerunning a diverged run does not retrain it (divergence is deterministic).
-    again = ssgan_cli("train", "--dataset", "mnist", "--method", "wgan_gp", "--seed", "0", "--out", str(out),
-                      *TINY, "debug.nan_at=7", check=False)
+    again = ssgan_cli(
+        "train",
+        "--dataset",
+        "mnist",
+        "--method",
+        "wgan_gp",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        *TINY,
+        "debug.nan_at=7",
+        check=False,
+    )
     assert again.returncode == EXIT_DIVERGED
 
 
@@ -166,7 +228,9 @@ def test_sample_cli_writes_a_deterministic_grid(tmp_path):
     assert train(tiny_cfg(), out) == 0
     ssgan_cli("sample", "--run", str(out), "--n", "9", "--out", str(tmp_path / "a.png"))
     ssgan_cli("sample", "--run", str(out), "--n", "9", "--out", str(tmp_path / "b.png"))
-    ssgan_cli("sample", "--run", str(out), "--n", "9", "--seed", "5", "--out", str(tmp_path / "c.png"))
+    ssgan_cli(
+        "sample", "--run", str(out), "--n", "9", "--seed", "5", "--out", str(tmp_path / "c.png")
+    )
     a = Image.open(tmp_path / "a.png")
     assert a.size == (3 * 32 + 4 * 2, 3 * 32 + 4 * 2)  # 3x3 grid of 32px images, 2px padding
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()

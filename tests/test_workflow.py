@@ -1,18 +1,17 @@
 """The Snakemake workflow: job counts, the quick config end to end, reruns, and a real SLURM run."""
+
 import csv
 import json
 import math
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ssgan.aggregate import TABLES
 from ssgan.plots import FIGURES, FORMATS
-from tests.conftest import REPO, snakemake, tiny_suite
+from tests.conftest import snakemake, tiny_suite
 from tests.slurm_cluster import slurm_cluster_fixture
 
 
@@ -50,7 +49,10 @@ def test_dry_run_quick_config(tmp_path):
 
 def test_lint_is_clean():
     proc = snakemake("--lint")
-    assert proc.returncode == 0 and "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr
+    assert (
+        proc.returncode == 0
+        and "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,19 +76,30 @@ def test_quick_config_end_to_end(quick):
             assert (tmp / "figures" / f"{name}.{fmt}").stat().st_size > 1000, name
     rows = read_csv(results / "tables" / "runs.csv")
     assert sorted((r["dataset"], r["method"], r["seed"]) for r in rows) == sorted(
-        (d, m, str(s)) for d in ("mnist", "fashion_mnist") for m in ("wgan_gp", "ssgan") for s in (0, 1))
-    assert all(r["status"] == "completed" and math.isfinite(float(r["fid"])) and float(r["fid"]) > 0 for r in rows)
+        (d, m, str(s))
+        for d in ("mnist", "fashion_mnist")
+        for m in ("wgan_gp", "ssgan")
+        for s in (0, 1)
+    )
+    assert all(
+        r["status"] == "completed" and math.isfinite(float(r["fid"])) and float(r["fid"]) > 0
+        for r in rows
+    )
     assert {r["n_fake"] for r in rows} == {"128"} and {r["n_real"] for r in rows} == {"256"}
     red = {r["dataset"]: r for r in read_csv(results / "tables" / "relative_fid_reduction.csv")}
     assert set(red) == {"mnist", "fashion_mnist"} and all(r["n_pairs"] == "2" for r in red.values())
     for r in red.values():  # r = mean over seeds of 1 - FID_ssgan / FID_wgan, from runs.csv itself
-        fids = {(x["method"], x["seed"]): float(x["fid"]) for x in rows if x["dataset"] == r["dataset"]}
+        fids = {
+            (x["method"], x["seed"]): float(x["fid"]) for x in rows if x["dataset"] == r["dataset"]
+        }
         expected = sum(1 - fids[("ssgan", s)] / fids[("wgan_gp", s)] for s in ("0", "1")) / 2
         assert float(r["r_mean"]) == pytest.approx(expected, rel=1e-9)
     run = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "run.json").read_text())
     assert run["provenance"]["git"]["commit"] and run["config"]["model"]["width"] == 16
     fid = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "fid.json").read_text())
-    assert fid["status"] == "ok" and fid["real_stats_cache_hit"] is True  # computed once by real_stats
+    assert (
+        fid["status"] == "ok" and fid["real_stats_cache_hit"] is True
+    )  # computed once by real_stats
 
 
 @pytest.mark.slow
@@ -110,14 +123,21 @@ def test_rerun_does_nothing_and_deleting_one_run_reruns_only_it(quick):
     proc = snakemake(*args)
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
     runs = tmp / "results" / "runs"
+
     def records():
-        return {p: p.stat().st_mtime_ns for p in runs.rglob("*.json") if "checkpoints" not in p.parts}
+        return {
+            p: p.stat().st_mtime_ns for p in runs.rglob("*.json") if "checkpoints" not in p.parts
+        }
 
     before = records()
     shutil.rmtree(runs / "fashion_mnist" / "ssgan" / "seed1")
     dry = snakemake(*args, "-n")
     counts = job_counts(dry.stdout)
-    assert counts["train"] == counts["fid"] == 1 and "real_stats" not in counts and "prepare_data" not in counts
+    assert (
+        counts["train"] == counts["fid"] == 1
+        and "real_stats" not in counts
+        and "prepare_data" not in counts
+    )
     assert "seed=1" in dry.stdout and "dataset=fashion_mnist" in dry.stdout
     proc = snakemake(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -135,7 +155,12 @@ def kinds(root: Path) -> set[str]:
     out = set()
     for p in root.rglob("*"):
         rel = p.relative_to(root).parts
-        if not p.is_file() or rel[0] in ("logs", "cache") or "checkpoints" in rel or p.name.startswith("."):
+        if (
+            not p.is_file()
+            or rel[0] in ("logs", "cache")
+            or "checkpoints" in rel
+            or p.name.startswith(".")
+        ):
             continue
         if rel[0] == "runs":
             rel = ("runs", "*", "*", "*", *rel[4:])
@@ -151,19 +176,36 @@ def test_slurm_profile_runs_the_grid_under_slurm(tmp_path, slurm_cluster, quick)
     """One dataset, both methods, one seed with `--profile slurm` on a real SLURM cluster
     (two fake GPUs), overriding only what this test cluster needs."""
     suite = tiny_suite(tmp_path, gpu=1, fid={"checkpoints": [10]})
-    proc = snakemake("--profile", "slurm", "--configfile", str(suite), "--slurm-status-command", "squeue",
-                     "--slurm-init-seconds-before-status-checks", "1", "--retries", "0", "--latency-wait", "5",
-                     env=slurm_cluster["env"], timeout=900)
+    proc = snakemake(
+        "--profile",
+        "slurm",
+        "--configfile",
+        str(suite),
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--retries",
+        "0",
+        "--latency-wait",
+        "5",
+        env=slurm_cluster["env"],
+        timeout=900,
+    )
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-5000:])
     results = tmp_path / "results"
     for method in ("wgan_gp", "ssgan"):
         run = json.loads((results / "runs" / "mnist" / method / "seed0" / "run.json").read_text())
         assert run["status"] == "completed"
-        assert len(run["slurm_job_ids"]) == 1 and run["slurm_job_ids"][0].isdigit()  # ran as a SLURM job
+        assert (
+            len(run["slurm_job_ids"]) == 1 and run["slurm_job_ids"][0].isdigit()
+        )  # ran as a SLURM job
         assert run["provenance"]["slurm_job_id"] == run["slurm_job_ids"][0]
     rows = read_csv(results / "tables" / "runs.csv")
     assert len(rows) == 2 and all(math.isfinite(float(r["fid"])) for r in rows)
     # the same kinds of outputs as the local run of the quick config
     local_tmp, _ = quick
-    assert kinds(results) - {"suite_config.yaml"} == kinds(local_tmp / "results") - {"suite_config.yaml"}
+    assert kinds(results) - {"suite_config.yaml"} == kinds(local_tmp / "results") - {
+        "suite_config.yaml"
+    }
     assert kinds(tmp_path / "figures") == kinds(local_tmp / "figures")

@@ -1,8 +1,26 @@
 """Datasets registry (name -> resolution, channels, loader) and the training batch stream."""
-from ssgan.data.registry import (DATASETS, DataError, DatasetInfo, channels_of, load_images,
-                                 register_dataset, resolution_of, train_split)
-from ssgan.data import idx, folders  # noqa: E402,F401  (registration)
+
+from ssgan.data import folders, idx  # noqa: E402,F401  (registration)
+from ssgan.data.registry import (
+    DATASETS,
+    DataError,
+    DatasetInfo,
+    channels_of,
+    load_images,
+    register_dataset,
+    resolution_of,
+    train_split,
+)
 from ssgan.data.stream import BatchStream  # noqa: E402
 
-__all__ = ["DATASETS", "BatchStream", "DataError", "DatasetInfo", "channels_of", "load_images",
-           "register_dataset", "resolution_of", "train_split"]
+__all__ = [
+    "DATASETS",
+    "BatchStream",
+    "DataError",
+    "DatasetInfo",
+    "channels_of",
+    "load_images",
+    "register_dataset",
+    "resolution_of",
+    "train_split",
+]

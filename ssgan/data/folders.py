@@ -5,6 +5,7 @@ and the torchvision layouts of CIFAR-10 and STL-10.
 Folders are searched recursively for image files in sorted order (deterministic); an
 unreadable image is an error naming the file.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,7 +40,9 @@ def decode(path: Path, channels: int, resolution: int) -> torch.Tensor:
     return torch.from_numpy(arr.copy())
 
 
-def load_folder(folder: Path, channels: int, resolution: int, max_images: int | None = None) -> torch.Tensor:
+def load_folder(
+    folder: Path, channels: int, resolution: int, max_images: int | None = None
+) -> torch.Tensor:
     files = list_images(folder)[:max_images]
     if not files:
         raise DataError(f"no image files ({', '.join(sorted(IMAGE_EXTS))}) under {folder}")
@@ -56,35 +59,52 @@ def _folder_loader(default_subdir: str | None):
         info = DATASETS[cfg["dataset"]]
         base = cfg["data"]["path"] or default_subdir
         if base is None:
-            raise DataError(f"dataset '{info.name}' needs config key data.path: the folder of images")
+            raise DataError(
+                f"dataset '{info.name}' needs config key data.path: the folder of images"
+            )
         folder = Path(base).expanduser()
         folder = folder if folder.is_absolute() else root / folder
-        if (folder / split).is_dir():          # <folder>/<split>/... when the folder has splits
+        if (folder / split).is_dir():  # <folder>/<split>/... when the folder has splits
             folder = folder / split
         if not folder.is_dir() or not list_images(folder):
-            raise missing(info, root if not Path(base).is_absolute() else Path("/"),
-                          [str(folder.relative_to(root) if folder.is_relative_to(root) else folder)
-                           + "/**/*.png|jpg (image files)"])
+            raise missing(
+                info,
+                root if not Path(base).is_absolute() else Path("/"),
+                [
+                    str(folder.relative_to(root) if folder.is_relative_to(root) else folder)
+                    + "/**/*.png|jpg (image files)"
+                ],
+            )
         return load_folder(folder, channels_of(cfg), resolution_of(cfg), cfg["data"]["max_images"])
+
     return load
 
 
 register_dataset(
-    "image_folder", 64, 3, ("train", "test", "val"),
+    "image_folder",
+    64,
+    3,
+    ("train", "test", "val"),
     obtain="any folder of images (the paper's Sketch set is not public); set data.path to it. "
-           "A folder with train/ (and test/) subfolders provides those splits.",
+    "A folder with train/ (and test/) subfolders provides those splits.",
 )(_folder_loader(None))
 
 register_dataset(
-    "mini_imagenet", 64, 3, ("train", "val", "test"),
+    "mini_imagenet",
+    64,
+    3,
+    ("train", "val", "test"),
     obtain="mini-ImageNet (Vinyals et al. 2016; Ravi & Larochelle split) as image files in "
-           "mini_imagenet/{train,val,test}/<class>/*.jpg",
+    "mini_imagenet/{train,val,test}/<class>/*.jpg",
 )(_folder_loader("mini_imagenet"))
 
 register_dataset(
-    "celeba_hq", 64, 3, ("train", "val"),
+    "celeba_hq",
+    64,
+    3,
+    ("train", "val"),
     obtain="CelebA-HQ (Karras et al. 2018) as image files, e.g. the 256x256 release of "
-           "StarGAN v2 (celeba_hq/{train,val}/...)",
+    "StarGAN v2 (celeba_hq/{train,val}/...)",
 )(_folder_loader("celeba_hq"))
 
 
@@ -99,15 +119,20 @@ def _lsun(root: Path, split: str, cfg: dict):
         try:
             base = LSUN(str(root / "lsun"), classes=[f"bedroom_{split}"])
         except ImportError:
-            raise DataError("reading LSUN's LMDB files needs the package 'lmdb' (pip install lmdb)") from None
+            raise DataError(
+                "reading LSUN's LMDB files needs the package 'lmdb' (pip install lmdb)"
+            ) from None
         return _PILDataset(base)
     folder = root / "lsun_bedroom" / split
     if folder.is_dir() and list_images(folder):
         from ssgan.data.registry import channels_of, resolution_of
 
         return load_folder(folder, channels_of(cfg), resolution_of(cfg), cfg["data"]["max_images"])
-    raise missing(DATASETS["lsun_bedroom"], root,
-                  [f"lsun/bedroom_{split}_lmdb/ (data.mdb, lock.mdb)", f"lsun_bedroom/{split}/*.jpg"])
+    raise missing(
+        DATASETS["lsun_bedroom"],
+        root,
+        [f"lsun/bedroom_{split}_lmdb/ (data.mdb, lock.mdb)", f"lsun_bedroom/{split}/*.jpg"],
+    )
 
 
 class _PILDataset(torch.utils.data.Dataset):
@@ -123,9 +148,12 @@ class _PILDataset(torch.utils.data.Dataset):
 
 
 register_dataset(
-    "lsun_bedroom", 64, 3, ("train", "val"),
+    "lsun_bedroom",
+    64,
+    3,
+    ("train", "val"),
     obtain="LSUN bedrooms (Yu et al. 2015) via https://github.com/fyu/lsun (LMDB) into "
-           "lsun/bedroom_train_lmdb, or exported images in lsun_bedroom/train/",
+    "lsun/bedroom_train_lmdb, or exported images in lsun_bedroom/train/",
 )(_lsun)
 
 
@@ -136,28 +164,41 @@ def _torchvision(kind: str):
         info = DATASETS[cfg["dataset"]]
         try:
             if kind == "cifar10":
-                ds = datasets.CIFAR10(str(root), train=(split == "train"), download=cfg["data"]["download"])
+                ds = datasets.CIFAR10(
+                    str(root), train=(split == "train"), download=cfg["data"]["download"]
+                )
                 return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
             ds = datasets.STL10(str(root), split=split, download=cfg["data"]["download"])
             return torch.from_numpy(ds.data)
         except RuntimeError as err:
             if "not found" not in str(err).lower() and "corrupted" not in str(err).lower():
                 raise
-            expected = (["cifar-10-batches-py/data_batch_1 ... data_batch_5, test_batch, batches.meta"]
-                        if kind == "cifar10" else
-                        ["stl10_binary/unlabeled_X.bin, train_X.bin, train_y.bin, test_X.bin, test_y.bin"])
+            expected = (
+                ["cifar-10-batches-py/data_batch_1 ... data_batch_5, test_batch, batches.meta"]
+                if kind == "cifar10"
+                else [
+                    "stl10_binary/unlabeled_X.bin, train_X.bin, train_y.bin, test_X.bin, test_y.bin"
+                ]
+            )
             raise missing(info, root, expected) from None
+
     return load
 
 
 register_dataset(
-    "cifar10", 32, 3, ("train", "test"),
+    "cifar10",
+    32,
+    3,
+    ("train", "test"),
     obtain="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz extracted under the data root "
-           "(or data.download: true on a machine with internet access)",
+    "(or data.download: true on a machine with internet access)",
 )(_torchvision("cifar10"))
 
 register_dataset(
-    "stl10", 48, 3, ("unlabeled", "train", "test", "train+unlabeled"),
+    "stl10",
+    48,
+    3,
+    ("unlabeled", "train", "test", "train+unlabeled"),
     obtain="https://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz extracted under the data "
-           "root (or data.download: true); images are resized 96 -> 48",
+    "root (or data.download: true); images are resized 96 -> 48",
 )(_torchvision("stl10"))

@@ -4,6 +4,7 @@ Looked up under the data root as ``<root>/<folder>/<file>[.gz]`` (the layout of
 SSGAN_DATA_ROOT) or torchvision's ``<root>/<MNIST|FashionMNIST>/raw/<file>[.gz]``.
 The header is checked against the file size, so a truncated file is an error naming it.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -26,11 +27,13 @@ def read_idx_images(path: Path) -> torch.Tensor:
         raise DataError(f"cannot read {path}: {err} (truncated or corrupt download?)") from None
     if len(raw) < 16 or raw[:4] != b"\x00\x00\x08\x03":
         raise DataError(f"{path} is not an idx3 ubyte image file (bad header)")
-    n, h, w = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
+    n, h, w = (int.from_bytes(raw[i : i + 4], "big") for i in (4, 8, 12))
     expected = 16 + n * h * w
     if len(raw) != expected:
-        raise DataError(f"{path} is truncated or corrupt: header says {n} images of {h}x{w} "
-                        f"({expected} bytes), the file holds {len(raw)} bytes")
+        raise DataError(
+            f"{path} is truncated or corrupt: header says {n} images of {h}x{w} "
+            f"({expected} bytes), the file holds {len(raw)} bytes"
+        )
     arr = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, 1, h, w)
     return torch.from_numpy(arr.copy())
 
@@ -38,8 +41,12 @@ def read_idx_images(path: Path) -> torch.Tensor:
 def _loader(folders: tuple[str, ...]):
     def load(root: Path, split: str, cfg: dict) -> torch.Tensor:
         name = FILES[split]
-        candidates = [root / f / sub / (name + ext)
-                      for f in folders for sub in ("", "raw") for ext in (".gz", "")]
+        candidates = [
+            root / f / sub / (name + ext)
+            for f in folders
+            for sub in ("", "raw")
+            for ext in (".gz", "")
+        ]
         for path in candidates:
             if path.is_file():
                 return read_idx_images(path)
@@ -47,6 +54,7 @@ def _loader(folders: tuple[str, ...]):
         if cfg["data"]["download"]:
             return _download(info.name, root, split)
         raise missing(info, root, [f"{folders[0]}/{name}.gz  (or {folders[1]}/raw/{name})"])
+
     return load
 
 
@@ -59,13 +67,19 @@ def _download(name: str, root: Path, split: str) -> torch.Tensor:
 
 
 register_dataset(
-    "mnist", 32, 1, ("train", "test"),
+    "mnist",
+    32,
+    1,
+    ("train", "test"),
     obtain="the four idx files from https://yann.lecun.com/exdb/mnist/ (or set data.download: true "
-           "on a machine with internet access)",
+    "on a machine with internet access)",
 )(_loader(("mnist", "MNIST")))
 
 register_dataset(
-    "fashion_mnist", 32, 1, ("train", "test"),
+    "fashion_mnist",
+    32,
+    1,
+    ("train", "test"),
     obtain="the idx files from https://github.com/zalandoresearch/fashion-mnist (or Debian's "
-           "package dataset-fashion-mnist, or data.download: true)",
+    "package dataset-fashion-mnist, or data.download: true)",
 )(_loader(("fashion-mnist", "FashionMNIST")))

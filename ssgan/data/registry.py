@@ -4,11 +4,12 @@ A loader returns either a uint8 tensor N x C x H x W (decoded once, held in memo
 training device) or a torch ``Dataset`` of uint8 C x H x W tensors (streamed; LSUN).
 ``load_images`` brings either to the registered (or configured) resolution and channels.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -25,26 +26,31 @@ class DatasetInfo:
     resolution: int
     channels: int
     splits: tuple[str, ...]
-    loader: Callable[[Path, str, dict], "torch.Tensor | torch.utils.data.Dataset"]
+    loader: Callable[[Path, str, dict], torch.Tensor | torch.utils.data.Dataset]
     obtain: str  # how a user gets the files
 
 
 DATASETS: dict[str, DatasetInfo] = {}
 
 
-def register_dataset(name: str, resolution: int, channels: int, splits: tuple[str, ...], obtain: str):
+def register_dataset(
+    name: str, resolution: int, channels: int, splits: tuple[str, ...], obtain: str
+):
     def deco(fn):
         DATASETS[name] = DatasetInfo(name, resolution, channels, splits, fn, obtain)
         return fn
+
     return deco
 
 
 def missing(info: DatasetInfo, root: Path, expected: list[str]) -> DataError:
     lines = "\n".join(f"  {root / e}" for e in expected)
-    return DataError(f"dataset '{info.name}' not found under data root {root}.\n"
-                     f"Expected:\n{lines}\nHow to obtain it: {info.obtain}\n"
-                     f"Set the data root with config key data.root or the environment variable "
-                     f"SSGAN_DATA_ROOT.")
+    return DataError(
+        f"dataset '{info.name}' not found under data root {root}.\n"
+        f"Expected:\n{lines}\nHow to obtain it: {info.obtain}\n"
+        f"Set the data root with config key data.root or the environment variable "
+        f"SSGAN_DATA_ROOT."
+    )
 
 
 def resolution_of(cfg: dict) -> int:
@@ -55,7 +61,9 @@ def channels_of(cfg: dict) -> int:
     return cfg["data"]["channels"] or DATASETS[cfg["dataset"]].channels
 
 
-def resize_uint8(images: torch.Tensor, resolution: int, channels: int, chunk: int = 2048) -> torch.Tensor:
+def resize_uint8(
+    images: torch.Tensor, resolution: int, channels: int, chunk: int = 2048
+) -> torch.Tensor:
     """N x C x H x W uint8 -> N x channels x res x res uint8 (center crop to square, antialiased resize)."""
     if images.shape[1] != channels:
         images = images.repeat(1, 3, 1, 1) if channels == 3 else _to_gray(images)
@@ -63,15 +71,16 @@ def resize_uint8(images: torch.Tensor, resolution: int, channels: int, chunk: in
     if h != w:
         s = min(h, w)
         top, left = (h - s) // 2, (w - s) // 2
-        images = images[:, :, top:top + s, left:left + s]
+        images = images[:, :, top : top + s, left : left + s]
     if images.shape[-1] == resolution:
         return images.contiguous()
     out = torch.empty(images.shape[0], channels, resolution, resolution, dtype=torch.uint8)
     for i in range(0, images.shape[0], chunk):
-        x = images[i:i + chunk].float()
-        x = torch.nn.functional.interpolate(x, size=(resolution, resolution), mode="bilinear",
-                                            antialias=True, align_corners=False)
-        out[i:i + chunk] = x.round().clamp(0, 255).to(torch.uint8)
+        x = images[i : i + chunk].float()
+        x = torch.nn.functional.interpolate(
+            x, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False
+        )
+        out[i : i + chunk] = x.round().clamp(0, 255).to(torch.uint8)
     return out
 
 
@@ -100,11 +109,17 @@ def load_images(cfg: dict, split: str | None = None):
     info = DATASETS[cfg["dataset"]]
     split = split or train_split(cfg)
     if split not in info.splits:
-        raise C.ConfigError(f"dataset '{info.name}' has no split {split!r}; it has: {', '.join(info.splits)}")
+        raise C.ConfigError(
+            f"dataset '{info.name}' has no split {split!r}; it has: {', '.join(info.splits)}"
+        )
     data = info.loader(C.data_root(cfg), split, cfg)
     n_max = cfg["data"]["max_images"]
     if n_max is not None and len(data) > n_max:
-        data = data[:n_max] if isinstance(data, torch.Tensor) else torch.utils.data.Subset(data, range(n_max))
+        data = (
+            data[:n_max]
+            if isinstance(data, torch.Tensor)
+            else torch.utils.data.Subset(data, range(n_max))
+        )
     res, ch = resolution_of(cfg), channels_of(cfg)
     if isinstance(data, torch.Tensor):
         return resize_uint8(data, res, ch)

@@ -3,8 +3,8 @@
 Add a method with one file in this package holding a subclass of ``Method`` decorated with
 ``@register_method("name")``, and one import line below.
 """
-from ssgan.methods.base import METHODS, Method, get_method, register_method
 
-from ssgan.methods import wgan_gp, ssgan  # noqa: E402,F401  (registration)
+from ssgan.methods import ssgan, wgan_gp  # noqa: E402,F401  (registration)
+from ssgan.methods.base import METHODS, Method, get_method, register_method
 
 __all__ = ["METHODS", "Method", "get_method", "register_method"]

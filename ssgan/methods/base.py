@@ -7,6 +7,7 @@ logging, probes. Hooks for the related methods the suite will benchmark:
 SR-GAN's spectral compensation) and ``state_dict``/``load_state_dict`` (their extra state,
 saved in checkpoints, tensors and plain values only).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-METHODS: dict[str, type["Method"]] = {}
+METHODS: dict[str, type[Method]] = {}
 
 
 def register_method(name: str):
@@ -24,10 +25,11 @@ def register_method(name: str):
         cls.name = name
         METHODS[name] = cls
         return cls
+
     return deco
 
 
-def get_method(name: str, cfg: dict) -> "Method":
+def get_method(name: str, cfg: dict) -> Method:
     if name not in METHODS:
         raise KeyError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
     return METHODS[name](cfg)
@@ -57,8 +59,10 @@ class Method:
     def optimizers(self, G: nn.Module, D: nn.Module):
         t = self.cfg["train"]
         betas = (t["beta1"], t["beta2"])
-        return (torch.optim.Adam(G.parameters(), lr=t["lr"], betas=betas),
-                torch.optim.Adam(D.parameters(), lr=t["lr"], betas=betas))
+        return (
+            torch.optim.Adam(G.parameters(), lr=t["lr"], betas=betas),
+            torch.optim.Adam(D.parameters(), lr=t["lr"], betas=betas),
+        )
 
     # --- one generator iteration --------------------------------------------------------
     def train_iteration(self, m: Models, next_batch, gen: torch.Generator, iteration: int) -> dict:

@@ -1,5 +1,6 @@
 """Self-Sparse GAN (Qian et al. 2021): WGAN-GP whose generator has a SASTM after every
 hidden deconvolution (ssgan/models/sastm.py); critic, losses and schedule are unchanged."""
+
 from __future__ import annotations
 
 from ssgan.methods.base import register_method

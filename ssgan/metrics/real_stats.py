@@ -12,6 +12,7 @@ weights sha256 and torch-fidelity's version. A change of data or protocol change
 so a stale entry is never read. Entries are written by atomic rename; an fcntl lock per key
 keeps two processes from computing the same entry twice. The features are kept for KID.
 """
+
 from __future__ import annotations
 
 import copy
@@ -37,7 +38,7 @@ CACHE_VERSION = 1  # bump when the entry layout or the computation changes
 
 @dataclass
 class RealStats:
-    stats: dict           # {"mu", "sigma"} float64
+    stats: dict  # {"mu", "sigma"} float64
     features: torch.Tensor  # n_real x 2048 float32 (for KID)
     key: str
     path: Path
@@ -57,23 +58,36 @@ def real_images(cfg: dict, split: str) -> torch.Tensor:
     c["data"]["max_images"] = cfg["fid"]["n_real"]
     data = load_images(c, split)
     if not isinstance(data, torch.Tensor):  # streamed (LSUN): materialize, it is hashed anyway
-        loader = torch.utils.data.DataLoader(data, batch_size=256, num_workers=cfg["data"]["num_workers"])
+        loader = torch.utils.data.DataLoader(
+            data, batch_size=256, num_workers=cfg["data"]["num_workers"]
+        )
         data = torch.cat(list(loader))
     return data.contiguous()
 
 
 def stats_key(fields: dict) -> str:
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-    return (f"{fields['dataset']}-{fields['split']}-{fields['resolution']}px-{fields['channels']}ch"
-            f"-n{fields['n_real']}-{digest[:20]}")
+    return (
+        f"{fields['dataset']}-{fields['split']}-{fields['resolution']}px-{fields['channels']}ch"
+        f"-n{fields['n_real']}-{digest[:20]}"
+    )
 
 
 def key_fields(cfg: dict, split: str, images: torch.Tensor, inception: Inception) -> dict:
-    return {"version": CACHE_VERSION, "dataset": cfg["dataset"], "split": split,
-            "resolution": resolution_of(cfg), "channels": channels_of(cfg), "n_real": len(images),
-            "data_sha256": hashlib.sha256(images.numpy().tobytes()).hexdigest(),
-            "extractor": EXTRACTOR, "feature": FEATURE, "resize": RESIZE,
-            "weights_sha256": inception.weights.sha256, "torch_fidelity": torch_fidelity.__version__}
+    return {
+        "version": CACHE_VERSION,
+        "dataset": cfg["dataset"],
+        "split": split,
+        "resolution": resolution_of(cfg),
+        "channels": channels_of(cfg),
+        "n_real": len(images),
+        "data_sha256": hashlib.sha256(images.numpy().tobytes()).hexdigest(),
+        "extractor": EXTRACTOR,
+        "feature": FEATURE,
+        "resize": RESIZE,
+        "weights_sha256": inception.weights.sha256,
+        "torch_fidelity": torch_fidelity.__version__,
+    }
 
 
 def _load(path: Path, key: str):
@@ -85,9 +99,17 @@ def _load(path: Path, key: str):
             if meta.get("key") != key:
                 raise ValueError(f"it holds key {meta.get('key')!r}")
             return {"mu": z["mu"], "sigma": z["sigma"]}, torch.from_numpy(z["features"])
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # unreadable or refused: recompute
-        print(f"real-stats cache entry {path} rejected ({type(err).__name__}: {str(err)[:200]}); "
-              f"recomputing it", file=sys.stderr)
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        zipfile.BadZipFile,
+    ) as err:  # unreadable or refused: recompute
+        print(
+            f"real-stats cache entry {path} rejected ({type(err).__name__}: {str(err)[:200]}); "
+            f"recomputing it",
+            file=sys.stderr,
+        )
         return None
 
 
@@ -95,7 +117,13 @@ def _save(path: Path, key: str, fields: dict, stats: dict, features: torch.Tenso
     meta = json.dumps({"key": key, **fields, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     with io.atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, mu=stats["mu"], sigma=stats["sigma"], features=features.numpy(), meta=np.array(meta))
+            np.savez(
+                fh,
+                mu=stats["mu"],
+                sigma=stats["sigma"],
+                features=features.numpy(),
+                meta=np.array(meta),
+            )
 
 
 def real_statistics(cfg: dict, inception: Inception, split: str | None = None) -> RealStats:
@@ -104,7 +132,9 @@ def real_statistics(cfg: dict, inception: Inception, split: str | None = None) -
     split = reference_split(cfg, split)
     images = real_images(cfg, split)
     if len(images) < 2:
-        raise DataError(f"split {split!r} of {cfg['dataset']} has {len(images)} images; FID needs at least 2")
+        raise DataError(
+            f"split {split!r} of {cfg['dataset']} has {len(images)} images; FID needs at least 2"
+        )
     fields = key_fields(cfg, split, images, inception)
     key = stats_key(fields)
     path = cache_dir(cfg["fid"]) / "real_stats" / f"{key}.npz"
@@ -116,4 +146,6 @@ def real_statistics(cfg: dict, inception: Inception, split: str | None = None) -
                 features = inception.features(images, cfg["fid"]["batch_size"])
                 entry, hit = (distances.statistics(features), features), False
                 _save(path, key, fields, *entry)
-    return RealStats(entry[0], entry[1], key, path, hit, len(images), split, time.perf_counter() - t0)
+    return RealStats(
+        entry[0], entry[1], key, path, hit, len(images), split, time.perf_counter() - t0
+    )

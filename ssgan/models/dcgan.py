@@ -7,6 +7,7 @@ with b = 4 for 32/64 and b = 6 for 48 (the SN-GAN STL-10 convention); channels h
 each upsampling and end at the width W. Critic: [Conv(4, s2) -> LeakyReLU(0.2)] x m -> Linear,
 no normalization (the gradient penalty is per-sample).
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -23,12 +24,18 @@ def layout(resolution: int) -> tuple[int, int]:
 
 
 class Generator(nn.Module):
-    def __init__(self, resolution: int = 32, channels: int = 3, width: int = 64, z_dim: int = 128,
-                 sastm: dict | None = None):
+    def __init__(
+        self,
+        resolution: int = 32,
+        channels: int = 3,
+        width: int = 64,
+        z_dim: int = 128,
+        sastm: dict | None = None,
+    ):
         """``sastm``: None for the WGAN-GP generator, else the SASTM options (see defaults.yaml)."""
         super().__init__()
         base, n_up = layout(resolution)
-        widths = [width * 2 ** i for i in reversed(range(n_up))]  # e.g. [4W, 2W, W]
+        widths = [width * 2**i for i in reversed(range(n_up))]  # e.g. [4W, 2W, W]
         self.base, self.z_dim = base, z_dim
         self.fc = nn.Linear(z_dim, widths[0] * base * base)
         self.fc_bn = nn.BatchNorm1d(widths[0] * base * base)
@@ -40,7 +47,11 @@ class Generator(nn.Module):
             layers = [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)]
             bn = nn.BatchNorm2d(c_out)
             if sastm is not None:
-                layers += [SASTM(c_out, **opts), bn] if position == "before_bn" else [bn, SASTM(c_out, **opts)]
+                layers += (
+                    [SASTM(c_out, **opts), bn]
+                    if position == "before_bn"
+                    else [bn, SASTM(c_out, **opts)]
+                )
             else:
                 layers.append(bn)
             layers.append(nn.ReLU())
@@ -62,7 +73,7 @@ class Critic(nn.Module):
     def __init__(self, resolution: int = 32, channels: int = 3, width: int = 64):
         super().__init__()
         base, n_down = layout(resolution)
-        widths = [channels] + [width * 2 ** i for i in range(n_down)]  # C, W, 2W, 4W(, 8W)
+        widths = [channels] + [width * 2**i for i in range(n_down)]  # C, W, 2W, 4W(, 8W)
         layers = []
         for c_in, c_out in zip(widths[:-1], widths[1:]):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]

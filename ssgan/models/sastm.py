@@ -15,6 +15,7 @@ With ``gate = relu`` the coefficients are exactly zero wherever the pre-activati
 negative, which is what makes the output *sparse*; ``gate = sigmoid`` (SE/CBAM-style
 attention) never produces exact zeros and is the natural ablation.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,14 @@ GATES = {"relu": nn.functional.relu, "sigmoid": torch.sigmoid}
 
 
 class SASTM(nn.Module):
-    def __init__(self, channels: int, gate: str = "relu", branches: str = "both",
-                 reduction: int = 4, recombination: str = "product"):
+    def __init__(
+        self,
+        channels: int,
+        gate: str = "relu",
+        branches: str = "both",
+        reduction: int = 4,
+        recombination: str = "product",
+    ):
         super().__init__()
         if gate not in GATES:
             raise ValueError(f"SASTM gate must be one of {list(GATES)}, got {gate!r}")
@@ -51,11 +58,11 @@ class SASTM(nn.Module):
         """Sparsity decomposition: (channel coefficients B x C x 1 x 1, spatial B x 1 x H x W)."""
         a = s = None
         if self.use_channel:
-            pooled = x.mean(dim=(2, 3))                                   # GAP(X)
+            pooled = x.mean(dim=(2, 3))  # GAP(X)
             a = self.gate(self.fc2(nn.functional.relu(self.fc1(pooled))))  # gate(W2 ReLU(W1 .))
             a = a[:, :, None, None]
         if self.use_spatial:
-            s = self.gate(self.spatial(x))                                # gate(Conv1x1(X))
+            s = self.gate(self.spatial(x))  # gate(Conv1x1(X))
         return a, s
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -70,4 +77,6 @@ class SASTM(nn.Module):
         return y
 
     def extra_repr(self) -> str:
-        return f"gate={self.gate_name}, branches={self.branches}, recombination={self.recombination}"
+        return (
+            f"gate={self.gate_name}, branches={self.branches}, recombination={self.recombination}"
+        )

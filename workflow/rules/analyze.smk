@@ -22,11 +22,11 @@ rule aggregate:
         ],
     log:
         res("logs/aggregate.log"),
+    conda:
+        ENV
     params:
         results=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
         tables=lambda wildcards, output: os.path.dirname(output[0]),
-    conda:
-        ENV
     shell:
         "ssgan aggregate --results {params.results} --out {params.tables} 2> {log}"
 
@@ -42,10 +42,10 @@ rule plot:
         ],
     log:
         res("logs/plot.log"),
+    conda:
+        ENV
     params:
         results=lambda wildcards, input: os.path.dirname(os.path.dirname(input[0])),
         figures=lambda wildcards, output: os.path.dirname(output[0]),
-    conda:
-        ENV
     shell:
         "ssgan plot --results {params.results} --out {params.figures} 2> {log}"

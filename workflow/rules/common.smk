@@ -17,8 +17,10 @@ DATASETS = list(config["datasets"])
 METHODS = config["methods"]
 SEEDS = config["seeds"]
 RESOURCE_DEFAULTS = {"gpu": 1, "cpus": 4, "mem_mb": 32000, "runtime": 1440}
-RES = {rule: {**RESOURCE_DEFAULTS, **config["resources"].get(rule, {})}
-       for rule in ("train", "fid", "real_stats")}
+RES = {
+    stage: {**RESOURCE_DEFAULTS, **config["resources"].get(stage, {})}
+    for stage in ("train", "fid", "real_stats")
+}
 RUN = res("runs/{dataset}/{method}/seed{seed}")
 
 

@@ -11,10 +11,10 @@ rule prepare_data:
         res("data/{dataset}.json"),
     log:
         res("logs/prepare_data/{dataset}.log"),
-    params:
-        config=SUITE_CONFIG,
     conda:
         ENV
+    params:
+        config=SUITE_CONFIG,
     shell:
         "ssgan prepare-data --dataset {wildcards.dataset} --config {params.config} --out {output} 2> {log}"
 
@@ -26,9 +26,8 @@ rule real_stats:
         res("real_stats/{dataset}.json"),
     log:
         res("logs/real_stats/{dataset}.log"),
-    params:
-        config=SUITE_CONFIG,
-        cache=fid_cache_dir(),
+    conda:
+        ENV
     threads: RES["real_stats"]["cpus"]
     resources:
         gpu=RES["real_stats"]["gpu"],
@@ -36,8 +35,9 @@ rule real_stats:
         mem_mb=RES["real_stats"]["mem_mb"],
         runtime=RES["real_stats"]["runtime"],
         cpus_per_task=RES["real_stats"]["cpus"],
-    conda:
-        ENV
+    params:
+        config=SUITE_CONFIG,
+        cache=fid_cache_dir(),
     shell:
         "OMP_NUM_THREADS={threads} ssgan real-stats --dataset {wildcards.dataset} --config {params.config}"
         " --out {output} fid.cache_dir={params.cache} 2> {log}"

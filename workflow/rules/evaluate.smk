@@ -10,10 +10,8 @@ rule fid:
         run_file("fid.json"),
     log:
         res("logs/fid/{dataset}/{method}/seed{seed}.log"),
-    params:
-        config=SUITE_CONFIG,
-        run=lambda wildcards, input: os.path.dirname(input.run),
-        cache=fid_cache_dir(),
+    conda:
+        ENV
     threads: RES["fid"]["cpus"]
     resources:
         gpu=RES["fid"]["gpu"],
@@ -21,8 +19,10 @@ rule fid:
         mem_mb=RES["fid"]["mem_mb"],
         runtime=RES["fid"]["runtime"],
         cpus_per_task=RES["fid"]["cpus"],
-    conda:
-        ENV
+    params:
+        config=SUITE_CONFIG,
+        run=lambda wildcards, input: os.path.dirname(input.run),
+        cache=fid_cache_dir(),
     shell:
         "OMP_NUM_THREADS={threads} ssgan fid --run {params.run} --config {params.config}"
         " fid.cache_dir={params.cache} 2> {log}"

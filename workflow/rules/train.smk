@@ -11,9 +11,8 @@ rule train:
         run_file("run.json"),
     log:
         res("logs/train/{dataset}/{method}/seed{seed}.log"),
-    params:
-        config=SUITE_CONFIG,
-        out=lambda wildcards, output: os.path.dirname(output[0]),
+    conda:
+        ENV
     threads: RES["train"]["cpus"]
     resources:
         gpu=RES["train"]["gpu"],
@@ -21,8 +20,9 @@ rule train:
         mem_mb=RES["train"]["mem_mb"],
         runtime=RES["train"]["runtime"],
         cpus_per_task=RES["train"]["cpus"],
-    conda:
-        ENV
+    params:
+        config=SUITE_CONFIG,
+        out=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
         "OMP_NUM_THREADS={threads} ssgan train --dataset {wildcards.dataset} --method {wildcards.method}"
         " --seed {wildcards.seed} --out {params.out} --config {params.config} 2> {log}"

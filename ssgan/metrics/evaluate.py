@@ -13,6 +13,8 @@ KID's random subsets are drawn by torch-fidelity with numpy's RandomState(latent
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -101,6 +103,30 @@ def protocol(cfg: dict, run: dict) -> dict:
         "kid_subset_size": None,
         "kid_subsets": distances.KID_SUBSETS,
     }
+
+
+# The fields of a fid.json that define its FID protocol: two FIDs are comparable (pairable,
+# averageable) only when these agree. The latent seed is per run by design and not part of it;
+# a field missing from an older record takes the value it had before the field existed.
+PROTOCOL_FIELDS = {
+    "n_fake": None,
+    "n_real": None,
+    "split": None,
+    "resolution": None,
+    "kid_subset_size": None,
+    "extractor": None,
+    "feature": None,
+    "resize": None,
+    "weights_sha256": None,
+    "bn_mode": "eval",
+}
+
+
+def protocol_id(rec: dict) -> str:
+    """A short, stable name of a fid.json's protocol (12 hex digits of a sha256)."""
+    fields = {k: rec.get(k, default) for k, default in PROTOCOL_FIELDS.items()}
+    blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def record(run: dict, cfg: dict, **fields) -> dict:

@@ -31,7 +31,11 @@ def seconds_per_iteration(
         "image_folder",
         method,
         0,
-        overrides={"model": {"width": width}, "train": {"batch_size": batch}},
+        overrides={
+            "model": {"width": width},
+            "train": {"batch_size": batch},
+            "data": {"resolution": resolution},  # the per-resolution defaults of this resolution
+        },
     )
     torch.manual_seed(0)
     m = get_method(method, cfg)

@@ -47,7 +47,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--run", required=True)
     s.add_argument("--n", type=int, default=64)
     s.add_argument("--out", required=True, help="PNG file")
-    s.add_argument("--seed", type=int, default=None, help="latent seed (default: the run's seed)")
+    s.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="latent seed (default: the run seed's sample stream, as the training grids)",
+    )
 
     r = sub.add_parser("real-stats", help="compute (or reuse) cached FID statistics of a dataset")
     r.add_argument("--dataset", required=True)

@@ -24,6 +24,9 @@ CHOICES = {
     "sastm.branches": ("both", "channel", "spatial"),
     "sastm.recombination": ("product", "sum"),
     "sastm.position": ("before_bn", "after_bn"),
+    "sastm.init": ("open", "default"),
+    "model.critic_norm": ("none", "layernorm"),
+    "fid.bn_mode": ("eval", "batch"),
     "data.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
     "fid.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
 }
@@ -62,6 +65,8 @@ SUITE_KEYS = (
 
 
 _DEFAULTS = yaml.safe_load((Path(__file__).parent / "defaults.yaml").read_text())
+# resolution -> values of the keys that defaults.yaml leaves null (its per_resolution table)
+PER_RESOLUTION: dict[int, dict] = _DEFAULTS.pop("per_resolution")
 
 
 class ConfigError(ValueError):
@@ -134,6 +139,39 @@ def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
             raise ConfigError(f"config key '{path}' must be a number, got {value!r}")
 
 
+# Keys added after runs were recorded, with the value they had before they existed: a run
+# config read back from an older run.json gets them (ssgan/runs.py read_run).
+LEGACY = {
+    "model": {"critic_norm": "none"},
+    "sastm": {"init": "default"},
+    "fid": {"bn_mode": "eval", "compare_bn_modes": []},
+}
+
+
+def upgrade(cfg: dict) -> dict:
+    """An older run config with the LEGACY keys it lacks (in place)."""
+    for section, values in LEGACY.items():
+        for key, value in values.items():
+            cfg.get(section, {}).setdefault(key, copy.deepcopy(value))
+    return cfg
+
+
+def fill_per_resolution(cfg: dict) -> dict:
+    """Set the keys still null to the PER_RESOLUTION values of the run's resolution (in place),
+    so the run config, its hash and run.json hold the values used. Unknown datasets and
+    resolutions are left to ``validate``."""
+    from ssgan.data import DATASETS
+
+    if cfg.get("dataset") not in DATASETS:
+        return cfg
+    res = cfg["data"]["resolution"] or DATASETS[cfg["dataset"]].resolution
+    for section, values in PER_RESOLUTION.get(res, {}).items():
+        for key, value in values.items():
+            if cfg[section][key] is None:
+                cfg[section][key] = value
+    return cfg
+
+
 def validate(cfg: dict) -> dict:
     """Check a resolved run config; returns it. Raises ConfigError naming the key."""
     from ssgan.data import DATASETS
@@ -166,6 +204,23 @@ def validate(cfg: dict) -> dict:
         )
     if cfg["model"]["width"] < cfg["sastm"]["reduction"]:
         raise ConfigError("config key 'sastm.reduction' must not exceed 'model.width'")
+    beta1 = cfg["train"]["beta1"]
+    if isinstance(beta1, bool) or not isinstance(beta1, (int, float)) or not 0 <= beta1 < 1:
+        raise ConfigError(f"config key 'train.beta1' must be a number in [0, 1), got {beta1!r}")
+    if cfg["model"]["critic_norm"] is None:
+        raise ConfigError("config key 'model.critic_norm' must be none or layernorm, got None")
+    modes = cfg["fid"]["compare_bn_modes"]
+    if not isinstance(modes, list) or any(m not in CHOICES["fid.bn_mode"] for m in modes):
+        raise ConfigError(
+            f"config key 'fid.compare_bn_modes' must be a list of {list(CHOICES['fid.bn_mode'])}, "
+            f"got {modes!r}"
+        )
+    f = cfg["fid"]
+    if "batch" in [f["bn_mode"], *modes] and f["n_fake"] % f["batch_size"]:
+        raise ConfigError(
+            f"fid.bn_mode 'batch' normalises over fixed batches: config key 'fid.n_fake' "
+            f"({f['n_fake']}) must be a multiple of 'fid.batch_size' ({f['batch_size']})"
+        )
     if cfg["train"]["lr"] <= 0:
         raise ConfigError(f"config key 'train.lr' must be positive, got {cfg['train']['lr']!r}")
     return cfg
@@ -227,7 +282,7 @@ def resolve(
         except ConfigError as err:
             raise ConfigError(f"{err} (in '{where}')" if where else str(err)) from None
         cfg.update(top)
-    return validate(cfg)
+    return validate(fill_per_resolution(cfg))
 
 
 def check_paths(cfg: dict) -> None:

@@ -1,7 +1,11 @@
 """Measurements for the paper's three mechanistic claims, taken during training.
 
-- sparsity (claim 1): fraction of exact zeros in each SASTM's channel coefficients a,
-  spatial coefficients s and output Y;
+- sparsity (claim 1), at the same place in every generator: fraction of exact zeros in the
+  post-ReLU feature map fed to each deconvolution (``probe_feature_sparsity.csv``: ``block0``
+  after fc -> BN -> ReLU feeds deconv1, ``block{i}`` = output of hidden block i feeds
+  deconv{i+1}); Self-Sparse GAN only: exact zeros in each SASTM's channel coefficients a,
+  spatial coefficients s and output Y, and its *dead* gates: the fraction of channels whose
+  a is 0 for every sample of the probe batch, and of spatial positions whose s is;
 - weight signs (claim 3): fraction of negative weights, mean, std and quantiles of every
   generator deconvolution, plus histograms at the start and the end of training;
 - dead units (claim 2): fraction of post-BN, pre-ReLU activations <= 0 per generator
@@ -26,7 +30,10 @@ SPARSITY_COLUMNS = [
     "channel_zero_frac",
     "spatial_zero_frac",
     "output_zero_frac",
+    "channel_dead_frac",
+    "spatial_dead_frac",
 ]
+FEATURE_SPARSITY_COLUMNS = ["iteration", "layer", "zero_frac"]
 WEIGHT_COLUMNS = [
     "iteration",
     "layer",
@@ -99,16 +106,37 @@ def histogram_rows(G: nn.Module, stage: str, iteration: int, bins: int) -> list[
     return rows
 
 
+def zero_frac(t: torch.Tensor | None):
+    """Fraction of exact zeros; "" when the tensor does not exist (branch absent)."""
+    return "" if t is None else _r((t == 0).float().mean())
+
+
+def dead_frac(t: torch.Tensor | None):
+    """Fraction of entries (channels, or spatial positions) that are 0 for every sample of the
+    batch (dimension 0); "" when the branch is absent."""
+    return "" if t is None else _r((t == 0).all(dim=0).float().mean())
+
+
 @torch.no_grad()
-def activation_rows(G: nn.Module, z: torch.Tensor, iteration: int) -> tuple[list[dict], list[dict]]:
-    """(sparsity rows, dead-unit rows) from one forward pass of a copy of G on ``z``."""
+def activation_rows(
+    G: nn.Module, z: torch.Tensor, iteration: int
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """(SASTM sparsity rows, dead-unit rows, feature-sparsity rows) from one forward pass of a
+    copy of G on ``z``."""
     Gc = copy.deepcopy(G).train()
     dead: dict[str, float] = {}
+    features: dict[str, float] = {}
     hooks = []
     for name, bn in named_layers(Gc, nn.BatchNorm2d):
         hooks.append(
             bn.register_forward_hook(
                 lambda _m, _i, out, name=name: dead.__setitem__(name, _r((out <= 0).float().mean()))
+            )
+        )
+    for i, (_, deconv) in enumerate(named_layers(Gc, nn.ConvTranspose2d)):
+        hooks.append(  # the map fed to deconvolution i + 1 is block{i}
+            deconv.register_forward_pre_hook(
+                lambda _m, inp, name=f"block{i}": features.__setitem__(name, zero_frac(inp[0]))
             )
         )
     sastms = named_layers(Gc, SASTM)
@@ -118,9 +146,6 @@ def activation_rows(G: nn.Module, z: torch.Tensor, iteration: int) -> tuple[list
     for h in hooks:
         h.remove()
 
-    def zero_frac(t):
-        return "" if t is None else _r((t == 0).float().mean())
-
     sparsity = [
         {
             "iteration": iteration,
@@ -128,8 +153,13 @@ def activation_rows(G: nn.Module, z: torch.Tensor, iteration: int) -> tuple[list
             "channel_zero_frac": zero_frac(m.last["channel"]),
             "spatial_zero_frac": zero_frac(m.last["spatial"]),
             "output_zero_frac": zero_frac(m.last["output"]),
+            "channel_dead_frac": dead_frac(m.last["channel"]),
+            "spatial_dead_frac": dead_frac(m.last["spatial"]),
         }
         for name, m in sastms
     ]
     dead_rows = [{"iteration": iteration, "layer": k, "dead_frac": v} for k, v in dead.items()]
-    return sparsity, dead_rows
+    feature_rows = [
+        {"iteration": iteration, "layer": k, "zero_frac": v} for k, v in features.items()
+    ]
+    return sparsity, dead_rows, feature_rows

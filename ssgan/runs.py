@@ -7,8 +7,10 @@ from pathlib import Path
 import torch
 
 from ssgan import io
+from ssgan.config import upgrade
 from ssgan.data import channels_of, resolution_of
 from ssgan.methods import get_method
+from ssgan.seeds import stream_seed
 
 
 class RunError(RuntimeError):
@@ -19,7 +21,10 @@ def read_run(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "run.json"
     if not path.is_file():
         raise RunError(f"{run_dir} is not a run directory (no run.json)")
-    return io.read_json(path)
+    run = io.read_json(path)
+    if isinstance(run.get("config"), dict):  # keys added since the run was recorded
+        upgrade(run["config"])
+    return run
 
 
 def generator_path(run_dir: str | Path, iteration: int | None = None) -> Path:
@@ -62,7 +67,7 @@ def sample_cli(args) -> int:
     from ssgan import io
 
     G, run = load_generator(args.run)
-    seed = run["seed"] if args.seed is None else args.seed
+    seed = stream_seed(run["seed"], "sample") if args.seed is None else args.seed
     z = torch.randn(
         args.n, run["config"]["model"]["z_dim"], generator=torch.Generator().manual_seed(seed)
     )

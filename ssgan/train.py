@@ -1,7 +1,8 @@
 """Training of one run (one dataset, one method, one seed) into one directory.
 
-Reproducible: the seed fixes every RNG (python, numpy, torch, the training-noise generator),
-the data order (ssgan/data/stream.py) and the fixed sample/probe latents. Resumable: a
+Reproducible: the seed fixes every RNG. Initialisation (per layer), training noise, data order
+(ssgan/data/stream.py), probe and sample latents (and FID latents, ssgan/metrics) each draw
+from their own stream derived from the seed (ssgan/seeds.py; the layout is in run.json). Resumable: a
 checkpoint (ssgan/checkpoint.py) holds models, optimizers, RNG states, data position and
 iteration; starting the same command again continues from the newest good checkpoint and,
 on CPU, ends bitwise identical to an uninterrupted run. SIGTERM/SIGINT (SLURM preemption)
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssgan import checkpoint, io, probes, provenance
+from ssgan import checkpoint, io, probes, provenance, seeds
 from ssgan import config as C
 from ssgan.data import BatchStream, channels_of, load_images, resolution_of
 from ssgan.methods import get_method
@@ -43,12 +44,11 @@ LOG_COLUMNS = [
 CSV_FILES = {  # file -> columns; rows are rewritten atomically at every checkpoint
     "train_log.csv": LOG_COLUMNS,
     "probe_sparsity.csv": probes.SPARSITY_COLUMNS,
+    "probe_feature_sparsity.csv": probes.FEATURE_SPARSITY_COLUMNS,
     "probe_weights.csv": probes.WEIGHT_COLUMNS,
     "probe_dead_units.csv": probes.DEAD_COLUMNS,
     "weight_hist.csv": probes.HIST_COLUMNS,
 }
-# Offsets that keep the fixed latents of a seed apart from its training noise.
-SAMPLE_LATENT_OFFSET, PROBE_LATENT_OFFSET = 10_000, 20_000
 RECORD_BACKUP = "run.json"  # checkpoints/run.json: a copy of the run record
 
 
@@ -68,6 +68,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
+    """Global RNGs (a fallback for library code: nothing in training draws from them)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -133,25 +134,28 @@ class Run:
         self.images = load_images(cfg)
         self.resolution, self.channels = resolution_of(cfg), channels_of(cfg)
         self.method = get_method(cfg["method"], cfg)
-        D = self.method.build_critic(self.resolution, self.channels).to(
-            self.device
-        )  # same D for every method
-        G = self.method.build_generator(self.resolution, self.channels).to(self.device)
+        streams = seeds.stream_seeds(seed)
+        G, D = self.method.build_networks(self.resolution, self.channels, streams["init"])
+        G, D = G.to(self.device), D.to(self.device)
         self.m = Models(G, D, *self.method.optimizers(G, D))
         self.stream = BatchStream(
-            self.images, cfg["train"]["batch_size"], seed, self.device, cfg["data"]["num_workers"]
+            self.images,
+            cfg["train"]["batch_size"],
+            streams["data"],
+            self.device,
+            cfg["data"]["num_workers"],
         )
-        self.gen = torch.Generator(self.device).manual_seed(seed)
+        self.gen = torch.Generator(self.device).manual_seed(streams["noise"])
         z_dim = cfg["model"]["z_dim"]
         self.sample_z = torch.randn(
             cfg["train"]["sample_grid"],
             z_dim,
-            generator=torch.Generator().manual_seed(seed + SAMPLE_LATENT_OFFSET),
+            generator=torch.Generator().manual_seed(streams["sample"]),
         ).to(self.device)
         self.probe_z = torch.randn(
             cfg["probe"]["batch_size"],
             z_dim,
-            generator=torch.Generator().manual_seed(seed + PROBE_LATENT_OFFSET),
+            generator=torch.Generator().manual_seed(streams["probe"]),
         ).to(self.device)
 
     def params(self) -> dict:
@@ -198,6 +202,7 @@ class Run:
             "resolution": self.resolution,
             "channels": self.channels,
             "params": self.params(),
+            "rng": seeds.layout(cfg["seed"]),
             "config": cfg,
             "config_hash": self.hash,
             "wall_time_s": 0.0,
@@ -264,8 +269,9 @@ class Run:
 
     # --- periodic outputs ---------------------------------------------------------------
     def take_probes(self, iteration: int) -> None:
-        sparsity, dead = probes.activation_rows(self.m.G, self.probe_z, iteration)
+        sparsity, dead, features = probes.activation_rows(self.m.G, self.probe_z, iteration)
         self.rows["probe_sparsity.csv"] += sparsity
+        self.rows["probe_feature_sparsity.csv"] += features
         self.rows["probe_dead_units.csv"] += dead
         self.rows["probe_weights.csv"] += probes.weight_rows(self.m.G, iteration)
 

@@ -21,6 +21,7 @@ from ssgan.cli import main
 from ssgan.config import ConfigError
 from ssgan.metrics import Inception, distances, extractor, real_statistics
 from ssgan.metrics.cli import real_stats_cli
+from ssgan.metrics.evaluate import latent_seed, protocol_id
 from ssgan.metrics.real_stats import real_images
 from tests.fid_fixtures import small_cfg
 
@@ -293,7 +294,8 @@ def test_run_fid_is_deterministic_and_reuses_real_stats(
     ) == (16, 24, "test", 32, 2)
     assert first["fid"] > 0 and first["weights_sha256"] == fid_weights.sha256
     assert first["extractor"] == "inception-v3-compat" and first["torch_fidelity"] == "0.4.0"
-    assert first["latent_seed"] == 30_000 and first["provenance"]["device"] == "cpu"
+    assert first["latent_seed"] == latent_seed(0) and first["provenance"]["device"] == "cpu"
+    assert first["bn_mode"] == "eval" and first["fid_by_bn_mode"] is None
 
     calls = []
     features = Inception.features
@@ -328,6 +330,28 @@ def test_fid_curve_and_single_checkpoint(tiny_run, fid_cache, fid_weights):
         one["iteration"] == 1
         and one["fid"] == float(rows[0]["fid"])
         and one["real_stats_cache_hit"]
+    )
+
+
+@pytest.mark.slow
+def test_bn_modes_compared_on_the_same_latents(tiny_run, fid_cache, fid_weights, capsys):
+    both = ("fid.batch_size=8", "fid.compare_bn_modes=[eval, batch]")
+    assert main(fid_args(tiny_run, fid_cache, fid_weights, *both)) == 0
+    rec = io.read_json(tiny_run / "fid.json")
+    assert rec["bn_mode"] == "eval" and set(rec["fid_by_bn_mode"]) == {"eval", "batch"}
+    assert rec["fid_by_bn_mode"]["eval"] == rec["fid"] != rec["fid_by_bn_mode"]["batch"]
+    # the batch-mode FID is the one a batch-mode evaluation gives as its primary number
+    assert (
+        main(fid_args(tiny_run, fid_cache, fid_weights, "fid.batch_size=8", "fid.bn_mode=batch"))
+        == 0
+    )
+    batch = io.read_json(tiny_run / "fid.json")
+    assert batch["fid"] == rec["fid_by_bn_mode"]["batch"] and batch["batch_size_affects_result"]
+    assert protocol_id(batch) != protocol_id(rec) and batch["fid_by_bn_mode"] is None
+    # batch mode needs whole batches: a clean error naming the keys
+    assert main(fid_args(tiny_run, fid_cache, fid_weights, "fid.bn_mode=batch")) == 2
+    assert (
+        "'fid.n_fake' (16) must be a multiple of 'fid.batch_size' (32)" in capsys.readouterr().err
     )
 
 

@@ -127,3 +127,49 @@ def test_eval_config_layers_run_file_and_overrides():
         eval_config(run, overrides={"model": {"width": 4}})
     with pytest.raises(ConfigError, match="fid.n_fake"):
         eval_config(run, overrides={"fid": {"n_fake": 0}})
+
+
+def test_bn_mode_is_recorded_and_part_of_the_protocol():
+    from ssgan.config import resolve
+    from ssgan.metrics.evaluate import protocol_id, record
+
+    cfg = resolve("mnist", "wgan_gp", 0, overrides={"fid": {"n_fake": 128}})
+    batch_cfg = resolve(
+        "mnist", "wgan_gp", 0, overrides={"fid": {"n_fake": 128, "bn_mode": "batch"}}
+    )
+    ev, ba = record(_run(cfg), cfg), record(_run(batch_cfg), batch_cfg)
+    assert (ev["bn_mode"], ev["batch_size_affects_result"]) == ("eval", False)
+    assert (ba["bn_mode"], ba["batch_size_affects_result"]) == ("batch", True)
+    assert protocol_id(ev) != protocol_id(ba)
+    older = {k: v for k, v in ev.items() if k != "bn_mode"}  # records from before the field
+    assert protocol_id(older) == protocol_id(ev)
+    assert latent_seed(0) == ev["latent_seed"] == ba["latent_seed"]
+
+
+def test_batch_bn_mode_normalises_per_batch_and_leaves_running_statistics():
+    from ssgan.metrics.evaluate import with_bn_mode
+    from ssgan.models import Generator
+
+    torch.manual_seed(0)
+    G = Generator(32, 1, width=8, z_dim=16)
+    for m in G.modules():  # running statistics as after training (not the 0/1 of a fresh BN)
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    G.eval()
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    z = torch.randn(64, 16)
+    with torch.no_grad():
+        Gb = with_bn_mode(G, "batch")
+        batch = Gb(z)
+        again = Gb(z)
+        eval_ = with_bn_mode(G, "eval")(z)
+        half = Gb(z[:32])
+    assert all(torch.equal(v, G.state_dict()[k]) for k, v in before.items())  # G untouched
+    running = [k for k in before if k.endswith(("running_mean", "running_var"))]
+    assert running and all(torch.equal(before[k], Gb.state_dict()[k]) for k in running)  # copy's
+    assert not G.training and torch.equal(batch, again)
+    assert (batch - eval_).abs().max() > 1e-3  # the two modes differ ...
+    assert (half - batch[:32]).abs().max() > 1e-6  # ... and batch mode depends on the batch
+    with torch.no_grad():
+        assert torch.equal(eval_[:32], with_bn_mode(G, "eval")(z[:32]))  # eval mode does not

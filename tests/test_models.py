@@ -87,6 +87,54 @@ def test_gradient_penalty_matches_hand_computation():
     assert gp.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
+def test_critic_norm_layernorm_as_the_64px_reference():
+    D = Critic(64, 3, width=8, norm="layernorm")
+    kinds = [type(m).__name__ for m in D.features]
+    # no normalisation after the first convolution, LayerNorm over (C, H, W) after the others
+    assert kinds == ["Conv2d", "LeakyReLU"] + ["Conv2d", "GroupNorm", "LeakyReLU"] * 3
+    assert all(m.num_groups == 1 for m in D.features if isinstance(m, nn.GroupNorm))
+    x = torch.randn(4, 3, 64, 64)
+    h = D.features[:4](x)  # after the second convolution's LayerNorm (scale 1, shift 0)
+    assert torch.allclose(h.mean(dim=(1, 2, 3)), torch.zeros(4), atol=1e-5)
+    assert torch.allclose(h.var(dim=(1, 2, 3), unbiased=False), torch.ones(4), atol=1e-3)
+    cfg = C.resolve("celeba_hq", "wgan_gp", 0, overrides={"model": {"width": 8}})
+    assert any(
+        isinstance(m, nn.GroupNorm)
+        for m in get_method("wgan_gp", cfg).build_critic(64, 3).modules()
+    )
+    cfg = C.resolve("cifar10", "wgan_gp", 0, overrides={"model": {"width": 8}})
+    assert not any(
+        isinstance(m, nn.GroupNorm)
+        for m in get_method("wgan_gp", cfg).build_critic(32, 3).modules()
+    )
+    with pytest.raises(ValueError, match="critic norm"):
+        Critic(32, 3, norm="batchnorm")
+
+
+@pytest.mark.parametrize("method", ["wgan_gp", "ssgan"])
+def test_critic_requires_grad_is_restored_when_the_generator_step_raises(method):
+    from ssgan.methods.base import Models
+
+    cfg = C.resolve("mnist", method, 0, overrides={"model": {"width": 8, "z_dim": 16}})
+    m = get_method(method, cfg)
+    G, D = m.build_networks(32, 1, 0)
+    models = Models(G, D, *m.optimizers(G, D))
+
+    def broken_forward(_z):  # an injected fault inside the generator step
+        raise RuntimeError("injected")
+
+    G.forward = broken_forward
+    with pytest.raises(RuntimeError, match="injected"):
+        m.generator_step(models, 4, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert all(p.requires_grad for p in D.parameters())
+    # and a later critic step trains the critic again
+    del G.forward
+    before = [p.detach().clone() for p in D.parameters()]
+    m.critic_step(models, torch.rand(4, 1, 32, 32) * 2 - 1, torch.Generator().manual_seed(0))
+    # (every weight moves; the last bias has no gradient in WGAN-GP: it cancels in E[D(x)] - E[D(G(z))])
+    assert all(not torch.equal(b, p) for b, p in zip(before, D.parameters()) if p.dim() > 1)
+
+
 def test_methods_build_their_generators():
     cfg = C.resolve("mnist", "ssgan", 0, overrides={"model": {"width": 8, "z_dim": 16}})
     G = get_method("ssgan", cfg).build_generator(32, 1)

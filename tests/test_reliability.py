@@ -175,6 +175,7 @@ def assert_same_outputs(run: Path, ref: Path) -> None:
     for name in (
         "probe_weights.csv",
         "probe_sparsity.csv",
+        "probe_feature_sparsity.csv",
         "probe_dead_units.csv",
         "weight_hist.csv",
     ):

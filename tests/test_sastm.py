@@ -1,4 +1,4 @@
-"""SASTM: shapes, gradients, exact zeros with the ReLU gate, every option."""
+"""SASTM: shapes, gradients, exact zeros with the ReLU gate, every option, open/default init."""
 
 import itertools
 
@@ -16,7 +16,9 @@ from ssgan.models import SASTM
 )
 def test_shapes_and_gradients(gate, branches, recombination):
     torch.manual_seed(0)
-    m = SASTM(16, gate=gate, branches=branches, reduction=4, recombination=recombination)
+    m = SASTM(
+        16, gate=gate, branches=branches, reduction=4, recombination=recombination, init="default"
+    )
     x = torch.randn(4, 16, 8, 8, requires_grad=True)
     y = m(x)
     assert y.shape == x.shape
@@ -29,7 +31,7 @@ def test_shapes_and_gradients(gate, branches, recombination):
 def test_relu_gate_gives_exact_zeros_sigmoid_does_not():
     torch.manual_seed(0)
     x = torch.randn(8, 32, 8, 8)
-    relu, sig = SASTM(32, gate="relu"), SASTM(32, gate="sigmoid")
+    relu, sig = SASTM(32, gate="relu", init="default"), SASTM(32, gate="sigmoid", init="default")
     sig.load_state_dict(relu.state_dict())
     a, s = relu.coefficients(x)
     assert (a == 0).any() and (s == 0).any()
@@ -42,7 +44,7 @@ def test_relu_gate_gives_exact_zeros_sigmoid_does_not():
 def test_recombination_matches_equations():
     torch.manual_seed(1)
     x = torch.randn(2, 8, 4, 4)
-    m = SASTM(8, recombination="product")
+    m = SASTM(8, recombination="product", init="default")
     a, s = m.coefficients(x)
     # a = ReLU(W2 ReLU(W1 GAP(x))), s = ReLU(conv1x1(x))
     gap = x.mean(dim=(2, 3))
@@ -71,3 +73,25 @@ def test_bad_options_rejected():
         SASTM(8, gate="tanh")
     with pytest.raises(ValueError, match="branches"):
         SASTM(8, branches="none")
+    with pytest.raises(ValueError, match="init"):
+        SASTM(8, init="closed")
+
+
+@pytest.mark.parametrize(
+    "gate,value", [("relu", 1.0), ("sigmoid", torch.sigmoid(torch.tensor(1.0)))]
+)
+def test_open_init_starts_every_gate_at_gate_of_one_and_still_learns(gate, value):
+    torch.manual_seed(0)
+    m = SASTM(16, gate=gate, init="open")
+    x = torch.randn(8, 16, 6, 6, requires_grad=True)
+    a, s = m.coefficients(x)
+    assert torch.equal(a, torch.full_like(a, float(value)))
+    assert torch.equal(s, torch.full_like(s, float(value)))
+    if gate == "relu":
+        assert torch.equal(m(x), x)  # product recombination: the identity at initialisation
+    m(x).square().sum().backward()
+    # The gates' last layers get gradients (so the coefficients move off their start).
+    assert m.fc2.weight.grad.abs().sum() > 0 and m.spatial.weight.grad.abs().sum() > 0
+    # default init keeps PyTorch's: random W2 and 1x1 weights
+    d = SASTM(16, gate=gate, init="default")
+    assert d.fc2.weight.abs().sum() > 0 and d.spatial.weight.abs().sum() > 0

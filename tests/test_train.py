@@ -44,6 +44,7 @@ def test_same_seed_gives_bitwise_identical_weights_and_logs(tmp_path):
     for name in (
         "probe_weights.csv",
         "probe_sparsity.csv",
+        "probe_feature_sparsity.csv",
         "probe_dead_units.csv",
         "weight_hist.csv",
     ):
@@ -72,7 +73,15 @@ def test_run_record_and_probes(tmp_path):
     sp = rows(out / "probe_sparsity.csv")
     assert {r["layer"] for r in sp} == {"sastm1", "sastm2"}
     assert sorted({int(r["iteration"]) for r in sp}) == [0, 4, 8, 12]
-    assert all(0 < float(r["output_zero_frac"]) < 1 for r in sp)  # ReLU gate: exact zeros
+    # Open gates (sastm.init: open): no zero coefficient and no dead gate at initialisation.
+    start = [r for r in sp if r["iteration"] == "0"]
+    assert all(float(r[k]) == 0 for r in start for k in list(r)[2:])
+    assert all(0 <= float(r["channel_dead_frac"]) <= float(r["channel_zero_frac"]) for r in sp)
+    feat = rows(out / "probe_feature_sparsity.csv")
+    assert {r["layer"] for r in feat} == {"block0", "block1", "block2"}
+    assert all(0.2 < float(r["zero_frac"]) < 0.8 for r in feat)  # post-ReLU maps
+    assert run["rng"]["streams"] == ["init", "noise", "data", "eval", "probe", "sample"]
+    assert len({run["rng"][k] for k in run["rng"]["streams"]}) == 6
     w = rows(out / "probe_weights.csv")
     assert {r["layer"] for r in w} == {"deconv1", "deconv2", "deconv3"}
     assert all(0 < float(r["neg_frac"]) < 1 for r in w)
@@ -98,6 +107,8 @@ def test_run_record_and_probes(tmp_path):
 def test_wgan_gp_has_no_sastm_rows(tmp_path):
     assert train(tiny_cfg("wgan_gp"), tmp_path / "w") == 0
     assert rows(tmp_path / "w" / "probe_sparsity.csv") == []
+    feat = rows(tmp_path / "w" / "probe_feature_sparsity.csv")  # the same places as ssgan's
+    assert [r["layer"] for r in feat if r["iteration"] == "12"] == ["block0", "block1", "block2"]
     assert json.loads((tmp_path / "w" / "run.json").read_text())["params"]["sastm"] == 0
 
 
@@ -148,7 +159,13 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path):
     assert run["status"] == "completed" and run["attempts"] == 2
     assert [e["kind"] for e in run["events"]] == ["resumed"] and run["events"][0]["iteration"] >= 20
     assert same_weights(tmp_path / "ref", tmp_path / "killed")
-    for name in ("probe_weights.csv", "probe_dead_units.csv", "weight_hist.csv"):
+    for name in (
+        "probe_weights.csv",
+        "probe_dead_units.csv",
+        "probe_sparsity.csv",
+        "probe_feature_sparsity.csv",
+        "weight_hist.csv",
+    ):
         assert (tmp_path / "ref" / name).read_bytes() == (tmp_path / "killed" / name).read_bytes()
     strip = lambda p: [{k: v for k, v in r.items() if k != "seconds"} for r in rows(p)]  # noqa: E731
     assert strip(tmp_path / "ref" / "train_log.csv") == strip(tmp_path / "killed" / "train_log.csv")

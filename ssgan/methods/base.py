@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ssgan.seeds import init_layers
+
 METHODS: dict[str, type[Method]] = {}
 
 
@@ -55,6 +57,13 @@ class Method:
 
     def build_critic(self, resolution: int, channels: int) -> nn.Module:
         raise NotImplementedError
+
+    def build_networks(self, resolution: int, channels: int, init_seed: int):
+        """(G, D) on the CPU, every layer initialised from its own seed (ssgan/seeds.py), so
+        layers that methods share start equal for the same ``init_seed``."""
+        G = init_layers(self.build_generator(resolution, channels), init_seed, "G")
+        D = init_layers(self.build_critic(resolution, channels), init_seed, "D")
+        return G, D
 
     def optimizers(self, G: nn.Module, D: nn.Module):
         t = self.cfg["train"]

@@ -30,7 +30,8 @@ class WGANGP(Method):
         return Generator(resolution, channels, m["width"], m["z_dim"], sastm=None)
 
     def build_critic(self, resolution, channels):
-        return Critic(resolution, channels, self.cfg["model"]["width"])
+        m = self.cfg["model"]
+        return Critic(resolution, channels, m["width"], norm=m["critic_norm"])
 
     def sample_z(self, n: int, gen: torch.Generator, device) -> torch.Tensor:
         return torch.randn(n, self.cfg["model"]["z_dim"], generator=gen, device=device)
@@ -53,12 +54,14 @@ class WGANGP(Method):
     def generator_step(self, m: Models, batch_size: int, gen: torch.Generator, device) -> dict:
         for p in m.D.parameters():  # no critic gradients are needed for the generator step
             p.requires_grad_(False)
-        loss = -m.D(m.G(self.sample_z(batch_size, gen, device))).mean()
-        m.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
-        m.opt_G.step()
-        for p in m.D.parameters():
-            p.requires_grad_(True)
+        try:
+            loss = -m.D(m.G(self.sample_z(batch_size, gen, device))).mean()
+            m.opt_G.zero_grad(set_to_none=True)
+            loss.backward()
+            m.opt_G.step()
+        finally:  # else an exception here leaves a critic that later steps cannot train
+            for p in m.D.parameters():
+                p.requires_grad_(True)
         return {"generator_loss": loss.detach()}
 
     def train_iteration(self, m, next_batch, gen, iteration):

@@ -2,11 +2,15 @@
 FID-over-training curve). See docs/run_layout.md for the fields.
 
 Generated samples: ``fid.n_fake`` latents z ~ N(0, I) drawn at once on the CPU from
-``torch.Generator().manual_seed(seed + LATENT_OFFSET)`` (the run's seed; so both methods of a
-seed see the same latents, and the same run always gives the same FID), G in eval mode,
-tanh output mapped to uint8 by round((x + 1) * 127.5) clamped to [0, 255] (the inverse of
-the training map x / 127.5 - 1). The number does not depend on ``fid.batch_size``: latents
-are drawn before batching, G (BatchNorm in eval mode) and Inception act per sample.
+``torch.Generator().manual_seed(latent_seed(seed))``, the run seed's ``eval`` stream
+(ssgan/seeds.py; so both methods of a seed see the same latents, and the same run always
+gives the same FID), tanh output mapped to uint8 by round((x + 1) * 127.5) clamped to
+[0, 255] (the inverse of the training map x / 127.5 - 1). G's BatchNorm (``fid.bn_mode``):
+``eval`` uses the running statistics, so the number does not depend on ``fid.batch_size``
+(latents are drawn before batching, G and Inception act per sample); ``batch`` uses each
+batch's own statistics, as the reference WGAN-GP code samples, over batches of exactly
+``fid.batch_size`` latents (n_fake must be a multiple), on a copy of G whose running
+statistics stay untouched; then the batch size is part of the result.
 KID's random subsets are drawn by torch-fidelity with numpy's RandomState(latent seed).
 """
 
@@ -23,7 +27,7 @@ import torch
 import torch_fidelity
 
 from ssgan import config as C
-from ssgan import io, provenance
+from ssgan import io, provenance, seeds
 from ssgan.data import resolution_of
 from ssgan.metrics import distances
 from ssgan.metrics.extractor import (
@@ -37,12 +41,12 @@ from ssgan.metrics.extractor import (
 from ssgan.metrics.real_stats import RealStats, real_statistics, reference_split
 from ssgan.runs import RunError, load_generator, read_run
 
-LATENT_OFFSET = 30_000  # training uses +10_000 (sample grids) and +20_000 (probes)
 CURVE_COLUMNS = ["iteration", "fid", "kid_mean", "kid_std"]
 
 
 def latent_seed(seed: int) -> int:
-    return seed + LATENT_OFFSET
+    """Seed of the FID latents: the run seed's ``eval`` stream."""
+    return seeds.stream_seed(seed, "eval")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -77,11 +81,30 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
+def with_bn_mode(G: torch.nn.Module, bn_mode: str) -> torch.nn.Module:
+    """G for sampling: ``eval`` -> G in eval mode; ``batch`` -> a copy in train mode whose
+    BatchNorms normalise with batch statistics and do not update running ones (momentum 0)."""
+    if bn_mode == "eval":
+        return G.eval()
+    Gb = copy.deepcopy(G).train()
+    for m in Gb.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = 0.0
+    return Gb
+
+
 @torch.no_grad()
 def fake_features(
-    G: torch.nn.Module, n: int, z_dim: int, seed: int, inception: Inception, batch_size: int
+    G: torch.nn.Module,
+    n: int,
+    z_dim: int,
+    seed: int,
+    inception: Inception,
+    batch_size: int,
+    bn_mode: str = "eval",
 ) -> torch.Tensor:
     z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+    G = with_bn_mode(G, bn_mode)
     out = []
     for i in range(0, n, batch_size):
         with exact_gpu():
@@ -99,7 +122,8 @@ def protocol(cfg: dict, run: dict) -> dict:
         "resolution": resolution_of(cfg),
         "latent_seed": latent_seed(run["seed"]),
         "batch_size": f["batch_size"],
-        "batch_size_affects_result": False,
+        "batch_size_affects_result": f["bn_mode"] == "batch",
+        "bn_mode": f["bn_mode"],
         "kid_subset_size": None,
         "kid_subsets": distances.KID_SUBSETS,
     }
@@ -152,6 +176,7 @@ def record(run: dict, cfg: dict, **fields) -> dict:
         "real_stats_cache_hit": None,
         "real_stats_seconds": None,
         "seconds": None,
+        "fid_by_bn_mode": None,
         "dataset": run.get("dataset"),
         "method": run.get("method"),
         "seed": run.get("seed"),
@@ -167,19 +192,38 @@ def evaluate_generator(
     real: RealStats,
     inception: Inception,
     iteration: int | None,
+    compare: bool = False,
 ) -> dict:
-    """FID/KID of one generator against ``real``; the fid.json record (without provenance)."""
+    """FID/KID of one generator against ``real``; the fid.json record (without provenance).
+    ``compare``: also the FIDs in the ``fid.compare_bn_modes`` (same latents) ->
+    ``fid_by_bn_mode`` (the flat fields are always those of ``fid.bn_mode``)."""
     t0 = time.perf_counter()
     f = cfg["fid"]
     seed = latent_seed(run["seed"])
-    feats = fake_features(G, f["n_fake"], cfg["model"]["z_dim"], seed, inception, f["batch_size"])
+
+    def features(bn_mode):
+        return fake_features(
+            G, f["n_fake"], cfg["model"]["z_dim"], seed, inception, f["batch_size"], bn_mode
+        )
+
+    feats = features(f["bn_mode"])
+    fid = distances.fid(distances.statistics(feats), real.stats)
+    by_mode = None
+    if compare and f["compare_bn_modes"]:
+        by_mode = {
+            mode: fid
+            if mode == f["bn_mode"]
+            else distances.fid(distances.statistics(features(mode)), real.stats)
+            for mode in dict.fromkeys([f["bn_mode"], *f["compare_bn_modes"]])
+        }
     kid_mean, kid_std, kid_size = distances.kid(
         feats, real.features, f["kid_subset_size"], seed=seed
     )
     return record(
         run,
         cfg,
-        fid=distances.fid(distances.statistics(feats), real.stats),
+        fid=fid,
+        fid_by_bn_mode=by_mode,
         kid_mean=kid_mean,
         kid_std=kid_std,
         iteration=iteration,
@@ -197,7 +241,8 @@ def evaluate_generator(
 def evaluate_run(
     run_dir: str | Path, cfg: dict | None = None, iterations: Sequence[int | None] = (None,)
 ) -> list[dict]:
-    """Records for the given generator iterations of a completed run (None = the final one).
+    """Records for the given generator iterations of a completed run (None = the final one);
+    the last one also gets the ``fid.compare_bn_modes`` comparison.
     The real statistics are fetched once and shared; ``seconds`` of each record = its own
     generation + features + distances, plus the real-statistics time (``real_stats_seconds``)."""
     run = read_run(run_dir)
@@ -206,10 +251,16 @@ def evaluate_run(
     inception = Inception(resolve_weights(cfg["fid"]), device)
     real = real_statistics(cfg, inception)
     out = []
-    for it in iterations:
+    for i, it in enumerate(iterations):
         G, _ = load_generator(run_dir, it, device)
         rec = evaluate_generator(
-            G, cfg, run, real, inception, run["iteration"] if it is None else it
+            G,
+            cfg,
+            run,
+            real,
+            inception,
+            run["iteration"] if it is None else it,
+            compare=i == len(iterations) - 1,  # the main record (fid.json or fid_XXXXXXXX.json)
         )
         out.append({**rec, "provenance": provenance.collect(device)})
     return out

@@ -4,8 +4,11 @@ Generator (assumed architecture, ../shared/PAPER.md):
     z -> Linear -> BN -> ReLU -> (C0 x b x b) -> [Deconv(4, s2) -> (SASTM) -> BN -> ReLU] x n
       -> Deconv(4, s2) -> tanh
 with b = 4 for 32/64 and b = 6 for 48 (the SN-GAN STL-10 convention); channels halve at
-each upsampling and end at the width W. Critic: [Conv(4, s2) -> LeakyReLU(0.2)] x m -> Linear,
-no normalization (the gradient penalty is per-sample).
+each upsampling and end at the width W. Critic: [Conv(4, s2) -> (norm) -> LeakyReLU(0.2)] x m
+-> Linear; ``norm`` is "none" (the official WGAN-GP 32 px scripts) or "layernorm" (its 64 px
+script: layer normalisation over (C, H, W) with a per-channel scale and shift, = GroupNorm
+with one group, after every convolution but the first). Never BatchNorm: the gradient
+penalty is per-sample.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from torch import nn
 from ssgan.models.sastm import SASTM
 
 LAYOUT = {32: (4, 3), 48: (6, 3), 64: (4, 4)}  # resolution -> (base size, stride-2 layers)
+CRITIC_NORMS = ("none", "layernorm")
 
 
 def layout(resolution: int) -> tuple[int, int]:
@@ -70,13 +74,20 @@ class Generator(nn.Module):
 
 
 class Critic(nn.Module):
-    def __init__(self, resolution: int = 32, channels: int = 3, width: int = 64):
+    def __init__(
+        self, resolution: int = 32, channels: int = 3, width: int = 64, norm: str = "none"
+    ):
         super().__init__()
+        if norm not in CRITIC_NORMS:
+            raise ValueError(f"critic norm must be one of {list(CRITIC_NORMS)}, got {norm!r}")
         base, n_down = layout(resolution)
         widths = [channels] + [width * 2**i for i in range(n_down)]  # C, W, 2W, 4W(, 8W)
         layers = []
-        for c_in, c_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]
+        for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1))
+            if norm == "layernorm" and i > 0:
+                layers.append(nn.GroupNorm(1, c_out))  # LayerNorm over (C, H, W)
+            layers.append(nn.LeakyReLU(0.2))
         self.features = nn.Sequential(*layers)
         self.fc = nn.Linear(widths[-1] * base * base, 1)
 

@@ -14,6 +14,14 @@ turns multi-channel feature maps into sparse ones by *sparsity decomposition* fo
 With ``gate = relu`` the coefficients are exactly zero wherever the pre-activation is
 negative, which is what makes the output *sparse*; ``gate = sigmoid`` (SE/CBAM-style
 attention) never produces exact zeros and is the natural ablation.
+
+Initialisation (``init``, assumed): with ReLU gates and PyTorch's default initialisation a
+gate whose pre-activation is negative for every sample is *dead* from the start (no
+gradient reaches its row), and 38-50% of the channels and, in some seeds, nearly all
+spatial positions start that way. ``init = "open"`` (the default) sets the last layer of each
+branch (W2, the 1x1 convolution) to weight 0 and bias 1, so every coefficient starts at
+gate(1) -- open for every sample and position (with ReLU gates SASTM starts as the identity
+and sparsity must be learnt); ``init = "default"`` keeps PyTorch's initialisation.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import torch
 from torch import nn
 
 GATES = {"relu": nn.functional.relu, "sigmoid": torch.sigmoid}
+INITS = ("open", "default")
 
 
 class SASTM(nn.Module):
@@ -32,6 +41,7 @@ class SASTM(nn.Module):
         branches: str = "both",
         reduction: int = 4,
         recombination: str = "product",
+        init: str = "open",
     ):
         super().__init__()
         if gate not in GATES:
@@ -40,7 +50,10 @@ class SASTM(nn.Module):
             raise ValueError(f"SASTM branches must be both|channel|spatial, got {branches!r}")
         if recombination not in ("product", "sum"):
             raise ValueError(f"SASTM recombination must be product|sum, got {recombination!r}")
+        if init not in INITS:
+            raise ValueError(f"SASTM init must be one of {list(INITS)}, got {init!r}")
         self.gate_name, self.branches, self.recombination = gate, branches, recombination
+        self.init = init
         self.gate = GATES[gate]
         self.use_channel = branches in ("both", "channel")
         self.use_spatial = branches in ("both", "spatial")
@@ -50,9 +63,22 @@ class SASTM(nn.Module):
             self.fc2 = nn.Linear(hidden, channels)
         if self.use_spatial:
             self.spatial = nn.Conv2d(channels, 1, kernel_size=1)
+        self.init_gates()
         # Set by probes: the last coefficients are kept for sparsity measurements.
         self.record = False
         self.last: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def init_gates(self) -> None:
+        """``init = "open"``: each gate's last pre-activation is 1 for every input."""
+        if self.init != "open":
+            return
+        lasts = ([self.fc2] if self.use_channel else []) + (
+            [self.spatial] if self.use_spatial else []
+        )
+        for last in lasts:
+            last.weight.zero_()
+            last.bias.fill_(1.0)
 
     def coefficients(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Sparsity decomposition: (channel coefficients B x C x 1 x 1, spatial B x 1 x H x W)."""
@@ -78,5 +104,6 @@ class SASTM(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"gate={self.gate_name}, branches={self.branches}, recombination={self.recombination}"
+            f"gate={self.gate_name}, branches={self.branches}, "
+            f"recombination={self.recombination}, init={self.init}"
         )

@@ -43,8 +43,9 @@ def test_dry_run_quick_config(tmp_path):
     proc = snakemake("-n", "--configfile", "config/quick.yaml", *isolated(tmp_path))
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
-    # the quick config replaces the paper grid (it is not merged into it)
-    assert counts["train"] == counts["fid"] == 8 and counts["prepare_data"] == 2
+    # the quick config replaces the paper grid (it is not merged into it); 2 x 2 x 2 + the
+    # ssgan_sigmoid variant on MNIST seed 0
+    assert counts["train"] == counts["fid"] == 9 and counts["prepare_data"] == 2
 
 
 def test_lint_is_clean():
@@ -76,10 +77,13 @@ def test_quick_config_end_to_end(quick):
             assert (tmp / "figures" / f"{name}.{fmt}").stat().st_size > 1000, name
     rows = read_csv(results / "tables" / "runs.csv")
     assert sorted((r["dataset"], r["method"], r["seed"]) for r in rows) == sorted(
-        (d, m, str(s))
-        for d in ("mnist", "fashion_mnist")
-        for m in ("wgan_gp", "ssgan")
-        for s in (0, 1)
+        [
+            (d, m, str(s))
+            for d in ("mnist", "fashion_mnist")
+            for m in ("wgan_gp", "ssgan")
+            for s in (0, 1)
+        ]
+        + [("mnist", "ssgan_sigmoid", "0")]
     )
     assert all(
         r["status"] == "completed" and math.isfinite(float(r["fid"])) and float(r["fid"]) > 0

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ssgan.aggregate import TABLES
-from ssgan.plots import FIGURES, FORMATS
+from ssgan.analysis.aggregate import TABLES
+from ssgan.analysis.plots import FIGURES, FORMATS
 from tests.conftest import snakemake, tiny_suite
 from tests.slurm_cluster import slurm_cluster_fixture
 
@@ -90,14 +90,25 @@ def test_quick_config_end_to_end(quick):
         for r in rows
     )
     assert {r["n_fake"] for r in rows} == {"128"} and {r["n_real"] for r in rows} == {"256"}
-    red = {r["dataset"]: r for r in read_csv(results / "tables" / "relative_fid_reduction.csv")}
-    assert set(red) == {"mnist", "fashion_mnist"} and all(r["n_pairs"] == "2" for r in red.values())
+    reds = read_csv(results / "tables" / "relative_fid_reduction.csv")
+    assert sorted((r["comparison"], r["dataset"], r["n_pairs"]) for r in reds) == [
+        ("ssgan vs wgan_gp", "fashion_mnist", "2"),
+        ("ssgan vs wgan_gp", "mnist", "2"),
+        ("ssgan_sigmoid vs wgan_gp", "mnist", "1"),
+    ]
+    red = {r["dataset"]: r for r in reds if r["comparison"] == "ssgan vs wgan_gp"}
     for r in red.values():  # r = mean over seeds of 1 - FID_ssgan / FID_wgan, from runs.csv itself
         fids = {
             (x["method"], x["seed"]): float(x["fid"]) for x in rows if x["dataset"] == r["dataset"]
         }
         expected = sum(1 - fids[("ssgan", s)] / fids[("wgan_gp", s)] for s in ("0", "1")) / 2
         assert float(r["r_mean"]) == pytest.approx(expected, rel=1e-9)
+    board = read_csv(results / "tables" / "leaderboard.csv")
+    assert sorted(r["rank"] for r in board if r["dataset"] == "mnist") == ["1", "2", "3"]
+    claims = read_csv(results / "tables" / "claims.csv")
+    assert {r["comparison"] for r in claims} == {"ssgan vs wgan_gp", "ssgan_sigmoid vs wgan_gp"}
+    variant = json.loads((results / "runs/mnist/ssgan_sigmoid/seed0/run.json").read_text())
+    assert (variant["method_kind"], variant["config"]["sastm"]["gate"]) == ("ssgan", "sigmoid")
     run = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "run.json").read_text())
     assert run["provenance"]["git"]["commit"] and run["config"]["model"]["width"] == 16
     fid = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "fid.json").read_text())

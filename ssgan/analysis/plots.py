@@ -1,4 +1,5 @@
-"""Figures from the tables of ``ssgan aggregate`` (RESULTS/tables) and the run folders' sample grids.
+"""Figures from the tables of ``ssgan aggregate`` (RESULTS/tables or ``--tables``) and the run
+folders' sample grids; per comparison where a figure compares two methods.
 
 Every figure in FIGURES is always written, as PNG and PDF: a panel whose data are absent
 says so in words instead of disappearing, so the workflow can declare a fixed list.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -20,11 +20,13 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from ssgan import io, stats  # noqa: E402
-from ssgan.aggregate import (  # noqa: E402
+from ssgan import io  # noqa: E402
+from ssgan.analysis import stats  # noqa: E402
+from ssgan.analysis.runs import (  # noqa: E402
     BASELINE,
     PROBES,
     TREATMENT,
+    AnalysisError,
     dataset_name,
     dataset_order,
     method_name,
@@ -37,6 +39,7 @@ FIGURES = (
     "relative_reduction",
     "fid_over_training",
     "sparsity_over_training",
+    "feature_sparsity_over_training",
     "weight_signs_over_training",
     "weight_hist_end",
     "dead_units_over_training",
@@ -87,11 +90,11 @@ def grid(nrows: int, ncols: int, title: str, sharey=False, panel=PANEL):
     return fig, axes
 
 
-def empty_figure(out: Path, name: str, title: str, message: str) -> None:
+def empty_figure(out: Path | None, name: str, title: str, message: str):
     """The figure's file, holding only the reason why there is nothing to show."""
     fig, axes = grid(1, 1, title, panel=(7.0, 3.0))
     no_data(axes[0, 0], message)
-    save(fig, out, name)
+    return save(fig, out, name)
 
 
 def no_data(ax, message: str) -> None:
@@ -120,7 +123,11 @@ def legend(fig, methods, extra=()) -> None:
         )
 
 
-def save(fig, out: Path, name: str) -> None:
+def save(fig, out: Path | None, name: str):
+    """Writes ``name``.png/.pdf into ``out`` and closes the figure; with ``out`` None returns
+    the figure instead (the tests read back what was drawn)."""
+    if out is None:
+        return fig
     for ext in FORMATS:
         with io.atomic_path(out / f"{name}.{ext}") as tmp:
             fig.savefig(
@@ -160,7 +167,7 @@ def mean_band(ax, df: pd.DataFrame, x: str, y: str, c, label=None, ls="-") -> No
 # ---------------------------------------------------------------- FID
 
 
-def fid_per_dataset(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT) -> None:
+def fid_per_dataset(t: dict, out: Path | None):
     runs = t["runs"]
     ok = runs[usable(runs)] if len(runs) else runs
     datasets = dataset_order(runs["dataset"])
@@ -170,9 +177,9 @@ def fid_per_dataset(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT) 
         ncols,
         "FID per dataset: one dot per seed, mean with 95% CI",
     )
-    methods = method_order(runs["method"], baseline, treatment)
+    methods = method_order(runs["method"], t["order"])
     for ax, d in zip(axes.flat, datasets):
-        ms = method_order(runs.loc[runs["dataset"] == d, "method"], baseline, treatment)
+        ms = method_order(runs.loc[runs["dataset"] == d, "method"], t["order"])
         for i, m in enumerate(ms):
             v = ok.loc[(ok["dataset"] == d) & (ok["method"] == m), "fid"].to_numpy(float)
             ax.scatter(
@@ -211,63 +218,96 @@ def fid_per_dataset(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT) 
         plt.Line2D([], [], marker="D", color="0.4", label="mean ± 95% CI (t)"),
     ]
     legend(fig, methods, extra)
-    save(fig, out, "fid_per_dataset")
+    return save(fig, out, "fid_per_dataset")
 
 
-def relative_reduction(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT) -> None:
+def reduction_points(red: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """What ``relative_reduction`` draws, in percent: per comparison (panel) and dataset (x),
+    one ``seed`` point per complete pair (r_s) and one ``mean`` point (mean r) with its 95%
+    Student-t interval [lo, hi] (the verdict rule's interval, r = 1 - exp(log-ratio CI))."""
+    rows = []
+    for comp, sub in red.groupby("comparison", sort=False):
+        for x, r in enumerate(sub.itertuples()):
+            sel = (pairs["comparison"] == comp) & (pairs["dataset"] == r.dataset)
+            for seed, v in pairs.loc[sel, ["seed", "r"]].itertuples(index=False):
+                rows.append(
+                    (comp, r.treatment, r.dataset, x, "seed", seed, 100 * v, np.nan, np.nan)
+                )
+            if r.n_pairs:
+                lo, hi = 100 * r.r_t_ci_low, 100 * r.r_t_ci_high
+                rows.append((comp, r.treatment, r.dataset, x, "mean", -1, 100 * r.r_mean, lo, hi))
+    cols = ["comparison", "treatment", "dataset", "x", "kind", "seed", "y", "lo", "hi"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def relative_reduction(t: dict, out: Path | None):
+    """One panel per comparison: r per seed pair and dataset, mean with its t interval."""
     red, pairs = t["relative_fid_reduction"], t["fid_pairs"]
-    B, T = method_name(baseline), method_name(treatment)
+    pts = reduction_points(red, pairs)
+    comps = list(dict.fromkeys(red["comparison"]))
+    n_data = max([int((red["comparison"] == c).sum()) for c in comps] + [1])
     fig, axes = grid(
-        1,
+        len(comps),
         1,
         "Relative FID decrease per dataset (paired seeds)",
-        panel=(max(5.6, 1.5 * len(red) + 2.5), 3.6),
+        panel=(max(5.6, 1.5 * n_data + 2.5), 3.6),
     )
-    ax = axes[0, 0]
-    ax.set_title(f"r = 1 − FID({T}) / FID({B})", fontsize=10)
     lo, hi = stats.PUBLISHED_RANGE
-    band = ax.axhspan(
-        100 * lo,
-        100 * hi,
-        color="0.6",
-        alpha=0.25,
-        lw=0,
-        label=f"published range ({100 * lo:.2f}%–{100 * hi:.2f}%)",
-    )
-    ax.axhline(0, color="0.3", lw=0.8)
-    c = color(treatment)
-    for i, r in enumerate(red.itertuples()):
-        v = 100 * pairs.loc[pairs["dataset"] == r.dataset, "r"].to_numpy(float)
-        ax.scatter(i - 0.12 + np.linspace(-0.07, 0.07, len(v)), v, s=22, color=c, alpha=0.5, lw=0)
-        if r.n_pairs:
-            err = (
-                None
-                if not np.isfinite(r.r_ci_low)
-                else [[100 * (r.r_mean - r.r_ci_low)], [100 * (r.r_ci_high - r.r_mean)]]
+    band = None
+    for ax, comp in zip(axes[:, 0], comps):
+        sub, p = red[red["comparison"] == comp], pts[pts["comparison"] == comp]
+        B, T = method_name(sub["baseline"].iloc[0]), method_name(sub["treatment"].iloc[0])
+        c = color(sub["treatment"].iloc[0])
+        ax.set_title(f"{T} vs {B}: r = 1 − FID({T}) / FID({B})", fontsize=10)
+        if sub["baseline"].iloc[0] == BASELINE and sub["treatment"].iloc[0] == TREATMENT:
+            band = ax.axhspan(
+                100 * lo,
+                100 * hi,
+                color="0.6",
+                alpha=0.25,
+                lw=0,
+                label=f"published range ({100 * lo:.2f}%–{100 * hi:.2f}%)",
             )
-            ax.errorbar(
-                i + 0.14, 100 * r.r_mean, yerr=err, fmt="D", ms=7, color=c, capsize=4, lw=1.8
+        ax.axhline(0, color="0.3", lw=0.8)
+        for x, g in p[p["kind"] == "seed"].groupby("x"):
+            ax.scatter(
+                x - 0.12 + np.linspace(-0.07, 0.07, len(g)), g["y"], s=22, color=c, alpha=0.5, lw=0
             )
-        else:
-            ax.text(i, 0, "no complete\npairs", ha="center", va="bottom", fontsize=8, color="0.35")
-    ax.set_xticks(
-        range(len(red)), [f"{r.dataset_name}\n(n={r.n_pairs} pairs)" for r in red.itertuples()]
-    )
-    ax.set_xlim(-0.6, max(len(red), 1) - 0.4)
-    ax.set_ylabel("relative FID decrease r (%)")
-    if red.empty:
-        no_data(ax, "no datasets with runs of both methods")
-    extra = [
-        band,
-        plt.Line2D([], [], marker="o", ls="", color=c, alpha=0.5, label="seed pair"),
-        plt.Line2D([], [], marker="D", color=c, label="mean ± 95% bootstrap CI"),
+        for m in p[p["kind"] == "mean"].itertuples():
+            err = None if not np.isfinite(m.lo) else [[m.y - m.lo], [m.hi - m.y]]
+            ax.errorbar(m.x + 0.14, m.y, yerr=err, fmt="D", ms=7, color=c, capsize=4, lw=1.8)
+        for x, r in enumerate(sub.itertuples()):
+            if not r.n_pairs:
+                ax.text(
+                    x,
+                    0.5,
+                    "no complete\npairs",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="0.35",
+                    transform=ax.get_xaxis_transform(),
+                )
+        ax.set_xticks(
+            range(len(sub)),
+            [f"{r.dataset_name}\n(n={r.n_pairs} pairs, {r.verdict})" for r in sub.itertuples()],
+            fontsize=8,
+        )
+        ax.set_xlim(-0.6, max(len(sub), 1) - 0.4)
+        ax.set_ylabel("relative FID decrease r (%)")
+        ax.grid(axis="x", visible=False)
+    if not comps:
+        no_data(axes[0, 0], "no comparisons (no datasets with runs of a baseline and a treatment)")
+    extra = [band] if band is not None else []
+    extra += [
+        plt.Line2D([], [], marker="o", ls="", color="0.4", alpha=0.5, label="seed pair"),
+        plt.Line2D([], [], marker="D", color="0.4", label="mean ± 95% t interval"),
     ]
-    ax.grid(axis="x", visible=False)
-    fig.legend(handles=extra, loc="outside lower center", ncols=2, frameon=False, fontsize=9)
-    save(fig, out, "relative_reduction")
+    fig.legend(handles=extra, loc="outside lower center", ncols=3, frameon=False, fontsize=9)
+    return save(fig, out, "relative_reduction")
 
 
-def fid_over_training(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT) -> None:
+def fid_over_training(t: dict, out: Path | None):
     curves, runs = t["fid_curves"], t["runs"]
     datasets = dataset_order(runs["dataset"])
     n_evals = (
@@ -296,7 +336,7 @@ def fid_over_training(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT
                 ax, "no intermediate FID evaluations\n(fid_curve.csv absent;\nset fid.checkpoints)"
             )
             continue
-        for m in method_order(sub["method"], baseline, treatment):
+        for m in method_order(sub["method"], t["order"]):
             mean_band(ax, sub[sub["method"] == m], "iteration", "fid", color(m))
         ax.set_xlabel("generator iteration")
         ax.set_ylabel("FID (lower is better)")
@@ -304,8 +344,8 @@ def fid_over_training(t: dict, out: Path, baseline=BASELINE, treatment=TREATMENT
         ax.axis("off")
     if not datasets:
         no_data(axes[0, 0], "no runs")
-    legend(fig, method_order(curves["method"], baseline, treatment))
-    save(fig, out, "fid_over_training")
+    legend(fig, method_order(curves["method"], t["order"]))
+    return save(fig, out, "fid_over_training")
 
 
 # ---------------------------------------------------------------- mechanism probes
@@ -334,9 +374,7 @@ def dataset_layer_panels(df, runs, title, what, sharey=False):
     return fig, panels
 
 
-def layer_grid(
-    t, out, table, column, layer_re, ylabel, title, name, baseline, treatment, hline=None
-):
+def layer_grid(t, out, table, column, layer_re, ylabel, title, name, hline=None):
     """Rows = datasets, columns = layers; one mean ± std line per method over training."""
     df, runs = t[table], t["runs"]
     df = df[df["layer"].astype(str).str.fullmatch(layer_re)] if len(df) else df
@@ -344,7 +382,7 @@ def layer_grid(
         return empty_figure(out, name, title, f"no {PROBES[table][0]} data in any run")
     fig, panels = dataset_layer_panels(df, runs, title, PROBES[table][0], sharey=True)
     for ax, d, layer, sub, first in panels:
-        for m in method_order(sub["method"], baseline, treatment):
+        for m in method_order(sub["method"], t["order"]):
             mean_band(ax, sub[sub["method"] == m], "iteration", column, color(m))
         if hline is not None:
             ax.axhline(hline, color="0.5", ls=":", lw=1)
@@ -352,11 +390,11 @@ def layer_grid(
         ax.set_xlabel("generator iteration")
         ax.set_ylabel(ylabel if first else "")
         ax.yaxis.set_tick_params(labelleft=True)
-    legend(fig, method_order(df["method"], baseline, treatment))
-    save(fig, out, name)
+    legend(fig, method_order(df["method"], t["order"]))
+    return save(fig, out, name)
 
 
-def sparsity_over_training(t, out, baseline=BASELINE, treatment=TREATMENT) -> None:
+def sparsity_over_training(t, out):
     """Rows = datasets, columns = channel / spatial / output exact-zero fraction; one line per SASTM layer."""
     df, runs = t["sparsity"], t["runs"]
     cols = [
@@ -389,7 +427,7 @@ def sparsity_over_training(t, out, baseline=BASELINE, treatment=TREATMENT) -> No
                 ax.axis("off")
             continue
         for ax, (col, what) in zip(row, cols):
-            for k, m in enumerate(method_order(sub["method"], baseline, treatment)):
+            for k, m in enumerate(method_order(sub["method"], t["order"])):
                 for layer in natural(sub["layer"]):
                     g = sub[(sub["method"] == m) & (sub["layer"] == layer)]
                     mean_band(ax, g, "iteration", col, pal[layer], ls=styles[k % len(styles)])
@@ -400,7 +438,7 @@ def sparsity_over_training(t, out, baseline=BASELINE, treatment=TREATMENT) -> No
     if not datasets:
         no_data(axes[0, 0], "no runs")
     handles = [plt.Line2D([], [], color=c, lw=2.5, label=layer) for layer, c in pal.items()]
-    ms = method_order(df["method"], baseline, treatment) if len(df) else []
+    ms = method_order(df["method"], t["order"]) if len(df) else []
     if len(ms) > 1:
         handles += [
             plt.Line2D([], [], color="0.3", ls=styles[k % 4], label=method_name(m))
@@ -410,10 +448,10 @@ def sparsity_over_training(t, out, baseline=BASELINE, treatment=TREATMENT) -> No
         fig.legend(
             handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False
         )
-    save(fig, out, "sparsity_over_training")
+    return save(fig, out, "sparsity_over_training")
 
 
-def weight_hist_end(t, out, baseline=BASELINE, treatment=TREATMENT) -> None:
+def weight_hist_end(t, out):
     """End-of-training deconvolution weight histograms, one step line per seed (density)."""
     df, runs = t["weight_hist"], t["runs"]
     df = df[df["stage"] == "end"] if len(df) else df
@@ -442,8 +480,8 @@ def weight_hist_end(t, out, baseline=BASELINE, treatment=TREATMENT) -> None:
         ax.set_title(f"{dataset_name(d)} · {layer}", fontsize=10)
         ax.set_xlabel("weight value")
         ax.set_ylabel("density")
-    legend(fig, method_order(df["method"], baseline, treatment))
-    save(fig, out, "weight_hist_end")
+    legend(fig, method_order(df["method"], t["order"]))
+    return save(fig, out, "weight_hist_end")
 
 
 # ---------------------------------------------------------------- samples
@@ -466,10 +504,10 @@ def pick_sample(runs: pd.DataFrame, results: Path, d: str, m: str):
     return None, None
 
 
-def samples(t, out, results: Path, baseline=BASELINE, treatment=TREATMENT) -> None:
+def samples(t, out, results: Path):
     runs = t["runs"]
     datasets = dataset_order(runs["dataset"])
-    methods = method_order(runs["method"], baseline, treatment)
+    methods = method_order(runs["method"], t["order"])
     fig, axes = grid(
         len(datasets), len(methods), "Samples (last grid of the lowest seed)", panel=(3.2, 3.5)
     )
@@ -495,37 +533,83 @@ def samples(t, out, results: Path, baseline=BASELINE, treatment=TREATMENT) -> No
             ax.axis("off")
     if not datasets:
         no_data(axes[0, 0], "no runs")
-    save(fig, out, "samples")
+    return save(fig, out, "samples")
 
 
 # ---------------------------------------------------------------- driver
 
 
+REQUIRED = ("runs", "fid_pairs", "relative_fid_reduction", "claims", *PROBES)
+
+
 def read_tables(tables: Path) -> dict:
-    """Every table of ``ssgan aggregate``; an absent one reads as empty."""
-    names = ["runs", "fid_pairs", "relative_fid_reduction", "claims", *PROBES]
-    t = {}
-    for n in names:
-        p = tables / f"{n}.csv"
-        t[n] = (
-            pd.read_csv(p, dtype={"dataset": str, "method": str, "layer": str})
-            if p.is_file()
-            else pd.DataFrame()
+    """Every table of ``ssgan aggregate`` that the figures draw; a missing one is an error that
+    names it (an empty figure would hide the problem)."""
+    missing = [f"{n}.csv" for n in REQUIRED if not (tables / f"{n}.csv").is_file()]
+    if missing:
+        raise AnalysisError(
+            f"{tables} lacks {', '.join(missing)}; run `ssgan aggregate` (with --out {tables} "
+            f"if the tables live elsewhere) first"
         )
+    t = {}
+    for n in REQUIRED:
+        try:
+            t[n] = pd.read_csv(
+                tables / f"{n}.csv", dtype={"dataset": str, "method": str, "layer": str}
+            )
+        except pd.errors.EmptyDataError:
+            raise AnalysisError(
+                f"{tables / f'{n}.csv'} is empty (not written by ssgan aggregate)"
+            ) from None
         for c in ("dataset", "method", "layer", "stage", "status"):
             if t[n].empty and c not in t[n]:
                 t[n][c] = pd.Series(dtype=str)
     return t
 
 
-def plot_all(results, out, baseline=BASELINE, treatment=TREATMENT) -> list[Path]:
+def select(t: dict, baseline=None, treatment=None) -> dict:
+    """Only the comparisons with this baseline / treatment (``ssgan plot --baseline/--treatment``);
+    ``order``: the methods of the comparisons, baselines first (legends and panel order)."""
+    red, pairs = t["relative_fid_reduction"], t["fid_pairs"]
+    keep = pd.Series(True, index=red.index)
+    if baseline:
+        keep &= red["baseline"] == baseline
+    if treatment:
+        keep &= red["treatment"] == treatment
+    if (baseline or treatment) and not keep.any():
+        raise AnalysisError(
+            f"no comparison with baseline={baseline or 'any'}, treatment={treatment or 'any'} in "
+            f"the tables; they hold: {', '.join(dict.fromkeys(red['comparison'])) or 'none'}"
+        )
+    red = red[keep]
+    order = tuple(dict.fromkeys([*red["baseline"], *red["treatment"]]))
+    return {
+        **t,
+        "relative_fid_reduction": red,
+        "fid_pairs": pairs[pairs["comparison"].isin(red["comparison"])],
+        "order": order,
+    }
+
+
+def plot_all(results, out, tables=None, baseline=None, treatment=None) -> list[Path]:
     results, out = Path(results), Path(out)
     sns.set_theme(style="whitegrid", context="notebook", font_scale=0.9)
-    t = read_tables(results / "tables")
-    fid_per_dataset(t, out, baseline, treatment)
-    relative_reduction(t, out, baseline, treatment)
-    fid_over_training(t, out, baseline, treatment)
-    sparsity_over_training(t, out, baseline, treatment)
+    t = select(read_tables(Path(tables) if tables else results / "tables"), baseline, treatment)
+    fid_per_dataset(t, out)
+    relative_reduction(t, out)
+    fid_over_training(t, out)
+    sparsity_over_training(t, out)
+    layer_grid(
+        t,
+        out,
+        "feature_sparsity",
+        "zero_frac",
+        r"block\d+",
+        "fraction of exact zeros",
+        "Feature-map sparsity over training: post-ReLU maps fed to the deconvolutions "
+        "(mean ± 1 std over seeds)",
+        "feature_sparsity_over_training",
+    )
     layer_grid(
         t,
         out,
@@ -535,11 +619,9 @@ def plot_all(results, out, baseline=BASELINE, treatment=TREATMENT) -> list[Path]
         "fraction of weights < 0",
         "Negative deconvolution weights over training (mean ± 1 std over seeds)",
         "weight_signs_over_training",
-        baseline,
-        treatment,
         hline=0.5,
     )
-    weight_hist_end(t, out, baseline, treatment)
+    weight_hist_end(t, out)
     layer_grid(
         t,
         out,
@@ -549,27 +631,18 @@ def plot_all(results, out, baseline=BASELINE, treatment=TREATMENT) -> list[Path]
         "fraction of units ≤ 0 after BN",
         "Dead units after BatchNorm over training (mean ± 1 std over seeds)",
         "dead_units_over_training",
-        baseline,
-        treatment,
     )
-    samples(t, out, results, baseline, treatment)
+    samples(t, out, results)
     return [out / f for f in figure_files()]
 
 
 def cli(args) -> int:
-    results = Path(args.results)
-    if not (results / "tables" / "runs.csv").is_file():
-        print(
-            f"ssgan plot: error: {results / 'tables' / 'runs.csv'} not found; run `ssgan aggregate "
-            f"--results {results}` first",
-            file=sys.stderr,
-        )
-        return 2
     files = plot_all(
-        results,
+        args.results,
         args.out,
-        getattr(args, "baseline", None) or BASELINE,
-        getattr(args, "treatment", None) or TREATMENT,
+        getattr(args, "tables", None),
+        getattr(args, "baseline", None),
+        getattr(args, "treatment", None),
     )
     print(f"{len(files)} figure files written to {args.out}")
     return 0

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.collections import PathCollection
 from PIL import Image
 
-from ssgan.analysis import aggregate, plots
+from ssgan.analysis import aggregate, plots, probe_plots
 from ssgan.cli import main
 from tests.synthetic_results import FID, write_synthetic
 
@@ -167,11 +167,11 @@ def test_figures_without_probes_curves_or_samples(tmp_path):
 
 
 def test_last_sample_is_the_newest_grid(full):
-    assert plots.last_sample(full / "runs/mnist/ssgan/seed0").name == "iter_00000200.png"
+    assert probe_plots.last_sample(full / "runs/mnist/ssgan/seed0").name == "iter_00000200.png"
     assert (
-        plots.last_sample(full / "runs/mnist/ssgan/seed3").name == "iter_00000100.png"
+        probe_plots.last_sample(full / "runs/mnist/ssgan/seed3").name == "iter_00000100.png"
     )  # diverged early
-    assert plots.last_sample(full / "runs/cifar10/ssgan/seed6") is None
+    assert probe_plots.last_sample(full / "runs/cifar10/ssgan/seed6") is None
 
 
 def test_plot_names_missing_tables_and_reads_tables_elsewhere(full, tmp_path, capsys):

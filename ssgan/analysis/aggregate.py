@@ -14,6 +14,7 @@ import pandas as pd
 
 from ssgan import io
 from ssgan.analysis import claims as C
+from ssgan.analysis import paper_table
 from ssgan.analysis import runs as R
 from ssgan.analysis import tables as T
 
@@ -52,7 +53,7 @@ def aggregate(
     red = T.reduction_table(runs, pairs, comps, datasets, n_boot, seed)
     kinds = dict(zip(runs["method"], runs["method_kind"].fillna(runs["method"])))
     claims = C.claims_table(comps, datasets, pairs, probes, lambda m: kinds.get(m, m), n_boot, seed)
-    md, tex = T.paper_table(red, runs, comps)
+    md, tex = paper_table.paper_table(red, runs, comps)
     frames = {
         "runs": runs,
         "fid_pairs": pairs,

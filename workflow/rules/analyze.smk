@@ -26,7 +26,7 @@ rule aggregate:
     conda:
         ENV
     params:
-        results=RESULTS,
+        results=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
         tables=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
         "ssgan aggregate --results {params.results} --out {params.tables} --config {input.config}"
@@ -47,7 +47,7 @@ rule plot:
     conda:
         ENV
     params:
-        results=RESULTS,
+        results=lambda wildcards, input: os.path.dirname(os.path.dirname(input[0])),
         tables=lambda wildcards, input: os.path.dirname(input[0]),
         figures=lambda wildcards, output: os.path.dirname(output[0]),
     shell:

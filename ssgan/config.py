@@ -209,9 +209,10 @@ def method_entry(file_cfg: dict, label: str) -> tuple[str, dict]:
         raise ConfigError(
             f"method {label!r} is not in the config's 'methods'; it has: {', '.join(methods)}"
         )
-    entry = dict(methods[label] or {})
+    entry = methods[label] or {}
     if not isinstance(entry, dict):
         raise ConfigError(f"config key 'methods.{label}' must be a mapping, got {entry!r}")
+    entry = dict(entry)
     for key in SLICE_KEYS:
         entry.pop(key, None)
     return entry.pop("method", label), entry
@@ -227,8 +228,10 @@ def grid(file_cfg: dict) -> list[tuple[str, str, int]]:
         entry = (methods[label] or {}) if isinstance(methods, dict) else {}
         only = {k: entry.get(k) for k in SLICE_KEYS if isinstance(entry, dict)}
         for key, known in (("datasets", datasets), ("seeds", seeds)):
-            bad = [x for x in only.get(key) or [] if x not in known]
-            if bad or (only.get(key) is not None and not isinstance(only[key], list)):
+            listed = only.get(key)
+            if listed is not None and (
+                not isinstance(listed, list) or not listed or any(x not in known for x in listed)
+            ):
                 raise ConfigError(
                     f"config key 'methods.{label}.{key}' must list some of the config's "
                     f"{key} ({', '.join(map(str, known))}), got {only[key]!r}"

@@ -56,6 +56,7 @@ def test_variant_resolves_to_its_registered_method_with_overrides():
         ({"ssgan_x": {"method": "nosuch"}}, "unknown method 'nosuch'"),
         ({"ssgan_x": {"sastm": {"gate": "relu"}}}, "unknown method 'ssgan_x'"),
         ({"ssgan_x": {"method": "ssgan", "optimiser": {}}}, "'optimiser'"),
+        ({"ssgan_x": "ssgan"}, "'methods.ssgan_x' must be a mapping"),
     ],
 )
 def test_bad_variants_are_named(methods, message):
@@ -76,9 +77,10 @@ def test_grid_takes_a_variants_slice():
     assert C.grid({**SUITE, "methods": ["wgan_gp"]}) == [
         (d, "wgan_gp", s) for d in ("mnist", "fashion_mnist") for s in (0, 1)
     ]
-    bad = {**SUITE, "methods": {"v": {"method": "ssgan", "seeds": [7]}}}
-    with pytest.raises(C.ConfigError, match=r"'methods\.v\.seeds' must list some of"):
-        C.grid(bad)
+    for seeds in ([7], 1, []):
+        bad = {**SUITE, "methods": {"v": {"method": "ssgan", "seeds": seeds}}}
+        with pytest.raises(C.ConfigError, match=r"'methods\.v\.seeds' must list some of"):
+            C.grid(bad)
 
 
 def test_train_records_label_and_registered_method(tmp_path):

@@ -126,6 +126,7 @@ def test_probe_figures_draw_the_mean_over_seeds(tables):
     assert final == pytest.approx({"wgan_gp": 0.4175, "ssgan": 0.635, "ssgan_sigmoid": 0.4175})
     first = {by_color[c[0]]: l.get_xdata().tolist() for c, l in lines.items()}
     assert first["ssgan"] == [0, 100, 200]
+    assert ax.get_yticklabels() and ax.get_ylim()[0] < 0.4  # the empty MNIST row keeps its ticks
     plt.close(fig)
     fig = plots.layer_grid(
         tables, None, "dead_units", "dead_frac", r"bn\d+", "y", "t", "dead_units_over_training"
@@ -156,6 +157,7 @@ def test_plot_one_comparison(tables):
     t = plots.select(tables, treatment="ssgan_sigmoid")
     assert set(t["relative_fid_reduction"]["comparison"]) == {"ssgan_sigmoid vs wgan_gp"}
     assert t["order"] == ("wgan_gp", "ssgan_sigmoid")
+    assert set(t["runs"]["method"]) == set(t["feature_sparsity"]["method"]) == set(t["order"])
     with pytest.raises(plots.AnalysisError, match="no comparison with baseline=any, treatment=x"):
         plots.select(tables, treatment="x")
 

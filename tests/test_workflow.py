@@ -130,6 +130,7 @@ def test_report_contains_figures_and_tables(quick):
         assert any(n.endswith(f"{name}.png") for n in names), name
     assert any(n.endswith("relative_fid_reduction.csv") for n in names)
     assert any(n.endswith("claims.csv") for n in names)
+    assert any(n.endswith("leaderboard.csv") for n in names)
 
 
 @pytest.mark.slow

@@ -78,8 +78,8 @@ def no_data(ax, message: str) -> None:
         color="0.35",
         transform=ax.transAxes,
     )
-    ax.set_xticks([])
-    ax.set_yticks([])
+    # per-axes tick switches: set_yticks([]) would empty every panel sharing this y axis
+    ax.tick_params(left=False, labelleft=False, bottom=False, labelbottom=False)
     ax.grid(False)
 
 

@@ -296,6 +296,8 @@ def select(t: dict, baseline=None, treatment=None) -> dict:
         )
     red = red[keep]
     order = tuple(dict.fromkeys([*red["baseline"], *red["treatment"]]))
+    if baseline or treatment:  # the per-method figures show only the selected comparisons' methods
+        t = {n: df[df["method"].isin(order)] if "method" in df else df for n, df in t.items()}
     return {
         **t,
         "relative_fid_reduction": red,

@@ -14,8 +14,8 @@ HANDLERS = {
     "sample": "ssgan.runs:sample_cli",
     "real-stats": "ssgan.metrics.cli:real_stats_cli",
     "fid": "ssgan.metrics.cli:fid_cli",
-    "aggregate": "ssgan.aggregate:cli",
-    "plot": "ssgan.plots:cli",
+    "aggregate": "ssgan.analysis.aggregate:cli",
+    "plot": "ssgan.analysis.plots:cli",
 }
 
 EXIT_BAD_INPUT = 2
@@ -74,14 +74,20 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--out", default=None, help="tables folder (default: RESULTS/tables)")
     a.add_argument("--bootstrap", type=int, default=10000)
     a.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    a.add_argument("--baseline", default="wgan_gp", help="method the reduction is measured against")
-    a.add_argument("--treatment", default="ssgan", help="method whose FID reduction is measured")
+    a.add_argument("--config", help="suite config whose 'comparisons:' to use")
+    a.add_argument(
+        "--baseline", help="one comparison: method the reduction is measured against (wgan_gp)"
+    )
+    a.add_argument(
+        "--treatment", help="one comparison: method whose reduction is measured (default: each)"
+    )
 
     g = sub.add_parser("plot", help="figures from an aggregated results folder")
     g.add_argument("--results", required=True)
+    g.add_argument("--tables", default=None, help="tables folder (default: RESULTS/tables)")
     g.add_argument("--out", required=True)
-    g.add_argument("--baseline", default="wgan_gp")
-    g.add_argument("--treatment", default="ssgan")
+    g.add_argument("--baseline", help="draw only the comparisons with this baseline")
+    g.add_argument("--treatment", help="draw only the comparisons with this treatment")
     return p
 
 

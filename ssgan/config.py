@@ -5,6 +5,10 @@ A *run config* is one nested dict (see defaults.yaml) plus the top-level keys
 and ``seed``. A *suite config* (config/*.yaml, the workflow's config) holds run-config
 overrides under ``defaults`` and per dataset entry under ``datasets.<label>``; an entry may
 name its registry dataset with ``dataset:`` (e.g. a Sketch folder is ``dataset: image_folder``).
+Its ``methods`` is a list of registered methods, or a mapping ``label -> overrides`` whose entry
+names its registered method with ``method:`` (a *variant*, e.g. ``ssgan_sigmoid: {method: ssgan,
+sastm: {gate: sigmoid}}``). In the run config ``method`` is the registered method and
+``method_label`` the label (what run directories and tables show).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-TOP_LEVEL = ("dataset", "label", "method", "seed")
+TOP_LEVEL = ("dataset", "label", "method", "method_label", "seed")
 CHOICES = {
     "sastm.gate": ("relu", "sigmoid"),
     "sastm.branches": ("both", "channel", "spatial"),
@@ -61,7 +65,10 @@ SUITE_KEYS = (
     "datasets",
     "resources",
     "fid_cache",
+    "comparisons",
 )
+# Keys of a variant entry (``methods.<label>``) that select its slice of the grid, not overrides.
+SLICE_KEYS = ("datasets", "seeds")
 
 
 _DEFAULTS = yaml.safe_load((Path(__file__).parent / "defaults.yaml").read_text())
@@ -185,6 +192,9 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(
             f"unknown method {cfg.get('method')!r}; known: {', '.join(sorted(METHODS))}"
         )
+    cfg.setdefault("method_label", cfg.get("method"))  # records written before variants existed
+    if not isinstance(cfg.get("method_label"), str) or not cfg["method_label"]:
+        raise ConfigError(f"method label must be a non-empty name, got {cfg.get('method_label')!r}")
     seed = cfg.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"config key 'seed' must be a non-negative integer, got {seed!r}")
@@ -241,6 +251,56 @@ def is_suite(data: dict) -> bool:
     return "datasets" in data
 
 
+def method_entry(file_cfg: dict, label: str) -> tuple[str, dict]:
+    """(registered method, run-config overrides) of a suite config's method ``label``.
+
+    List form: the label is the registered method, no overrides. Mapping form: the entry's
+    ``method:`` names the registered method (default: the label itself); its ``datasets:`` and
+    ``seeds:`` select the grid slice the variant runs on (see ``grid``) and are no overrides."""
+    methods = file_cfg.get("methods")
+    if not isinstance(methods, dict):
+        return label, {}
+    if label not in methods:
+        raise ConfigError(
+            f"method {label!r} is not in the config's 'methods'; it has: {', '.join(methods)}"
+        )
+    entry = methods[label] or {}
+    if not isinstance(entry, dict):
+        raise ConfigError(f"config key 'methods.{label}' must be a mapping, got {entry!r}")
+    entry = dict(entry)
+    for key in SLICE_KEYS:
+        entry.pop(key, None)
+    return entry.pop("method", label), entry
+
+
+def grid(file_cfg: dict) -> list[tuple[str, str, int]]:
+    """Every (dataset label, method label, seed) of a suite config: datasets x methods x seeds,
+    each variant restricted to its own ``datasets:`` / ``seeds:`` when it lists them."""
+    datasets, seeds = list(file_cfg.get("datasets") or {}), list(file_cfg.get("seeds") or [])
+    methods = file_cfg.get("methods") or []
+    out = []
+    for label in methods:
+        entry = (methods[label] or {}) if isinstance(methods, dict) else {}
+        only = {k: entry.get(k) for k in SLICE_KEYS if isinstance(entry, dict)}
+        for key, known in (("datasets", datasets), ("seeds", seeds)):
+            listed = only.get(key)
+            if listed is not None and (
+                not isinstance(listed, list) or not listed or any(x not in known for x in listed)
+            ):
+                raise ConfigError(
+                    f"config key 'methods.{label}.{key}' must list some of the config's "
+                    f"{key} ({', '.join(map(str, known))}), got {only[key]!r}"
+                )
+        out += [
+            (d, label, s)
+            for d in datasets
+            if not only.get("datasets") or d in only["datasets"]
+            for s in seeds
+            if not only.get("seeds") or s in only["seeds"]
+        ]
+    return out
+
+
 def resolve(
     dataset: str,
     method: str,
@@ -252,7 +312,7 @@ def resolve(
     cfg = defaults()
     for key in TOP_LEVEL:
         cfg[key] = None
-    cfg.update(dataset=dataset, label=dataset, method=method, seed=seed)
+    cfg.update(dataset=dataset, label=dataset, method=method, method_label=method, seed=seed)
     layers: list[tuple[str, dict]] = []
     if file_cfg:
         if is_suite(file_cfg):
@@ -271,6 +331,8 @@ def resolve(
                 layers.append(("data_root", {"data": {"root": file_cfg["data_root"]}}))
             layers.append(("defaults", file_cfg.get("defaults") or {}))
             layers.append((f"datasets.{dataset}", entry))
+            cfg["method"], variant = method_entry(file_cfg, method)
+            layers.append((f"methods.{method}", variant))
         else:
             layers.append(("", file_cfg))
     layers.append(("", overrides or {}))
@@ -315,6 +377,7 @@ def config_hash(cfg: dict) -> str:
     relevant["fid"].pop("device", None)
     relevant["data"].pop("num_workers", None)
     relevant["data"].pop("root", None)
+    relevant.pop("method_label", None)  # a name only: a variant's overrides are in the config
     blob = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -193,7 +193,8 @@ class Run:
         return {
             "dataset": cfg["label"],
             "dataset_kind": cfg["dataset"],
-            "method": cfg["method"],
+            "method": cfg["method_label"],  # the label (a variant's name), as dataset
+            "method_kind": cfg["method"],  # the registered method
             "seed": cfg["seed"],
             "status": "running",
             "iteration": 0,
@@ -376,7 +377,7 @@ class Run:
                 self.m.G, "start", 0, cfg["probe"]["hist_bins"]
             )
         pending: list = []
-        bar = _progress(total, start, f"{cfg['label']}/{cfg['method']}/seed{cfg['seed']}")
+        bar = _progress(total, start, f"{cfg['label']}/{cfg['method_label']}/seed{cfg['seed']}")
         it = start
         while it < total:
             it += 1

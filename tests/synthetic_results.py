@@ -16,11 +16,25 @@ Probes at iterations 0, 100, 200 (diverged/running runs stop at 100). Final-iter
           neg_frac            wgan_gp .50, ssgan .50 + (.02, -.02, .01, -.01, 0)[s] -> C3 inconclusive
           dead_frac           wgan_gp .50, ssgan .30                              -> C2 holds
 At iteration 100 the values point the other way, so using any but the final iteration shows.
+mnist and cifar10 are an older result folder: no probe_feature_sparsity.csv, no dead-gate columns.
+
+fashion_mnist (written with today's probes), seeds 0-7, every run completed:
+        wgan_gp        FID 30 + s
+        ssgan          r_s = .20 + .01 (s % 3 - 1)    (all 8 log ratios < 0: sign-flip p = 2/2^8)
+        ssgan_sigmoid  a variant of ssgan (method_kind ssgan), r_s = -.10 + .01 (s % 3 - 1)
+  feature sparsity  block1, block2: wgan_gp .40 + .005 s, ssgan .60 + .01 s, ssgan_sigmoid .40 + .005 s
+                    block0: .90 for ssgan (follows the linear layer: excluded)        -> C1 holds
+  SASTM (ssgan)     output_zero_frac .50, channel_dead_frac .25, spatial_dead_frac .125
+  dead_frac         bn1, bn2: wgan_gp .50, ssgan .30 + .001 s                           -> C2 holds
+  neg_frac          wgan_gp .50, ssgan .50 + .02 (-1)^s                                -> C3 inconclusive
+Integrity cases: cifar10/wgan_gp/seed5 was evaluated under another FID protocol (n_fake 1000);
+mnist/stu_gan/seed7 holds a copy of the run of seed 0 (a folder/record mismatch).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +52,21 @@ FID = {
         )
     },
 }
+FASHION = 8  # seeds
+FID.update(
+    {
+        ("fashion_mnist", "wgan_gp"): {s: 30.0 + s for s in range(FASHION)},
+        ("fashion_mnist", "ssgan"): {
+            s: (30.0 + s) * (1 - 0.20 - 0.01 * (s % 3 - 1)) for s in range(FASHION)
+        },
+        ("fashion_mnist", "ssgan_sigmoid"): {
+            s: (30.0 + s) * (1 + 0.10 - 0.01 * (s % 3 - 1)) for s in range(FASHION)
+        },
+    }
+)
+KIND = {"ssgan_sigmoid": "ssgan"}
+OTHER_PROTOCOL = {("cifar10", "wgan_gp", 5)}
+MISMATCH = {("mnist", "stu_gan", 7): ("mnist", "stu_gan", 0)}  # folder -> what run.json says
 DIVERGED = {("mnist", "ssgan", 3)}
 RUNNING = {("mnist", "wgan_gp", 4)}
 FAILED_DIRS = {("cifar10", "ssgan", 6)}
@@ -54,6 +83,7 @@ def _record(dataset, method, seed, status, iteration):
         "dataset": dataset,
         "dataset_kind": dataset,
         "method": method,
+        "method_kind": KIND.get(method, method),
         "seed": seed,
         "status": status,
         "iteration": iteration,
@@ -141,7 +171,41 @@ def _probe_values(dataset, method, seed, final: bool):
     return sp, neg, dead
 
 
+def _fashion_probes(run: Path, method, seed):
+    """Today's probe files (contracts A and B), final values at ITERS, the reverse at 100."""
+    sastm = method != "wgan_gp"
+    rows = {"sp": [], "feat": [], "w": [], "dead": []}
+    for it in (0, 100, ITERS):
+        final = it == ITERS
+        hi = {"ssgan": 0.60 + 0.01 * seed}.get(method, 0.40 + 0.005 * seed)
+        feat = {"block0": 0.90 if method == "ssgan" else 0.20, "block1": hi, "block2": hi}
+        rows["feat"] += [(it, l, v if final else 1 - v) for l, v in feat.items()]
+        if sastm:
+            rows["sp"] += [(it, l, 0.25, 0.25, 0.50, 0.25, 0.125) for l in ("sastm1", "sastm2")]
+        neg = 0.50 + (0.02 * (-1) ** seed if method == "ssgan" and final else 0.0)
+        rows["w"] += [
+            (it, f"deconv{k}", neg, 0, 0.02, -0.03, -0.01, 0, 0.01, 0.03) for k in (1, 2, 3)
+        ]
+        dead = 0.30 + 0.001 * seed if method == "ssgan" and final else 0.50
+        rows["dead"] += [(it, f"bn{k}", dead) for k in (1, 2)]
+    _csv(
+        run / "probe_sparsity.csv",
+        "iteration,layer,channel_zero_frac,spatial_zero_frac,output_zero_frac,"
+        "channel_dead_frac,spatial_dead_frac",
+        rows["sp"],
+    )
+    _csv(run / "probe_feature_sparsity.csv", "iteration,layer,zero_frac", rows["feat"])
+    _csv(
+        run / "probe_weights.csv",
+        "iteration,layer,neg_frac,mean,std,q05,q25,q50,q75,q95",
+        rows["w"],
+    )
+    _csv(run / "probe_dead_units.csv", "iteration,layer,dead_frac", rows["dead"])
+
+
 def _probes(run: Path, dataset, method, seed, last_iter):
+    if dataset == "fashion_mnist":
+        return _fashion_probes(run, method, seed)
     iters = [0, 100, 200][: 1 + last_iter // 100]
     sp_rows, w_rows, d_rows = [], [], []
     for it in iters:
@@ -202,13 +266,14 @@ def write_synthetic(root, probes: bool = True, curves: bool = True, samples: boo
         )
         last = ITERS if status == "completed" else 100
         (run / "run.json").write_text(json.dumps(_record(d, m, s, status, last)))
+        fid_rec = dict(n_fake=1000) if (d, m, s) in OTHER_PROTOCOL else {}
         _csv(
             run / "train_log.csv",
             "iteration,critic_loss,generator_loss,gradient_penalty,wasserstein,seconds",
             [(i, -1.0, 0.5, 0.1, 1.0, i / 10) for i in range(10, last + 1, 10)],
         )
         if status == "completed":
-            (run / "fid.json").write_text(json.dumps(_fid(FID[d, m][s])))
+            (run / "fid.json").write_text(json.dumps({**_fid(FID[d, m][s]), **fid_rec}))
             if curves and d == "mnist":
                 _csv(
                     run / "fid_curve.csv",
@@ -223,6 +288,9 @@ def write_synthetic(root, probes: bool = True, curves: bool = True, samples: boo
             _probes(run, d, m, s, last)
         if samples:
             _samples(run, d, m, s, last)
+    for (d, m, s), said in MISMATCH.items():
+        run = root / "runs" / d / m / f"seed{s}"
+        shutil.copytree(root / "runs" / said[0] / said[1] / f"seed{said[2]}", run)
     for d, m, s in FAILED_DIRS:
         run = root / "runs" / d / m / f"seed{s}"
         run.mkdir(parents=True)

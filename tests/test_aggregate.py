@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import shutil
 
 import numpy as np
@@ -9,9 +10,12 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from ssgan import aggregate as agg
+from ssgan.analysis import aggregate as agg
+from ssgan.analysis import runs as R
 from ssgan.cli import main
 from tests.synthetic_results import write_synthetic
+
+SS = "ssgan vs wgan_gp"
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +44,23 @@ def test_all_tables_written(results):
 
 def test_runs_table(results):
     runs = table(results, "runs.csv")
-    assert list(runs.columns) == agg.RUN_COLUMNS
-    assert len(runs) == 22
+    assert list(runs.columns) == R.RUN_COLUMNS
+    assert len(runs) == 47
     assert runs["status"].value_counts().to_dict() == {
-        "completed": 19,
+        "completed": 43,
         "running": 1,
         "diverged": 1,
         "failed": 1,
+        "mismatch": 1,
     }
-    assert list(runs["dataset"].unique()) == ["mnist", "cifar10"]  # the paper's order
-    assert list(runs.loc[runs["dataset"] == "mnist", "method"].unique()) == [
+    assert list(runs["dataset"].unique()) == ["mnist", "fashion_mnist", "cifar10"]  # paper order
+    assert list(runs.loc[runs["dataset"] == "fashion_mnist", "method"].unique()) == [
         "wgan_gp",
         "ssgan",
-        "stu_gan",
+        "ssgan_sigmoid",
     ]
+    v = row(runs, dataset="fashion_mnist", method="ssgan_sigmoid", seed=0)
+    assert v["method_kind"] == "ssgan"
     r = row(runs, dataset="mnist", method="wgan_gp", seed=2)
     assert (r["status"], r["fid"], r["n_fake"], r["n_real"], r["split"], r["iteration"]) == (
         "completed",
@@ -70,6 +77,7 @@ def test_runs_table(results):
         "Synthetic CPU",
     )
     assert r["weights_sha256"] == "f" * 64 and r["run_dir"] == "runs/mnist/wgan_gp/seed2"
+    assert r["method_kind"] == "wgan_gp" and len(r["protocol_id"]) == 12
     d = row(runs, dataset="mnist", method="ssgan", seed=3)
     assert (d["status"], d["fid_status"], d["diverged_at"]) == ("diverged", "skipped", 101)
     assert math.isnan(d["fid"]) and "diverged" in d["note"]
@@ -84,23 +92,60 @@ def test_runs_table(results):
     assert f["status"] == "failed" and f["note"] == "no run.json (1 files)"
 
 
+def test_record_of_another_run_is_a_mismatch_not_a_second_row(results):
+    runs = table(results, "runs.csv")
+    cell = runs[(runs["dataset"] == "mnist") & (runs["method"] == "stu_gan")]
+    assert sorted(cell["seed"]) == [0, 7]  # one row per folder, the folder names the run
+    m = row(runs, dataset="mnist", method="stu_gan", seed=7)
+    assert m["status"] == "mismatch"
+    assert m["note"] == "run.json is for mnist/stu_gan/seed0, the folder for mnist/stu_gan/seed7"
+    assert row(runs, dataset="mnist", method="stu_gan", seed=0)["status"] == "completed"
+    board = table(results, "leaderboard.csv")
+    assert row(board, dataset="mnist", method="stu_gan")["n"] == 1  # the copy is not counted
+
+
+def test_fids_of_another_protocol_are_reported_apart(results):
+    runs = table(results, "runs.csv")
+    o = row(runs, dataset="cifar10", method="wgan_gp", seed=5)
+    main_id = row(runs, dataset="cifar10", method="wgan_gp", seed=0)["protocol_id"]
+    assert o["fid_status"] == "other protocol" and o["protocol_id"] != main_id
+    assert f"differs from the dataset's {main_id}" in o["note"]
+    c = row(table(results, "relative_fid_reduction.csv"), comparison=SS, dataset="cifar10")
+    assert c["baseline_n"] == 5 and c["protocol_id"] == main_id  # seed 5 is not averaged
+    assert "seed 5: ssgan missing, wgan_gp FID other protocol" in c["dropped"]
+
+
 def test_fid_pairs(results):
     p = table(results, "fid_pairs.csv")
-    assert p.groupby("dataset", sort=False)["seed"].apply(list).to_dict() == {
+    ss = p[p["comparison"] == SS]
+    assert ss.groupby("dataset", sort=False)["seed"].apply(list).to_dict() == {
         "mnist": [0, 1, 2],
+        "fashion_mnist": list(range(8)),
         "cifar10": [0, 1, 2, 3, 4],
     }
-    assert p.loc[p["dataset"] == "mnist", "r"].tolist() == pytest.approx([0.10, 0.10, 0.25])
+    assert ss.loc[ss["dataset"] == "mnist", "r"].tolist() == pytest.approx([0.10, 0.10, 0.25])
+    assert list(dict.fromkeys(p["comparison"])) == [
+        SS,
+        "ssgan_sigmoid vs wgan_gp",
+        "stu_gan vs wgan_gp",
+    ]
+    v = p[p["comparison"] == "ssgan_sigmoid vs wgan_gp"]
+    assert set(v["dataset"]) == {"fashion_mnist"} and (v["log_ratio"] > 0).all()
 
 
 def test_relative_reduction(results):
     red = table(results, "relative_fid_reduction.csv")
-    assert red["dataset"].tolist() == ["mnist", "cifar10"]
-    m, c = row(red, dataset="mnist"), row(red, dataset="cifar10")
+    assert list(zip(red["comparison"], red["dataset"])) == [
+        (SS, "mnist"),
+        (SS, "fashion_mnist"),
+        (SS, "cifar10"),
+        ("ssgan_sigmoid vs wgan_gp", "fashion_mnist"),  # the variant ran on one dataset only
+        ("stu_gan vs wgan_gp", "mnist"),
+    ]
+    m, c = row(red, comparison=SS, dataset="mnist"), row(red, comparison=SS, dataset="cifar10")
     assert (m["n_pairs"], m["baseline_n"], m["treatment_n"]) == (3, 4, 3)
-    assert m["baseline_fid_mean"] == pytest.approx(21.5) and m[
-        "treatment_fid_mean"
-    ] == pytest.approx(19.0)
+    assert m["baseline_fid_mean"] == pytest.approx(21.5)
+    assert m["treatment_fid_mean"] == pytest.approx(19.0)
     assert m["r_mean"] == pytest.approx(0.15) and m["r_std"] == pytest.approx(math.sqrt(0.0075))
     # r takes the values .10, .10, .25: P(all three draws .10) = 8/27 and P(all .25) = 1/27 both
     # exceed 2.5%, so the percentile CI is exactly [min, max]
@@ -108,74 +153,170 @@ def test_relative_reduction(results):
     assert m["dropped"] == "seed 3: ssgan diverged; seed 4: ssgan missing, wgan_gp running"
     assert m["n_dropped"] == 2 and bool(m["in_published_range"]) is True
     assert math.isnan(m["p_wilcoxon"]) and "Wilcoxon" in m["note"]
-    assert (c["n_pairs"], c["baseline_n"], c["treatment_n"]) == (5, 6, 5)
+    # the t interval of the log ratios, mapped to r: 1 - exp(mean(d) -+ t sd / sqrt 3)
+    d = np.log([0.9, 0.9, 0.75])
+    half = st.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+    assert (m["r_t_ci_low"], m["r_t_ci_high"]) == (
+        pytest.approx(1 - math.exp(d.mean() + half)),
+        pytest.approx(1 - math.exp(d.mean() - half)),
+    )
+    assert (c["n_pairs"], c["baseline_n"], c["treatment_n"]) == (5, 5, 5)
     assert c["r_mean"] == pytest.approx(0.002)
-    assert c["dropped"] == "seed 5: ssgan missing; seed 6: ssgan failed, wgan_gp missing"
+    assert c["dropped"] == (
+        "seed 5: ssgan missing, wgan_gp FID other protocol; seed 6: ssgan failed, wgan_gp missing"
+    )
     assert bool(c["in_published_range"]) is False
     assert c["r_ci_low"] < c["r_mean"] < c["r_ci_high"]
-    # tests on d = log(FID_ssgan / FID_wgan_gp) against scipy, and Holm over the two datasets
+    # t-tests on d = log(FID_ssgan / FID_wgan_gp) against scipy, Holm over the three datasets
+    fb_f = [30.0 + s for s in range(8)]
+    ft_f = [f * (1 - 0.20 - 0.01 * (s % 3 - 1)) for s, f in enumerate(fb_f)]
     p = {}
-    for d, fb, ft in [
+    for ds, fb, ft in [
         ("mnist", [10, 20, 40], [9, 18, 30]),
+        ("fashion_mnist", fb_f, ft_f),
         ("cifar10", [50, 40, 60, 45, 55], [48.5, 40.8, 59.4, 45.45, 55.0]),
     ]:
         ref = st.ttest_1samp(np.log(np.array(ft) / np.array(fb)), 0.0)
-        r = row(red, dataset=d)
+        r = row(red, comparison=SS, dataset=ds)
         assert (r["t_stat"], r["p_ttest"], r["df"]) == (
             pytest.approx(ref.statistic),
             pytest.approx(ref.pvalue),
             len(fb) - 1,
         )
-        p[d] = ref.pvalue
-    lo, hi = sorted(p.values())
-    holm = {k: min(1, 2 * lo) if v == lo else max(min(1, 2 * lo), hi) for k, v in p.items()}
-    assert red["p_ttest_holm"].tolist() == pytest.approx([holm["mnist"], holm["cifar10"]])
+        p[ds] = ref.pvalue
+    ss = red[red["comparison"] == SS]
+    order = sorted(p, key=p.get)
+    holm = dict(
+        zip(order, np.maximum.accumulate([min(1, (3 - i) * p[k]) for i, k in enumerate(order)]))
+    )
+    assert ss["p_ttest_holm"].tolist() == pytest.approx([holm[k] for k in ss["dataset"]])
     d = np.log(np.array([48.5, 40.8, 59.4, 45.45, 55.0]) / np.array([50, 40, 60, 45, 55]))
-    assert c["p_wilcoxon"] == pytest.approx(st.wilcoxon(d).pvalue)
+    assert math.isnan(c["p_wilcoxon"])  # n = 5 < 6: 2/2^5 = 0.0625 could never reject
+    f = row(red, comparison=SS, dataset="fashion_mnist")
+    assert f["p_wilcoxon"] == pytest.approx(st.wilcoxon(np.log(np.array(ft_f) / fb_f)).pvalue)
+    assert c["p_perm"] == pytest.approx(
+        np.mean([abs((s * d).sum()) >= abs(d.sum()) - 1e-12 for s in signs(5)])
+    )
+
+
+def signs(n):
+    return [np.array([1 - 2 * ((k >> i) & 1) for i in range(n)]) for k in range(2**n)]
+
+
+def test_verdicts_follow_the_rule(results):
+    red = table(results, "relative_fid_reduction.csv")
+    got = {
+        (r.comparison, r.dataset): (r.p_perm, r.p_perm_holm, r.verdict) for r in red.itertuples()
+    }
+    # all 3 mnist log ratios < 0: p = 2/2^3; fashion: all 8 < 0: 2/2^8; Holm over 3 datasets
+    assert got[SS, "mnist"] == (pytest.approx(0.25), pytest.approx(0.5), "inconclusive")
+    assert got[SS, "fashion_mnist"] == (
+        pytest.approx(2 / 256),
+        pytest.approx(3 * 2 / 256),
+        "holds",
+    )
+    assert got[SS, "cifar10"][2] == "inconclusive"
+    # the variant is worse than WGAN-GP on its one dataset (no Holm factor)
+    assert got["ssgan_sigmoid vs wgan_gp", "fashion_mnist"] == (
+        pytest.approx(2 / 256),
+        pytest.approx(2 / 256),
+        "does not hold",
+    )
+    assert got["stu_gan vs wgan_gp", "mnist"][2] == "inconclusive"  # one pair
+    assert (red["rule"] == red["rule"].iloc[0]).all() and "Holm" in red["rule"].iloc[0]
+
+
+def test_leaderboard(results):
+    board = table(results, "leaderboard.csv")
+    f = board[board["dataset"] == "fashion_mnist"]
+    assert f["method"].tolist() == ["ssgan", "wgan_gp", "ssgan_sigmoid"]  # by mean FID
+    assert f["rank"].tolist() == [1, 2, 3] and f["n"].tolist() == [8, 8, 8]
+    assert f["fid_mean"].tolist() == pytest.approx([26.84, 33.5, 36.89])
+    s, w = row(f, method="ssgan"), row(f, method="wgan_gp")
+    assert (s["baseline"], s["verdict"], s["n_pairs"]) == ("wgan_gp", "holds", 8)
+    assert s["r_mean"] == pytest.approx(0.19875)
+    assert pd.isna(w["baseline"]) and pd.isna(w["r_mean"])  # only a baseline
+    assert row(f, method="ssgan_sigmoid")["method_kind"] == "ssgan"
+    assert list(dict.fromkeys(board["dataset"])) == ["mnist", "fashion_mnist", "cifar10"]
 
 
 def test_claims(results):
     cl = table(results, "claims.csv")
-    verdicts = {(r.claim, r.dataset): r.verdict for r in cl.itertuples()}
+    ss = cl[cl["comparison"] == SS]
+    verdicts = {(r.claim, r.dataset): r.verdict for r in ss.itertuples()}
     assert verdicts == {
-        ("C0", "mnist"): "holds",
+        ("C0", "mnist"): "inconclusive",  # n = 3 can never be conclusive
+        ("C0", "fashion_mnist"): "holds",
         ("C0", "cifar10"): "inconclusive",
-        ("C1", "mnist"): "holds",
-        ("C1", "cifar10"): "does not hold",
-        ("C2", "mnist"): "does not hold",
-        ("C2", "cifar10"): "holds",
-        ("C3", "mnist"): "holds",
+        ("C1", "mnist"): "inconclusive",  # older folder: no feature-sparsity probe
+        ("C1", "fashion_mnist"): "holds",
+        ("C1", "cifar10"): "inconclusive",
+        ("C2", "mnist"): "inconclusive",
+        ("C2", "fashion_mnist"): "holds",
+        ("C2", "cifar10"): "inconclusive",  # CI excludes 0 but n = 5: p >= 1/16
+        ("C3", "mnist"): "inconclusive",
+        ("C3", "fashion_mnist"): "inconclusive",
         ("C3", "cifar10"): "inconclusive",
     }
-    c1 = row(cl, claim="C1", dataset="mnist")  # (sastm1 + sastm2)/2 = .40 + .01 s over seeds 0-2
-    assert (c1["n"], c1["value_treatment"], c1["value_baseline"]) == (3, pytest.approx(0.41), 0.0)
-    assert c1["layers"] == "sastm1 sastm2" and "one-sample" in c1["note"]
-    c2 = row(cl, claim="C2", dataset="mnist")  # bn0 excluded
+    c1 = row(cl, comparison=SS, claim="C1", dataset="fashion_mnist")
+    # block1, block2 only (block0 .90 excluded); the final iteration, not iteration 100
+    assert c1["layers"] == "block1 block2" and c1["probe"] == "probe_feature_sparsity.csv"
+    assert (c1["value_baseline"], c1["value_treatment"], c1["n"]) == (
+        pytest.approx(0.40 + 0.005 * 3.5),
+        pytest.approx(0.60 + 0.01 * 3.5),
+        8,
+    )
+    assert c1["p_perm"] == pytest.approx(2 / 256) and c1["ci_low"] > 0
+    # Self-Sparse-GAN-only columns: described, never compared with a constant
+    assert (
+        c1["sastm_output_zero_frac"],
+        c1["sastm_channel_dead_frac"],
+        c1["sastm_spatial_dead_frac"],
+    ) == (0.5, 0.25, 0.125)
+    old = row(cl, comparison=SS, claim="C1", dataset="mnist")
+    assert (
+        old["n"] == 0
+        and "no probe_feature_sparsity.csv values for wgan_gp and ssgan" in old["note"]
+    )
+    assert old["sastm_output_zero_frac"] == pytest.approx(0.41)  # (sastm1 + sastm2)/2 over seeds
+    assert math.isnan(old["sastm_channel_dead_frac"])  # no dead-gate columns in older runs
+    c2 = row(cl, comparison=SS, claim="C2", dataset="mnist")  # bn0 excluded
     assert (c2["value_baseline"], c2["value_treatment"], c2["diff_mean"]) == (
         pytest.approx(0.5),
         pytest.approx(0.6),
         pytest.approx(0.1),
     )
-    assert c2["layers"] == "bn1 bn2"
-    c3 = row(cl, claim="C3", dataset="mnist")  # output deconv3 excluded
+    assert c2["layers"] == "bn1 bn2" and "2/2^3" in c2["note"]
+    c3 = row(cl, comparison=SS, claim="C3", dataset="mnist")  # output deconv3 excluded
     assert (c3["value_baseline"], c3["value_treatment"], c3["n"]) == (
         pytest.approx(0.51),
         pytest.approx(0.41),
         3,
     )
     assert c3["layers"] == "deconv1 deconv2"
-    c0 = row(cl, claim="C0", dataset="mnist")
-    assert c0["diff_mean"] == pytest.approx(-0.15) and c0["value_baseline"] == pytest.approx(70 / 3)
+    c0 = row(cl, comparison=SS, claim="C0", dataset="mnist")
+    assert c0["diff_mean"] == pytest.approx(np.log([0.9, 0.9, 0.75]).mean())
+    assert c0["value_baseline"] == pytest.approx(70 / 3)
+    # Holm across the datasets of one comparison and claim: C2 p = (.25, 2/256, 1/16)
+    c2f = row(cl, comparison=SS, claim="C2", dataset="fashion_mnist")
+    assert c2f["p_holm"] == pytest.approx(3 * 2 / 256)
+    # claims follow the treatment's registered method: STU-GAN has only the FID claim
+    assert set(cl.loc[cl["treatment"] == "stu_gan", "claim"]) == {"C0"}
+    assert set(cl.loc[cl["treatment"] == "ssgan_sigmoid", "claim"]) == {"C0", "C1", "C2", "C3"}
 
 
 def test_probe_tables(results):
     sp = table(results, "sparsity.csv")
-    assert set(sp["method"]) == {"ssgan"} and list(sp.columns[:4]) == agg.ID
+    assert set(sp["method"]) == {"ssgan", "ssgan_sigmoid"} and list(sp.columns[:4]) == R.ID
+    assert "channel_dead_frac" in sp.columns
     ws = table(results, "weight_signs.csv")
-    assert set(ws["method"]) == {"wgan_gp", "ssgan", "stu_gan"}
-    assert len(ws) == 3 * (
-        19 * 3 + 2 * 2
-    )  # 3 layers x (19 completed runs x 3 probes + 2 short runs x 2)
+    assert set(ws["method"]) == {"wgan_gp", "ssgan", "stu_gan"} | {"ssgan_sigmoid"}
+    fs = table(results, "feature_sparsity.csv")
+    assert set(fs["dataset"]) == {"fashion_mnist"} and set(fs["layer"]) == {
+        "block0",
+        "block1",
+        "block2",
+    }
     wh = table(results, "weight_hist.csv")
     assert set(wh["stage"]) == {"start", "end"}
     assert set(table(results, "fid_curves.csv")["dataset"]) == {"mnist"}
@@ -185,38 +326,105 @@ def test_probe_tables(results):
 def test_paper_table(results):
     md = (results / "tables" / "paper_table.md").read_text()
     assert (
-        "| MNIST | 21.50 ± 13.00 (n=4) | 19.00 ± 10.54 (n=3) | 15.00% ± 8.66% (n=3) | [10.00%, 25.00%] |"
-        in md
+        "| MNIST | 21.50 ± 13.00 (n=4) | 19.00 ± 10.54 (n=3) | 15.00% ± 8.66% (n=3) | "
+        "[-10.00%, 34.79%] | 0.5 | inconclusive |" in md
     )
-    assert "| CIFAR-10 |" in md and md.count("4.76%–21.84% ᵃ") == 2
+    assert "| Fashion-MNIST |" in md and "| 0.0234 | holds |" in md
+    assert "| CIFAR-10 |" in md and md.count("4.76%–21.84% ᵃ") == 3
+    assert "ssgan_sigmoid" not in md  # the paper's comparison only
     assert "WGAN-GP FID | Self-Sparse GAN FID" in md and "n_fake=500, n_real=1000" in md
     assert "MNIST seed 3: Self-Sparse GAN diverged" in md
     tex = (results / "tables" / "paper_table.tex").read_text()
-    assert "\\begin{tabular}{lrrrrrr}" in tex and "15.00\\% $\\pm$ 8.66\\% (n=3)" in tex
+    assert "\\begin{tabular}{lrrrrrrr}" in tex and "15.00\\% $\\pm$ 8.66\\% (n=3)" in tex
     assert "CIFAR-10 &" in tex and "4.76\\%--21.84\\%" in tex
 
 
 def test_bootstrap_reproducible(results, tmp_path):
     agg.aggregate(results, tmp_path / "a", n_boot=2000, seed=3)
-    assert (tmp_path / "a" / "relative_fid_reduction.csv").read_bytes() == (
-        results / "tables" / "relative_fid_reduction.csv"
-    ).read_bytes()
-    assert (tmp_path / "a" / "claims.csv").read_bytes() == (
-        results / "tables" / "claims.csv"
-    ).read_bytes()
+    for name in ("relative_fid_reduction.csv", "claims.csv", "leaderboard.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (results / "tables" / name).read_bytes()
 
 
-def test_other_method_pair_and_tiny_n(results, tmp_path):
+def test_one_comparison_from_the_command_line_and_tiny_n(results, tmp_path):
     f = agg.aggregate(
         results, tmp_path, n_boot=500, seed=0, baseline="wgan_gp", treatment="stu_gan"
     )
     red = f["relative_fid_reduction"].set_index("dataset")
+    assert list(red.index) == ["mnist"] and set(red["comparison"]) == {"stu_gan vs wgan_gp"}
     assert red.loc["mnist", "n_pairs"] == 1 and red.loc["mnist", "r_mean"] == pytest.approx(-0.2)
     assert math.isnan(red.loc["mnist", "r_std"]) and math.isnan(red.loc["mnist", "p_ttest"])
     assert "1 complete pair" in red.loc["mnist", "note"]
-    assert red.loc["cifar10", "n_pairs"] == 0 and "no complete pairs" in red.loc["cifar10", "note"]
     assert set(f["claims"]["verdict"]) == {"inconclusive"}
-    assert (tmp_path / "paper_table.md").read_text().count("STU-GAN FID") == 1
+    assert (
+        "not among this results folder's comparisons" in (tmp_path / "paper_table.md").read_text()
+    )
+
+
+def test_comparisons_from_the_suite_config(results, tmp_path):
+    suite = {
+        "comparisons": [
+            {"baseline": "ssgan", "treatment": "ssgan_sigmoid", "claims": ["C0", "C2"]},
+        ]
+    }
+    f = agg.aggregate(results, tmp_path, n_boot=200, suite=suite)
+    red = f["relative_fid_reduction"]
+    assert list(red["comparison"]) == ["ssgan_sigmoid vs ssgan"]
+    assert red["verdict"].tolist() == ["does not hold"]  # r = 1 - 1.1/0.8 < 0 on every seed
+    assert set(f["claims"]["claim"]) == {"C0", "C2"}
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(n_boot=0), "--bootstrap must be at least 1"),
+        (dict(baseline="ssgan", treatment="ssgan"), "baseline and treatment are the same"),
+        (dict(baseline="sngan", treatment="ssgan"), "baseline 'sngan' has no runs"),
+        (dict(treatment="sr_gan"), "treatment 'sr_gan' has no runs"),
+        (
+            dict(
+                suite={
+                    "comparisons": [{"baseline": "wgan_gp", "treatment": "ssgan", "claims": ["C9"]}]
+                }
+            ),
+            "unknown claim(s) C9",
+        ),
+    ],
+)
+def test_bad_comparisons_are_clear_errors(results, tmp_path, kw, message):
+    with pytest.raises(R.AnalysisError, match=re.escape(message)):
+        agg.aggregate(results, tmp_path, **kw)
+
+
+def test_cli_errors_exit_2(results, tmp_path, capsys):
+    assert main(["aggregate", "--results", str(tmp_path / "nope")]) == 2
+    assert main(["aggregate", "--results", str(tmp_path)]) == 2
+    assert "no run directories" in capsys.readouterr().err
+    args = ["aggregate", "--results", str(results), "--out", str(tmp_path / "t")]
+    assert main([*args, "--bootstrap", "0"]) == 2
+    assert main([*args, "--baseline", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "--bootstrap must be at least 1" in err and "baseline 'nosuch' has no runs" in err
+    assert "Traceback" not in err
+
+
+def test_list_form_results_folder_aggregates_as_before(tmp_path):
+    """A folder of one pair (list-form methods, records without method_kind or protocol_id)."""
+    root = write_synthetic(tmp_path / "r", probes=False, curves=False, samples=False)
+    for run in root.glob("runs/*/*/seed*"):
+        if run.parent.name not in ("wgan_gp", "ssgan") or run.parent.parent.name != "mnist":
+            shutil.rmtree(run)
+        elif (run / "run.json").is_file():
+            rec = json.loads((run / "run.json").read_text())
+            del rec["method_kind"]
+            (run / "run.json").write_text(json.dumps(rec))
+    f = agg.aggregate(root, tmp_path / "t", n_boot=2000, seed=3)
+    red = f["relative_fid_reduction"]
+    assert list(red["comparison"]) == [SS] and red["r_mean"].tolist() == pytest.approx([0.15])
+    assert (red["r_ci_low"].iloc[0], red["r_ci_high"].iloc[0]) == (
+        pytest.approx(0.10),
+        pytest.approx(0.25),
+    )
+    assert set(f["runs"]["method_kind"]) == {"wgan_gp", "ssgan"}
 
 
 def test_broken_inputs(results, tmp_path):
@@ -233,26 +441,19 @@ def test_broken_inputs(results, tmp_path):
     runs = f["runs"].set_index(["dataset", "method", "seed"])
     assert runs.loc[("mnist", "ssgan", 0), "fid_status"] == "missing"
     assert runs.loc[("mnist", "ssgan", 1), "fid_status"] == "unreadable"
-    red = f["relative_fid_reduction"].set_index("dataset")
+    red = f["relative_fid_reduction"]
+    red = red[red["comparison"] == SS].set_index("dataset")
     assert red.loc["mnist", "n_pairs"] == 1  # only seed 2 is left
     assert red.loc["mnist", "dropped"].startswith(
         "seed 0: ssgan no FID, wgan_gp FID non-finite; seed 1: ssgan FID unreadable; seed 3: ssgan diverged"
     )
-    assert red.loc["cifar10", "dropped"].startswith(
-        "seed 0: wgan_gp FID stale;"
-    )  # fid.json of an older generator
+    assert red.loc["cifar10", "dropped"].startswith("seed 0: wgan_gp FID stale;")
     assert "iteration 100" in runs.loc[("cifar10", "wgan_gp", 0), "note"]
-
-
-def test_cli_errors(tmp_path, capsys):
-    assert main(["aggregate", "--results", str(tmp_path / "nope")]) == 2
-    assert main(["aggregate", "--results", str(tmp_path)]) == 2
-    assert "no run directories" in capsys.readouterr().err
 
 
 def test_display_names():
     assert [
-        agg.dataset_name(x)
+        R.dataset_name(x)
         for x in (
             "fashion_mnist",
             "cifar10",
@@ -271,4 +472,4 @@ def test_display_names():
         "LSUN bedroom",
         "my_sketches",
     ]
-    assert agg.method_name("ssgan") == "Self-Sparse GAN" and agg.method_name("new_gan") == "new_gan"
+    assert R.method_name("ssgan") == "Self-Sparse GAN" and R.method_name("new_gan") == "new_gan"

@@ -713,7 +713,8 @@ def _writers(tmp_path: Path):
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from ssgan import aggregate, plots, train
+    from ssgan import train
+    from ssgan.analysis import aggregate, plots
     from ssgan.metrics import real_stats
 
     def fig_save(v):
@@ -811,7 +812,7 @@ def test_exception_mid_write_leaves_no_partial_file(tmp_path):
 
 def test_readers_ignore_leftover_tmp_files(tmp_path, reference):
     """What a SIGKILL leaves (``.<name>.<random>.tmp``) is never read as a result."""
-    from ssgan import aggregate
+    from ssgan.analysis import runs as analysis_runs
 
     results = tmp_path / "results"
     run = copy_run(reference, results / "runs" / "mnist" / "ssgan" / "seed0")
@@ -820,7 +821,7 @@ def test_readers_ignore_leftover_tmp_files(tmp_path, reference):
         (run / f".{name}.x1y2z3.tmp").write_text("{half")
     (run / "checkpoints" / ".ckpt_00000999.pt.abc.tmp").write_bytes(b"half")
     assert [it for it, _ in checkpoint.list_checkpoints(run / "checkpoints")] == [150, 140, 130]
-    row = aggregate.runs_table(results).iloc[0]
+    row = analysis_runs.runs_table(results).iloc[0]
     assert (row["status"], row["fid_status"], int(row["iteration"])) == (
         "completed",
         "missing",

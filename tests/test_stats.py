@@ -1,4 +1,4 @@
-"""ssgan.stats against hand-computed values."""
+"""ssgan.analysis.stats against hand-computed values, and the verdict rule by simulation."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from ssgan import stats
+from ssgan.analysis import stats
 
 B, T = [10.0, 20.0, 40.0], [9.0, 18.0, 30.0]  # r = .10, .10, .25
 
@@ -79,20 +79,79 @@ def test_t_ci_by_hand():
 
 
 def test_wilcoxon_only_from_min_n():
-    d = [-0.3, -0.1, -0.2, 0.05, -0.4]
+    d = [-0.3, -0.1, -0.2, 0.05, -0.4, -0.5]
+    assert stats.WILCOXON_MIN_N == 6
     assert stats.wilcoxon_p(d) == pytest.approx(st.wilcoxon(d).pvalue)
-    assert stats.wilcoxon_p(d) == pytest.approx(
-        4 / 32
-    )  # exact: W+ = 1, P(W+ <= 1) = 2/32, two-sided 4/32
-    assert math.isnan(stats.wilcoxon_p(d[:4]))
+    # exact: W+ = 1, P(W+ <= 1) = 2/64, two-sided 4/64
+    assert stats.wilcoxon_p(d) == pytest.approx(4 / 64)
+    assert stats.wilcoxon_p([-1, -2, -3, -4, -5, -6]) == pytest.approx(2 / 64)  # < .05 possible
+    # at n = 5 the smallest two-sided p is 2/2^5 = 0.0625: never reported
+    assert st.wilcoxon([-1, -2, -3, -4, -5]).pvalue == pytest.approx(0.0625)
+    assert math.isnan(stats.wilcoxon_p(d[:5]))
 
 
-def test_in_range_and_verdicts():
+def test_sign_flip_p_exact_by_hand():
+    # d = (-1, -2, 3): sums over the 8 sign vectors: |+-1 +-2 +-3| = 0,6,2,4,4,2,6,0 ->
+    # |observed| = 0: every vector is as extreme, p = 1
+    assert stats.sign_flip_p([-1.0, -2.0, 3.0]) == 1.0
+    # d = (-1, -2, -4): |sum| = 7 reached only by all-minus and all-plus: p = 2/8
+    assert stats.sign_flip_p([-1.0, -2.0, -4.0]) == 0.25
+    # d = (-1, -2, -4, 0.5): |sum| = 6.5; larger or equal: (-,-,-,-) 7.5, (-,-,-,+) 6.5 and mirrors
+    assert stats.sign_flip_p([-1.0, -2.0, -4.0, 0.5]) == 4 / 16
+    assert stats.sign_flip_p([-0.1] * 6) == pytest.approx(2 / 64)
+    assert math.isnan(stats.sign_flip_p([0.3])) and math.isnan(stats.sign_flip_p([0.0, 0.0]))
+    batch = stats.sign_flip_p(np.array([[-1.0, -2.0, -4.0], [-1.0, -2.0, 3.0]]))
+    assert batch.tolist() == [0.25, 1.0]
+    # beyond EXACT_MAX_N: Monte Carlo, reproducible, close to the exact value
+    d = np.r_[np.full(13, -0.1), 0.05]
+    p = stats.sign_flip_p(d, seed=1)
+    assert p == stats.sign_flip_p(d, seed=1) and 0 < p < 0.01
+
+
+def test_verdict_rule():
+    assert stats.verdict(-0.2, -0.1, 0.01, "<") == "holds"
+    assert stats.verdict(0.1, 0.2, 0.01, "<") == "does not hold"
+    assert stats.verdict(0.1, 0.2, 0.01, ">") == "holds"
+    assert stats.verdict(-0.2, -0.1, 0.01, ">") == "does not hold"
+    assert stats.verdict(-0.1, 0.2, 0.01, "<") == "inconclusive"  # interval contains 0
+    assert stats.verdict(-0.2, -0.1, 0.06, "<") == "inconclusive"  # p too large
+    assert stats.verdict(float("nan"), float("nan"), 0.01, ">") == "inconclusive"
+    assert stats.verdict(-0.2, -0.1, float("nan"), "<") == "inconclusive"
+
+
+def test_n3_with_p_0057_is_inconclusive():
+    """The first GPU run: 3 seeds, t-test p = 0.057; the percentile bootstrap CI excluded 0
+    (close to [min, max]) and the old rule said "does not hold"."""
+    d = np.array([0.10, 0.16, 0.13])  # log(FID_ssgan / FID_wgan) per seed, FID higher
+    d = d.mean() + (d - d.mean()) * (st.ttest_1samp(d, 0).statistic / 4.0)  # t = 4.0
+    assert stats.ttest_zero(d)[1] == pytest.approx(0.057, abs=5e-4)
+    lo, hi = stats.bootstrap_ci(d, 10000, 0)
+    assert lo > 0  # the bootstrap interval alone would have given a verdict
+    t_lo, t_hi = stats.t_ci(d)
+    assert t_lo < 0 < t_hi and stats.sign_flip_p(d) == 0.25
+    p_holm = stats.holm([stats.sign_flip_p(d)])[0]
+    assert stats.verdict(t_lo, t_hi, p_holm, "<") == "inconclusive"
+
+
+def simulate(effect: float, n: int = 10, draws: int = 200, sd: float = 0.1, seed: int = 0):
+    """Verdicts on ``draws`` synthetic data sets of n per-seed log FID ratios ~ N(log(1 - effect), sd)."""
+    d = np.random.default_rng(seed).normal(math.log(1 - effect), sd, size=(draws, n))
+    p = stats.sign_flip_p(d)  # one p per draw (exact, 2^10 sign vectors)
+    mean, half = d.mean(1), st.t.ppf(0.975, n - 1) * d.std(1, ddof=1) / math.sqrt(n)
+    return [stats.verdict(m - h, m + h, pi, "<") for m, h, pi in zip(mean, half, p)]
+
+
+def test_simulated_20_percent_reduction_holds_in_95_percent_of_draws():
+    v = simulate(0.20)
+    assert v.count("holds") >= 0.95 * len(v)
+
+
+def test_no_effect_gives_false_holds_in_at_most_5_percent_of_draws():
+    v = simulate(0.0)
+    assert v.count("holds") <= 0.05 * len(v)
+    assert v.count("holds") > 0  # the test can reject at all (a broken p would give none)
+
+
+def test_in_range():
     assert stats.in_range(0.15) is True and stats.in_range(0.30) is False
     assert stats.in_range(0.0476) is True and stats.in_range(0.2184) is True
-    assert stats.verdict(-0.2, -0.1, "<") == "holds"
-    assert stats.verdict(0.1, 0.2, "<") == "does not hold"
-    assert stats.verdict(-0.1, 0.2, "<") == "inconclusive"
-    assert stats.verdict(0.1, 0.2, ">") == "holds"
-    assert stats.verdict(-0.2, -0.1, ">") == "does not hold"
-    assert stats.verdict(float("nan"), float("nan"), ">") == "inconclusive"

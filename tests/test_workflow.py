@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ssgan.aggregate import TABLES
-from ssgan.plots import FIGURES, FORMATS
+from ssgan.analysis.aggregate import TABLES
+from ssgan.analysis.plots import FIGURES, FORMATS
 from tests.conftest import snakemake, tiny_suite
 from tests.slurm_cluster import slurm_cluster_fixture
 
@@ -43,8 +43,9 @@ def test_dry_run_quick_config(tmp_path):
     proc = snakemake("-n", "--configfile", "config/quick.yaml", *isolated(tmp_path))
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
-    # the quick config replaces the paper grid (it is not merged into it)
-    assert counts["train"] == counts["fid"] == 8 and counts["prepare_data"] == 2
+    # the quick config replaces the paper grid (it is not merged into it); 2 x 2 x 2 + the
+    # ssgan_sigmoid variant on MNIST seed 0
+    assert counts["train"] == counts["fid"] == 9 and counts["prepare_data"] == 2
 
 
 def test_lint_is_clean():
@@ -76,24 +77,38 @@ def test_quick_config_end_to_end(quick):
             assert (tmp / "figures" / f"{name}.{fmt}").stat().st_size > 1000, name
     rows = read_csv(results / "tables" / "runs.csv")
     assert sorted((r["dataset"], r["method"], r["seed"]) for r in rows) == sorted(
-        (d, m, str(s))
-        for d in ("mnist", "fashion_mnist")
-        for m in ("wgan_gp", "ssgan")
-        for s in (0, 1)
+        [
+            (d, m, str(s))
+            for d in ("mnist", "fashion_mnist")
+            for m in ("wgan_gp", "ssgan")
+            for s in (0, 1)
+        ]
+        + [("mnist", "ssgan_sigmoid", "0")]
     )
     assert all(
         r["status"] == "completed" and math.isfinite(float(r["fid"])) and float(r["fid"]) > 0
         for r in rows
     )
     assert {r["n_fake"] for r in rows} == {"128"} and {r["n_real"] for r in rows} == {"256"}
-    red = {r["dataset"]: r for r in read_csv(results / "tables" / "relative_fid_reduction.csv")}
-    assert set(red) == {"mnist", "fashion_mnist"} and all(r["n_pairs"] == "2" for r in red.values())
+    reds = read_csv(results / "tables" / "relative_fid_reduction.csv")
+    assert sorted((r["comparison"], r["dataset"], r["n_pairs"]) for r in reds) == [
+        ("ssgan vs wgan_gp", "fashion_mnist", "2"),
+        ("ssgan vs wgan_gp", "mnist", "2"),
+        ("ssgan_sigmoid vs wgan_gp", "mnist", "1"),
+    ]
+    red = {r["dataset"]: r for r in reds if r["comparison"] == "ssgan vs wgan_gp"}
     for r in red.values():  # r = mean over seeds of 1 - FID_ssgan / FID_wgan, from runs.csv itself
         fids = {
             (x["method"], x["seed"]): float(x["fid"]) for x in rows if x["dataset"] == r["dataset"]
         }
         expected = sum(1 - fids[("ssgan", s)] / fids[("wgan_gp", s)] for s in ("0", "1")) / 2
         assert float(r["r_mean"]) == pytest.approx(expected, rel=1e-9)
+    board = read_csv(results / "tables" / "leaderboard.csv")
+    assert sorted(r["rank"] for r in board if r["dataset"] == "mnist") == ["1", "2", "3"]
+    claims = read_csv(results / "tables" / "claims.csv")
+    assert {r["comparison"] for r in claims} == {"ssgan vs wgan_gp", "ssgan_sigmoid vs wgan_gp"}
+    variant = json.loads((results / "runs/mnist/ssgan_sigmoid/seed0/run.json").read_text())
+    assert (variant["method_kind"], variant["config"]["sastm"]["gate"]) == ("ssgan", "sigmoid")
     run = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "run.json").read_text())
     assert run["provenance"]["git"]["commit"] and run["config"]["model"]["width"] == 16
     fid = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "fid.json").read_text())
@@ -115,6 +130,7 @@ def test_report_contains_figures_and_tables(quick):
         assert any(n.endswith(f"{name}.png") for n in names), name
     assert any(n.endswith("relative_fid_reduction.csv") for n in names)
     assert any(n.endswith("claims.csv") for n in names)
+    assert any(n.endswith("leaderboard.csv") for n in names)
 
 
 @pytest.mark.slow

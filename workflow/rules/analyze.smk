@@ -1,6 +1,6 @@
 # Tables, statistics and figures from all runs (cheap: run on the login node).
-from ssgan.aggregate import TABLES
-from ssgan.plots import FIGURES, FORMATS
+from ssgan.analysis.aggregate import TABLES
+from ssgan.analysis.plots import FIGURES, FORMATS
 
 TABLES_DIR = res("tables")
 FIGURES_DIR = config["figures"]
@@ -15,6 +15,7 @@ rule aggregate:
     input:
         runs=all_runs(run_file("run.json")),
         fids=all_runs(run_file("fid.json")),
+        config=SUITE_CONFIG,  # its comparisons (rewritten only when the config changes)
     output:
         [
             report(f"{TABLES_DIR}/{name}", caption=caption(name), category="Tables")
@@ -28,7 +29,8 @@ rule aggregate:
         results=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
         tables=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "ssgan aggregate --results {params.results} --out {params.tables} 2> {log}"
+        "ssgan aggregate --results {params.results} --out {params.tables} --config {input.config}"
+        " 2> {log}"
 
 
 rule plot:
@@ -46,6 +48,8 @@ rule plot:
         ENV
     params:
         results=lambda wildcards, input: os.path.dirname(os.path.dirname(input[0])),
+        tables=lambda wildcards, input: os.path.dirname(input[0]),
         figures=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "ssgan plot --results {params.results} --out {params.figures} 2> {log}"
+        "ssgan plot --results {params.results} --tables {params.tables} --out {params.figures}"
+        " 2> {log}"

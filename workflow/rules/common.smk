@@ -14,7 +14,7 @@ def res(path):
 
 
 DATASETS = list(config["datasets"])
-METHODS = config["methods"]
+METHODS = list(config["methods"])  # labels: registered methods or variants (config.method_entry)
 SEEDS = config["seeds"]
 RESOURCE_DEFAULTS = {"gpu": 1, "cpus": 4, "mem_mb": 32000, "runtime": 1440}
 RES = {
@@ -38,14 +38,14 @@ def check_config():
     bad value stops the workflow here, before any job runs, with a message naming it."""
     suite = {k: v for k, v in config.items() if v is not None or k in ("data_root", "fid_cache")}
     try:
+        grid = ssgan_config.grid(suite)
+        for dataset, method, seed in grid:
+            ssgan_config.resolve(dataset, method, seed, suite)
         for dataset in DATASETS:
-            for method in METHODS:
-                for seed in SEEDS:
-                    ssgan_config.resolve(dataset, method, seed, suite)
             ssgan_config.check_paths(ssgan_config.resolve(dataset, METHODS[0], SEEDS[0], suite))
     except ssgan_config.ConfigError as err:
         raise WorkflowError(f"invalid config: {err}") from None
-    return suite
+    return suite, grid
 
 
 def write_suite_config(suite):
@@ -56,7 +56,8 @@ def write_suite_config(suite):
         ssgan_io.write_text(path, text)
 
 
-write_suite_config(check_config())
+SUITE, GRID = check_config()
+write_suite_config(SUITE)
 
 
 def fid_cache_dir():
@@ -64,7 +65,8 @@ def fid_cache_dir():
 
 
 def all_runs(pattern):
-    return expand(pattern, dataset=DATASETS, method=METHODS, seed=SEEDS)
+    """``pattern`` for every run of the grid (a variant only on its own datasets/seeds)."""
+    return [pattern.format(dataset=d, method=m, seed=s) for d, m, s in GRID]
 
 
 def local_gpu(rule):

@@ -1,4 +1,5 @@
-"""Statistics for paired-seed comparisons (docs/analysis.md has the full recipe).
+"""Statistics for paired-seed comparisons (docs/analysis.md has the full recipe and the verdict
+rule with a worked example).
 
 Paired seeds: seed s gives both methods the same data order and evaluation latents, so
 the unit of analysis is the per-seed pair. Every function takes plain sequences, never
@@ -13,7 +14,16 @@ import numpy as np
 from scipy import stats as st
 
 PUBLISHED_RANGE = (0.0476, 0.2184)  # relative FID decrease, Qian et al. 2021 (abstract)
-WILCOXON_MIN_N = 5  # below 5 pairs the exact two-sided p is >= 2/2^4 = 0.0625 whatever the data
+# The exact two-sided signed-rank p is >= 2/2^n: 0.0625 at n = 5, 0.03125 at n = 6; below 6
+# pairs it can never reach 0.05 whatever the data, so it is not reported.
+WILCOXON_MIN_N = 6
+ALPHA = 0.05  # verdict level (Holm-adjusted)
+EXACT_MAX_N = 12  # sign-flip test: all 2^n sign vectors up to here, else MONTE_CARLO random ones
+MONTE_CARLO = 2**16
+RULE = (
+    "holds / does not hold iff the 95% Student-t interval of the paired difference excludes 0 "
+    "and the Holm-adjusted sign-flip p < 0.05; else inconclusive"
+)
 NAN = float("nan")
 
 
@@ -104,16 +114,38 @@ def t_ci(x, level: float = 0.95) -> tuple[float, float]:
     return mean - half, mean + half
 
 
-def in_range(value: float, lo_hi: tuple[float, float] = PUBLISHED_RANGE):
-    """True/False, or None when value is NaN."""
-    return None if not np.isfinite(value) else bool(lo_hi[0] <= value <= lo_hi[1])
+def sign_flip_p(d, seed: int = 0) -> np.ndarray | float:
+    """Two-sided paired permutation (sign-flip) p of mean(d) = 0, over the last axis of ``d``.
+
+    Under H0 each difference is as likely +d_s as -d_s; p = share of sign vectors e (all 2^n
+    for n <= EXACT_MAX_N, else MONTE_CARLO random ones from default_rng(seed), plus the
+    observed one) with |sum e_s d_s| >= |sum d_s|. The smallest p is 2/2^n (0.25 at n = 3,
+    0.0625 at n = 5, 0.031 at n = 6). NaN for n < 2 or when every d_s is 0. ``d`` may be a
+    batch (..., n): one p per row (the simulation tests use that)."""
+    d = np.asarray(d, dtype=float)
+    n = d.shape[-1]
+    if n < 2:
+        return np.full(d.shape[:-1], NAN)[()] if d.ndim > 1 else NAN
+    if n <= EXACT_MAX_N:
+        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+    else:
+        rng = np.random.default_rng(seed)
+        signs = np.vstack([np.ones(n), rng.choice([-1.0, 1.0], size=(MONTE_CARLO, n))])
+    obs = np.abs(d.sum(axis=-1))
+    flipped = np.abs(d @ signs.T)
+    p = (flipped >= obs[..., None] * (1 - 1e-12) - 1e-15).mean(axis=-1)
+    p = np.where(np.all(d == 0, axis=-1), NAN, p)
+    return float(p) if p.ndim == 0 else p
 
 
-def verdict(ci_low: float, ci_high: float, direction: str) -> str:
-    """A claim "difference < 0" (direction '<') or "> 0" ('>') against a CI of the difference:
-    holds if the CI excludes 0 in the claimed direction, does not hold if it excludes 0 in the
-    opposite direction, inconclusive otherwise (CI contains 0 or is undefined)."""
-    if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+def verdict(ci_low: float, ci_high: float, p_adjusted: float, direction: str) -> str:
+    """The one verdict rule for every claim (docs/analysis.md): a claim "difference < 0"
+    (direction '<') or "> 0" ('>') **holds** iff the CI of the difference excludes 0 on the
+    claimed side *and* the (Holm-adjusted) p < ALPHA; **does not hold** iff the CI excludes 0
+    on the other side and p < ALPHA; **inconclusive** otherwise (CI or p undefined too)."""
+    if not (np.isfinite(ci_low) and np.isfinite(ci_high) and np.isfinite(p_adjusted)):
+        return "inconclusive"
+    if p_adjusted >= ALPHA:
         return "inconclusive"
     below, above = ci_high < 0, ci_low > 0
     if (direction == "<" and below) or (direction == ">" and above):
@@ -121,3 +153,8 @@ def verdict(ci_low: float, ci_high: float, direction: str) -> str:
     if below or above:
         return "does not hold"
     return "inconclusive"
+
+
+def in_range(value: float, lo_hi: tuple[float, float] = PUBLISHED_RANGE):
+    """True/False, or None when value is NaN."""
+    return None if not np.isfinite(value) else bool(lo_hi[0] <= value <= lo_hi[1])

@@ -1,0 +1,112 @@
+"""``ssgan aggregate``: every table of a results folder, in the order the modules read.
+
+Input: RESULTS/runs/<dataset>/<method>/seed<seed>/ (docs/run_layout.md) and, optionally, the
+suite config (its ``comparisons:``); nothing else is read. Output: the files in TABLES, in the
+tables folder. The recipe is in docs/analysis.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from ssgan import io
+from ssgan.analysis import claims as C
+from ssgan.analysis import paper_table
+from ssgan.analysis import runs as R
+from ssgan.analysis import tables as T
+
+TABLES = (
+    "runs.csv",
+    "fid_pairs.csv",
+    "relative_fid_reduction.csv",
+    "leaderboard.csv",
+    "paper_table.md",
+    "paper_table.tex",
+    "claims.csv",
+    *(f"{name}.csv" for name in R.PROBES),
+)
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    with io.atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def aggregate(
+    results, out=None, n_boot=10000, seed=0, baseline=None, treatment=None, suite=None
+) -> dict:
+    """Writes every file in TABLES to ``out`` (default RESULTS/tables); returns the DataFrames.
+    Comparisons: ``baseline``/``treatment``, else ``suite['comparisons']``, else the default
+    (``tables.comparisons``)."""
+    if n_boot < 1:
+        raise R.AnalysisError(f"--bootstrap must be at least 1, got {n_boot}")
+    results = Path(results)
+    out = Path(out) if out else results / "tables"
+    runs = R.runs_table(results)
+    comps = T.comparisons(runs, suite, baseline, treatment)
+    datasets = T.comparison_datasets(runs, comps)
+    probes = {name: R.gather(results, runs, name) for name in R.PROBES}
+    pairs = T.fid_pairs(runs, comps)
+    red = T.reduction_table(runs, pairs, comps, datasets, n_boot, seed)
+    kinds = dict(zip(runs["method"], runs["method_kind"].fillna(runs["method"])))
+    claims = C.claims_table(comps, datasets, pairs, probes, lambda m: kinds.get(m, m), n_boot, seed)
+    md, tex = paper_table.paper_table(red, runs, comps)
+    frames = {
+        "runs": runs,
+        "fid_pairs": pairs,
+        "relative_fid_reduction": red,
+        "leaderboard": T.leaderboard(runs, red),
+        "claims": claims,
+        **probes,
+    }
+    for name, df in frames.items():
+        write_csv(df, out / f"{name}.csv")
+    io.write_text(out / "paper_table.md", md)
+    io.write_text(out / "paper_table.tex", tex)
+    return frames
+
+
+def summary(frames) -> str:
+    runs, red, claims = frames["runs"], frames["relative_fid_reduction"], frames["claims"]
+    counts = runs["status"].value_counts()
+    lines = [f"{len(runs)} runs: " + ", ".join(f"{counts[s]} {s}" for s in counts.index)]
+    for r in red.itertuples():
+        lines.append(
+            f"  {r.comparison}, {r.dataset_name}: r = {100 * r.r_mean:.2f}% (n={r.n_pairs} pairs, "
+            f"95% t-CI [{100 * r.r_t_ci_low:.2f}%, {100 * r.r_t_ci_high:.2f}%], "
+            f"p_holm={r.p_perm_holm:.3g}): {r.verdict}"
+            + (f"; dropped {r.dropped}" if r.dropped else "")
+        )
+    for c in claims.itertuples():
+        lines.append(f"  {c.comparison} {c.claim} {c.dataset_name}: {c.verdict} (n={c.n})")
+    return "\n".join(lines)
+
+
+def cli(args) -> int:
+    from ssgan.config import load_yaml
+
+    results = Path(args.results)
+    if not results.is_dir():
+        raise R.AnalysisError(f"results folder {results} does not exist")
+    if not R.discover(results):
+        raise R.AnalysisError(
+            f"no run directories under {results}/runs/<dataset>/<method>/seed<N>/"
+        )
+    suite = load_yaml(args.config) if getattr(args, "config", None) else None
+    frames = aggregate(
+        results,
+        args.out,
+        args.bootstrap,
+        args.seed,
+        getattr(args, "baseline", None),
+        getattr(args, "treatment", None),
+        suite,
+    )
+    print(summary(frames))
+    print(
+        f"tables written to {Path(args.out) if args.out else results / 'tables'}", file=sys.stdout
+    )
+    return 0

@@ -1,0 +1,259 @@
+"""The claims registry and ``claims.csv``: every claim is a probe file, a metric, the layers it
+is averaged over and the claimed sign of (treatment - baseline), judged by the one verdict
+rule of ``stats.verdict`` (docs/analysis.md).
+
+A new method adds its claims here: one ``Claim`` in ``CLAIMS`` (its probe table must be in
+``runs.PROBES``) and its name in ``CLAIM_SETS`` under the registered method it applies to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from ssgan.analysis import stats
+from ssgan.analysis.runs import PROBES, dataset_name
+
+
+def _numbered(layers, prefix) -> dict[str, int]:
+    return {l: int(m.group(1)) for l in layers if (m := re.fullmatch(prefix + r"(\d+)", str(l)))}
+
+
+def sastm_layers(layers) -> list[str]:
+    """Every SASTM (sastm1, sastm2, ...)."""
+    return list(_numbered(layers, "sastm"))
+
+
+def hidden_blocks(layers) -> list[str]:
+    """Post-ReLU feature maps of the hidden blocks (block1, ...: each follows a deconvolution and,
+    in Self-Sparse GAN, its SASTM); block0 follows the linear layer, where no SASTM acts."""
+    return [l for l, k in _numbered(layers, "block").items() if k >= 1]
+
+
+def hidden_bn(layers) -> list[str]:
+    """BatchNorms after the hidden deconvolutions (bn1, bn2, ...; bn0 follows the linear layer)."""
+    return [l for l, k in _numbered(layers, "bn").items() if k >= 1]
+
+
+def hidden_deconv(layers) -> list[str]:
+    """Deconvolutions followed by a SASTM in the default generator: all but the output one (the last)."""
+    k = _numbered(layers, "deconv")
+    return [l for l, i in k.items() if i < max(k.values())]
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    table: str  # probe table (runs.PROBES key); "fid" for the FID claim
+    column: str  # measurement
+    layers: Callable | None  # layer selector (list of names -> the ones averaged)
+    direction: str  # claimed sign of (treatment - baseline): "<" or ">"
+    text: str
+
+
+CLAIMS = {
+    "C0": Claim("fid", "log_ratio", None, "<", "lower FID than the baseline"),
+    "C1": Claim(
+        "feature_sparsity",
+        "zero_frac",
+        hidden_blocks,
+        ">",
+        "sparser feature maps: more exact zeros in the post-ReLU maps fed to the deconvolutions",
+    ),
+    "C2": Claim(
+        "dead_units",
+        "dead_frac",
+        hidden_bn,
+        "<",
+        "fewer dead units after BatchNorm (post-BN pre-ReLU activations <= 0)",
+    ),
+    "C3": Claim(
+        "weight_signs", "neg_frac", hidden_deconv, "<", "fewer negative deconvolution weights"
+    ),
+}
+# registered method of the treatment -> the claims of its comparisons (config `claims:` overrides)
+CLAIM_SETS = {"ssgan": ("C0", "C1", "C2", "C3")}
+DEFAULT_CLAIMS = ("C0",)
+# Self-Sparse-GAN-only measurements shown beside C1 (final probe, mean over SASTM layers): no
+# baseline has them, so they are described, never compared with a constant.
+SASTM_ONLY = {
+    "sastm_output_zero_frac": "output_zero_frac",
+    "sastm_channel_dead_frac": "channel_dead_frac",
+    "sastm_spatial_dead_frac": "spatial_dead_frac",
+}
+CLAIM_COLUMNS = [
+    "comparison",
+    "claim",
+    "dataset",
+    "dataset_name",
+    "description",
+    "probe",
+    "metric",
+    "layers",
+    "direction",
+    "baseline",
+    "treatment",
+    "value_baseline",
+    "value_treatment",
+    "n",
+    "diff_mean",
+    "ci_low",
+    "ci_high",
+    "p_perm",
+    "p_holm",
+    "bootstrap_ci_low",
+    "bootstrap_ci_high",
+    "verdict",
+    "rule",
+    *SASTM_ONLY,
+    "note",
+]
+
+
+def claims_for(comparison, kind_of: Callable[[str], str]) -> tuple[str, ...]:
+    """The comparison's own list, else the set registered for its treatment's method."""
+    return comparison.claims or CLAIM_SETS.get(kind_of(comparison.treatment), DEFAULT_CLAIMS)
+
+
+def final_values(probe: pd.DataFrame, column: str, select: Callable) -> pd.DataFrame:
+    """Per completed run: the probe's last iteration, mean over the selected layers.
+    Columns dataset, method, seed, value, layers."""
+    rows = []
+    probe = probe[probe["status"] == "completed"] if len(probe) else probe
+    for (d, m, s), g in probe.groupby(["dataset", "method", "seed"]):
+        last = g[g["iteration"] == g["iteration"].max()]
+        names = select(list(dict.fromkeys(last["layer"])))
+        vals = pd.to_numeric(last.loc[last["layer"].isin(names), column], errors="coerce")
+        vals = vals.dropna()
+        rows.append(
+            dict(
+                dataset=d,
+                method=m,
+                seed=s,
+                value=vals.mean() if len(vals) else math.nan,
+                layers=",".join(map(str, names)),
+            )
+        )
+    return pd.DataFrame(rows, columns=["dataset", "method", "seed", "value", "layers"])
+
+
+def paired_stats(diff, n_boot: int, seed: int) -> dict:
+    """Mean, Student-t 95% CI, exact sign-flip p and bootstrap CI of per-seed differences."""
+    mean, _, n = stats.mean_std(diff)
+    lo, hi = stats.t_ci(diff)
+    b_lo, b_hi = stats.bootstrap_ci(diff, n_boot, seed)
+    return dict(
+        n=n,
+        diff_mean=mean,
+        ci_low=lo,
+        ci_high=hi,
+        p_perm=stats.sign_flip_p(diff, seed),
+        bootstrap_ci_low=b_lo,
+        bootstrap_ci_high=b_hi,
+    )
+
+
+def few_seeds(n: int) -> str:
+    if n < 2:
+        return f"{n} seed(s) with both values: interval and test undefined"
+    if n < stats.WILCOXON_MIN_N:  # 2/2^n >= 0.0625: the sign-flip p cannot reach 0.05
+        return f"n = {n}: the smallest sign-flip p is 2/2^{n} = {2 / 2**n:.3g}, no verdict possible"
+    return ""
+
+
+def probe_row(name, claim, comp, dataset, fv, n_boot, seed) -> dict:
+    """Paired difference treatment - baseline over the seeds where both have a value."""
+    fv = fv[(fv["dataset"] == dataset) & np.isfinite(fv["value"].astype(float))]
+    vb = fv[fv["method"] == comp.baseline].set_index("seed")["value"]
+    vt = fv[fv["method"] == comp.treatment].set_index("seed")["value"]
+    seeds = vb.index.intersection(vt.index)
+    diff = (vt[seeds] - vb[seeds]).to_numpy(float)
+    missing = [m for m, v in ((comp.baseline, vb), (comp.treatment, vt)) if v.empty]
+    why = (
+        f"no {PROBES[claim.table][0]} values for {' and '.join(missing)} (runs without this probe, "
+        f"e.g. written before it existed, or not completed)"
+        if missing
+        else ""
+    )
+    layers = sorted(set(",".join(fv["layers"]).split(",")) - {""})
+    return dict(
+        probe=PROBES[claim.table][0],
+        metric=f"{claim.column} (final iteration, mean over layers)",
+        layers=" ".join(layers),
+        value_baseline=vb[seeds].mean() if len(seeds) else math.nan,
+        value_treatment=vt[seeds].mean() if len(seeds) else math.nan,
+        **paired_stats(diff, n_boot, seed),
+        note=why or few_seeds(len(diff)),
+    )
+
+
+def fid_row(comp, dataset, pairs, n_boot, seed) -> dict:
+    """C0 on the complete FID pairs: d_s = log(FID_t,s / FID_b,s), claimed < 0."""
+    p = pairs[(pairs["comparison"] == comp.name) & (pairs["dataset"] == dataset)]
+    return dict(
+        probe="fid.json",
+        metric="log(FID_treatment / FID_baseline) per seed pair; values: mean FID over the pairs",
+        layers="",
+        value_baseline=p["fid_baseline"].mean() if len(p) else math.nan,
+        value_treatment=p["fid_treatment"].mean() if len(p) else math.nan,
+        **paired_stats(p["log_ratio"].to_numpy(float), n_boot, seed),
+        note=few_seeds(len(p)),
+    )
+
+
+def sastm_only(probes, comp, dataset) -> dict:
+    out = dict.fromkeys(SASTM_ONLY, math.nan)
+    for col, src in SASTM_ONLY.items():
+        if src not in probes["sparsity"]:
+            continue
+        fv = final_values(probes["sparsity"], src, sastm_layers)
+        v = fv.loc[(fv["dataset"] == dataset) & (fv["method"] == comp.treatment), "value"]
+        out[col] = v.mean() if v.notna().any() else math.nan
+    return out
+
+
+def claims_table(comps, datasets, pairs, probes, kind_of, n_boot=10000, seed=0) -> pd.DataFrame:
+    """One row per comparison x claim x dataset (``datasets[comp.name]``); Holm across the
+    datasets of one comparison and claim, then the verdict rule."""
+    rows = []
+    for comp in comps:
+        for name in claims_for(comp, kind_of):
+            claim = CLAIMS[name]
+            fv = (
+                None
+                if claim.table == "fid"
+                else final_values(probes[claim.table], claim.column, claim.layers)
+            )
+            block = []
+            for d in datasets[comp.name]:
+                r = (
+                    fid_row(comp, d, pairs, n_boot, seed)
+                    if fv is None
+                    else probe_row(name, claim, comp, d, fv, n_boot, seed)
+                )
+                extra = sastm_only(probes, comp, d) if name == "C1" else {}
+                block.append(
+                    dict(
+                        comparison=comp.name,
+                        claim=name,
+                        dataset=d,
+                        dataset_name=dataset_name(d),
+                        description=claim.text,
+                        direction=f"{comp.treatment} - {comp.baseline} {claim.direction} 0",
+                        baseline=comp.baseline,
+                        treatment=comp.treatment,
+                        rule=stats.RULE,
+                        **r,
+                        **extra,
+                    )
+                )
+            holm = stats.holm([b["p_perm"] for b in block])
+            for b, p in zip(block, holm):
+                b["p_holm"] = p
+                b["verdict"] = stats.verdict(b["ci_low"], b["ci_high"], p, claim.direction)
+            rows += block
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)

@@ -1,0 +1,133 @@
+"""Figure building blocks shared by ``plots`` and ``probe_plots``: panel grids, fixed method
+colors, the "no data" message, mean ± std bands and saving as PNG and PDF."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from ssgan import io  # noqa: E402
+from ssgan.analysis.runs import (  # noqa: E402
+    method_name,
+)
+
+FORMATS = ("png", "pdf")
+METHOD_COLORS = {
+    "wgan_gp": "#4C72B0",
+    "ssgan": "#DD8452",
+    "stu_gan": "#55A868",
+    "sr_gan": "#C44E52",
+}
+PANEL = (3.4, 2.7)  # inches per subplot
+DPI = 150
+
+
+def color(method: str) -> str:
+    if method in METHOD_COLORS:
+        return METHOD_COLORS[method]
+    extra = sns.color_palette("tab10").as_hex()[4:]
+    return extra[sum(map(ord, method)) % len(extra)]  # stable for a given name
+
+
+def natural(names) -> list[str]:
+    """deconv2 < deconv10."""
+    return sorted(
+        set(map(str, names)),
+        key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)],
+    )
+
+
+def grid(nrows: int, ncols: int, title: str, sharey=False, panel=PANEL):
+    nrows, ncols = max(nrows, 1), max(ncols, 1)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        squeeze=False,
+        layout="constrained",
+        sharey=sharey,
+        figsize=(max(panel[0] * ncols + 0.4, 7.0), panel[1] * nrows + 0.9),
+    )
+    fig.suptitle(title, fontweight="bold")
+    return fig, axes
+
+
+def empty_figure(out: Path | None, name: str, title: str, message: str):
+    """The figure's file, holding only the reason why there is nothing to show."""
+    fig, axes = grid(1, 1, title, panel=(7.0, 3.0))
+    no_data(axes[0, 0], message)
+    return save(fig, out, name)
+
+
+def no_data(ax, message: str) -> None:
+    ax.text(
+        0.5,
+        0.5,
+        message,
+        ha="center",
+        va="center",
+        wrap=True,
+        fontsize=9,
+        color="0.35",
+        transform=ax.transAxes,
+    )
+    # per-axes tick switches: set_yticks([]) would empty every panel sharing this y axis
+    ax.tick_params(left=False, labelleft=False, bottom=False, labelbottom=False)
+    ax.grid(False)
+
+
+def legend(fig, methods, extra=()) -> None:
+    handles = [plt.Line2D([], [], color=color(m), lw=2.5, label=method_name(m)) for m in methods]
+    handles += list(extra)
+    if handles:
+        fig.legend(
+            handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False
+        )
+
+
+def save(fig, out: Path | None, name: str):
+    """Writes ``name``.png/.pdf into ``out`` and closes the figure; with ``out`` None returns
+    the figure instead (the tests read back what was drawn)."""
+    if out is None:
+        return fig
+    for ext in FORMATS:
+        with io.atomic_path(out / f"{name}.{ext}") as tmp:
+            fig.savefig(
+                tmp, format=ext, dpi=DPI, metadata={"CreationDate": None} if ext == "pdf" else None
+            )
+        fig.set_layout_engine(
+            "none"
+        )  # the layout is done: keep it for the other formats (2x faster)
+    plt.close(fig)
+
+
+def mean_band(ax, df: pd.DataFrame, x: str, y: str, c, label=None, ls="-") -> None:
+    """Mean over seeds at each x with a +-1 std band (where >= 2 seeds)."""
+    g = df.groupby(x)[y].agg(["mean", "std", "count"]).sort_index()
+    ax.plot(
+        g.index,
+        g["mean"],
+        color=c,
+        ls=ls,
+        lw=1.8,
+        label=label,
+        marker="o" if len(g) < 15 else None,
+        ms=3,
+    )
+    sd = g["std"].where(g["count"] > 1)
+    upper = 1.0 if y.endswith("_frac") else np.inf  # fractions live in [0, 1], FIDs in [0, inf)
+    ax.fill_between(
+        g.index,
+        (g["mean"] - sd).clip(lower=0),
+        (g["mean"] + sd).clip(upper=upper),
+        color=c,
+        alpha=0.2,
+        lw=0,
+    )

@@ -1,0 +1,336 @@
+"""Run discovery and the runs table: one row per run directory RESULTS/runs/<dataset>/<method>/seed<N>/
+(docs/run_layout.md), with its status, FID, FID protocol and provenance; display names and
+orders; the probe files of every run stacked into one table each.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ssgan import io
+from ssgan.config import ConfigError
+from ssgan.metrics.evaluate import protocol_id
+
+BASELINE, TREATMENT = "wgan_gp", "ssgan"  # the paper's comparison
+
+METHOD_NAMES = {
+    "wgan_gp": "WGAN-GP",
+    "ssgan": "Self-Sparse GAN",
+    "stu_gan": "STU-GAN",
+    "sr_gan": "SR-GAN",
+    "sngan": "SN-GAN",
+}
+# normalized label -> display name, in the paper's order (unknown labels go last, as-is)
+DATASET_NAMES = {
+    "mnist": "MNIST",
+    "fashionmnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "stl10": "STL-10",
+    "miniimagenet": "mini-ImageNet",
+    "celebahq": "CelebA-HQ",
+    "lsunbedroom": "LSUN bedroom",
+    "lsunbedrooms": "LSUN bedroom",
+    "sketch": "Sketch",
+}
+
+RUN_COLUMNS = [
+    "dataset",
+    "method",
+    "method_kind",
+    "seed",
+    "status",
+    "note",
+    "iteration",
+    "iterations",
+    "diverged_at",
+    "attempts",
+    "wall_time_s",
+    "fid_status",
+    "fid",
+    "protocol_id",
+    "kid_mean",
+    "kid_std",
+    "fid_iteration",
+    "n_fake",
+    "n_real",
+    "split",
+    "resolution",
+    "extractor",
+    "weights_sha256",
+    "torch_fidelity",
+    "fid_seconds",
+    "params_generator",
+    "params_critic",
+    "params_sastm",
+    "git_commit",
+    "git_dirty",
+    "device",
+    "device_name",
+    "config_hash",
+    "run_dir",
+]
+INT_COLUMNS = [
+    "iteration",
+    "iterations",
+    "diverged_at",
+    "attempts",
+    "fid_iteration",
+    "n_fake",
+    "n_real",
+    "resolution",
+    "params_generator",
+    "params_critic",
+    "params_sastm",
+]
+ID = ["dataset", "method", "seed", "status"]
+# tables folder name -> (file in the run dir, its columns)
+PROBES = {
+    "sparsity": (
+        "probe_sparsity.csv",
+        [
+            "iteration",
+            "layer",
+            "channel_zero_frac",
+            "spatial_zero_frac",
+            "output_zero_frac",
+            "channel_dead_frac",
+            "spatial_dead_frac",
+        ],
+    ),
+    "weight_signs": (
+        "probe_weights.csv",
+        ["iteration", "layer", "neg_frac", "mean", "std", "q05", "q25", "q50", "q75", "q95"],
+    ),
+    "dead_units": ("probe_dead_units.csv", ["iteration", "layer", "dead_frac"]),
+    "weight_hist": (
+        "weight_hist.csv",
+        ["stage", "iteration", "layer", "bin_left", "bin_right", "count"],
+    ),
+    "fid_curves": ("fid_curve.csv", ["iteration", "fid", "kid_mean", "kid_std"]),
+    "feature_sparsity": ("probe_feature_sparsity.csv", ["iteration", "layer", "zero_frac"]),
+}
+
+
+class AnalysisError(ConfigError):
+    """Bad input to ``ssgan aggregate`` / ``ssgan plot``; the message names it."""
+
+
+def norm_key(label: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(label).lower())
+
+
+def dataset_name(label: str) -> str:
+    return DATASET_NAMES.get(norm_key(label), str(label))
+
+
+def method_name(method: str) -> str:
+    return METHOD_NAMES.get(method, str(method))
+
+
+def dataset_order(labels) -> list[str]:
+    known = list(dict.fromkeys(DATASET_NAMES))
+    rank = lambda l: known.index(norm_key(l)) if norm_key(l) in known else len(known)  # noqa: E731
+    return sorted(set(labels), key=lambda l: (rank(l), str(l)))
+
+
+def method_order(methods, first=(BASELINE, TREATMENT)) -> list[str]:
+    """``first`` (those present), then the others alphabetically (a variant after its method)."""
+    first = [m for m in dict.fromkeys(first) if m in set(methods)]
+    return first + sorted(set(methods) - set(first))
+
+
+def num(value) -> float:
+    """A JSON number (or "inf"/"-inf"/null, see ssgan.io) as float; NaN when absent."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+# ---------------------------------------------------------------- runs.csv
+
+
+def discover(results: Path) -> list[Path]:
+    """Run directories RESULTS/runs/<dataset>/<method>/seed<int>/, with or without run.json."""
+    return sorted(
+        p for p in results.glob("runs/*/*/seed*") if p.is_dir() and re.fullmatch(r"seed\d+", p.name)
+    )
+
+
+def _read_json(path: Path) -> tuple[dict | None, str]:
+    if not path.is_file():
+        return None, "missing"
+    try:
+        return io.read_json(path), ""
+    except (OSError, ValueError) as err:
+        return None, f"{path.name} unreadable ({type(err).__name__})"
+
+
+def run_row(run_dir: Path, results: Path) -> dict:
+    """The folder names the run (one row per cell); a record that names another run is a
+    ``mismatch`` (e.g. a run directory copied to the wrong place) and enters no statistics."""
+    row = dict.fromkeys(RUN_COLUMNS)
+    row.update(
+        dataset=run_dir.parent.parent.name,
+        method=run_dir.parent.name,
+        method_kind=run_dir.parent.name,
+        seed=int(run_dir.name[4:]),
+        run_dir=run_dir.relative_to(results).as_posix(),
+    )
+    notes = []
+    run, err = _read_json(run_dir / "run.json")
+    if run is None:  # a job that died before writing its record (or a corrupt record)
+        files = sum(1 for p in run_dir.rglob("*") if p.is_file())
+        row["status"] = "failed"
+        notes.append(f"no run.json ({files} files)" if err == "missing" else err)
+    else:
+        prov = run.get("provenance") or {}
+        params = run.get("params") or {}
+        said = (run.get("dataset"), run.get("method"), run.get("seed"))
+        where = (row["dataset"], row["method"], row["seed"])
+        row.update(
+            method_kind=run.get("method_kind") or run.get("method") or row["method"],
+            status=run.get("status") or "failed",
+            iteration=run.get("iteration"),
+            iterations=run.get("iterations"),
+            diverged_at=run.get("diverged_at"),
+            attempts=run.get("attempts"),
+            wall_time_s=num(run.get("wall_time_s")),
+            resolution=run.get("resolution"),
+            params_generator=params.get("generator"),
+            params_critic=params.get("critic"),
+            params_sastm=params.get("sastm"),
+            git_commit=(prov.get("git") or {}).get("commit"),
+            git_dirty=(prov.get("git") or {}).get("dirty"),
+            device=prov.get("device"),
+            device_name=prov.get("device_name"),
+            config_hash=run.get("config_hash"),
+        )
+        if said != where:
+            notes.append(
+                "run.json is for {}/{}/seed{}, the folder for {}/{}/seed{}".format(*said, *where)
+            )
+            row["status"] = "mismatch"
+    fid, err = _read_json(run_dir / "fid.json")
+    if fid is None:
+        row.update(fid_status=err if err == "missing" else "unreadable", fid=math.nan)
+        if err != "missing":
+            notes.append(err)
+    else:
+        row.update(
+            fid_status=fid.get("status", "ok"),
+            fid=num(fid.get("fid")),
+            protocol_id=protocol_id(fid) if fid.get("status", "ok") == "ok" else None,
+            kid_mean=num(fid.get("kid_mean")),
+            kid_std=num(fid.get("kid_std")),
+            fid_iteration=fid.get("iteration"),
+            n_fake=fid.get("n_fake"),
+            n_real=fid.get("n_real"),
+            split=fid.get("split"),
+            extractor=fid.get("extractor"),
+            weights_sha256=fid.get("weights_sha256"),
+            torch_fidelity=fid.get("torch_fidelity"),
+            fid_seconds=num(fid.get("seconds")),
+        )
+        row["resolution"] = fid.get("resolution", row["resolution"])
+        if fid.get("reason"):
+            notes.append(f"fid: {fid['reason']}")
+        stale = (
+            row["status"] == "completed"
+            and None not in (row["iteration"], row["fid_iteration"])
+            and int(row["fid_iteration"]) != int(row["iteration"])
+        )
+        if (
+            stale and row["fid_status"] == "ok"
+        ):  # evaluated an older generator (e.g. before a resume)
+            row["fid_status"] = "stale"
+            notes.append(
+                f"fid.json is for iteration {row['fid_iteration']}, run ended at {row['iteration']}"
+            )
+    row["note"] = "; ".join(notes)
+    return row
+
+
+def runs_table(results: Path) -> pd.DataFrame:
+    df = pd.DataFrame([run_row(d, results) for d in discover(results)], columns=RUN_COLUMNS)
+    for c in INT_COLUMNS:  # nullable integers: 200, not 200.0, and blank when absent
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
+    return sort_runs(one_protocol(df))
+
+
+def one_protocol(df: pd.DataFrame) -> pd.DataFrame:
+    """FIDs of one dataset are compared only under one protocol (``protocol_id`` of fid.json,
+    ssgan.metrics.evaluate): the one most usable runs of the dataset share (ties: the one of
+    the earliest run in folder order). Runs under another get ``fid_status`` ``other protocol``
+    with the reason in ``note``, so they are listed but never paired or averaged."""
+    ok = usable(df)
+    for dataset in df["dataset"].unique():
+        here = ok & (df["dataset"] == dataset)
+        ids = df.loc[here, "protocol_id"]
+        if ids.nunique() < 2:
+            continue
+        counts = ids.value_counts()
+        main = max(ids.unique(), key=lambda i: counts[i])  # first of the most common
+        for i in df.index[here & (df["protocol_id"] != main)]:
+            df.loc[i, "fid_status"] = "other protocol"
+            note = f"FID protocol {df.loc[i, 'protocol_id']} differs from the dataset's {main}"
+            df.loc[i, "note"] = "; ".join(filter(None, [df.loc[i, "note"], note]))
+    return df
+
+
+def sort_runs(df: pd.DataFrame, keys=("dataset", "method", "seed"), first=()) -> pd.DataFrame:
+    if df.empty:
+        return df.reset_index(drop=True)
+    ranks = {"dataset": dataset_order(df["dataset"])}
+    if "method" in keys:
+        ranks["method"] = method_order(df["method"], [*first, BASELINE, TREATMENT])
+    rank = lambda c: c.map({v: i for i, v in enumerate(ranks[c.name])}) if c.name in ranks else c  # noqa: E731
+    return df.sort_values(list(keys), key=rank, kind="stable").reset_index(drop=True)
+
+
+def usable(runs: pd.DataFrame) -> pd.Series:
+    """A run enters the FID statistics iff it completed and has a finite FID."""
+    fid = pd.to_numeric(runs["fid"], errors="coerce")
+    return (runs["status"] == "completed") & (runs["fid_status"] == "ok") & np.isfinite(fid)
+
+
+def why_unusable(row) -> str:
+    if row is None:
+        return "missing"
+    if row["status"] != "completed":
+        return str(row["status"])
+    if row["fid_status"] == "missing":
+        return "no FID"
+    if row["fid_status"] != "ok":
+        return f"FID {row['fid_status']}"
+    return "FID non-finite"
+
+
+def gather(results: Path, runs: pd.DataFrame, name: str) -> pd.DataFrame:
+    """One probe file of every run, stacked, with dataset/method/seed/status in front."""
+    filename, columns = PROBES[name]
+    parts = []
+    for row in runs.itertuples():
+        path = results / row.run_dir / filename
+        try:
+            df = pd.read_csv(path)
+        except FileNotFoundError:
+            continue
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            print(f"aggregate: skipping {path}: {type(err).__name__}", file=sys.stderr)
+            continue
+        if df.empty:
+            continue
+        for i, c in enumerate(ID):
+            df.insert(i, c, getattr(row, c))
+        parts.append(df)
+    if not parts:
+        return pd.DataFrame(columns=ID + columns)
+    out = pd.concat(parts, ignore_index=True)
+    return out.reindex(columns=ID + columns + [c for c in out.columns if c not in ID + columns])

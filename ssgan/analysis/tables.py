@@ -1,0 +1,330 @@
+"""The comparison tables: which comparisons a results folder answers, the complete FID pairs,
+the relative FID reduction per dataset x comparison, the leaderboard and the paper table.
+Formulas: ``stats``; recipe and verdict rule: docs/analysis.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+
+from ssgan.analysis import stats
+from ssgan.analysis.claims import CLAIMS
+from ssgan.analysis.runs import (
+    BASELINE,
+    AnalysisError,
+    dataset_name,
+    dataset_order,
+    method_name,
+    method_order,
+    sort_runs,
+    usable,
+    why_unusable,
+)
+
+MIN_SEEDS = 5  # seeds per (dataset, method) asked by the evaluation conventions (PAPER.md)
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    baseline: str
+    treatment: str
+    claims: tuple[str, ...] = ()  # empty: the claims registered for the treatment's method
+
+    @property
+    def name(self) -> str:
+        return f"{self.treatment} vs {self.baseline}"
+
+
+def comparisons(runs, suite=None, baseline=None, treatment=None) -> list[Comparison]:
+    """``--baseline/--treatment`` (one comparison; a baseline alone: every other method against
+    it), else the suite config's ``comparisons:``, else every method against ``wgan_gp`` when it
+    has runs. A method without runs, or a method compared with itself, is an error."""
+    methods = list(dict.fromkeys(runs["method"]))
+    if baseline or treatment:
+        base = baseline or BASELINE
+        treats = [treatment] if treatment else [m for m in method_order(methods) if m != base]
+        comps = [Comparison(base, t) for t in treats]
+    elif suite and suite.get("comparisons"):
+        comps = [
+            Comparison(c["baseline"], c["treatment"], tuple(c.get("claims") or ()))
+            for c in suite["comparisons"]
+        ]
+    else:
+        comps = [Comparison(BASELINE, m) for m in method_order(methods) if m != BASELINE]
+        return comps if BASELINE in methods else []
+    for c in comps:
+        if c.baseline == c.treatment:
+            raise AnalysisError(
+                f"comparison {c.name!r}: baseline and treatment are the same method"
+            )
+        for role, m in (("baseline", c.baseline), ("treatment", c.treatment)):
+            if m not in methods:
+                raise AnalysisError(
+                    f"{role} {m!r} has no runs in this results folder; methods with runs: "
+                    f"{', '.join(methods) or 'none'}"
+                )
+        bad = [k for k in c.claims if k not in CLAIMS]
+        if bad:
+            raise AnalysisError(
+                f"comparison {c.name!r}: unknown claim(s) {', '.join(bad)}; known: {', '.join(CLAIMS)}"
+            )
+    return comps
+
+
+def comparison_datasets(runs, comps) -> dict[str, list[str]]:
+    """Per comparison, the datasets where its treatment has runs (paper order): a variant run
+    on a slice of the grid gets no rows for the datasets it was never meant to run on."""
+    return {
+        c.name: dataset_order(runs.loc[runs["method"] == c.treatment, "dataset"]) for c in comps
+    }
+
+
+# ---------------------------------------------------------------- FID pairs and reductions
+
+PAIR_COLUMNS = [
+    "comparison",
+    "dataset",
+    "seed",
+    "baseline",
+    "treatment",
+    "fid_baseline",
+    "fid_treatment",
+    "r",
+    "log_ratio",
+]
+
+
+def fid_pairs(runs: pd.DataFrame, comps) -> pd.DataFrame:
+    """Complete pairs per comparison: same dataset and seed, both runs usable (hence under the
+    dataset's one FID protocol). r = 1 - FID_t/FID_b, log_ratio = log(FID_t/FID_b)."""
+    ok = runs[usable(runs)]
+    parts = []
+    for c in comps:
+        b = ok[ok["method"] == c.baseline][["dataset", "seed", "fid"]]
+        t = ok[ok["method"] == c.treatment][["dataset", "seed", "fid"]]
+        p = b.merge(t, on=["dataset", "seed"], suffixes=("_baseline", "_treatment"))
+        p = p.assign(comparison=c.name, baseline=c.baseline, treatment=c.treatment)
+        p["r"] = stats.relative_reduction(p["fid_baseline"], p["fid_treatment"])
+        p["log_ratio"] = stats.log_ratio(p["fid_baseline"], p["fid_treatment"])
+        parts.append(sort_runs(p, ("dataset", "seed")))
+    return (
+        pd.concat(parts, ignore_index=True)[PAIR_COLUMNS]
+        if parts
+        else pd.DataFrame(columns=PAIR_COLUMNS)
+    )
+
+
+def dropped_reasons(runs: pd.DataFrame, dataset: str, comp, name=str) -> list[str]:
+    """'seed 3: ssgan diverged' for every seed of the dataset that is not a complete pair."""
+    pair = (comp.treatment, comp.baseline)
+    sub = runs[(runs["dataset"] == dataset) & runs["method"].isin(pair)]
+    ok = usable(sub)
+    out = []
+    for seed in sorted(sub["seed"].unique()):
+        why = []
+        for m in pair:
+            rows = sub[(sub["seed"] == seed) & (sub["method"] == m)]
+            if rows.empty or not ok[rows.index].all():
+                why.append(f"{name(m)} {why_unusable(None if rows.empty else rows.iloc[0])}")
+        if why:
+            out.append(f"seed {seed}: {', '.join(why)}")
+    return out
+
+
+RED_COLUMNS = [
+    "comparison",
+    "dataset",
+    "dataset_name",
+    "baseline",
+    "treatment",
+    "protocol_id",
+    "baseline_fid_mean",
+    "baseline_fid_std",
+    "baseline_n",
+    "treatment_fid_mean",
+    "treatment_fid_std",
+    "treatment_n",
+    "r_of_means",
+    "n_pairs",
+    "r_mean",
+    "r_std",
+    "r_ci_low",
+    "r_ci_high",
+    "log_ratio_mean",
+    "log_ratio_ci_low",
+    "log_ratio_ci_high",
+    "r_t_ci_low",
+    "r_t_ci_high",
+    "t_stat",
+    "df",
+    "p_ttest",
+    "p_ttest_holm",
+    "p_wilcoxon",
+    "p_perm",
+    "p_perm_holm",
+    "verdict",
+    "rule",
+    "published_low",
+    "published_high",
+    "in_published_range",
+    "n_bootstrap",
+    "bootstrap_seed",
+    "n_dropped",
+    "dropped",
+    "note",
+]
+
+
+def reduction_row(runs, pairs, dataset, comp, n_boot, seed) -> dict:
+    ok = runs[usable(runs) & (runs["dataset"] == dataset)]
+    b_mean, b_std, b_n = stats.mean_std(ok.loc[ok["method"] == comp.baseline, "fid"])
+    t_mean, t_std, t_n = stats.mean_std(ok.loc[ok["method"] == comp.treatment, "fid"])
+    p = pairs[(pairs["comparison"] == comp.name) & (pairs["dataset"] == dataset)]
+    r, d = p["r"].to_numpy(float), p["log_ratio"].to_numpy(float)
+    r_mean, r_std, n = stats.mean_std(r)
+    lo, hi = stats.bootstrap_ci(r, n_boot, seed)
+    d_lo, d_hi = stats.t_ci(d)
+    t, p_t, df = stats.ttest_zero(d)
+    dropped = dropped_reasons(runs, dataset, comp)
+    note = (
+        "no complete pairs: statistics undefined"
+        if n == 0
+        else "1 complete pair: std, CI and tests undefined"
+        if n == 1
+        else f"n < {stats.WILCOXON_MIN_N}: Wilcoxon not reported, no verdict possible"
+        if n < stats.WILCOXON_MIN_N
+        else ""
+    )
+    ids = ok.loc[ok["method"].isin([comp.baseline, comp.treatment]), "protocol_id"].dropna()
+    return dict(
+        comparison=comp.name,
+        dataset=dataset,
+        dataset_name=dataset_name(dataset),
+        baseline=comp.baseline,
+        treatment=comp.treatment,
+        protocol_id=ids.iloc[0] if len(ids) else None,
+        baseline_fid_mean=b_mean,
+        baseline_fid_std=b_std,
+        baseline_n=b_n,
+        treatment_fid_mean=t_mean,
+        treatment_fid_std=t_std,
+        treatment_n=t_n,
+        r_of_means=1 - t_mean / b_mean if b_n and t_n else math.nan,
+        n_pairs=n,
+        r_mean=r_mean,
+        r_std=r_std,
+        r_ci_low=lo,
+        r_ci_high=hi,
+        log_ratio_mean=float(d.mean()) if n else math.nan,
+        log_ratio_ci_low=d_lo,
+        log_ratio_ci_high=d_hi,
+        r_t_ci_low=1 - math.exp(d_hi) if np.isfinite(d_hi) else math.nan,
+        r_t_ci_high=1 - math.exp(d_lo) if np.isfinite(d_lo) else math.nan,
+        t_stat=t,
+        df=df,
+        p_ttest=p_t,
+        p_ttest_holm=math.nan,
+        p_wilcoxon=stats.wilcoxon_p(d),
+        p_perm=stats.sign_flip_p(d, seed),
+        p_perm_holm=math.nan,
+        verdict="inconclusive",
+        rule=stats.RULE,
+        published_low=stats.PUBLISHED_RANGE[0],
+        published_high=stats.PUBLISHED_RANGE[1],
+        in_published_range=stats.in_range(r_mean),
+        n_bootstrap=n_boot,
+        bootstrap_seed=seed,
+        n_dropped=len(dropped),
+        dropped="; ".join(dropped),
+        note=note,
+    )
+
+
+def reduction_table(runs, pairs, comps, datasets, n_boot=10000, seed=0) -> pd.DataFrame:
+    """One row per comparison x dataset; Holm across the datasets of one comparison."""
+    parts = []
+    for c in comps:
+        red = pd.DataFrame(
+            [reduction_row(runs, pairs, d, c, n_boot, seed) for d in datasets[c.name]],
+            columns=RED_COLUMNS,
+        )
+        if red.empty:
+            continue
+        red["p_ttest_holm"] = stats.holm(red["p_ttest"])
+        red["p_perm_holm"] = stats.holm(red["p_perm"])
+        red["verdict"] = [
+            stats.verdict(r.log_ratio_ci_low, r.log_ratio_ci_high, r.p_perm_holm, "<")
+            for r in red.itertuples()
+        ]
+        parts.append(red)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RED_COLUMNS)
+
+
+# ---------------------------------------------------------------- leaderboard
+
+LEADER_COLUMNS = [
+    "dataset",
+    "dataset_name",
+    "rank",
+    "method",
+    "method_name",
+    "method_kind",
+    "fid_mean",
+    "fid_std",
+    "n",
+    "baseline",
+    "n_pairs",
+    "r_mean",
+    "r_t_ci_low",
+    "r_t_ci_high",
+    "p_perm_holm",
+    "verdict",
+    "protocol_id",
+]
+
+
+def leaderboard(runs, red) -> pd.DataFrame:
+    """Per dataset every method with usable runs: FID mean ± std, n, rank (1 = lowest mean
+    FID; ties share the best rank) and its paired reduction against its baseline (its first
+    comparison as treatment; blank for a method that is only a baseline)."""
+    ok = runs[usable(runs)]
+    rows = []
+    for d in dataset_order(runs["dataset"]):
+        sub = ok[ok["dataset"] == d]
+        for m in method_order(runs.loc[runs["dataset"] == d, "method"]):
+            mean, std, n = stats.mean_std(sub.loc[sub["method"] == m, "fid"])
+            kinds = runs.loc[(runs["dataset"] == d) & (runs["method"] == m), "method_kind"]
+            mine = red[(red["dataset"] == d) & (red["treatment"] == m)]
+            r = mine.iloc[0] if len(mine) else {}
+            rows.append(
+                dict(
+                    dataset=d,
+                    dataset_name=dataset_name(d),
+                    method=m,
+                    method_name=method_name(m),
+                    method_kind=kinds.dropna().iloc[0] if kinds.notna().any() else m,
+                    fid_mean=mean,
+                    fid_std=std,
+                    n=n,
+                    protocol_id=sub.loc[sub["method"] == m, "protocol_id"].dropna().iloc[0]
+                    if n
+                    else None,
+                    **{k: r.get(k) for k in ("baseline", "n_pairs", "r_mean", "r_t_ci_low")},
+                    **{k: r.get(k) for k in ("r_t_ci_high", "p_perm_holm", "verdict")},
+                )
+            )
+    lb = pd.DataFrame(rows, columns=LEADER_COLUMNS)
+    if lb.empty:
+        return lb
+    lb["rank"] = lb.groupby("dataset", sort=False)["fid_mean"].rank(method="min").astype("Int64")
+    lb = lb.sort_values(["dataset", "rank"], key=_leader_key(lb), kind="stable", na_position="last")
+    return lb.reset_index(drop=True)
+
+
+def _leader_key(lb):
+    order = {d: i for i, d in enumerate(dataset_order(lb["dataset"]))}
+    return lambda c: c.map(order) if c.name == "dataset" else c

@@ -27,6 +27,7 @@ fashion_mnist (written with today's probes), seeds 0-7, every run completed:
   SASTM (ssgan)     output_zero_frac .50, channel_dead_frac .25, spatial_dead_frac .125
   dead_frac         bn1, bn2: wgan_gp .50, ssgan .30 + .001 s                           -> C2 holds
   neg_frac          wgan_gp .50, ssgan .50 + .02 (-1)^s                                -> C3 inconclusive
+  FID in batch-norm batch mode (fid_by_bn_mode): wgan_gp 1.1 x, ssgan 1.25 x the eval FID
 Integrity cases: cifar10/wgan_gp/seed5 was evaluated under another FID protocol (n_fake 1000);
 mnist/stu_gan/seed7 holds a copy of the run of seed 0 (a folder/record mismatch).
 """
@@ -250,6 +251,9 @@ def _samples(run: Path, dataset, method, seed, last_iter):
         )
 
 
+BN_RATIO = {"wgan_gp": 1.1, "ssgan": 1.25}  # fashion_mnist: FID_batch / FID_eval
+
+
 def write_synthetic(root, probes: bool = True, curves: bool = True, samples: bool = True) -> Path:
     """Writes RESULTS = root under root/runs/...; returns root."""
     root = Path(root)
@@ -267,6 +271,9 @@ def write_synthetic(root, probes: bool = True, curves: bool = True, samples: boo
         last = ITERS if status == "completed" else 100
         (run / "run.json").write_text(json.dumps(_record(d, m, s, status, last)))
         fid_rec = dict(n_fake=1000) if (d, m, s) in OTHER_PROTOCOL else {}
+        if (d, status) == ("fashion_mnist", "completed") and m in BN_RATIO:
+            fid = FID[d, m][s]
+            fid_rec["fid_by_bn_mode"] = {"eval": fid, "batch": fid * BN_RATIO[m]}
         _csv(
             run / "train_log.csv",
             "iteration,critic_loss,generator_loss,gradient_penalty,wasserstein,seconds",

@@ -473,3 +473,21 @@ def test_display_names():
         "my_sketches",
     ]
     assert R.method_name("ssgan") == "Self-Sparse GAN" and R.method_name("new_gan") == "new_gan"
+
+
+def test_bn_mode_table_reads_both_modes_of_each_run(tmp_path):
+    write_synthetic(tmp_path)
+    assert main(["aggregate", "--results", str(tmp_path), "--bootstrap", "50"]) == 0
+    t = pd.read_csv(tmp_path / "tables" / "fid_bn_modes.csv")
+    assert list(zip(t["dataset"], t["method"])) == [
+        ("fashion_mnist", "wgan_gp"),
+        ("fashion_mnist", "ssgan"),
+    ]  # mnist and cifar10 (older records) and the variant were evaluated in one mode only
+    assert t["n"].tolist() == [8, 8]
+    assert t["ratio_batch_eval"].tolist() == pytest.approx([1.1, 1.25])
+    assert t["ratio_ci_low"].tolist() == pytest.approx([1.1, 1.25])  # no spread across seeds
+    assert t["fid_eval_mean"].tolist() == pytest.approx([33.5, 33.5 * 0.8], rel=0.01)
+    runs = pd.read_csv(tmp_path / "tables" / "runs.csv")
+    fm = runs[(runs["dataset"] == "fashion_mnist") & (runs["method"] == "ssgan")]
+    assert (fm["fid_batch"] / fm["fid_eval"]).tolist() == pytest.approx([1.25] * 8)
+    assert set(runs["bn_mode"].dropna()) == {"eval"}

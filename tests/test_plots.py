@@ -137,6 +137,15 @@ def test_probe_figures_draw_the_mean_over_seeds(tables):
     plt.close(fig)
 
 
+def test_sparsity_figure_draws_dead_gates_per_sastm_layer(tables, full):
+    fig = probe_plots.sparsity_over_training(tables, None)
+    for what, value in (("dead channel gates", 0.25), ("dead spatial gates", 0.125)):
+        ax = next(a for a in fig.axes if a.get_title() == f"Fashion-MNIST · {what}")
+        assert [l.get_ydata()[-1] for l in ax.lines] == pytest.approx([value] * len(ax.lines))
+        assert len(ax.lines) >= 1
+    plt.close(fig)
+
+
 def test_fid_over_training_and_samples(tables, full):
     fig = plots.fid_over_training(tables, None)
     ax = next(a for a in fig.axes if a.get_title() == "MNIST")

@@ -17,6 +17,7 @@ from ssgan.analysis import claims as C
 from ssgan.analysis import paper_table
 from ssgan.analysis import runs as R
 from ssgan.analysis import tables as T
+from ssgan.analysis.bn_modes import bn_mode_table
 
 TABLES = (
     "runs.csv",
@@ -26,6 +27,7 @@ TABLES = (
     "paper_table.md",
     "paper_table.tex",
     "claims.csv",
+    "fid_bn_modes.csv",
     *(f"{name}.csv" for name in R.PROBES),
 )
 
@@ -60,6 +62,7 @@ def aggregate(
         "relative_fid_reduction": red,
         "leaderboard": T.leaderboard(runs, red),
         "claims": claims,
+        "fid_bn_modes": bn_mode_table(runs),
         **probes,
     }
     for name, df in frames.items():

@@ -80,12 +80,15 @@ def layer_grid(t, out, table, column, layer_re, ylabel, title, name, hline=None)
 
 
 def sparsity_over_training(t, out):
-    """Rows = datasets, columns = channel / spatial / output exact-zero fraction; one line per SASTM layer."""
+    """Rows = datasets, columns = channel / spatial / output exact-zero fraction and the dead
+    channel / spatial gates (coefficient 0 for the whole probe batch); one line per SASTM layer."""
     df, runs = t["sparsity"], t["runs"]
     cols = [
         ("channel_zero_frac", "channel coefficients a"),
         ("spatial_zero_frac", "spatial coefficients s"),
         ("output_zero_frac", "SASTM output Y"),
+        ("channel_dead_frac", "dead channel gates"),
+        ("spatial_dead_frac", "dead spatial gates"),
     ]
     datasets = dataset_order(runs["dataset"])
     if df.empty:
@@ -97,7 +100,7 @@ def sparsity_over_training(t, out):
         )
     fig, axes = grid(
         len(datasets),
-        3,
+        len(cols),
         "SASTM sparsity over training (exact-zero fraction, mean ± 1 std over seeds)",
         sharey=True,
     )
@@ -119,6 +122,8 @@ def sparsity_over_training(t, out):
             ax.set_title(f"{dataset_name(d)} · {what}", fontsize=10)
             ax.set_xlabel("generator iteration")
             ax.set_ylabel("fraction exactly zero" if ax is row[0] else "")
+            if col.endswith("dead_frac"):
+                ax.set_ylabel("fraction of gates, dead for every sample")
             ax.yaxis.set_tick_params(labelleft=True)
     if not datasets:
         no_data(axes[0, 0], "no runs")

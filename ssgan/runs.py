@@ -15,11 +15,26 @@ class RunError(RuntimeError):
     pass
 
 
+def read_record(path: str | Path, what: str) -> dict:
+    """A JSON record (run.json, fid.json); a damaged one is a RunError naming the file."""
+    try:
+        data = io.read_json(path)
+    except (OSError, ValueError) as err:  # JSONDecodeError, UnicodeDecodeError, unreadable
+        raise RunError(f"{path}: unreadable {what}: {type(err).__name__}: {err}") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: unreadable {what}: not a JSON object")
+    return data
+
+
 def read_run(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "run.json"
     if not path.is_file():
         raise RunError(f"{run_dir} is not a run directory (no run.json)")
-    return io.read_json(path)
+    run = read_record(path, "run record")
+    missing = [k for k in ("dataset", "method", "seed", "status", "config") if k not in run]
+    if missing or not isinstance(run["config"], dict):
+        raise RunError(f"{path}: damaged run record (missing {', '.join(missing) or 'config'})")
+    return run
 
 
 def generator_path(run_dir: str | Path, iteration: int | None = None) -> Path:
@@ -61,6 +76,11 @@ def sample_cli(args) -> int:
 
     from ssgan import io
 
+    if args.n <= 0:
+        raise RunError(f"--n must be a positive number of samples, got {args.n}")
+    out = Path(args.out)
+    if out.is_dir() or args.out.endswith(("/", "\\")):
+        raise RunError(f"--out {args.out} is a directory; give the PNG file to write")
     G, run = load_generator(args.run)
     seed = run["seed"] if args.seed is None else args.seed
     z = torch.randn(

@@ -38,6 +38,7 @@ from ssgan.metrics.real_stats import RealStats, real_statistics, reference_split
 from ssgan.runs import RunError, load_generator, read_run
 
 LATENT_OFFSET = 30_000  # training uses +10_000 (sample grids) and +20_000 (probes)
+HISTORY = "fid_history.jsonl"  # earlier evaluations replaced in fid.json, one JSON per line
 CURVE_COLUMNS = ["iteration", "fid", "kid_mean", "kid_std"]
 
 
@@ -127,6 +128,38 @@ def protocol_id(rec: dict) -> str:
     fields = {k: rec.get(k, default) for k, default in PROTOCOL_FIELDS.items()}
     blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def write_result(path: Path, rec: dict) -> str | None:
+    """Write a fid.json record with its ``protocol_id``. An earlier record at ``path`` with
+    another protocol or value is appended to fid_history.jsonl first, never lost; returns a
+    note saying so (None when nothing was replaced)."""
+    rec["protocol_id"] = protocol_id(rec)
+    note = None
+    if path.is_file():
+        text = path.read_text(errors="replace")
+        try:
+            old = json.loads(text)
+            old = old if isinstance(old, dict) else {"unreadable": text}
+        except ValueError:
+            old = {"unreadable": text}
+        same = {k: old.get(k) for k in ("fid", "kid_mean", "status", "iteration")} == {
+            k: rec.get(k) for k in ("fid", "kid_mean", "status", "iteration")
+        }
+        if "unreadable" in old or not same or protocol_id(old) != rec["protocol_id"]:
+            old_id = "unreadable" if "unreadable" in old else protocol_id(old)
+            history = path.with_name(HISTORY)
+            before = history.read_text() if history.is_file() else ""
+            line = json.dumps(
+                {"file": path.name, "protocol_id": old_id, "record": io._jsonable(old)}
+            )
+            io.write_text(history, before + line + "\n")
+            note = (
+                f"{path.name} now holds protocol {rec['protocol_id']} (the one the tables use); "
+                f"the earlier record (protocol {old_id}) is kept in {history.name}"
+            )
+    io.write_json(path, rec)
+    return note
 
 
 def record(run: dict, cfg: dict, **fields) -> dict:
@@ -236,7 +269,7 @@ def run_fid(run_dir: str | Path, cfg: dict | None = None, checkpoint: int | None
             iteration=checkpoint if checkpoint is not None else run.get("iteration"),
             provenance=provenance.collect(resolve_device(cfg["fid"]["device"])),
         )
-        io.write_json(main, rec)
+        rec["replaced"] = write_result(main, rec)
         if checkpoints:
             io.write_csv(run_dir / "fid_curve.csv", [], CURVE_COLUMNS)
         return rec
@@ -251,10 +284,10 @@ def run_fid(run_dir: str | Path, cfg: dict | None = None, checkpoint: int | None
                 f"{run_dir}: no generator snapshot of iteration {it} (snapshots/generator_{it:08d}.pt)"
             )
     recs = evaluate_run(run_dir, cfg, iterations)
-    io.write_json(main, recs[-1])
+    note = write_result(main, recs[-1])
     if checkpoints:
         rows = [{k: r[k] for k in CURVE_COLUMNS} for r in recs]
         io.write_csv(
             run_dir / "fid_curve.csv", sorted(rows, key=lambda r: r["iteration"]), CURVE_COLUMNS
         )
-    return recs[-1]
+    return {**recs[-1], "replaced": note}

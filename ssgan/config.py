@@ -389,7 +389,12 @@ HASH_EXCLUDED = (
 
 def hash_relevant(cfg: dict) -> dict:
     """The part of a run config that defines its result (``config_hash`` is its sha256)."""
+    from ssgan.methods import METHODS
+
     relevant = copy.deepcopy(cfg)
+    method = METHODS.get(cfg.get("method"))
+    for section in method.unused_sections if method else ():
+        relevant.pop(section, None)
     for key in HASH_EXCLUDED:
         section, leaf = key.split(".")
         relevant.get(section, {}).pop(leaf, None)

@@ -356,6 +356,8 @@ class Run:
             dest = base.with_name(f"{base.name}-{n}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(self.out), str(dest))
+        if existing and not (dest / "run.json").is_file():  # Snakemake removed it before the job
+            io.write_json(dest / "run.json", existing)
         return dest
 
     def run(self) -> int:

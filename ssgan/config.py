@@ -158,7 +158,9 @@ def parse_overrides(items: list[str]) -> dict:
             if not isinstance(node, dict):
                 raise ConfigError(f"override '{item}' sets a key inside '{part}', a value")
         if isinstance(node.get(parts[-1]), dict):
-            raise ConfigError(f"override '{item}' replaces the section '{key}' set by another")
+            raise ConfigError(
+                f"override '{item}' would replace the section '{key}' set by other overrides"
+            )
         node[parts[-1]] = value
     return out
 

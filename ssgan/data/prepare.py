@@ -4,15 +4,24 @@ is there, before any compute job needs it (the workflow runs this on the login n
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from ssgan import config as C
 from ssgan import io
-from ssgan.data.registry import DATASETS, channels_of, load_images, resolution_of, train_split
+from ssgan.data.registry import (
+    DATASETS,
+    channels_of,
+    load_images,
+    notes,
+    resolution_of,
+    train_split,
+)
+from ssgan.runs import RunError
 
 
 def describe(cfg: dict, split: str) -> dict:
     images = load_images(cfg, split)
-    record = {"split": split, "n_images": len(images)}
+    record = {"split": split, "n_images": len(images), **notes}
     if hasattr(images, "numpy"):  # in memory: a content hash of exactly what training sees
         record["sha256"] = hashlib.sha256(images.numpy().tobytes()).hexdigest()
     return record
@@ -32,5 +41,7 @@ def cli(args) -> int:
         "splits": [describe(cfg, s) for s in splits],
     }
     if args.out:
+        if Path(args.out).is_dir():
+            raise RunError(f"--out {args.out} is a directory; give the JSON file to write")
         io.write_json(args.out, record)
     return 0

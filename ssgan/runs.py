@@ -15,6 +15,14 @@ class RunError(RuntimeError):
     pass
 
 
+def out_file(path: str | Path, what: str) -> Path:
+    """An ``--out`` that must name a file: a directory there is a RunError."""
+    path = Path(path)
+    if path.is_dir() or str(path).endswith(("/", "\\")):
+        raise RunError(f"--out {path} is a directory; give the {what} file to write")
+    return path
+
+
 def read_record(path: str | Path, what: str) -> dict:
     """A JSON record (run.json, fid.json); a damaged one is a RunError naming the file."""
     try:
@@ -78,9 +86,7 @@ def sample_cli(args) -> int:
 
     if args.n <= 0:
         raise RunError(f"--n must be a positive number of samples, got {args.n}")
-    out = Path(args.out)
-    if out.is_dir() or args.out.endswith(("/", "\\")):
-        raise RunError(f"--out {args.out} is a directory; give the PNG file to write")
+    out_file(args.out, "PNG")
     G, run = load_generator(args.run)
     seed = run["seed"] if args.seed is None else args.seed
     z = torch.randn(

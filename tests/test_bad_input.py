@@ -228,9 +228,10 @@ def test_train_out_that_is_a_file(tmp_path, capsys):
     assert out.read_text() == "mine"
 
 
-def test_prepare_data_out_that_is_a_directory(tmp_path, capsys):
-    code, err = cli(capsys, "prepare-data", "--dataset", "mnist", "--out", tmp_path)
-    assert code == 2 and "is a directory; give the JSON file to write" in err
+@pytest.mark.parametrize("command", ["prepare-data", "real-stats"])
+def test_record_out_that_is_a_directory(tmp_path, capsys, command):
+    code, err = cli(capsys, command, "--dataset", "mnist", "--out", tmp_path)
+    assert code == 2 and f"--out {tmp_path} is a directory; give the JSON file to write" in err
 
 
 def test_fid_of_a_missing_snapshot_is_named(tmp_path, capsys, finished):

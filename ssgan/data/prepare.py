@@ -4,7 +4,6 @@ is there, before any compute job needs it (the workflow runs this on the login n
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from ssgan import config as C
 from ssgan import io
@@ -16,7 +15,7 @@ from ssgan.data.registry import (
     resolution_of,
     train_split,
 )
-from ssgan.runs import RunError
+from ssgan.runs import out_file
 
 
 def describe(cfg: dict, split: str) -> dict:
@@ -28,6 +27,8 @@ def describe(cfg: dict, split: str) -> dict:
 
 
 def cli(args) -> int:
+    if args.out:
+        out_file(args.out, "JSON")
     file_cfg = C.load_yaml(args.config) if args.config else None
     cfg = C.resolve(args.dataset, "wgan_gp", 0, file_cfg, C.parse_overrides(args.overrides))
     splits = sorted({train_split(cfg), cfg["fid"]["split"] or train_split(cfg)})
@@ -41,7 +42,5 @@ def cli(args) -> int:
         "splits": [describe(cfg, s) for s in splits],
     }
     if args.out:
-        if Path(args.out).is_dir():
-            raise RunError(f"--out {args.out} is a directory; give the JSON file to write")
         io.write_json(args.out, record)
     return 0

@@ -7,7 +7,7 @@ from ssgan import io
 from ssgan.metrics.evaluate import eval_config, resolve_device, run_fid
 from ssgan.metrics.extractor import Inception, resolve_weights
 from ssgan.metrics.real_stats import real_statistics
-from ssgan.runs import read_run
+from ssgan.runs import out_file, read_run
 
 
 def _file_cfg(args) -> dict | None:
@@ -17,6 +17,8 @@ def _file_cfg(args) -> dict | None:
 def real_stats_cli(args) -> int:
     """Compute (or find) the cached real statistics of a dataset's FID reference split;
     with ``args.out`` (if the parser has it) also write a JSON record of the entry."""
+    if getattr(args, "out", None):
+        out_file(args.out, "JSON")
     cfg = C.resolve(args.dataset, "wgan_gp", 0, _file_cfg(args), C.parse_overrides(args.overrides))
     C.check_devices(cfg, ("fid.device",))
     inception = Inception(resolve_weights(cfg["fid"]), resolve_device(cfg["fid"]["device"]))

@@ -180,9 +180,12 @@ class Run:
         for path in (self.out / "run.json", self.ckpt_dir / RECORD_BACKUP):
             if path.is_file():
                 try:
-                    return io.read_json(path), path != self.out / "run.json"
+                    record = io.read_json(path)
                 except ValueError:  # not JSON (damaged outside the atomic writer): try the copy
-                    print(f"{path}: unreadable run record; ignored", file=sys.stderr)
+                    record = None
+                if isinstance(record, dict) and {"status", "config_hash"} <= set(record):
+                    return record, path != self.out / "run.json"
+                print(f"{path}: unreadable run record; ignored", file=sys.stderr)
         return None, False
 
     def event(self, kind: str, iteration: int, detail: str = "") -> None:
@@ -350,7 +353,8 @@ class Run:
         """Move a superseded run to <supersede>/<dataset>/<method>/seed<s>-<old hash>[-N]."""
         old = str((existing or {}).get("config_hash") or "unknown")[:12]
         c = self.cfg
-        base = self.supersede / c["label"] / c["method"] / f"seed{c['seed']}-{old}"
+        method = c.get("method_label") or c["method"]
+        base = self.supersede / c["label"] / method / f"seed{c['seed']}-{old}"
         dest, n = base, 1
         while dest.exists():
             n += 1

@@ -274,6 +274,16 @@ def test_io_cadence_edit_keeps_the_finished_run(tmp_path, capsys, finished):
     assert (run / "generator.pt").stat().st_mtime_ns == mtime
 
 
+@pytest.mark.parametrize("damage", ['{"status": "compl', "[1, 2]", '{"seed": 0}'])
+def test_damaged_run_json_is_restored_from_its_copy_by_train(tmp_path, capsys, finished, damage):
+    run = copy_run(finished, tmp_path)
+    good = (run / "run.json").read_text()
+    (run / "run.json").write_text(damage)
+    code, err = cli(capsys, "train", *RUN, "--out", run, *TINY, "fid.checkpoints=[8]")
+    assert code == 0 and "unreadable run record; ignored" in err and "already completed" in err
+    assert json.loads((run / "run.json").read_text()) == json.loads(good)
+
+
 def test_unreadable_records_never_let_another_run_in(tmp_path, capsys, finished):
     """Weights and fid.json without a readable record: refused, every file kept."""
     run = copy_run(finished, tmp_path)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import os
 import random
-import shutil
 import signal
 import sys
 import time
@@ -359,8 +358,7 @@ class Run:
         while dest.exists():
             n += 1
             dest = base.with_name(f"{base.name}-{n}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(self.out), str(dest))
+        io.move(self.out, dest)
         if existing and not (dest / "run.json").is_file():  # Snakemake removed it before the job
             io.write_json(dest / "run.json", existing)
         return dest

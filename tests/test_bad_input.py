@@ -365,24 +365,28 @@ def _fid_record(**kw) -> dict:
 
 def test_fid_under_another_protocol_is_kept_in_history(tmp_path):
     path = tmp_path / "fid.json"
+    history = tmp_path / HISTORY
     assert write_result(path, _fid_record()) is None
     first = json.loads(path.read_text())
     assert first["protocol_id"] == protocol_id(first)
-    assert write_result(path, _fid_record()) is None  # the same evaluation again: no history
-    assert not (tmp_path / HISTORY).exists()
+    assert write_result(path, _fid_record()) is None  # the same protocol again: no note
+    path.unlink()  # Snakemake removes fid.json before it reruns the job
     note = write_result(path, _fid_record(n_fake=50, fid=11.0))
     assert f"the earlier record (protocol {first['protocol_id']}) is kept in {HISTORY}" in note
-    (line,) = (tmp_path / HISTORY).read_text().splitlines()
-    kept = json.loads(line)
-    assert kept["record"]["fid"] == 10.0 and kept["protocol_id"] == first["protocol_id"]
+    kept = [json.loads(line) for line in history.read_text().splitlines()]
+    assert [k["record"]["fid"] for k in kept] == [10.0, 10.0, 11.0]
+    assert kept[0]["protocol_id"] == first["protocol_id"] != kept[2]["protocol_id"]
     assert json.loads(path.read_text())["fid"] == 11.0
 
 
 def test_unreadable_fid_json_is_kept_not_overwritten(tmp_path):
     path = write(tmp_path / "fid.json", '{"fid": 9.')
-    write_result(path, _fid_record())
-    kept = json.loads((tmp_path / HISTORY).read_text())
-    assert kept["protocol_id"] == "unreadable" and kept["record"]["unreadable"] == '{"fid": 9.'
+    note = write_result(path, _fid_record())
+    kept = [json.loads(line) for line in (tmp_path / HISTORY).read_text().splitlines()]
+    assert (
+        kept[0]["protocol_id"] == "unreadable" and kept[0]["record"]["unreadable"] == '{"fid": 9.'
+    )
+    assert "(protocol unreadable) is kept" in note
 
 
 # -------------------------------------------------------------------------------- 6. images

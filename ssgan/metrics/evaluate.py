@@ -131,35 +131,45 @@ def protocol_id(rec: dict) -> str:
 
 
 def write_result(path: Path, rec: dict) -> str | None:
-    """Write a fid.json record with its ``protocol_id``. An earlier record at ``path`` with
-    another protocol or value is appended to fid_history.jsonl first, never lost; returns a
-    note saying so (None when nothing was replaced)."""
+    """Write a fid.json record with its ``protocol_id`` and append it to fid_history.jsonl,
+    which keeps every evaluation (Snakemake deletes fid.json before it reruns the job, so the
+    history is where an earlier protocol's number survives); an unreadable fid.json found here
+    goes there verbatim. Returns a note when the record replaced one of another protocol."""
     rec["protocol_id"] = protocol_id(rec)
-    note = None
+    history = path.with_name(HISTORY)
+    lines = history.read_text().splitlines(keepends=True) if history.is_file() else []
+    note, old_id = None, None
     if path.is_file():
         text = path.read_text(errors="replace")
         try:
             old = json.loads(text)
-            old = old if isinstance(old, dict) else {"unreadable": text}
+            old_id = protocol_id(old) if isinstance(old, dict) else "unreadable"
         except ValueError:
-            old = {"unreadable": text}
-        same = {k: old.get(k) for k in ("fid", "kid_mean", "status", "iteration")} == {
-            k: rec.get(k) for k in ("fid", "kid_mean", "status", "iteration")
-        }
-        if "unreadable" in old or not same or protocol_id(old) != rec["protocol_id"]:
-            old_id = "unreadable" if "unreadable" in old else protocol_id(old)
-            history = path.with_name(HISTORY)
-            before = history.read_text() if history.is_file() else ""
-            line = json.dumps(
-                {"file": path.name, "protocol_id": old_id, "record": io._jsonable(old)}
-            )
-            io.write_text(history, before + line + "\n")
-            note = (
-                f"{path.name} now holds protocol {rec['protocol_id']} (the one the tables use); "
-                f"the earlier record (protocol {old_id}) is kept in {history.name}"
-            )
+            old_id = "unreadable"
+        if old_id == "unreadable":
+            lines.append(_history_line(path, old_id, {"unreadable": text}))
+    else:  # removed (e.g. by Snakemake before a rerun): the last evaluation of this file
+        for line in reversed(lines):
+            try:
+                entry = json.loads(line)
+            except ValueError:  # a damaged line stays as it is; the rest is still read
+                continue
+            if isinstance(entry, dict) and entry.get("file") == path.name:
+                old_id = entry.get("protocol_id")
+                break
+    if old_id is not None and old_id != rec["protocol_id"]:
+        note = (
+            f"{path.name} now holds protocol {rec['protocol_id']} (the one the tables use); "
+            f"the earlier record (protocol {old_id}) is kept in {history.name}"
+        )
+    io.write_text(history, "".join(lines) + _history_line(path, rec["protocol_id"], rec))
     io.write_json(path, rec)
     return note
+
+
+def _history_line(path: Path, pid: str, rec: dict) -> str:
+    entry = {"file": path.name, "protocol_id": pid, "record": io._jsonable(rec)}
+    return json.dumps(entry, default=str) + "\n"
 
 
 def record(run: dict, cfg: dict, **fields) -> dict:

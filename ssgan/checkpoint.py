@@ -69,12 +69,19 @@ def load_file(path: Path, map_location="cpu") -> dict:
         ) from None
 
 
-def load_latest(ckpt_dir: Path, map_location="cpu") -> tuple[dict | None, list[dict]]:
-    """The newest good checkpoint (or None) and the events of the ones skipped on the way."""
+def load_latest(ckpt_dir: Path, map_location="cpu", check=None) -> tuple[dict | None, list[dict]]:
+    """The newest good checkpoint (or None) and the events of the ones skipped on the way.
+    ``check(state)`` may reject a loadable one whose content does not fit (CheckpointError)."""
     events = []
     for iteration, path in list_checkpoints(ckpt_dir):
         try:
-            return load_file(path, map_location), events
+            state = load_file(path, map_location)
+            if check is not None:
+                try:
+                    check(state)
+                except CheckpointError as err:
+                    raise CheckpointError(f"{path.name}: {err}") from None
+            return state, events
         except CheckpointError as err:
             events.append(
                 {"kind": "checkpoint_rejected", "iteration": iteration, "detail": str(err)}

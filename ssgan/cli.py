@@ -21,8 +21,26 @@ HANDLERS = {
 EXIT_BAD_INPUT = 2
 
 
+def _epilog() -> str:
+    from ssgan import config as C
+    from ssgan.data import DATASETS
+    from ssgan.methods import METHODS
+
+    sections = ", ".join(f"{k}.*" for k, v in C.defaults().items() if isinstance(v, dict))
+    return (
+        f"datasets: {', '.join(sorted(DATASETS))}\n"
+        f"methods: {', '.join(sorted(METHODS))}\n"
+        f"key=value overrides: {sections} (every key of ssgan/defaults.yaml)"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ssgan", description="Self-Sparse GAN reproducibility suite")
+    p = argparse.ArgumentParser(
+        prog="ssgan",
+        description="Self-Sparse GAN reproducibility suite",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser(
@@ -33,7 +51,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--out", help="JSON record (images per split, content sha256)")
     d.add_argument("overrides", nargs="*", metavar="key=value")
 
-    t = sub.add_parser("train", help="train one run (dataset, method, seed) into a directory")
+    t = sub.add_parser(
+        "train",
+        help="train one run (dataset, method, seed) into a directory",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     t.add_argument(
         "--dataset", required=True, help="dataset (a suite config's entry name or a registry name)"
     )
@@ -41,6 +64,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", required=True, type=int)
     t.add_argument("--out", required=True, help="run directory")
     t.add_argument("--config", help="run config or suite config (YAML)")
+    t.add_argument(
+        "--supersede",
+        metavar="DIR",
+        help="move a run of another config found in --out to DIR/<dataset>/<method>/"
+        "seed<s>-<its config hash> instead of refusing (the workflow: results/superseded)",
+    )
     t.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. train.iterations=500")
 
     s = sub.add_parser("sample", help="write a grid of samples from a run's final generator")

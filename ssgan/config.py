@@ -18,6 +18,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -33,7 +34,12 @@ CHOICES = {
     "fid.bn_mode": ("eval", "batch"),
     "data.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
     "fid.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
+    "data.small_images": ("upscale", "skip", "error"),
 }
+DEVICE_KEYS = ("train.device", "fid.device")
+DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+PATH_KEYS = {"data.root", "data.path", "fid.weights", "fid.cache_dir"}  # a string or null
+NUMBER = re.compile(r"^[-+]?(\d[\d_]*)?\.?\d*([eE][-+]?\d+)?$")
 POSITIVE_INT = {
     "train.iterations",
     "train.batch_size",
@@ -71,13 +77,55 @@ SUITE_KEYS = (
 SLICE_KEYS = ("datasets", "seeds")
 
 
-_DEFAULTS = yaml.safe_load((Path(__file__).parent / "defaults.yaml").read_text())
-# resolution -> values of the keys that defaults.yaml leaves null (its per_resolution table)
-PER_RESOLUTION: dict[int, dict] = _DEFAULTS.pop("per_resolution")
-
-
 class ConfigError(ValueError):
     """A bad configuration value; the message names the key."""
+
+
+class Loader(yaml.SafeLoader):
+    """YAML as a user means it: a number is a number in any spelling (``2e-4``, ``1E5``, which
+    YAML 1.1 reads as strings), and a key given twice in one mapping is an error."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                mark = key_node.start_mark
+                raise ConfigError(
+                    f"{mark.name}:{mark.line + 1}:{mark.column + 1}: duplicate key {key!r} "
+                    f"(first at line {seen[key] + 1}); one of the two would be silently lost"
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\d[\d_]*)?\.?\d*[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str, name: str = "<config>"):
+    """Parse YAML text with :class:`Loader`; a syntax error is one line naming file, line, column."""
+    loader = Loader(text)
+    loader.name = name  # marks (line, column) name the file
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        problem = err.problem or err.context or "malformed YAML"
+        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{name}: malformed YAML: {str(err).splitlines()[0]}") from None
+    finally:
+        loader.dispose()
+
+
+_DEFAULTS = yaml_load((Path(__file__).parent / "defaults.yaml").read_text(), "defaults.yaml")
+# resolution -> values of the keys that defaults.yaml leaves null (its per_resolution table)
+PER_RESOLUTION: dict[int, dict] = _DEFAULTS.pop("per_resolution")
 
 
 def defaults() -> dict:
@@ -114,11 +162,17 @@ def parse_overrides(items: list[str]) -> dict:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else None
+        value = yaml_load(raw, f"override '{item}'") if raw != "" else None
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}' sets a key inside '{part}', a value")
+        if isinstance(node.get(parts[-1]), dict):
+            raise ConfigError(
+                f"override '{item}' would replace the section '{key}' set by other overrides"
+            )
         node[parts[-1]] = value
     return out
 
@@ -130,6 +184,11 @@ def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
             _validate_types(value, ref[key], path)
             continue
         default = ref.get(key)
+        if isinstance(default, float) and isinstance(value, str) and NUMBER.match(value.strip()):
+            try:  # a number spelled as a string by a YAML 1.1 reader (Snakemake's: '2e-4')
+                value = cfg[key] = float(value)
+            except ValueError:
+                pass
         if path in CHOICES and value is not None and value not in CHOICES[path]:
             raise ConfigError(
                 f"config key '{path}' must be one of {list(CHOICES[path])}, got {value!r}"
@@ -144,6 +203,18 @@ def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
             isinstance(value, bool) or not isinstance(value, (int, float))
         ):
             raise ConfigError(f"config key '{path}' must be a number, got {value!r}")
+        if isinstance(default, list) and not isinstance(value, list):
+            raise ConfigError(
+                f"config key '{path}' must be a list, e.g. [{value!r}], got {value!r}"
+            )
+        if path in DEVICE_KEYS and not (isinstance(value, str) and DEVICE.match(value)):
+            raise ConfigError(
+                f"config key '{path}' must be auto, cpu, cuda or cuda:N, got {value!r}"
+            )
+        if path in PATH_KEYS and value is not None and not isinstance(value, str):
+            raise ConfigError(
+                f"config key '{path}' must be a path (a string) or null, got {value!r}"
+            )
 
 
 # Keys added after runs were recorded, with the value they had before they existed: a run
@@ -215,8 +286,32 @@ def validate(cfg: dict) -> dict:
     if cfg["model"]["width"] < cfg["sastm"]["reduction"]:
         raise ConfigError("config key 'sastm.reduction' must not exceed 'model.width'")
     beta1 = cfg["train"]["beta1"]
-    if isinstance(beta1, bool) or not isinstance(beta1, (int, float)) or not 0 <= beta1 < 1:
+    if isinstance(beta1, bool) or not isinstance(beta1, (int, float)):
         raise ConfigError(f"config key 'train.beta1' must be a number in [0, 1), got {beta1!r}")
+    t = cfg["train"]
+    if t["lr"] <= 0:
+        raise ConfigError(f"config key 'train.lr' must be positive, got {t['lr']!r}")
+    for beta in ("beta1", "beta2"):
+        if not 0 <= t[beta] < 1:
+            raise ConfigError(
+                f"config key 'train.{beta}' (Adam) must be in [0, 1), got {t[beta]!r}"
+            )
+    if t["batch_size"] < 2:
+        raise ConfigError(
+            f"config key 'train.batch_size' must be at least 2 (BatchNorm needs two samples), "
+            f"got {t['batch_size']!r}"
+        )
+    if t["gp_lambda"] < 0:
+        raise ConfigError(f"config key 'train.gp_lambda' must be >= 0, got {t['gp_lambda']!r}")
+    for it in cfg["fid"]["checkpoints"]:
+        if isinstance(it, bool) or not isinstance(it, int) or not 0 < it <= t["iterations"]:
+            raise ConfigError(
+                f"config key 'fid.checkpoints' must list iterations in 1..train.iterations "
+                f"({t['iterations']}), got {it!r}"
+            )
+    nan_at = cfg["debug"]["nan_at"]
+    if nan_at is not None and (isinstance(nan_at, bool) or not isinstance(nan_at, int)):
+        raise ConfigError(f"config key 'debug.nan_at' must be an integer or null, got {nan_at!r}")
     if cfg["model"]["critic_norm"] is None:
         raise ConfigError("config key 'model.critic_norm' must be none or layernorm, got None")
     modes = cfg["fid"]["compare_bn_modes"]
@@ -231,17 +326,33 @@ def validate(cfg: dict) -> dict:
             f"fid.bn_mode 'batch' normalises over fixed batches: config key 'fid.n_fake' "
             f"({f['n_fake']}) must be a multiple of 'fid.batch_size' ({f['batch_size']})"
         )
-    if cfg["train"]["lr"] <= 0:
-        raise ConfigError(f"config key 'train.lr' must be positive, got {cfg['train']['lr']!r}")
     return cfg
+
+
+def check_devices(cfg: dict, keys=DEVICE_KEYS) -> None:
+    """A configured CUDA device must exist here (checked before anything is written)."""
+    import torch
+
+    for key in keys:
+        section, leaf = key.split(".")
+        name = cfg[section][leaf]
+        if not name.startswith("cuda"):
+            continue
+        if not torch.cuda.is_available():
+            raise ConfigError(f"config key '{key}' is {name!r} but no CUDA device is available")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"config key '{key}' is {name!r} but there are only "
+                f"{torch.cuda.device_count()} CUDA devices"
+            )
 
 
 def load_yaml(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    with open(path) as fh:
-        data = yaml.safe_load(fh) or {}
+    data = yaml_load(path.read_text(), str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping")
     return data
@@ -334,16 +445,25 @@ def resolve(
             cfg["method"], variant = method_entry(file_cfg, method)
             layers.append((f"methods.{method}", variant))
         else:
-            layers.append(("", file_cfg))
-    layers.append(("", overrides or {}))
+            layers.append(("the --config file", file_cfg))
+    layers.append(("the key=value overrides", overrides or {}))
+    # The run's place (--dataset/--method/--seed) is its identity: no layer may say otherwise.
+    fixed = {"dataset": dataset, "label": dataset, "method": method, "seed": seed}
+    fixed["method_label"] = method
     for where, layer in layers:
         top = {k: layer[k] for k in TOP_LEVEL if k in layer}
+        for key, value in top.items():
+            if value != fixed[key]:
+                raise ConfigError(
+                    f"config key '{key}' is {value!r} in {where}, "
+                    f"but this run is {key} {fixed[key]!r} (--dataset/--method/--seed fix a run; "
+                    f"set the other run's values there instead)"
+                )
         rest = {k: v for k, v in layer.items() if k not in TOP_LEVEL}
         try:
             cfg = merge(cfg, rest)
         except ConfigError as err:
-            raise ConfigError(f"{err} (in '{where}')" if where else str(err)) from None
-        cfg.update(top)
+            raise ConfigError(f"{err} (in {where})") from None
     return validate(fill_per_resolution(cfg))
 
 
@@ -370,16 +490,53 @@ def check_paths(cfg: dict) -> None:
             )
 
 
-def config_hash(cfg: dict) -> str:
-    """sha256 of the result-relevant config (device and I/O cadence excluded)."""
+# Keys that do not change what training computes: devices, where data lie, how often files
+# are written, and the FID protocol (evaluated after training; fid.checkpoints stays: it says
+# which generator snapshots training keeps). The trajectory is bitwise the same across them.
+HASH_EXCLUDED = (
+    "train.device",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.sample_every",
+    "data.root",
+    "data.num_workers",
+    *(f"fid.{k}" for k in _DEFAULTS["fid"] if k != "checkpoints"),
+)
+
+
+def hash_relevant(cfg: dict) -> dict:
+    """The part of a run config that defines its result (``config_hash`` is its sha256)."""
+    from ssgan.methods import METHODS
+
     relevant = copy.deepcopy(cfg)
-    relevant["train"].pop("device", None)
-    relevant["fid"].pop("device", None)
-    relevant["data"].pop("num_workers", None)
-    relevant["data"].pop("root", None)
+    method = METHODS.get(cfg.get("method"))
+    for section in method.unused_sections if method else ():
+        relevant.pop(section, None)
     relevant.pop("method_label", None)  # a name only: a variant's overrides are in the config
-    blob = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
+    for key in HASH_EXCLUDED:
+        section, leaf = key.split(".")
+        relevant.get(section, {}).pop(leaf, None)
+    return relevant
+
+
+def config_hash(cfg: dict) -> str:
+    """sha256 of the result-relevant config (``HASH_EXCLUDED`` left out)."""
+    blob = json.dumps(hash_relevant(cfg), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def differing_keys(a: dict, b: dict, where: str = "") -> list[str]:
+    """Dotted keys whose values differ between two (nested) configs, e.g. for a refusal."""
+    out = []
+    for key in sorted(set(a) | set(b), key=str):
+        path = f"{where}.{key}" if where else str(key)
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += differing_keys(va, vb, path)
+        elif va != vb:
+            out.append(f"{path}: {va!r} -> {vb!r}")
+    return out
 
 
 def data_root(cfg: dict) -> Path:

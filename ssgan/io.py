@@ -7,10 +7,12 @@ final name (rename is atomic on POSIX within a filesystem).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +43,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                 os.close(dfd)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def move(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Move a file or directory (e.g. a superseded run): one atomic rename within a
+    filesystem; across filesystems a copy under a temporary name, renamed, then the source
+    removed, so ``dst`` never holds a partial copy."""
+    src, dst = Path(src), Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(src, dst)
+    except OSError as err:
+        if err.errno != errno.EXDEV:  # another filesystem
+            raise
+        tmp = dst.with_name(f".{dst.name}.tmp")
+        shutil.copytree(src, tmp) if src.is_dir() else shutil.copy2(src, tmp)
+        os.rename(tmp, dst)
+        shutil.rmtree(src) if src.is_dir() else src.unlink()
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

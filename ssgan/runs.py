@@ -17,13 +17,34 @@ class RunError(RuntimeError):
     pass
 
 
+def out_file(path: str | Path, what: str) -> Path:
+    """An ``--out`` that must name a file: a directory there is a RunError."""
+    path = Path(path)
+    if path.is_dir() or str(path).endswith(("/", "\\")):
+        raise RunError(f"--out {path} is a directory; give the {what} file to write")
+    return path
+
+
+def read_record(path: str | Path, what: str) -> dict:
+    """A JSON record (run.json, fid.json); a damaged one is a RunError naming the file."""
+    try:
+        data = io.read_json(path)
+    except (OSError, ValueError) as err:  # JSONDecodeError, UnicodeDecodeError, unreadable
+        raise RunError(f"{path}: unreadable {what}: {type(err).__name__}: {err}") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: unreadable {what}: not a JSON object")
+    return data
+
+
 def read_run(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "run.json"
     if not path.is_file():
         raise RunError(f"{run_dir} is not a run directory (no run.json)")
-    run = io.read_json(path)
-    if isinstance(run.get("config"), dict):  # keys added since the run was recorded
-        upgrade(run["config"])
+    run = read_record(path, "run record")
+    missing = [k for k in ("dataset", "method", "seed", "status", "config") if k not in run]
+    if missing or not isinstance(run["config"], dict):
+        raise RunError(f"{path}: damaged run record (missing {', '.join(missing) or 'config'})")
+    upgrade(run["config"])  # keys added since the run was recorded
     return run
 
 
@@ -66,6 +87,9 @@ def sample_cli(args) -> int:
 
     from ssgan import io
 
+    if args.n <= 0:
+        raise RunError(f"--n must be a positive number of samples, got {args.n}")
+    out_file(args.out, "PNG")
     G, run = load_generator(args.run)
     seed = stream_seed(run["seed"], "sample") if args.seed is None else args.seed
     z = torch.randn(

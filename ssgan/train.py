@@ -30,6 +30,7 @@ from ssgan.data import BatchStream, channels_of, load_images, resolution_of
 from ssgan.methods import get_method
 from ssgan.methods.base import Models
 from ssgan.models import SASTM, count_parameters
+from ssgan.runs import RunError
 
 EXIT_DIVERGED = 3
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: rerun the same command to resume
@@ -50,6 +51,9 @@ CSV_FILES = {  # file -> columns; rows are rewritten atomically at every checkpo
     "weight_hist.csv": probes.HIST_COLUMNS,
 }
 RECORD_BACKUP = "run.json"  # checkpoints/run.json: a copy of the run record
+# Files that make a directory another run's result: never trained over without its record.
+RESULT_FILES = ("generator.pt", "critic.pt", "fid.json", "checkpoints")
+STATE_KEYS = {"iteration", "config_hash", "wall_time_s", "G", "D", "opt_G", "opt_D", "rng"}
 
 
 def now() -> str:
@@ -119,8 +123,9 @@ def read_csv_upto(path: Path, iteration: int) -> list[dict]:
 class Run:
     """One run directory and its training state."""
 
-    def __init__(self, cfg: dict, out: str | Path):
+    def __init__(self, cfg: dict, out: str | Path, supersede: str | Path | None = None):
         self.cfg, self.out = cfg, Path(out)
+        self.supersede = Path(supersede) if supersede is not None else None
         self.ckpt_dir = self.out / "checkpoints"
         t = cfg["train"]
         self.device = resolve_device(t["device"])
@@ -178,9 +183,12 @@ class Run:
         for path in (self.out / "run.json", self.ckpt_dir / RECORD_BACKUP):
             if path.is_file():
                 try:
-                    return io.read_json(path), path != self.out / "run.json"
+                    record = io.read_json(path)
                 except ValueError:  # not JSON (damaged outside the atomic writer): try the copy
-                    print(f"{path}: unreadable run record; ignored", file=sys.stderr)
+                    record = None
+                if isinstance(record, dict) and {"status", "config_hash"} <= set(record):
+                    return record, path != self.out / "run.json"
+                print(f"{path}: unreadable run record; ignored", file=sys.stderr)
         return None, False
 
     def event(self, kind: str, iteration: int, detail: str = "") -> None:
@@ -242,14 +250,9 @@ class Run:
 
     def restore(self) -> int:
         """Load the newest good checkpoint; returns the iteration to continue from."""
-        state, rejected = checkpoint.load_latest(self.ckpt_dir)
+        state, rejected = checkpoint.load_latest(self.ckpt_dir, check=self.check_state)
         for ev in rejected:
             self.event(ev["kind"], ev["iteration"], ev["detail"])
-        if state is not None and state["config_hash"] != self.hash:
-            raise C.ConfigError(
-                f"{self.out}: its checkpoints were made with a different config; "
-                f"use a new --out directory or delete {self.ckpt_dir}"
-            )
         if state is None:
             if rejected or self.record["iteration"] > 0:
                 self.event("restarted_from_scratch", 0, "no good checkpoint")
@@ -264,6 +267,30 @@ class Run:
         self.wall_before = float(state["wall_time_s"])
         self.event("resumed", state["iteration"])
         return int(state["iteration"])
+
+    def check_state(self, state: dict) -> None:
+        """A checkpoint must belong to this run: its config hash, keys and tensor shapes
+        (a foreign or hand-edited one is rejected like a corrupt one, before any of it loads)."""
+        if not isinstance(state, dict) or not STATE_KEYS <= set(state):
+            missing = sorted(STATE_KEYS - set(state)) if isinstance(state, dict) else ["all"]
+            raise checkpoint.CheckpointError(f"not a training checkpoint (missing {missing})")
+        if state["config_hash"] != self.hash:
+            raise checkpoint.CheckpointError(
+                f"made with another config (hash {str(state['config_hash'])[:12]} != "
+                f"{self.hash[:12]})"
+            )
+        for name, model in (("G", self.m.G), ("D", self.m.D)):
+            want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+            got = state[name]
+            got = (
+                {k: tuple(getattr(v, "shape", ())) for k, v in got.items()}
+                if isinstance(got, dict)
+                else {}
+            )
+            if want != got:
+                raise checkpoint.CheckpointError(
+                    f"its {name} weights do not fit this run's network"
+                )
 
     def wall_time(self) -> float:
         return round(self.wall_before + time.monotonic() - self.t0, 3)
@@ -309,15 +336,54 @@ class Run:
         return None
 
     # --- the loop -----------------------------------------------------------------------
+    def foreign(self, existing: dict | None) -> str | None:
+        """Why the directory holds another run's result (None when it is this run's or empty)."""
+        if existing is None:
+            found = [n for n in RESULT_FILES if (self.out / n).exists()]
+            if found and (found != ["checkpoints"] or checkpoint.list_checkpoints(self.ckpt_dir)):
+                return f"it holds {', '.join(found)} but no readable run record"
+            return None
+        if existing.get("config_hash") == self.hash:
+            return None
+        a, b = C.hash_relevant(existing.get("config") or {}), C.hash_relevant(self.cfg)
+        for section in set(a) ^ set(b):  # a section one method does not read (sastm.*)
+            a.pop(section, None), b.pop(section, None)
+        keys = C.differing_keys(a, b)
+        shown = "; ".join(keys[:8]) + (f"; and {len(keys) - 8} more" if len(keys) > 8 else "")
+        return (
+            f"it holds a run with a different config (hash "
+            f"{str(existing.get('config_hash', '?'))[:12]} != {self.hash[:12]}; {shown or 'n/a'})"
+        )
+
+    def move_aside(self, existing: dict | None) -> Path:
+        """Move a superseded run to <supersede>/<dataset>/<method>/seed<s>-<old hash>[-N]."""
+        old = str((existing or {}).get("config_hash") or "unknown")[:12]
+        c = self.cfg
+        method = c.get("method_label") or c["method"]
+        base = self.supersede / c["label"] / method / f"seed{c['seed']}-{old}"
+        dest, n = base, 1
+        while dest.exists():
+            n += 1
+            dest = base.with_name(f"{base.name}-{n}")
+        io.move(self.out, dest)
+        if existing and not (dest / "run.json").is_file():  # Snakemake removed it before the job
+            io.write_json(dest / "run.json", existing)
+        return dest
+
     def run(self) -> int:
-        self.out.mkdir(parents=True, exist_ok=True)
-        existing, from_copy = self.read_record()
-        if existing and existing.get("config_hash") != self.hash:
+        if self.out.exists() and not self.out.is_dir():
+            raise RunError(f"--out {self.out} is a file, not a run directory")
+        existing, from_copy = self.read_record() if self.out.is_dir() else (None, False)
+        why = self.foreign(existing)
+        if why and self.supersede is None:
             raise C.ConfigError(
-                f"{self.out} holds a run with a different config (hash "
-                f"{existing.get('config_hash', '?')[:12]} != {self.hash[:12]}); "
-                f"use a new --out directory or delete it"
+                f"{self.out}: {why}; use a new --out directory, or move it away "
+                f"(the workflow moves superseded runs to results/superseded/)"
             )
+        if why:
+            dest = self.move_aside(existing)
+            print(f"{self.out}: {why}; moved to {dest}", file=sys.stderr)
+            existing, from_copy = None, False
         finished = existing and (
             existing["status"] == "diverged"
             or (existing["status"] == "completed" and (self.out / "generator.pt").is_file())
@@ -333,7 +399,8 @@ class Run:
                 file=sys.stderr,
             )
             return EXIT_DIVERGED
-        self.build()
+        self.build()  # data and networks first: bad data leaves no directory behind
+        self.out.mkdir(parents=True, exist_ok=True)
         self.record = existing or self.new_record()
         self.record.update(
             status="running",
@@ -390,6 +457,8 @@ class Run:
                 bad = self.flush(pending)
                 if bad is not None:
                     return self.diverged(bad)
+                if bar.disable and (it % t["log_every"] == 0 or it == total):
+                    self.progress_line(it, start)
             if it % every_probe == 0:
                 self.take_probes(it)
             if it % t["sample_every"] == 0:
@@ -411,6 +480,19 @@ class Run:
                 return EXIT_PREEMPTED
         bar.close()
         return self.finish(total)
+
+    def progress_line(self, it: int, start: int) -> None:
+        """One line per log interval on a non-TTY stderr (job logs), where tqdm's bar is off."""
+        c, row = self.cfg, self.rows["train_log.csv"][-1]
+        done = self.wall_time() - self.wall_before
+        rate = (it - start) / done if done > 0 else float("nan")
+        print(
+            f"{c['label']}/{c['method']}/seed{c['seed']}: iteration {it}/{c['train']['iterations']}"
+            f"  critic_loss {row['critic_loss']:.4f}  generator_loss {row['generator_loss']:.4f}"
+            f"  {rate:.2f} it/s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def diverged(self, at: int) -> int:
         self.record.update(
@@ -460,9 +542,10 @@ def _progress(total: int, initial: int, desc: str):
     )
 
 
-def train(cfg: dict, out: str | Path) -> int:
-    """Train (or resume, or confirm) the run; returns the exit code (0, EXIT_DIVERGED, EXIT_PREEMPTED)."""
-    return Run(cfg, out).run()
+def train(cfg: dict, out: str | Path, supersede: str | Path | None = None) -> int:
+    """Train (or resume, or confirm) the run; returns the exit code (0, EXIT_DIVERGED, EXIT_PREEMPTED).
+    A directory holding another run's result is refused, or with ``supersede`` moved there."""
+    return Run(cfg, out, supersede).run()
 
 
 def cli(args) -> int:
@@ -470,4 +553,5 @@ def cli(args) -> int:
     cfg = C.resolve(
         args.dataset, args.method, args.seed, file_cfg, C.parse_overrides(args.overrides)
     )
-    return train(cfg, args.out)
+    C.check_devices(cfg, ("train.device",))
+    return train(cfg, args.out, getattr(args, "supersede", None))

@@ -3,17 +3,21 @@ mini-ImageNet, CelebA-HQ, LSUN bedrooms (exported images or torchvision's LMDB l
 and the torchvision layouts of CIFAR-10 and STL-10.
 
 Folders are searched recursively for image files in sorted order (deterministic); an
-unreadable image is an error naming the file.
+unreadable image (a decompression bomb included) is an error naming the file. 16-bit images
+are scaled to 8 bits (x / 257), not clipped. An image whose shorter side is below the
+resolution follows ``data.small_images`` (upscale | skip | error); the counts go into
+``registry.notes`` and prepare-data's record.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ssgan.data.registry import DATASETS, DataError, missing, register_dataset
+from ssgan.data.registry import DATASETS, DataError, missing, notes, register_dataset
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
@@ -22,34 +26,76 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
 
 
-def decode(path: Path, channels: int, resolution: int) -> torch.Tensor:
-    """One image file -> uint8 C x res x res (center crop to square, Lanczos resize)."""
-    from PIL import Image, UnidentifiedImageError
+def _to_8bit(img):
+    """16-bit (and 32-bit integer) grey images -> mode L, scaled by 1/257 rather than clipped."""
+    from PIL import Image
+
+    if img.mode.startswith("I;16") or img.mode == "I":
+        arr = np.asarray(img, dtype=np.float64)
+        return Image.fromarray((arr / 257.0).round().clip(0, 255).astype(np.uint8), mode="L")
+    return img
+
+
+def decode(path: Path, channels: int, resolution: int, small: str = "upscale"):
+    """One image file -> (uint8 C x res x res (center crop to square, Lanczos resize), whether
+    it was smaller than ``resolution``); (None, True) for a small one when ``small`` is "skip"."""
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
             w, h = img.size
+            if min(w, h) < resolution:
+                if small == "error":
+                    raise DataError(
+                        f"image {path} is {w}x{h}, smaller than the training resolution "
+                        f"{resolution} (config key data.small_images: upscale | skip | error)"
+                    )
+                if small == "skip":
+                    return None, True
+            img = _to_8bit(img).convert("L" if channels == 1 else "RGB")
             s = min(w, h)
             img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
             img = img.resize((resolution, resolution), Image.LANCZOS)
             arr = np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as err:
-        raise DataError(f"cannot read image {path}: {err}") from None
+    except DataError:
+        raise
+    except Image.DecompressionBombError as err:
+        raise DataError(f"cannot read image {path}: decompression bomb refused ({err})") from None
+    except Exception as err:  # noqa: BLE001 - any decoder failure names the file
+        raise DataError(f"cannot read image {path}: {type(err).__name__}: {err}") from None
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    return torch.from_numpy(arr.copy())
+    return torch.from_numpy(arr.copy()), min(w, h) < resolution
 
 
 def load_folder(
-    folder: Path, channels: int, resolution: int, max_images: int | None = None
+    folder: Path,
+    channels: int,
+    resolution: int,
+    max_images: int | None = None,
+    small: str = "upscale",
 ) -> torch.Tensor:
-    files = list_images(folder)[:max_images]
+    files = list_images(folder)
     if not files:
         raise DataError(f"no image files ({', '.join(sorted(IMAGE_EXTS))}) under {folder}")
-    out = torch.empty(len(files), channels, resolution, resolution, dtype=torch.uint8)
-    for i, path in enumerate(files):
-        out[i] = decode(path, channels, resolution)
-    return out
+    out, counts = [], {"upscaled": 0, "skipped": 0}
+    for path in files:
+        if max_images is not None and len(out) >= max_images:
+            break
+        x, was_small = decode(path, channels, resolution, small)
+        if was_small:
+            counts["skipped" if x is None else "upscaled"] += 1
+        if x is not None:
+            out.append(x)
+    notes["small_images"] = {"policy": small, "resolution": resolution, **counts}
+    if counts["upscaled"] or counts["skipped"]:
+        print(
+            f"{folder}: {counts['upscaled']} images upscaled and {counts['skipped']} skipped, "
+            f"being smaller than {resolution}px (data.small_images: {small})",
+            file=sys.stderr,
+        )
+    if not out:
+        raise DataError(f"every image under {folder} is smaller than {resolution}px (skipped)")
+    return torch.stack(out)
 
 
 def _folder_loader(default_subdir: str | None):
@@ -75,7 +121,13 @@ def _folder_loader(default_subdir: str | None):
                     + "/**/*.png|jpg (image files)"
                 ],
             )
-        return load_folder(folder, channels_of(cfg), resolution_of(cfg), cfg["data"]["max_images"])
+        return load_folder(
+            folder,
+            channels_of(cfg),
+            resolution_of(cfg),
+            cfg["data"]["max_images"],
+            cfg["data"]["small_images"],
+        )
 
     return load
 
@@ -127,7 +179,13 @@ def _lsun(root: Path, split: str, cfg: dict):
     if folder.is_dir() and list_images(folder):
         from ssgan.data.registry import channels_of, resolution_of
 
-        return load_folder(folder, channels_of(cfg), resolution_of(cfg), cfg["data"]["max_images"])
+        return load_folder(
+            folder,
+            channels_of(cfg),
+            resolution_of(cfg),
+            cfg["data"]["max_images"],
+            cfg["data"]["small_images"],
+        )
     raise missing(
         DATASETS["lsun_bedroom"],
         root,

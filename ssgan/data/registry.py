@@ -31,6 +31,9 @@ class DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {}
+# What the last load_images call noticed about the files (e.g. small images upscaled or
+# skipped); reset by each call, read by prepare-data into its record.
+notes: dict = {}
 
 
 def register_dataset(
@@ -112,6 +115,7 @@ def load_images(cfg: dict, split: str | None = None):
         raise C.ConfigError(
             f"dataset '{info.name}' has no split {split!r}; it has: {', '.join(info.splits)}"
         )
+    notes.clear()
     data = info.loader(C.data_root(cfg), split, cfg)
     n_max = cfg["data"]["max_images"]
     if n_max is not None and len(data) > n_max:

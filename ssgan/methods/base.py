@@ -47,6 +47,9 @@ class Models:
 
 class Method:
     name = "base"
+    # Config sections this method never reads: left out of its runs' config hash, so an edit
+    # there reruns only the runs it can change (WGAN-GP ignores sastm.*).
+    unused_sections: tuple[str, ...] = ()
 
     def __init__(self, cfg: dict):
         self.cfg = cfg

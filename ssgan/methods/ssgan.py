@@ -10,6 +10,8 @@ from ssgan.models import Generator
 
 @register_method("ssgan")
 class SelfSparseGAN(WGANGP):
+    unused_sections = ()
+
     def build_generator(self, resolution, channels):
         m = self.cfg["model"]
         return Generator(resolution, channels, m["width"], m["z_dim"], sastm=self.cfg["sastm"])

@@ -25,6 +25,8 @@ def gradient_penalty(
 
 @register_method("wgan_gp")
 class WGANGP(Method):
+    unused_sections = ("sastm",)
+
     def build_generator(self, resolution, channels):
         m = self.cfg["model"]
         return Generator(resolution, channels, m["width"], m["z_dim"], sastm=None)

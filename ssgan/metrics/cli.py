@@ -7,7 +7,7 @@ from ssgan import io
 from ssgan.metrics.evaluate import eval_config, resolve_device, run_fid
 from ssgan.metrics.extractor import Inception, resolve_weights
 from ssgan.metrics.real_stats import real_statistics
-from ssgan.runs import read_run
+from ssgan.runs import out_file, read_run
 
 
 def _file_cfg(args) -> dict | None:
@@ -17,7 +17,10 @@ def _file_cfg(args) -> dict | None:
 def real_stats_cli(args) -> int:
     """Compute (or find) the cached real statistics of a dataset's FID reference split;
     with ``args.out`` (if the parser has it) also write a JSON record of the entry."""
+    if getattr(args, "out", None):
+        out_file(args.out, "JSON")
     cfg = C.resolve(args.dataset, "wgan_gp", 0, _file_cfg(args), C.parse_overrides(args.overrides))
+    C.check_devices(cfg, ("fid.device",))
     inception = Inception(resolve_weights(cfg["fid"]), resolve_device(cfg["fid"]["device"]))
     real = real_statistics(cfg, inception, args.split)
     if getattr(args, "out", None):  # a record of the entry, for a workflow rule's output
@@ -47,6 +50,7 @@ def fid_cli(args) -> int:
     """Evaluate a run directory; writes fid.json (or fid_XXXXXXXX.json) and fid_curve.csv."""
     run = read_run(args.run)
     cfg = eval_config(run, _file_cfg(args), C.parse_overrides(args.overrides))
+    C.check_devices(cfg, ("fid.device",))
     rec = run_fid(args.run, cfg, args.checkpoint)
     if rec["status"] == "skipped":
         print(f"fid {args.run}: skipped ({rec['reason']})")
@@ -55,5 +59,8 @@ def fid_cli(args) -> int:
             f"fid {args.run}: FID {rec['fid']:.4f}  KID {rec['kid_mean']:.5f} +- {rec['kid_std']:.5f}  "
             f"(iteration {rec['iteration']}, n_fake {rec['n_fake']}, n_real {rec['n_real']} {rec['split']}, "
             f"real stats {'cached' if rec['real_stats_cache_hit'] else 'computed'}, {rec['seconds']:.1f} s)"
+            f"  protocol {rec['protocol_id']}"
         )
+    if rec.get("replaced"):
+        print(f"fid {args.run}: {rec['replaced']}")
     return 0

@@ -41,6 +41,7 @@ from ssgan.metrics.extractor import (
 from ssgan.metrics.real_stats import RealStats, real_statistics, reference_split
 from ssgan.runs import RunError, load_generator, read_run
 
+HISTORY = "fid_history.jsonl"  # earlier evaluations replaced in fid.json, one JSON per line
 CURVE_COLUMNS = ["iteration", "fid", "kid_mean", "kid_std"]
 
 
@@ -151,6 +152,48 @@ def protocol_id(rec: dict) -> str:
     fields = {k: rec.get(k, default) for k, default in PROTOCOL_FIELDS.items()}
     blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def write_result(path: Path, rec: dict) -> str | None:
+    """Write a fid.json record with its ``protocol_id`` and append it to fid_history.jsonl,
+    which keeps every evaluation (Snakemake deletes fid.json before it reruns the job, so the
+    history is where an earlier protocol's number survives); an unreadable fid.json found here
+    goes there verbatim. Returns a note when the record replaced one of another protocol."""
+    rec["protocol_id"] = protocol_id(rec)
+    history = path.with_name(HISTORY)
+    lines = history.read_text().splitlines(keepends=True) if history.is_file() else []
+    note, old_id = None, None
+    if path.is_file():
+        text = path.read_text(errors="replace")
+        try:
+            old = json.loads(text)
+            old_id = protocol_id(old) if isinstance(old, dict) else "unreadable"
+        except ValueError:
+            old_id = "unreadable"
+        if old_id == "unreadable":
+            lines.append(_history_line(path, old_id, {"unreadable": text}))
+    else:  # removed (e.g. by Snakemake before a rerun): the last evaluation of this file
+        for line in reversed(lines):
+            try:
+                entry = json.loads(line)
+            except ValueError:  # a damaged line stays as it is; the rest is still read
+                continue
+            if isinstance(entry, dict) and entry.get("file") == path.name:
+                old_id = entry.get("protocol_id")
+                break
+    if old_id is not None and old_id != rec["protocol_id"]:
+        note = (
+            f"{path.name} now holds protocol {rec['protocol_id']} (the one the tables use); "
+            f"the earlier record (protocol {old_id}) is kept in {history.name}"
+        )
+    io.write_text(history, "".join(lines) + _history_line(path, rec["protocol_id"], rec))
+    io.write_json(path, rec)
+    return note
+
+
+def _history_line(path: Path, pid: str, rec: dict) -> str:
+    entry = {"file": path.name, "protocol_id": pid, "record": io._jsonable(rec)}
+    return json.dumps(entry, default=str) + "\n"
 
 
 def record(run: dict, cfg: dict, **fields) -> dict:
@@ -287,7 +330,7 @@ def run_fid(run_dir: str | Path, cfg: dict | None = None, checkpoint: int | None
             iteration=checkpoint if checkpoint is not None else run.get("iteration"),
             provenance=provenance.collect(resolve_device(cfg["fid"]["device"])),
         )
-        io.write_json(main, rec)
+        rec["replaced"] = write_result(main, rec)
         if checkpoints:
             io.write_csv(run_dir / "fid_curve.csv", [], CURVE_COLUMNS)
         return rec
@@ -302,10 +345,10 @@ def run_fid(run_dir: str | Path, cfg: dict | None = None, checkpoint: int | None
                 f"{run_dir}: no generator snapshot of iteration {it} (snapshots/generator_{it:08d}.pt)"
             )
     recs = evaluate_run(run_dir, cfg, iterations)
-    io.write_json(main, recs[-1])
+    note = write_result(main, recs[-1])
     if checkpoints:
         rows = [{k: r[k] for k in CURVE_COLUMNS} for r in recs]
         io.write_csv(
             run_dir / "fid_curve.csv", sorted(rows, key=lambda r: r["iteration"]), CURVE_COLUMNS
         )
-    return recs[-1]
+    return {**recs[-1], "replaced": note}

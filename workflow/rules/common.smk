@@ -1,4 +1,5 @@
 # Grid, paths and config checks shared by the rules.
+import hashlib
 import os
 
 import yaml
@@ -34,18 +35,34 @@ ENV = "../../environment.yml"  # used with --software-deployment-method conda
 
 
 def check_config():
-    """Resolve every run of the grid with the package: an unknown key, dataset or method, or a
-    bad value stops the workflow here, before any job runs, with a message naming it."""
+    """Resolve every run of the grid with the package: an unknown key, dataset or method, a bad
+    value, a duplicate YAML key or a device this machine lacks (local runs) stops the workflow
+    here, before any job runs, with a message naming it. Returns the suite and each run's
+    config hash (the train rule's params: an edit reruns exactly the runs it changes)."""
     suite = {k: v for k, v in config.items() if v is not None or k in ("data_root", "fid_cache")}
+    hashes, fid_protocols = {}, {}
     try:
+        for path in workflow.configfiles:  # Snakemake's reader drops duplicate keys silently
+            ssgan_config.load_yaml(path)
         grid = ssgan_config.grid(suite)
         for dataset, method, seed in grid:
-            ssgan_config.resolve(dataset, method, seed, suite)
+            cfg = ssgan_config.resolve(dataset, method, seed, suite)
+            if workflow.local_exec:  # a cluster's nodes have devices this one lacks
+                ssgan_config.check_devices(cfg)
+            hashes[(dataset, method, str(seed))] = ssgan_config.config_hash(cfg)
+            fid_protocols[(dataset, method, str(seed))] = fid_protocol(cfg)
         for dataset in DATASETS:
             ssgan_config.check_paths(ssgan_config.resolve(dataset, METHODS[0], SEEDS[0], suite))
     except ssgan_config.ConfigError as err:
         raise WorkflowError(f"invalid config: {err}") from None
-    return suite, grid
+    return suite, grid, hashes, fid_protocols
+
+
+def fid_protocol(cfg):
+    """The suite's FID settings of a run that change its fid.json (devices, batch size and
+    cache location do not)."""
+    fid = {k: v for k, v in cfg["fid"].items() if k not in ("device", "batch_size", "cache_dir")}
+    return hashlib.sha256(repr(sorted(fid.items())).encode()).hexdigest()[:16]
 
 
 def write_suite_config(suite):
@@ -56,8 +73,21 @@ def write_suite_config(suite):
         ssgan_io.write_text(path, text)
 
 
-SUITE, GRID = check_config()
-write_suite_config(SUITE)
+SUITE, GRID, RUN_HASHES, FID_PROTOCOLS = check_config()
+
+
+# Written when jobs are about to run, never by a dry run (which writes nothing under results).
+onstart:
+    write_suite_config(SUITE)
+
+
+def run_hash(wildcards):
+    """The run's config hash: a params entry, compared by the `params` rerun trigger."""
+    return RUN_HASHES[(wildcards.dataset, wildcards.method, wildcards.seed)]
+
+
+def run_fid_protocol(wildcards):
+    return FID_PROTOCOLS[(wildcards.dataset, wildcards.method, wildcards.seed)]
 
 
 def fid_cache_dir():

@@ -23,6 +23,7 @@ rule fid:
         config=SUITE_CONFIG,
         run=lambda wildcards, input: os.path.dirname(input.run),
         cache=fid_cache_dir(),
+        fid_protocol=run_fid_protocol,
     shell:
         "OMP_NUM_THREADS={threads} ssgan fid --run {params.run} --config {params.config}"
         " fid.cache_dir={params.cache} 2> {log}"

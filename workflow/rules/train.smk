@@ -1,7 +1,9 @@
 # One training run per (dataset, method, seed). Checkpoints live in the run directory but are
 # not declared outputs, so a failed or preempted job (SLURM retries) resumes instead of
 # restarting. Exit code 3 (diverged) is a result, not a failure: run.json records it and the
-# tables report it.
+# tables report it. `config_hash` is compared by the `params` rerun trigger (profiles): an
+# edited suite config reruns exactly the runs whose result-relevant config changed, and the
+# run it replaces is moved to <results>/superseded/<dataset>/<method>/seed<s>-<old hash>.
 
 
 rule train:
@@ -23,7 +25,9 @@ rule train:
     params:
         config=SUITE_CONFIG,
         out=lambda wildcards, output: os.path.dirname(output[0]),
+        superseded=res("superseded"),
+        config_hash=run_hash,
     shell:
         "OMP_NUM_THREADS={threads} ssgan train --dataset {wildcards.dataset} --method {wildcards.method}"
-        " --seed {wildcards.seed} --out {params.out} --config {params.config} 2> {log}"
-        " || [ $? -eq 3 ]"
+        " --seed {wildcards.seed} --out {params.out} --config {params.config}"
+        " --supersede {params.superseded} 2> {log} || [ $? -eq 3 ]"

@@ -40,6 +40,8 @@ DEVICE_KEYS = ("train.device", "fid.device")
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 PATH_KEYS = {"data.root", "data.path", "fid.weights", "fid.cache_dir"}  # a string or null
 NUMBER = re.compile(r"^[-+]?(\d[\d_]*)?\.?\d*([eE][-+]?\d+)?$")
+# Numbers whose default is null (filled per resolution, see PER_RESOLUTION) but a number when set.
+NULLABLE_NUMBERS = {"train.beta1"}
 POSITIVE_INT = {
     "train.iterations",
     "train.batch_size",
@@ -184,7 +186,8 @@ def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
             _validate_types(value, ref[key], path)
             continue
         default = ref.get(key)
-        if isinstance(default, float) and isinstance(value, str) and NUMBER.match(value.strip()):
+        numeric = isinstance(default, float) or path in NULLABLE_NUMBERS
+        if numeric and isinstance(value, str) and NUMBER.match(value.strip()):
             try:  # a number spelled as a string by a YAML 1.1 reader (Snakemake's: '2e-4')
                 value = cfg[key] = float(value)
             except ValueError:
@@ -294,7 +297,7 @@ def validate(cfg: dict) -> dict:
     for beta in ("beta1", "beta2"):
         if not 0 <= t[beta] < 1:
             raise ConfigError(
-                f"config key 'train.{beta}' (Adam) must be in [0, 1), got {t[beta]!r}"
+                f"config key 'train.{beta}' must be a number in [0, 1) (Adam), got {t[beta]!r}"
             )
     if t["batch_size"] < 2:
         raise ConfigError(

@@ -83,9 +83,12 @@ CONFIG_ERRORS = {
     ),
     # 3. values that used to fail inside a job
     "batch_size_1": (["train.batch_size=1"], ["'train.batch_size' must be at least 2"]),
-    "beta1_2": (["train.beta1=2.0"], ["'train.beta1' (Adam) must be in [0, 1), got 2.0"]),
-    "beta2_negative": (["train.beta2=-0.1"], ["'train.beta2' (Adam) must be in [0, 1)"]),
-    "beta_1_exactly": (["train.beta2=1"], ["'train.beta2' (Adam) must be in [0, 1), got 1"]),
+    "beta1_2": (["train.beta1=2.0"], ["'train.beta1' must be a number in [0, 1) (Adam), got 2.0"]),
+    "beta2_negative": (["train.beta2=-0.1"], ["'train.beta2' must be a number in [0, 1) (Adam)"]),
+    "beta_1_exactly": (
+        ["train.beta2=1"],
+        ["'train.beta2' must be a number in [0, 1) (Adam), got 1"],
+    ),
     "gp_lambda_negative": (["train.gp_lambda=-1"], ["'train.gp_lambda' must be >= 0, got -1"]),
     "device_gpu": (["train.device=gpu"], ["'train.device' must be auto, cpu, cuda or cuda:N"]),
     "device_number": (["train.device=1"], ["'train.device' must be auto, cpu, cuda or cuda:N"]),
@@ -484,7 +487,7 @@ def test_progress_line_per_log_interval_when_stderr_is_not_a_tty(tmp_path, capsy
 @pytest.mark.parametrize(
     "defaults,needle",
     [
-        ({"train": {"beta1": 2.0}}, "'train.beta1' (Adam) must be in [0, 1)"),
+        ({"train": {"beta1": 2.0}}, "'train.beta1' must be a number in [0, 1) (Adam)"),
         ({"method": "ssgan"}, "'method' is 'ssgan' in defaults, but this run is method 'wgan_gp'"),
         (None, "duplicate key 'train'"),
     ],

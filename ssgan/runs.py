@@ -1,4 +1,5 @@
-"""Reading a run directory back: its record and its generator (final or a snapshot)."""
+"""Reading a run directory back (its record and its generator, final or a snapshot), and
+whether a directory holds another run's result (refused, or moved aside when superseded)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ssgan import io
-from ssgan.config import upgrade
+from ssgan import checkpoint, io
+from ssgan import config as C
 from ssgan.data import channels_of, resolution_of
 from ssgan.methods import get_method
 from ssgan.seeds import stream_seed
@@ -15,6 +16,46 @@ from ssgan.seeds import stream_seed
 
 class RunError(RuntimeError):
     pass
+
+
+# Files that make a directory a run's result: never trained over without its record.
+RESULT_FILES = ("generator.pt", "critic.pt", "fid.json", "checkpoints")
+
+
+def foreign_result(out: Path, existing: dict | None, cfg: dict, config_hash: str) -> str | None:
+    """Why ``out`` holds another run's result than ``cfg``'s (None: this run's, or nothing).
+    ``existing`` is its readable run record, if any; the reason names the differing keys."""
+    if existing is None:
+        found = [n for n in RESULT_FILES if (out / n).exists()]
+        if found and (found != ["checkpoints"] or checkpoint.list_checkpoints(out / "checkpoints")):
+            return f"it holds {', '.join(found)} but no readable run record"
+        return None
+    if existing.get("config_hash") == config_hash:
+        return None
+    a, b = C.hash_relevant(existing.get("config") or {}), C.hash_relevant(cfg)
+    for section in set(a) ^ set(b):  # a section one method does not read (sastm.*)
+        a.pop(section, None), b.pop(section, None)
+    keys = C.differing_keys(a, b)
+    shown = "; ".join(keys[:8]) + (f"; and {len(keys) - 8} more" if len(keys) > 8 else "")
+    return (
+        f"it holds a run with a different config (hash "
+        f"{str(existing.get('config_hash', '?'))[:12]} != {config_hash[:12]}; {shown or 'n/a'})"
+    )
+
+
+def move_aside(out: Path, existing: dict | None, cfg: dict, supersede: Path) -> Path:
+    """Move a superseded run to <supersede>/<dataset>/<method>/seed<s>-<old hash>[-N]."""
+    old = str((existing or {}).get("config_hash") or "unknown")[:12]
+    method = cfg.get("method_label") or cfg["method"]
+    base = Path(supersede) / cfg["label"] / method / f"seed{cfg['seed']}-{old}"
+    dest, n = base, 1
+    while dest.exists():
+        n += 1
+        dest = base.with_name(f"{base.name}-{n}")
+    io.move(out, dest)
+    if existing and not (dest / "run.json").is_file():  # Snakemake removed it before the job
+        io.write_json(dest / "run.json", existing)
+    return dest
 
 
 def out_file(path: str | Path, what: str) -> Path:
@@ -44,7 +85,7 @@ def read_run(run_dir: str | Path) -> dict:
     missing = [k for k in ("dataset", "method", "seed", "status", "config") if k not in run]
     if missing or not isinstance(run["config"], dict):
         raise RunError(f"{path}: damaged run record (missing {', '.join(missing) or 'config'})")
-    upgrade(run["config"])  # keys added since the run was recorded
+    C.upgrade(run["config"])  # keys added since the run was recorded
     return run
 
 

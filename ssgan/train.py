@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssgan import checkpoint, io, probes, provenance, seeds
+from ssgan import checkpoint, io, probes, provenance, runs, seeds
 from ssgan import config as C
 from ssgan.data import BatchStream, channels_of, load_images, resolution_of
 from ssgan.methods import get_method
@@ -51,8 +51,6 @@ CSV_FILES = {  # file -> columns; rows are rewritten atomically at every checkpo
     "weight_hist.csv": probes.HIST_COLUMNS,
 }
 RECORD_BACKUP = "run.json"  # checkpoints/run.json: a copy of the run record
-# Files that make a directory another run's result: never trained over without its record.
-RESULT_FILES = ("generator.pt", "critic.pt", "fid.json", "checkpoints")
 STATE_KEYS = {"iteration", "config_hash", "wall_time_s", "G", "D", "opt_G", "opt_D", "rng"}
 
 
@@ -336,52 +334,18 @@ class Run:
         return None
 
     # --- the loop -----------------------------------------------------------------------
-    def foreign(self, existing: dict | None) -> str | None:
-        """Why the directory holds another run's result (None when it is this run's or empty)."""
-        if existing is None:
-            found = [n for n in RESULT_FILES if (self.out / n).exists()]
-            if found and (found != ["checkpoints"] or checkpoint.list_checkpoints(self.ckpt_dir)):
-                return f"it holds {', '.join(found)} but no readable run record"
-            return None
-        if existing.get("config_hash") == self.hash:
-            return None
-        a, b = C.hash_relevant(existing.get("config") or {}), C.hash_relevant(self.cfg)
-        for section in set(a) ^ set(b):  # a section one method does not read (sastm.*)
-            a.pop(section, None), b.pop(section, None)
-        keys = C.differing_keys(a, b)
-        shown = "; ".join(keys[:8]) + (f"; and {len(keys) - 8} more" if len(keys) > 8 else "")
-        return (
-            f"it holds a run with a different config (hash "
-            f"{str(existing.get('config_hash', '?'))[:12]} != {self.hash[:12]}; {shown or 'n/a'})"
-        )
-
-    def move_aside(self, existing: dict | None) -> Path:
-        """Move a superseded run to <supersede>/<dataset>/<method>/seed<s>-<old hash>[-N]."""
-        old = str((existing or {}).get("config_hash") or "unknown")[:12]
-        c = self.cfg
-        method = c.get("method_label") or c["method"]
-        base = self.supersede / c["label"] / method / f"seed{c['seed']}-{old}"
-        dest, n = base, 1
-        while dest.exists():
-            n += 1
-            dest = base.with_name(f"{base.name}-{n}")
-        io.move(self.out, dest)
-        if existing and not (dest / "run.json").is_file():  # Snakemake removed it before the job
-            io.write_json(dest / "run.json", existing)
-        return dest
-
     def run(self) -> int:
         if self.out.exists() and not self.out.is_dir():
             raise RunError(f"--out {self.out} is a file, not a run directory")
         existing, from_copy = self.read_record() if self.out.is_dir() else (None, False)
-        why = self.foreign(existing)
+        why = runs.foreign_result(self.out, existing, self.cfg, self.hash)
         if why and self.supersede is None:
             raise C.ConfigError(
                 f"{self.out}: {why}; use a new --out directory, or move it away "
                 f"(the workflow moves superseded runs to results/superseded/)"
             )
         if why:
-            dest = self.move_aside(existing)
+            dest = runs.move_aside(self.out, existing, self.cfg, self.supersede)
             print(f"{self.out}: {why}; moved to {dest}", file=sys.stderr)
             existing, from_copy = None, False
         finished = existing and (

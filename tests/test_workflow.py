@@ -105,6 +105,20 @@ def test_quick_config_end_to_end(quick):
         assert float(r["r_mean"]) == pytest.approx(expected, rel=1e-9)
     board = read_csv(results / "tables" / "leaderboard.csv")
     assert sorted(r["rank"] for r in board if r["dataset"] == "mnist") == ["1", "2", "3"]
+    # MNIST runs are evaluated in both BatchNorm modes (config/quick.yaml): fid.json's flat FID
+    # is the eval-mode one, and the table's ratio is the mean per-seed batch/eval ratio
+    modes = read_csv(results / "tables" / "fid_bn_modes.csv")
+    assert [(r["dataset"], r["method"], r["n"]) for r in modes] == [
+        ("mnist", "wgan_gp", "2"),
+        ("mnist", "ssgan", "2"),
+        ("mnist", "ssgan_sigmoid", "1"),
+    ]
+    for r in modes:
+        mine = [x for x in rows if (x["dataset"], x["method"]) == (r["dataset"], r["method"])]
+        assert all(float(x["fid_eval"]) == float(x["fid"]) for x in mine)
+        ratios = [math.log(float(x["fid_batch"]) / float(x["fid_eval"])) for x in mine]
+        assert float(r["ratio_batch_eval"]) == pytest.approx(math.exp(sum(ratios) / len(ratios)))
+    assert all(x["fid_batch"] == "" for x in rows if x["dataset"] == "fashion_mnist")
     claims = read_csv(results / "tables" / "claims.csv")
     assert {r["comparison"] for r in claims} == {"ssgan vs wgan_gp", "ssgan_sigmoid vs wgan_gp"}
     variant = json.loads((results / "runs/mnist/ssgan_sigmoid/seed0/run.json").read_text())

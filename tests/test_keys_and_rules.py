@@ -1,0 +1,232 @@
+"""Keys and rules: every field of the real-statistics cache key changes the key (the image
+content hash included), and every validation rule of ssgan/config.py rejects a bad value and
+accepts the boundary next to it, so removing or loosening a rule fails a test here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch_fidelity
+
+from ssgan import config as C
+from ssgan.metrics import real_stats
+from ssgan.metrics.extractor import Inception, Weights
+
+# ------------------------------------------------------------------ the real-statistics key
+
+
+def inception(sha: str = "b" * 64) -> Inception:
+    return Inception(Weights(path=Path("unused.pt"), sha256=sha, source="config"), "cpu")
+
+
+def images(n: int = 20, channels: int = 1, size: int = 32) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (n, channels, size, size), generator=g, dtype=torch.uint8)
+
+
+def key(cfg=None, split="train", imgs=None, inc=None) -> str:
+    cfg = cfg or C.resolve("mnist", "wgan_gp", 0)
+    imgs = images() if imgs is None else imgs
+    fields = real_stats.key_fields(cfg, split, imgs, inc or inception())
+    return real_stats.stats_key(fields)
+
+
+def _one_pixel_changed():
+    x = images()
+    x[7, 0, 5, 5] ^= 1
+    return x
+
+
+def _patched(monkeypatch, target, name, value):
+    monkeypatch.setattr(target, name, value)
+    return key()
+
+
+# field -> how to change only what that field is computed from
+KEY_CHANGES = {
+    "data_sha256": lambda mp: key(imgs=_one_pixel_changed()),
+    "dataset": lambda mp: key(cfg=C.resolve("fashion_mnist", "wgan_gp", 0)),
+    "split": lambda mp: key(split="test"),
+    "resolution": lambda mp: key(
+        cfg=C.resolve("mnist", "wgan_gp", 0, overrides={"data": {"resolution": 64}})
+    ),
+    "channels": lambda mp: key(
+        cfg=C.resolve("mnist", "wgan_gp", 0, overrides={"data": {"channels": 3}})
+    ),
+    "n_real": lambda mp: key(imgs=images()[:19]),
+    "weights_sha256": lambda mp: key(inc=inception("c" * 64)),
+    "version": lambda mp: _patched(mp, real_stats, "CACHE_VERSION", real_stats.CACHE_VERSION + 1),
+    "extractor": lambda mp: _patched(mp, real_stats, "EXTRACTOR", "another-extractor"),
+    "feature": lambda mp: _patched(mp, real_stats, "FEATURE", "768"),
+    "resize": lambda mp: _patched(mp, real_stats, "RESIZE", "pil-bicubic"),
+    "torch_fidelity": lambda mp: _patched(mp, torch_fidelity, "__version__", "9.9.9"),
+}
+
+
+def test_key_fields_are_all_covered_here():
+    fields = real_stats.key_fields(C.resolve("mnist", "wgan_gp", 0), "train", images(), inception())
+    assert set(fields) == set(KEY_CHANGES), "a new key field needs a case in KEY_CHANGES"
+
+
+def test_key_is_stable_for_equal_inputs():
+    assert key() == key(imgs=images().clone())
+
+
+@pytest.mark.parametrize("field", list(KEY_CHANGES))
+def test_each_key_field_changes_the_key(field, monkeypatch):
+    before = key()
+    assert KEY_CHANGES[field](monkeypatch) != before
+
+
+# -------------------------------------------------------------------- validation rules
+
+
+def resolve(*overrides: str, dataset="mnist", method="ssgan", seed=0):
+    return C.resolve(dataset, method, seed, overrides=C.parse_overrides(list(overrides)))
+
+
+def rejects(message: str, *overrides: str, **identity):
+    with pytest.raises(C.ConfigError) as err:
+        resolve(*overrides, **identity)
+    assert message in str(err.value)
+
+
+POSITIVE_INT = [
+    "train.iterations",
+    "train.batch_size",
+    "train.n_critic",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.sample_every",
+    "train.sample_grid",
+    "probe.every",
+    "probe.batch_size",
+    "probe.hist_bins",
+    "model.width",
+    "model.z_dim",
+    "sastm.reduction",
+    "fid.n_fake",
+    "fid.n_real",
+    "fid.batch_size",
+    "fid.kid_subset_size",
+]
+
+
+@pytest.mark.parametrize("key", POSITIVE_INT)
+def test_positive_integer_keys(key):
+    for bad in ("0", "-3", "2.5", "true", "abc"):
+        rejects(f"'{key}' must be a positive integer", f"{key}={bad}")
+    section, leaf = key.split(".")
+    assert resolve("model.width=8", "sastm.reduction=1", f"{key}=1")[section][leaf] == 1
+
+
+CHOICES = {
+    "sastm.gate": ["relu", "sigmoid"],
+    "sastm.branches": ["both", "channel", "spatial"],
+    "sastm.recombination": ["product", "sum"],
+    "sastm.position": ["before_bn", "after_bn"],
+    "data.split": ["train", "test", "unlabeled", "train+unlabeled", "val"],
+    "fid.split": ["train", "test", "unlabeled", "train+unlabeled", "val"],
+}
+
+
+@pytest.mark.parametrize("key", list(CHOICES))
+def test_choice_keys(key):
+    rejects(f"config key '{key}' must be one of", f"{key}=nonsense")
+    for value in CHOICES[key]:
+        section, leaf = key.split(".")
+        assert resolve(f"{key}={value}")[section][leaf] == value
+
+
+@pytest.mark.parametrize(
+    "key", ["data.download", "train.deterministic", "fid.allow_download", "sastm.on_output"]
+)
+def test_boolean_keys(key):
+    for bad in ("1", "maybe", "0.0"):
+        rejects(f"config key '{key}' must be true or false", f"{key}={bad}")
+    assert resolve(f"{key}=true")[key.split(".")[0]][key.split(".")[1]] is True
+
+
+@pytest.mark.parametrize("key", ["train.lr", "train.beta1", "train.beta2", "train.gp_lambda"])
+def test_number_keys(key):
+    for bad in ("abc", "true", "[1]"):
+        rejects(f"config key '{key}' must be a number", f"{key}={bad}")
+    assert resolve(f"{key}=1")[key.split(".")[0]][key.split(".")[1]] == 1  # an int is a number
+
+
+def test_learning_rate_must_be_positive():
+    rejects("'train.lr' must be positive", "train.lr=0")
+    rejects("'train.lr' must be positive", "train.lr=-0.001")
+    assert resolve("train.lr=0.000001")["train"]["lr"] == 1e-6
+
+
+def test_sastm_reduction_must_not_exceed_width():
+    rejects("'sastm.reduction' must not exceed 'model.width'", "model.width=8", "sastm.reduction=9")
+    assert resolve("model.width=8", "sastm.reduction=8")["sastm"]["reduction"] == 8
+
+
+@pytest.mark.parametrize("res", [32, 48, 64])
+def test_resolution_values(res):
+    assert resolve(f"data.resolution={res}")["data"]["resolution"] == res
+    for bad in (res - 1, res + 1):
+        rejects("'data.resolution' must be 32, 48 or 64", f"data.resolution={bad}")
+
+
+def test_channel_values():
+    assert resolve("data.channels=1")["data"]["channels"] == 1
+    assert resolve("data.channels=3")["data"]["channels"] == 3
+    for bad in (0, 2, 4):
+        rejects("'data.channels' must be 1 or 3", f"data.channels={bad}")
+
+
+def test_max_images_values():
+    for bad in ("0", "-1", "2.5", "true", "many"):
+        rejects("'data.max_images' must be a positive integer or null", f"data.max_images={bad}")
+    assert resolve("data.max_images=1")["data"]["max_images"] == 1
+    assert resolve("data.max_images=")["data"]["max_images"] is None
+
+
+def test_identity_rules():
+    rejects("unknown dataset 'mnsit'", dataset="mnsit")
+    rejects("unknown method 'sgan'", method="sgan")
+    for bad in (-1, True, 1.5, "0"):
+        rejects("config key 'seed' must be a non-negative integer", seed=bad)
+    assert resolve(seed=0)["seed"] == 0
+
+
+def test_structure_rules(tmp_path):
+    rejects(
+        "unknown config key 'train.iteratoins' (did you mean 'iterations'?)", "train.iteratoins=5"
+    )
+    rejects("config key 'train' must be a mapping", "train=5")
+    with pytest.raises(C.ConfigError, match="not of the form key=value"):
+        C.parse_overrides(["train.iterations"])
+    with pytest.raises(C.ConfigError, match="does not exist"):
+        C.load_yaml(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(C.ConfigError, match="must hold a mapping"):
+        C.load_yaml(tmp_path / "list.yaml")
+    with pytest.raises(C.ConfigError, match="unknown config key 'dataset'"):
+        C.resolve("mnist", "ssgan", 0, {"dataset": {}, "datasets": {"mnist": {}}})
+    with pytest.raises(C.ConfigError, match="'cifar10' is not in the config's 'datasets'"):
+        C.resolve("cifar10", "ssgan", 0, {"datasets": {"mnist": {}}})
+    with pytest.raises(C.ConfigError, match=r"unknown config key 'train.lrr'.*\(in 'defaults'\)"):
+        C.resolve(
+            "mnist", "ssgan", 0, {"defaults": {"train": {"lrr": 1}}, "datasets": {"mnist": {}}}
+        )
+
+
+def test_path_rules(tmp_path):
+    cfg = resolve(f"data.root={tmp_path / 'nowhere'}")
+    with pytest.raises(C.ConfigError, match="'data.root'.*not a directory"):
+        C.check_paths(cfg)
+    C.check_paths(resolve(f"data.root={tmp_path}"))
+    with pytest.raises(C.ConfigError, match="'data.path' \\(the folder of images\\) is not set"):
+        C.check_paths(resolve(dataset="image_folder"))
+    with pytest.raises(C.ConfigError, match="'data.path' of dataset 'image_folder'"):
+        C.check_paths(resolve(f"data.root={tmp_path}", "data.path=imgs", dataset="image_folder"))
+    (tmp_path / "imgs").mkdir()
+    C.check_paths(resolve(f"data.root={tmp_path}", "data.path=imgs", dataset="image_folder"))

@@ -1,0 +1,168 @@
+"""Known answers: the batches are u/127.5 - 1 of the stored uint8 exactly, and every probe
+(ssgan/probes.py) measured on a generator with hand-set weights gives the value the weights
+imply, not just a number in [0, 1]."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ssgan import config as C
+from ssgan import probes
+from ssgan.data import BatchStream, load_images
+from ssgan.models import SASTM, Generator
+
+
+def rows_of(x: torch.Tensor) -> Counter:
+    return Counter(r.numpy().tobytes() for r in x.flatten(1))
+
+
+# ------------------------------------------------------------------------------ the batches
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_batches_are_the_stored_uint8_over_127_5_minus_1(in_memory):
+    u = load_images(C.resolve("mnist", "wgan_gp", 0, overrides={"data": {"max_images": 64}}))
+    assert u.dtype == torch.uint8 and int(u.min()) == 0 and int(u.max()) == 255
+    stream = BatchStream(u if in_memory else list(u), 16, seed=3, device="cpu")
+    epoch = torch.cat([stream.next() for _ in range(4)])
+    assert epoch.dtype == torch.float32
+    assert rows_of(epoch) == rows_of(u.float() / 127.5 - 1)  # exactly, as a multiset of images
+    assert float(epoch.min()) == -1.0 and float(epoch.max()) == 1.0
+
+
+def test_every_uint8_value_maps_exactly():
+    """0 -> -1, 255 -> 1 and every value between: float32 u / 127.5 - 1 (within one float32
+    rounding of the exact value)."""
+    u = torch.arange(256, dtype=torch.uint8).view(16, 1, 4, 4)
+    got = BatchStream(u, 16, seed=0, device="cpu").next().flatten().sort().values
+    assert torch.equal(got, torch.arange(256).float() / 127.5 - 1)
+    exact = torch.arange(256, dtype=torch.float64) / 127.5 - 1
+    assert float((got.double() - exact).abs().max()) < 1e-7
+    assert float(got[0]) == -1.0 and float(got[127]) < 0 < float(got[128]) and float(got[-1]) == 1.0
+
+
+# ----------------------------------------------------------------- a generator with set weights
+
+
+def generator(sastm: dict | None = None) -> Generator:
+    torch.manual_seed(0)
+    return Generator(32, 1, width=8, z_dim=8, sastm=sastm)
+
+
+def of_kind(G: nn.Module, kind) -> list[nn.Module]:
+    return [m for m in G.modules() if isinstance(m, kind)]
+
+
+PATTERN = torch.tensor([-2.0, 1.0, 1.0, 1.0])  # 25% negative, mean 0.25
+
+
+def set_deconv_weights(G: nn.Module) -> list[torch.Tensor]:
+    out = []
+    with torch.no_grad():
+        for conv in of_kind(G, nn.ConvTranspose2d):
+            n = conv.weight.numel()
+            conv.weight.copy_(PATTERN.repeat(n // 4).view_as(conv.weight))
+            out.append(conv.weight.detach().flatten().clone())
+    return out
+
+
+def test_weight_probe_on_hand_set_weights():
+    G = generator()
+    weights = set_deconv_weights(G)
+    rows = probes.weight_rows(G, 7)
+    assert [r["layer"] for r in rows] == ["deconv1", "deconv2", "deconv3"]
+    for r, w in zip(rows, weights):
+        assert r["iteration"] == 7
+        assert r["neg_frac"] == 0.25 and r["mean"] == 0.25
+        assert r["std"] == pytest.approx(float(np.std(w.numpy(), ddof=1)), abs=1e-7)
+        for q in probes.QUANTILES:
+            want = float(np.quantile(w.numpy(), q))
+            assert r[f"q{int(q * 100):02d}"] == pytest.approx(want, abs=1e-7), q
+
+
+def test_weight_histogram_on_hand_set_weights():
+    G = generator()
+    weights = set_deconv_weights(G)
+    rows = probes.histogram_rows(G, "end", 9, bins=4)
+    assert [r["layer"] for r in rows[:4]] == ["deconv1"] * 4 and len(rows) == 12
+    for k, w in enumerate(weights):
+        layer = rows[4 * k : 4 * k + 4]
+        assert [(r["bin_left"], r["bin_right"]) for r in layer] == [
+            (-2.0, -1.0),
+            (-1.0, 0.0),
+            (0.0, 1.0),
+            (1.0, 2.0),
+        ]
+        assert [r["count"] for r in layer] == [w.numel() // 4, 0, 0, 3 * w.numel() // 4]
+        assert {(r["stage"], r["iteration"]) for r in layer} == {("end", 9)}
+
+
+@pytest.mark.parametrize("sastm", [None, {}])
+def test_dead_units_read_batchnorm_output(sastm):
+    """BN with gamma = 0 outputs beta whatever its input: with beta < 0 on 3 of 8 channels and
+    beta = 0 on one (a unit at exactly 0 passes no gradient through ReLU either), half the units
+    are dead after BN, while BN's input (a random deconvolution output) is about half negative
+    everywhere."""
+    G = generator(sastm)
+    bns = of_kind(G, (nn.BatchNorm1d, nn.BatchNorm2d))
+    want = {}
+    with torch.no_grad():
+        for i, bn in enumerate(bns):
+            n = bn.num_features
+            beta = torch.tensor([-1.0, -0.5, -2.0, 0.0, 1.0, 0.5, 2.0, 3.0]).repeat(n // 8)
+            beta[::8][: i + 1] = 1.0  # layer i: i + 1 fewer dead units, so layers differ
+            bn.weight.zero_()
+            bn.bias.copy_(beta)
+            want[f"bn{i}"] = round(float((beta <= 0).float().mean()), 8)
+    z = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
+    _, dead = probes.activation_rows(G, z, 4)
+    assert {r["layer"]: r["dead_frac"] for r in dead} == want
+    assert all(r["iteration"] == 4 for r in dead) and len(want) == 3
+
+
+def test_sastm_sparsity_on_hand_set_gates():
+    """Channel gate a = ReLU(fc2 bias) with biases (1, -1, 2, -3, ...): half the channels are 0;
+    spatial gate s = ReLU(bias): +0.5 (never 0) in the first SASTM, -1 (always 0) in the second.
+    The output is zero exactly where a or s is."""
+    G = generator({"reduction": 4})
+    sastms = of_kind(G, SASTM)
+    assert len(sastms) == 2
+    with torch.no_grad():
+        for m, s_bias in zip(sastms, (0.5, -1.0)):
+            c = m.fc2.out_features
+            m.fc1.weight.zero_()
+            m.fc1.bias.fill_(1.0)
+            m.fc2.weight.zero_()
+            m.fc2.bias.copy_(torch.tensor([1.0, -1.0, 2.0, -3.0]).repeat(c // 4))
+            m.spatial.weight.zero_()
+            m.spatial.bias.fill_(s_bias)
+    z = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
+    sparsity, _ = probes.activation_rows(G, z, 3)
+    got = {r["layer"]: {k: v for k, v in r.items() if k.endswith("zero_frac")} for r in sparsity}
+    assert got == {
+        "sastm1": {"channel_zero_frac": 0.5, "spatial_zero_frac": 0.0, "output_zero_frac": 0.5},
+        "sastm2": {"channel_zero_frac": 0.5, "spatial_zero_frac": 1.0, "output_zero_frac": 1.0},
+    }
+
+
+def test_sparsity_columns_are_empty_for_an_absent_branch():
+    G = generator({"branches": "channel"})
+    sparsity, _ = probes.activation_rows(G, torch.randn(4, 8), 0)
+    assert [r["spatial_zero_frac"] for r in sparsity] == ["", ""]
+    assert all(r["channel_zero_frac"] != "" for r in sparsity)
+
+
+def test_activation_probes_change_neither_model_nor_rng():
+    G = generator({})
+    state = {k: v.clone() for k, v in G.state_dict().items()}
+    rng = torch.get_rng_state()
+    G.eval()
+    probes.activation_rows(G, torch.randn(8, 8, generator=torch.Generator().manual_seed(1)), 0)
+    assert not G.training  # the probe runs a copy in training mode, not G itself
+    assert all(torch.equal(state[k], v) for k, v in G.state_dict().items())
+    assert torch.equal(rng, torch.get_rng_state())

@@ -46,6 +46,34 @@ def test_every_uint8_value_maps_exactly():
     assert float(got[0]) == -1.0 and float(got[127]) < 0 < float(got[128]) and float(got[-1]) == 1.0
 
 
+def test_stream_state_counts_epochs_and_drops_the_last_partial_batch():
+    """40 images, batches of 16: two batches per epoch, 8 images left out each epoch; the state
+    is (epoch, position) and every epoch visits 32 distinct images in a new order."""
+    u = torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1)
+    stream = BatchStream(u, 16, seed=5, device="cpu")
+    batches, states = [], []
+    for _ in range(6):
+        batches.append(((stream.next() + 1) * 127.5).round().long().flatten().tolist())
+        states.append(stream.state_dict())
+    assert states == [{"epoch": e, "pos": p} for e in range(3) for p in (16, 32)]
+    epochs = [batches[0] + batches[1], batches[2] + batches[3], batches[4] + batches[5]]
+    assert all(len(set(e)) == 32 for e in epochs)
+    assert len({tuple(e) for e in epochs}) == 3
+    other = BatchStream(u, 16, seed=6, device="cpu").next()
+    assert ((other + 1) * 127.5).round().long().flatten().tolist() != batches[0]
+
+
+def test_streaming_from_disk_with_workers_gives_the_same_batches():
+    """Datasets that are not held in memory (LSUN) are fetched item by item, or by DataLoader
+    workers: the batches are the in-memory ones, exactly."""
+    u = load_images(C.resolve("mnist", "wgan_gp", 0, overrides={"data": {"max_images": 48}}))
+    want = [b for s in [BatchStream(u, 16, seed=1, device="cpu")] for b in (s.next(), s.next())]
+    for workers in (0, 1):
+        s = BatchStream(list(u), 16, seed=1, device="cpu", num_workers=workers)
+        assert not s.in_memory
+        assert all(torch.equal(s.next(), w) for w in want), workers
+
+
 # ----------------------------------------------------------------- a generator with set weights
 
 

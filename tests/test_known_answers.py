@@ -14,7 +14,7 @@ from torch import nn
 from ssgan import config as C
 from ssgan import probes
 from ssgan.data import BatchStream, load_images
-from ssgan.models import SASTM, Generator
+from ssgan.models import SASTM, Critic, Generator
 
 
 def rows_of(x: torch.Tensor) -> Counter:
@@ -194,3 +194,121 @@ def test_activation_probes_change_neither_model_nor_rng():
     assert not G.training  # the probe runs a copy in training mode, not G itself
     assert all(torch.equal(state[k], v) for k, v in G.state_dict().items())
     assert torch.equal(rng, torch.get_rng_state())
+
+
+def test_stream_order_is_the_documented_permutation():
+    """Epoch e visits the images in the order of torch.randperm seeded by seed * 1_000_003 + e
+    (ssgan/data/stream.py): the data order of existing runs must not drift."""
+    u = torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1)
+    stream = BatchStream(u, 20, seed=7, device="cpu")
+    for epoch in range(2):
+        g = torch.Generator().manual_seed(7 * 1_000_003 + epoch)
+        order = torch.randperm(40, generator=g)
+        for half in (order[:20], order[20:]):
+            got = ((stream.next() + 1) * 127.5).round().long().flatten()
+            assert got.tolist() == half.tolist()
+
+
+def test_stream_smaller_than_a_batch_is_a_data_error():
+    from ssgan.data import DataError
+
+    with pytest.raises(DataError, match="^the dataset has 3 images, fewer than one batch of 4$"):
+        BatchStream(torch.zeros(3, 1, 2, 2, dtype=torch.uint8), 4, seed=0, device="cpu")
+
+
+# ------------------------------------------------------------------------ networks' structure
+
+
+def test_network_defaults_are_the_documented_ones():
+    """Generator(): 32x32 RGB, width 64, z 128; Critic(): 32x32 RGB, width 64."""
+    G, D = Generator(), Critic()
+    assert G(torch.randn(2, 128)).shape == (2, 3, 32, 32)
+    assert [m.out_channels for m in of_kind(G, nn.ConvTranspose2d)] == [128, 64, 3]
+    assert [m.out_channels for m in of_kind(D, nn.Conv2d)] == [64, 128, 256]
+    assert of_kind(D, nn.Conv2d)[0].in_channels == 3
+
+
+def test_critic_layers():
+    D = Critic(64, 1, width=4)
+    assert [(m.in_channels, m.out_channels) for m in of_kind(D, nn.Conv2d)] == [
+        (1, 4),
+        (4, 8),
+        (8, 16),
+        (16, 32),
+    ]
+    assert {m.negative_slope for m in of_kind(D, nn.LeakyReLU)} == {0.2}
+    assert D.fc.in_features == 32 * 4 * 4
+
+
+@pytest.mark.parametrize(
+    "opts,order",
+    [
+        ({}, ["deconv", "sastm", "bn", "relu"]),
+        ({"position": "after_bn"}, ["deconv", "bn", "sastm", "relu"]),
+    ],
+)
+def test_sastm_placement_and_options_reach_every_module(opts, order):
+    names = {nn.ConvTranspose2d: "deconv", SASTM: "sastm", nn.BatchNorm2d: "bn", nn.ReLU: "relu"}
+    full = {"gate": "sigmoid", "branches": "channel", "recombination": "sum", "reduction": 2}
+    G = Generator(32, 1, width=8, z_dim=8, sastm={**opts, **full, "on_output": True})
+    for block in G.blocks:
+        assert [names[type(m)] for m in block] == order
+    sastms = of_kind(G, SASTM)
+    assert len(sastms) == 3  # two hidden blocks and the output
+    for m in sastms:
+        assert (m.gate_name, m.branches, m.recombination) == ("sigmoid", "channel", "sum")
+        assert m.fc1.out_features == max(1, m.fc1.in_features // 2)
+    assert len(of_kind(Generator(32, 1, width=8, z_dim=8, sastm=opts), SASTM)) == 2
+
+
+def test_sastm_defaults():
+    m = SASTM(16)
+    assert (m.gate_name, m.branches, m.recombination) == ("relu", "both", "product")
+    assert m.fc1.out_features == 4  # reduction 4
+    assert SASTM(2, reduction=4).fc1.out_features == 1  # at least one hidden unit
+    m(torch.randn(2, 16, 4, 4))
+    assert m.record is False and m.last == {}  # nothing is kept unless a probe asks
+
+
+# ------------------------------------------------------------------------------ FID and KID
+
+
+def test_statistics_need_two_vectors_of_a_2d_array():
+    from ssgan.metrics import distances
+
+    with pytest.raises(ValueError, match=r"need at least 2 feature vectors, got shape \(1, 5\)"):
+        distances.statistics(torch.randn(1, 5))
+    with pytest.raises(ValueError, match=r"got shape \(4, 5, 1\)"):
+        distances.statistics(torch.randn(4, 5, 1))
+    assert distances.statistics(torch.randn(2, 5))["sigma"].shape == (5, 5)
+
+
+def mmd2_unbiased_cubic(x: np.ndarray, y: np.ndarray) -> float:
+    d = x.shape[1]
+    kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+    m, n = len(x), len(y)
+    return (
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+        - 2 * kxy.mean()
+    )
+
+
+def test_kid_is_the_unbiased_cubic_mmd():
+    """With subsets as large as both sets every subset is the whole set: KID equals the hand
+    computation and its std is 0. The subset size is capped by the smaller set."""
+    from ssgan.metrics import distances
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(30, 6, generator=g), torch.randn(30, 6, generator=g) + 0.3
+    mean, std, size = distances.kid(x, y, subset_size=30, subsets=3)
+    assert size == 30 and std == pytest.approx(0, abs=1e-5)
+    assert mean == pytest.approx(
+        mmd2_unbiased_cubic(x.double().numpy(), y.double().numpy()), rel=1e-5
+    )
+    y2 = torch.randn(50, 6, generator=g)
+    assert distances.kid(x, y2, 40, 3)[2] == 30 and distances.kid(y2, x, 40, 3)[2] == 30
+    assert distances.kid(x, y2, 20, 3)[2] == 20
+    assert distances.kid(x, y2, 10, subsets=1)[1] == 0 < distances.kid(x, y2, 10, subsets=5)[1]
+    assert distances.kid(x, y2, 10, 5) == distances.kid(x, y2, 10, 5, seed=0)
+    assert distances.kid(x, y2, 10, 5, seed=0)[0] != distances.kid(x, y2, 10, 5, seed=1)[0]

@@ -136,7 +136,8 @@ def test_generator_step_raises_the_critic_score_of_fakes(name, seed):
 @pytest.mark.parametrize("name", ALL_METHODS)
 def test_critic_step_descends_the_critic_loss(name):
     """With G fixed, a critic step moves the linear critic's w against the gradient of the
-    hand-computed critic loss on the very batches it saw."""
+    hand-computed critic loss on the very batches it saw; with plain SGD the step is exactly
+    -lr * that gradient (so the penalty's gradient reaches the critic: create_graph)."""
     cfg = tiny_cfg(name, "train.n_critic=1")
     critic = LinearCritic(CH * RES * RES)
     method, m, next_batch, gen = build(cfg, critic=critic, lr_G=0.0)
@@ -150,18 +151,81 @@ def test_critic_step_descends_the_critic_loss(name):
     assert float(step @ grad) < 0, "the critic step climbs its loss"
     assert torch.count_nonzero(step) > 0.9 * step.numel()
 
+    method, m, next_batch, gen = build(cfg, critic=LinearCritic(CH * RES * RES), lr_G=0.0)
+    m.opt_D = torch.optim.SGD(m.D.parameters(), lr=0.1)
+    batches, reals, fakes = recorded(m, next_batch)
+    method.train_iteration(m, batches, gen, 1)
+    w = w0.clone().requires_grad_(True)
+    loss = hand_losses_for(name)(cfg, w, b0, reals[0], fakes[0], fakes[-1])["critic_loss"]
+    (grad,) = torch.autograd.grad(loss, w)
+    torch.testing.assert_close(m.D.w.detach() - w0, -0.1 * grad, rtol=1e-4, atol=1e-7)
+
 
 @pytest.mark.parametrize("name", ALL_METHODS)
 @pytest.mark.parametrize("n_critic", [1, 3])
 def test_n_critic_critic_steps_per_generator_step(name, n_critic):
+    """Counted optimizer steps and method hooks; both networks keep learning every iteration
+    (the critic is frozen only during the generator step); the noise comes from the run's
+    generator, never from torch's global one."""
     cfg = tiny_cfg(name, f"train.n_critic={n_critic}")
+    hooks = []
+
+    class Recording(METHODS[name]):
+        def after_critic_step(self, m, iteration):
+            hooks.append(("critic", m, iteration))
+
+        def after_generator_step(self, m, iteration):
+            hooks.append(("generator", m, iteration))
+
     method, m, next_batch, gen = build(cfg)
+    method = Recording(cfg)
     steps = {"G": 0, "D": 0}
     m.opt_G.register_step_post_hook(lambda *_: steps.__setitem__("G", steps["G"] + 1))
     m.opt_D.register_step_post_hook(lambda *_: steps.__setitem__("D", steps["D"] + 1))
+    global_rng = torch.get_rng_state()
     for it in range(1, 4):
+        before = [p.detach().clone() for p in (*m.G.parameters(), *m.D.parameters())]
         method.train_iteration(m, next_batch, gen, it)
         assert steps == {"G": it, "D": it * n_critic}, (it, steps)
+        after = [*m.G.parameters(), *m.D.parameters()]
+        changed = [not torch.equal(p, q) for p, q in zip(before, after)]
+        n_G = len(list(m.G.parameters()))
+        assert any(changed[:n_G]) and any(changed[n_G:]), (it, "a network stopped learning")
+        assert all(p.requires_grad for p in m.D.parameters())
+    want = [(k, m, it) for it in range(1, 4) for k in ["critic"] * n_critic + ["generator"]]
+    assert [(k, mm is m, i) for k, mm, i in hooks] == [(k, True, i) for k, _, i in want]
+    assert torch.equal(global_rng, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("name", ALL_METHODS)
+def test_networks_and_optimizers_follow_the_config(name):
+    cfg = tiny_cfg(name, "model.z_dim=16", "train.lr=0.003", "train.beta1=0.1", "train.beta2=0.7")
+    method = get_method(name, cfg)
+    G, D = method.build_generator(RES, CH), method.build_critic(RES, CH)
+    assert G(torch.randn(2, 16)).shape == (2, CH, RES, RES) and D(
+        torch.zeros(2, CH, RES, RES)
+    ).shape == (2,)
+    wide = get_method(name, tiny_cfg(name, "model.width=16", "model.z_dim=16"))
+    assert count(wide.build_generator(RES, CH)) > count(G)
+    assert count(wide.build_critic(RES, CH)) > count(D)
+    for opt in method.optimizers(G, D):
+        assert [(g["lr"], g["betas"]) for g in opt.param_groups] == [(0.003, (0.1, 0.7))]
+
+
+def count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_method_registry():
+    from ssgan.methods import register_method
+
+    for name, cls in METHODS.items():
+        assert cls.name == name and get_method(name, tiny_cfg(name)).name == name
+    with pytest.raises(ValueError, match="'wgan_gp' is registered twice"):
+        register_method("wgan_gp")(type("Again", (WGANGP,), {}))
+    assert METHODS["wgan_gp"] is WGANGP
+    with pytest.raises(KeyError, match="unknown method 'nope'; known: .*wgan_gp"):
+        get_method("nope", {})
 
 
 @pytest.mark.parametrize("name", ALL_METHODS)

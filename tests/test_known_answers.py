@@ -312,3 +312,10 @@ def test_kid_is_the_unbiased_cubic_mmd():
     assert distances.kid(x, y2, 10, subsets=1)[1] == 0 < distances.kid(x, y2, 10, subsets=5)[1]
     assert distances.kid(x, y2, 10, 5) == distances.kid(x, y2, 10, 5, seed=0)
     assert distances.kid(x, y2, 10, 5, seed=0)[0] != distances.kid(x, y2, 10, 5, seed=1)[0]
+
+
+def test_bad_shapes_and_options_are_named():
+    with pytest.raises(ValueError, match=r"^resolution must be one of \[32, 48, 64\], got 40$"):
+        Generator(40)
+    with pytest.raises(ValueError, match="^SASTM recombination must be product|sum, got 'max'$"):
+        SASTM(8, recombination="max")

@@ -317,5 +317,5 @@ def test_kid_is_the_unbiased_cubic_mmd():
 def test_bad_shapes_and_options_are_named():
     with pytest.raises(ValueError, match=r"^resolution must be one of \[32, 48, 64\], got 40$"):
         Generator(40)
-    with pytest.raises(ValueError, match="^SASTM recombination must be product|sum, got 'max'$"):
+    with pytest.raises(ValueError, match=r"^SASTM recombination must be product\|sum, got 'max'$"):
         SASTM(8, recombination="max")

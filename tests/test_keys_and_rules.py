@@ -4,6 +4,7 @@ accepts the boundary next to it, so removing or loosening a rule fails a test he
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,74 @@ def test_path_rules(tmp_path):
         C.check_paths(resolve(f"data.root={tmp_path}", "data.path=imgs", dataset="image_folder"))
     (tmp_path / "imgs").mkdir()
     C.check_paths(resolve(f"data.root={tmp_path}", "data.path=imgs", dataset="image_folder"))
+
+
+def test_messages_name_the_choices():
+    with pytest.raises(C.ConfigError, match=r"^unknown dataset 'mnsit'; known: (\w+, )+\w+$"):
+        resolve(dataset="mnsit")
+    with pytest.raises(C.ConfigError, match=r"^unknown method 'sgan'; known: (\w+, )+\w+$"):
+        resolve(method="sgan")
+    with pytest.raises(C.ConfigError, match=r"^config key 'sastm.reduction' must not exceed"):
+        resolve("model.width=8", "sastm.reduction=9")
+    with pytest.raises(
+        C.ConfigError, match=r"^unknown config key 'zzz'; known keys here: (\w+, )+\w+$"
+    ):
+        resolve("zzz=1")  # no close match: no hint
+    with pytest.raises(C.ConfigError, match=r"it has: none$"):
+        C.resolve("mnist", "ssgan", 0, {"datasets": {}})
+
+
+def test_overrides_split_at_the_first_equals_sign():
+    assert C.parse_overrides(["data.path=/a=b"]) == {"data": {"path": "/a=b"}}
+
+
+def test_empty_yaml_is_an_empty_config(tmp_path):
+    (tmp_path / "empty.yaml").write_text("")
+    assert C.load_yaml(tmp_path / "empty.yaml") == {}
+
+
+def test_suite_entry_names_its_registry_dataset():
+    suite = {"datasets": {"sketch": {"dataset": "image_folder", "data": {"path": "/x"}}}}
+    cfg = C.resolve("sketch", "ssgan", 0, suite)
+    assert (cfg["dataset"], cfg["label"], cfg["data"]["path"]) == ("image_folder", "sketch", "/x")
+
+
+def test_absolute_data_path_is_not_put_under_the_root(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    cfg = resolve(
+        f"data.root={tmp_path / 'root'}", f"data.path={tmp_path / 'imgs'}", dataset="image_folder"
+    )
+    (tmp_path / "root").mkdir()
+    C.check_paths(cfg)
+
+
+def test_resolution_copies_and_never_mutates():
+    d = C.defaults()
+    d["train"]["lr"] = 5.0
+    assert C.defaults()["train"]["lr"] != 5.0
+    base = C.defaults()
+    merged = C.merge(base, {"train": {"lr": 0.5}})
+    assert base["train"]["lr"] != 0.5 and merged["train"]["lr"] == 0.5
+    value = {"x": [1]}
+    out = C.merge({"k": None}, {"k": value})
+    value["x"].append(2)
+    assert out["k"] == {"x": [1]}
+    cfg = resolve()
+    before = copy.deepcopy(cfg)
+    C.config_hash(cfg)
+    assert cfg == before
+
+
+@pytest.mark.parametrize(
+    "override", ["train.device=cpu", "fid.device=cpu", "data.num_workers=3", "data.root=/elsewhere"]
+)
+def test_run_identity_ignores_device_workers_and_data_root(override):
+    assert C.config_hash(resolve(override)) == C.config_hash(resolve())
+
+
+def test_run_identity_does_not_depend_on_key_order():
+    cfg = resolve()
+    shuffled = {k: cfg[k] for k in reversed(list(cfg))}
+    shuffled["train"] = {k: cfg["train"][k] for k in reversed(list(cfg["train"]))}
+    assert C.config_hash(shuffled) == C.config_hash(cfg)
+    assert C.config_hash(resolve("train.lr=0.5")) != C.config_hash(cfg)

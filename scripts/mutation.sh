@@ -7,7 +7,8 @@
 #   bash scripts/mutation.sh 'ssgan.methods.*' 'ssgan.probes.*'   # only these mutants
 #
 # Writes benchmarks/results/mutation.md: killed / survived per module, every survivor with its
-# explanation from benchmarks/mutation_equivalent.yaml (or "unexplained"). mutmut's working copy
+# explanation from benchmarks/mutation_equivalent.yaml (or "unexplained"), then the notes of
+# benchmarks/mutation_notes.md (history of runs and scores). mutmut's working copy
 # and result cache are in ./mutants/ (ignored by git; a rerun retests only changed code).
 # Environment: MUTMUT_CHILDREN (parallel mutants, default: the number of cores).
 set -euo pipefail
@@ -68,6 +69,9 @@ if not survivors:
 for module, name in survivors:
     why = explained.get(name, "unexplained")
     out.append(f"- `{name}`: {why}")
+notes = Path("benchmarks/mutation_notes.md")  # hand-written: what was run, what changed
+if notes.is_file():
+    out += ["", notes.read_text().rstrip()]
 out.append("")
 Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
 Path("benchmarks/results/mutation.md").write_text("\n".join(out))

@@ -302,3 +302,7 @@ def test_run_identity_does_not_depend_on_key_order():
     shuffled["train"] = {k: cfg["train"][k] for k in reversed(list(cfg["train"]))}
     assert C.config_hash(shuffled) == C.config_hash(cfg)
     assert C.config_hash(resolve("train.lr=0.5")) != C.config_hash(cfg)
+
+
+def test_unknown_key_hint_compares_the_last_part_only():
+    rejects("unknown config key 'sastm.gatee' (did you mean 'gate'?)", "sastm.gatee=relu")

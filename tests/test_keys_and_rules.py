@@ -5,6 +5,7 @@ accepts the boundary next to it, so removing or loosening a rule fails a test he
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -306,3 +307,44 @@ def test_run_identity_does_not_depend_on_key_order():
 
 def test_unknown_key_hint_compares_the_last_part_only():
     rejects("unknown config key 'sastm.gatee' (did you mean 'gate'?)", "sastm.gatee=relu")
+
+
+def test_known_names_are_listed_exactly():
+    from ssgan.data import DATASETS
+    from ssgan.methods import METHODS
+
+    for bad, known in (("mnsit", DATASETS), ("sgan", METHODS)):
+        ident = {"dataset": bad} if known is DATASETS else {"method": bad}
+        with pytest.raises(C.ConfigError) as err:
+            resolve(**ident)
+        assert str(err.value).endswith(f"; known: {', '.join(sorted(known))}")
+    with pytest.raises(C.ConfigError) as err:
+        resolve("train.zzz=1")
+    assert str(err.value).endswith(f"known keys here: {', '.join(sorted(C.defaults()['train']))}")
+    with pytest.raises(C.ConfigError, match="it has: a, b$"):
+        C.resolve("mnist", "ssgan", 0, {"datasets": {"a": {}, "b": {}}})
+
+
+def test_suite_data_root_and_run_config_files():
+    suite = {"data_root": "/somewhere", "datasets": {"mnist": {}}}
+    assert C.resolve("mnist", "ssgan", 0, suite)["data"]["root"] == "/somewhere"
+    assert C.resolve("mnist", "ssgan", 0, {"train": {"iterations": 7}})["train"]["iterations"] == 7
+    with pytest.raises(C.ConfigError) as err:
+        C.resolve("mnist", "ssgan", 0, {"train": {"iteratoins": 7}})
+    assert "(in " not in str(err.value)  # a run-config file is not a suite layer
+
+
+def test_merged_config_shares_nothing_with_its_base():
+    base = C.defaults()
+    merged = C.merge(base, {})
+    merged["train"]["lr"] = 9.0
+    assert base["train"]["lr"] != 9.0
+
+
+def test_default_data_root_is_data(monkeypatch):
+    monkeypatch.delenv("SSGAN_DATA_ROOT")
+    assert C.data_root(resolve()) == Path("data")
+
+
+def test_stats_key_digest_length():
+    assert re.fullmatch(r"mnist-train-32px-1ch-n20-[0-9a-f]{20}", key())

@@ -5,6 +5,7 @@
 #
 #   bash scripts/mutation.sh                          # every configured module
 #   bash scripts/mutation.sh 'ssgan.methods.*' 'ssgan.probes.*'   # only these mutants
+#   bash scripts/mutation.sh --report-only            # rewrite the report from ./mutants/ results
 #
 # Writes benchmarks/results/mutation.md: killed / survived per module, every survivor with its
 # explanation from benchmarks/mutation_equivalent.yaml (or "unexplained"), then the notes of
@@ -16,9 +17,14 @@ cd "$(dirname "$0")/.."
 command -v mutmut >/dev/null || source scripts/setup-env.sh
 export OMP_NUM_THREADS=1 MPLBACKEND=Agg
 [ -n "${SSGAN_DATA_ROOT:-}" ] || { echo "set SSGAN_DATA_ROOT (MNIST is read by the tests)" >&2; exit 2; }
-start=$(date +%s)
-mutmut run --max-children "${MUTMUT_CHILDREN:-$(nproc)}" "$@" || true  # survivors are not an error
-seconds=$(( $(date +%s) - start ))
+if [ "${1:-}" = "--report-only" ]; then
+  shift
+  seconds=-1
+else
+  start=$(date +%s)
+  mutmut run --max-children "${MUTMUT_CHILDREN:-$(nproc)}" "$@" || true  # survivors are no error
+  seconds=$(( $(date +%s) - start ))
+fi
 mutmut results --all True > mutants/results.txt
 python - "$seconds" "$@" <<'PY'
 import re
@@ -47,8 +53,8 @@ out = [
     "# Mutation score",
     "",
     f"Written by `scripts/mutation.sh` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit "
-    f"`{commit.stdout.strip()}`; mutants run: {', '.join(f'`{g}`' for g in globs) or 'all configured'}; "
-    f"{seconds} s. Score = killed / (killed + survived); mutants that no test reaches or that "
+    f"`{commit.stdout.strip()}`; mutants run: {', '.join(f'`{g}`' for g in globs) or 'see the notes'}; "
+    f"{f'{seconds} s' if seconds >= 0 else 'report rewritten from cached results'}. Score = killed / (killed + survived); mutants that no test reaches or that "
     "were not checked are counted apart.",
     "",
     "| module | mutants | killed | survived | no tests | not checked | other | score |",

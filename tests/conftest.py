@@ -1,9 +1,12 @@
-"""Shared test setup: offline data from ../shared/data (through SSGAN_DATA_ROOT, as users do),
-a tiny-network config, and a helper that runs the CLI in a subprocess."""
+"""Shared test setup: the data root as the package finds it (``$SSGAN_DATA_ROOT``, else
+``./data`` of the repository; scripts/setup-env.sh points the variable at an offline copy),
+a tiny-network config, seeded fault timing, tests needing SLURM kept out of ``-m "not slow"``,
+and a helper that runs the CLI in a subprocess."""
 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +14,29 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-os.environ.setdefault("SSGAN_DATA_ROOT", str(SHARED_DATA))
+# The package's order (config data.root, else $SSGAN_DATA_ROOT, else ./data), made absolute so
+# in-process tests and CLI subprocesses (cwd REPO) read the same files.
+DATA_ROOT = Path(os.environ.get("SSGAN_DATA_ROOT") or REPO / "data").expanduser().resolve()
+os.environ["SSGAN_DATA_ROOT"] = str(DATA_ROOT)
+SHARED_DATA = DATA_ROOT  # older name of DATA_ROOT
 os.environ.setdefault("MPLBACKEND", "Agg")
+FAULT_SEED_DEFAULT = 0
+
+
+def fault_rng(what: str) -> random.Random:
+    """The random source of a fault test's timing (kill moments): seeded, printed (pytest shows
+    it with a failure), and overridable with SSGAN_FAULT_SEED to replay or vary a run."""
+    seed = int(os.environ.get("SSGAN_FAULT_SEED") or FAULT_SEED_DEFAULT)
+    print(f"{what}: fault seed {seed} (rerun with SSGAN_FAULT_SEED={seed})")
+    return random.Random(seed)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: a SLURM test is always a slow test
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("slurm") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+
 
 # A tiny but complete run: real data, real networks, real training steps.
 TINY = [

@@ -4,15 +4,10 @@ images/s on 2 CPU cores) and a tiny run directory."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
-
-os.environ.setdefault(
-    "SSGAN_DATA_ROOT", str(Path(__file__).resolve().parents[2] / "shared" / "data")
-)
 
 N_SET = 150  # images per set in the MNIST-vs-Fashion-MNIST test
 

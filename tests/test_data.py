@@ -12,12 +12,12 @@ from PIL import Image
 
 from ssgan import config as C
 from ssgan.data import DATASETS, BatchStream, DataError, load_images
-from tests.conftest import TINY, ssgan_cli
+from tests.conftest import DATA_ROOT, TINY, ssgan_cli
 
 
 @pytest.mark.parametrize("name,mean", [("mnist", 33.3), ("fashion_mnist", 72.9)])
 def test_offline_idx_data_through_env(name, mean):
-    assert os.environ["SSGAN_DATA_ROOT"]  # set by conftest from ../shared/data, never hard-coded
+    assert os.environ["SSGAN_DATA_ROOT"] == str(DATA_ROOT)  # the package's order (conftest)
     cfg = C.resolve(name, "wgan_gp", 0)
     x = load_images(cfg)
     assert x.shape == (60000, 1, 32, 32) and x.dtype == torch.uint8
@@ -30,10 +30,8 @@ def test_data_root_config_value_beats_environment(tmp_path, monkeypatch):
     cfg = C.resolve("mnist", "wgan_gp", 0)
     with pytest.raises(DataError):
         load_images(cfg)
-    from tests.conftest import SHARED_DATA
-
     cfg = C.resolve(
-        "mnist", "wgan_gp", 0, overrides={"data": {"root": str(SHARED_DATA), "max_images": 10}}
+        "mnist", "wgan_gp", 0, overrides={"data": {"root": str(DATA_ROOT), "max_images": 10}}
     )
     assert load_images(cfg).shape[0] == 10
 
@@ -132,9 +130,7 @@ def test_missing_dataset_error_names_expected_files(tmp_path):
 
 
 def test_truncated_idx_file_is_named(tmp_path):
-    from tests.conftest import SHARED_DATA
-
-    raw = gzip.decompress((SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
+    raw = gzip.decompress((DATA_ROOT / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
     (tmp_path / "mnist").mkdir()
     bad = tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz"
     bad.write_bytes(gzip.compress(raw[: len(raw) // 2]))

@@ -16,7 +16,6 @@ import copy
 import csv
 import math
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import psutil
 import pytest
 
 from ssgan import io
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import DATA_ROOT, REPO, fault_rng
 from tests.test_reliability import (
     assert_same_outputs,
     kinds,
@@ -159,7 +158,7 @@ def test_workflow_sigkill_lock_unlock_and_resume(tmp_path, reference):
     assert first.poll() is None and trainer.is_running()  # the refused invocations changed nothing
     assert record(run_dir)["status"] == "running"
 
-    time.sleep(random.uniform(0.0, 0.5))  # then at a random moment: kill -9 the whole group
+    time.sleep(fault_rng("kill moment").uniform(0.0, 0.5))  # then kill -9 the whole group
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     trainer.wait(timeout=30)  # gone with its group (psutil waits for non-children too)
@@ -358,7 +357,7 @@ def test_workflow_stops_at_prepare_data_on_a_truncated_file(tmp_path):
     training starts."""
     root = tmp_path / "data" / "mnist"
     root.mkdir(parents=True)
-    gz = (SHARED_DATA / "mnist" / "train-images-idx3-ubyte.gz").read_bytes()
+    gz = (DATA_ROOT / "mnist" / "train-images-idx3-ubyte.gz").read_bytes()
     (root / "train-images-idx3-ubyte.gz").write_bytes(gz[:50_000])
     data = suite_dict(tmp_path)
     data["data_root"] = str(tmp_path / "data")

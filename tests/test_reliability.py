@@ -16,7 +16,6 @@ import ast
 import csv
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -30,7 +29,7 @@ import torch
 import yaml
 
 from ssgan import checkpoint, io
-from tests.conftest import REPO, SHARED_DATA, ssgan_cli
+from tests.conftest import DATA_ROOT, REPO, fault_rng, ssgan_cli
 
 ENV1 = {"OMP_NUM_THREADS": "1"}
 ITERATIONS, EVERY = 150, 10
@@ -316,9 +315,7 @@ def copy_run(src: Path, dst: Path) -> Path:
 def test_sigkill_at_random_moments_resumes_bitwise(tmp_path, suite, reference):
     """Kill -9 the training three times at random moments (each after it made progress), then
     let it finish: the result equals the uninterrupted run bit for bit."""
-    seed = int(os.environ.get("SSGAN_FAULT_SEED", random.randrange(10**6)))
-    print(f"fault seed {seed} (rerun with SSGAN_FAULT_SEED={seed})")
-    rng = random.Random(seed)
+    rng = fault_rng("kill moments")
     out = tmp_path / "run"
     kills, last = 0, -1
     for _ in range(3):
@@ -339,11 +336,11 @@ def test_sigkill_at_random_moments_resumes_bitwise(tmp_path, suite, reference):
         proc.wait()
         kills += 1
         last = max(it for it, _ in checkpoint.list_checkpoints(out / "checkpoints"))
-    assert kills >= 2, f"the run finished before it could be killed twice (seed {seed})"
+    assert kills >= 2, "the run finished before it could be killed twice (see the fault seed)"
     resume(suite, out)
     rec = record(out)
-    assert rec["attempts"] == kills + 1, (seed, rec["attempts"])
-    assert {k for k, _ in kinds(out)} == {"resumed"}, (seed, kinds(out))
+    assert rec["attempts"] == kills + 1, rec["attempts"]
+    assert {k for k, _ in kinds(out)} == {"resumed"}, kinds(out)
     assert_same_outputs(out, reference)
 
 
@@ -607,7 +604,7 @@ def _mnist_root(
 ) -> Path:
     root = tmp_path / "data"
     (root / "mnist").mkdir(parents=True)
-    shutil.copy(SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz", root / "mnist")
+    shutil.copy(DATA_ROOT / "mnist" / "t10k-images-idx3-ubyte.gz", root / "mnist")
     if train_file is not None:
         (root / "mnist" / name).write_bytes(train_file)
     return root
@@ -629,7 +626,7 @@ def _images(folder: Path, n: int, bad: str | None = None) -> Path:
 
 def _bad_data(case: str, tmp_path: Path) -> tuple[str, list[str], list[str]]:
     """(dataset, override args, strings the error must contain) for each kind of bad data."""
-    gz = (SHARED_DATA / "mnist" / "train-images-idx3-ubyte.gz").read_bytes()
+    gz = (DATA_ROOT / "mnist" / "train-images-idx3-ubyte.gz").read_bytes()
     if case == "missing_file":
         root = _mnist_root(tmp_path, None)
         return (

@@ -13,6 +13,7 @@ import pytest
 from tests.slurm_cluster import start_cluster, stop_cluster
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_sbatch_runs_a_job_on_the_test_cluster(request, tmp_path):
     request.addfinalizer(stop_cluster)  # registered first: stops even a half-started cluster

@@ -148,7 +148,7 @@ def test_dead_units_read_batchnorm_output(sastm):
             bn.bias.copy_(beta)
             want[f"bn{i}"] = round(float((beta <= 0).float().mean()), 8)
     z = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
-    _, dead = probes.activation_rows(G, z, 4)
+    _, dead, _ = probes.activation_rows(G, z, 4)
     assert {r["layer"]: r["dead_frac"] for r in dead} == want
     assert all(r["iteration"] == 4 for r in dead) and len(want) == 3
 
@@ -170,7 +170,7 @@ def test_sastm_sparsity_on_hand_set_gates():
             m.spatial.weight.zero_()
             m.spatial.bias.fill_(s_bias)
     z = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
-    sparsity, _ = probes.activation_rows(G, z, 3)
+    sparsity, _, _ = probes.activation_rows(G, z, 3)
     got = {r["layer"]: {k: v for k, v in r.items() if k.endswith("zero_frac")} for r in sparsity}
     assert got == {
         "sastm1": {"channel_zero_frac": 0.5, "spatial_zero_frac": 0.0, "output_zero_frac": 0.5},
@@ -180,7 +180,7 @@ def test_sastm_sparsity_on_hand_set_gates():
 
 def test_sparsity_columns_are_empty_for_an_absent_branch():
     G = generator({"branches": "channel"})
-    sparsity, _ = probes.activation_rows(G, torch.randn(4, 8), 0)
+    sparsity, _, _ = probes.activation_rows(G, torch.randn(4, 8), 0)
     assert [r["spatial_zero_frac"] for r in sparsity] == ["", ""]
     assert all(r["channel_zero_frac"] != "" for r in sparsity)
 

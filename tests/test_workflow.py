@@ -89,7 +89,7 @@ def test_quick_config_end_to_end(quick):
         r["status"] == "completed" and math.isfinite(float(r["fid"])) and float(r["fid"]) > 0
         for r in rows
     )
-    assert {r["n_fake"] for r in rows} == {"128"} and {r["n_real"] for r in rows} == {"256"}
+    assert {r["n_fake"] for r in rows} == {"64"} and {r["n_real"] for r in rows} == {"256"}
     reds = read_csv(results / "tables" / "relative_fid_reduction.csv")
     assert sorted((r["comparison"], r["dataset"], r["n_pairs"]) for r in reds) == [
         ("ssgan vs wgan_gp", "fashion_mnist", "2"),

@@ -267,7 +267,7 @@ BAD_CONFIGS = {
     "unknown_top_level_key": ({"resutls": "x"}, ["'resutls' was unexpected"]),
     "unknown_nested_key": (
         {"defaults.train.iteratons": 5},
-        ["unknown config key 'train.iteratons'", "did you mean 'iterations'", "in 'defaults'"],
+        ["unknown config key 'train.iteratons'", "did you mean 'iterations'", "(in defaults)"],
     ),
     "dataset_entry_typo": (
         {"datasets.mnist": {"trian": {"iterations": 5}}},

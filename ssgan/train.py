@@ -137,6 +137,7 @@ class Run:
         self.images = load_images(cfg)
         self.resolution, self.channels = resolution_of(cfg), channels_of(cfg)
         self.method = get_method(cfg["method"], cfg)
+        self.csv_files = {**CSV_FILES, **self.method.record_files}
         streams = seeds.stream_seeds(seed)
         G, D = self.method.build_networks(self.resolution, self.channels, streams["init"])
         G, D = G.to(self.device), D.to(self.device)
@@ -238,8 +239,7 @@ class Run:
 
     def save_checkpoint(self, iteration: int) -> None:
         # CSVs first: a checkpoint never refers to rows that are not on disk.
-        for name, columns in CSV_FILES.items():
-            io.write_csv(self.out / name, self.rows[name], columns)
+        self.write_csvs(iteration)
         self.record.update(iteration=iteration, wall_time_s=self.wall_time())
         self.write_record()
         checkpoint.save(
@@ -295,11 +295,23 @@ class Run:
 
     # --- periodic outputs ---------------------------------------------------------------
     def take_probes(self, iteration: int) -> None:
+        self.add_method_rows(iteration, probe=True)
         sparsity, dead, features = probes.activation_rows(self.m.G, self.probe_z, iteration)
         self.rows["probe_sparsity.csv"] += sparsity
         self.rows["probe_feature_sparsity.csv"] += features
         self.rows["probe_dead_units.csv"] += dead
         self.rows["probe_weights.csv"] += probes.weight_rows(self.m.G, iteration)
+
+    def add_method_rows(self, iteration: int, probe: bool = False) -> None:
+        for name, rows in self.method.drain_rows(self.m, iteration, probe).items():
+            self.rows[name] += rows
+
+    def write_csvs(self, iteration: int) -> None:
+        """The method's pending rows, then every CSV, atomically; the method's summary."""
+        self.add_method_rows(iteration)
+        for name, columns in self.csv_files.items():
+            io.write_csv(self.out / name, self.rows[name], columns)
+        self.record["method_summary"] = self.method.summary(self.m)
 
     @torch.no_grad()
     def save_samples(self, iteration: int) -> None:
@@ -378,7 +390,8 @@ class Run:
         # From scratch (start 0, e.g. every checkpoint rejected) the loop retakes the iteration-0
         # probes: rows left by an earlier attempt are dropped, not kept next to their duplicates.
         self.rows = {
-            name: read_csv_upto(self.out / name, start) if start > 0 else [] for name in CSV_FILES
+            name: read_csv_upto(self.out / name, start) if start > 0 else []
+            for name in self.csv_files
         }
         self.write_record()
         old_handlers = {
@@ -467,8 +480,7 @@ class Run:
             finished=now(),
         )
         self.event("diverged", at, "non-finite loss")
-        for name, columns in CSV_FILES.items():
-            io.write_csv(self.out / name, self.rows[name], columns)
+        self.write_csvs(at)
         self.write_record()
         print(f"{self.out}: diverged (non-finite loss at iteration {at})", file=sys.stderr)
         return EXIT_DIVERGED
@@ -484,8 +496,7 @@ class Run:
             self.save_samples(total)
         io_save(self.m.G.state_dict(), self.out / "generator.pt")
         io_save(self.m.D.state_dict(), self.out / "critic.pt")
-        for name, columns in CSV_FILES.items():
-            io.write_csv(self.out / name, self.rows[name], columns)
+        self.write_csvs(total)
         self.record.update(
             status="completed", iteration=total, wall_time_s=self.wall_time(), finished=now()
         )

@@ -47,6 +47,9 @@ class Models:
 
 class Method:
     name = "base"
+    # CSV files this method writes into the run directory (file -> columns), beside the
+    # probes every method writes (ssgan/train.py CSV_FILES); rows come from ``drain_rows``.
+    record_files: dict[str, list[str]] = {}
     # Config sections this method never reads: left out of its runs' config hash, so an edit
     # there reruns only the runs it can change (WGAN-GP ignores sastm.*).
     unused_sections: tuple[str, ...] = ()
@@ -87,6 +90,17 @@ class Method:
 
     def after_generator_step(self, m: Models, iteration: int) -> None:
         pass
+
+    def drain_rows(self, m: Models, iteration: int, probe: bool) -> dict[str, list[dict]]:
+        """Rows for ``record_files`` since the last call (file -> rows). Training calls it at
+        every probe (``probe=True``: add rows measured now) and before every write of the CSVs
+        (checkpoint, divergence, end), so the rows on disk always match the checkpoint."""
+        return {}
+
+    def summary(self, m: Models) -> dict:
+        """Plain values recorded in run.json under ``method_summary`` (e.g. active weights),
+        refreshed whenever the record is written at a checkpoint and at the end."""
+        return {}
 
     def state_dict(self) -> dict:
         return {}

@@ -281,9 +281,12 @@ class Inception:
         buf = BytesIO()
         torch.save(state, buf)
         buf.seek(0)
-        return FeatureExtractorInceptionV3(
-            EXTRACTOR, [FEATURE], feature_extractor_weights_path=buf
-        ).to(self.device)
+        net = FeatureExtractorInceptionV3(EXTRACTOR, [FEATURE], feature_extractor_weights_path=buf)
+        if self.device.type == "cpu":
+            # oneDNN's channels-last convolutions: 5.1 instead of 3.75 images/s on one core of
+            # an EPYC (side by side, batch 16, 32 px); features equal to within 1e-5
+            net = net.to(memory_format=torch.channels_last)
+        return net.to(self.device)
 
     @torch.no_grad()
     def features(self, images: torch.Tensor, batch_size: int) -> torch.Tensor:

@@ -10,4 +10,8 @@ ruff check .
 ruff format --check .
 snakefmt --check --line-length 100 Snakefile workflow/rules/
 if [ "${1:-}" = "--style-only" ]; then exit 0; fi
-python -m pytest -ra --durations=15 "$@"
+# Two workers on 2 cores: most tests run tiny networks on one thread, so two at a time use the
+# machine (tests/conftest.py keeps a file's tests, and each SLURM cluster, on one worker).
+# Pass `-n 0` to run in one process.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+python -m pytest -ra --durations=15 -n "${SSGAN_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -31,11 +31,24 @@ def fault_rng(what: str) -> random.Random:
     return random.Random(seed)
 
 
+def xdist_group(item) -> str:
+    """The worker group of a test under ``pytest -n N --dist loadgroup`` (scripts/test.sh): a
+    file's tests stay together (its module fixtures are built once), the workflow tests and
+    every test that starts a SLURM cluster share one worker (one cluster at a time), and the
+    tests on the session's Inception features of the digit sets share another."""
+    if item.get_closest_marker("slurm") or item.path.name == "test_workflow.py":
+        return "workflow-and-slurm"
+    if "digit_sets" in getattr(item, "fixturenames", ()):
+        return "inception-digit-sets"
+    return item.path.name
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselects: a SLURM test is always a slow test
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("slurm") and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
 
 
 # A tiny but complete run: real data, real networks, real training steps.

@@ -196,46 +196,52 @@ def _lsun(root: Path, split: str, cfg: dict) -> ImageSource:
 
 class LMDBImages(ImageSource):
     """Encoded images stored as the values of an LMDB (LSUN's layout), in key order. The
-    environment is opened lazily, read-only and without locking, once per process."""
+    environment is opened read-only and without locking for each range decoded and closed
+    after it (an LMDB must not stay open across the fork of prepare-data's workers)."""
 
     def __init__(self, path: Path, channels: int, resolution: int, small: str = "upscale"):
+        self.path, self._txn = Path(path), None
+        self.channels, self.resolution, self.policy = channels, resolution, small
+        self.where = str(path)
+        env = self._open()
         try:
-            import lmdb  # noqa: F401
+            with env.begin() as txn:
+                self.keys = list(txn.cursor().iternext(keys=True, values=False))
+        finally:
+            env.close()
+        if not self.keys:
+            raise DataError(f"the LMDB {path} holds no records")
+
+    def _open(self):
+        try:
+            import lmdb
         except ImportError:
             raise DataError(
                 "reading LSUN's LMDB files needs the package 'lmdb' (pip install lmdb, or the "
                 "extra ssgan[lsun])"
             ) from None
-        self.path, self._env = Path(path), None
-        self.channels, self.resolution, self.policy = channels, resolution, small
-        self.where = str(path)
-        with self.env().begin() as txn:
-            self.keys = list(txn.cursor().iternext(keys=True, values=False))
-        if not self.keys:
-            raise DataError(f"the LMDB {path} holds no records")
-
-    def env(self):
-        if self._env is None:
-            import lmdb
-
-            try:
-                self._env = lmdb.open(
-                    str(self.path), readonly=True, lock=False, readahead=False, meminit=False
-                )
-            except lmdb.Error as err:
-                raise DataError(f"cannot open the LMDB {self.path}: {err}") from None
-        return self._env
-
-    def __getstate__(self):
-        return {**self.__dict__, "_env": None}
+        try:
+            return lmdb.open(
+                str(self.path), readonly=True, lock=False, readahead=False, meminit=False
+            )
+        except lmdb.Error as err:
+            raise DataError(f"cannot open the LMDB {self.path}: {err}") from None
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    def decode(self, i: int):
+    def decode_range(self, lo: int, hi: int):
+        env = self._open()
+        try:
+            with env.begin() as self._txn:
+                return super().decode_range(lo, hi)
+        finally:
+            self._txn = None
+            env.close()
+
+    def decode(self, i: int):  # inside decode_range, which holds the transaction
         key = self.keys[i]
-        with self.env().begin() as txn:
-            value = txn.get(key)
+        value = self._txn.get(key)
         name = f"{self.path} record {key.decode(errors='replace')}"
         if value is None:
             raise DataError(f"cannot read image {name}: the record is missing")

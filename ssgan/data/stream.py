@@ -12,6 +12,7 @@ longer next is discarded, so order and state are the same on every path.
 
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -41,6 +42,7 @@ class BatchStream:
         self._ahead = None  # (indices, slot, future) of the batch being read ahead
         self._slot = 0
         self._buffers: list[torch.Tensor] = []
+        self._table = None  # a memory-mapped array as a tensor (no copy)
         self._copied: list = [None, None]  # CUDA events: a buffer's copy to the device is done
 
     def permutation(self, epoch: int) -> torch.Tensor:
@@ -98,7 +100,11 @@ class BatchStream:
             self._copied[slot].synchronize()
         buf = self._buffers[slot]
         if isinstance(self.images, np.ndarray):  # a memory map: one gather, no per-item calls
-            np.take(self.images, idx.numpy(), axis=0, out=buf.numpy())
+            if self._table is None:
+                with warnings.catch_warnings():  # read-only map: torch warns; it is only read
+                    warnings.simplefilter("ignore", UserWarning)
+                    self._table = torch.from_numpy(self.images)
+            torch.index_select(self._table, 0, idx, out=buf)
         else:
             torch.stack([torch.as_tensor(self.images[int(i)]) for i in idx], out=buf)
         return buf

@@ -24,7 +24,9 @@ from ssgan.data import BatchStream
 from ssgan.data.prepared import prepare
 from ssgan.metrics.evaluate import resolve_device
 
-COLUMNS = ["measure", "value", "unit", "n", "batch", "workers", "device", "device_name", "cpus"]
+COLUMNS = [
+    "measure", "value", "unit", "n", "batch", "workers", "device", "device_name", "cpus", "load_1min",
+]  # fmt: skip
 NEEDED = 100 * (5 + 1)  # batches/s of a graphed WGAN-GP step at 100 it/s (GUIDE: H100, res 32)
 
 
@@ -117,7 +119,9 @@ def main(argv=None) -> int:
             )
 
     info = provenance.device_info(device)
+    load = round(os.getloadavg()[0], 2)  # other processes on the machine lower every rate
     common = {"batch": 64, "device": info["device"], "device_name": info["device_name"]}
+    common["load_1min"] = load
     out = [
         {
             "measure": m,
@@ -135,7 +139,8 @@ def main(argv=None) -> int:
     read = rows[0][1]
     lines.append(
         f"a graphed training step at 100 it/s consumes {NEEDED} batches/s; the reader gives "
-        f"{read:.0f} ({read / NEEDED:.1f}x) on {cpus} CPUs ({info['device_name']})"
+        f"{read:.0f} ({read / NEEDED:.1f}x) on {cpus} CPUs ({info['device_name']}), load average "
+        f"{load} while measuring"
     )
     print("\n".join(lines))
     io.write_text(Path(args.out).with_suffix(".txt"), "\n".join(lines) + "\n")

@@ -62,7 +62,7 @@ class BatchStream:
         """The next batch as float in [-1, 1] on the device."""
         idx, self.epoch, self.pos = self._following(self.epoch, self.pos)
         if self.in_memory:
-            batch = self.images[idx.to(self.device)]
+            batch = self.images.index_select(0, idx.to(self.device))  # (faster than [idx] on CPUs)
         else:
             batch = self._fetch(idx)
         return batch.float().div_(127.5).sub_(1.0)

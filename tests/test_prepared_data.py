@@ -181,6 +181,15 @@ def test_mini_imagenet_tree_prepared_with_workers_equals_the_loader(tmp_path):
     assert q.path.name == p.path.name and q.path.read_bytes() == p.path.read_bytes()
 
 
+def test_unreadable_image_in_a_worker_is_named(tmp_path):
+    files = make_mini_imagenet(tmp_path, per_class=3)
+    files[7].write_bytes(b"\xff\xd8\xff not really a jpeg")
+    cfg = cfg_for("mini_imagenet", tmp_path, tmp_path / "prep", prepare_chunk=2, num_workers=2)
+    with pytest.raises(DataError, match=f"cannot read image {files[7]}"):
+        prepare(cfg)
+    assert not list((tmp_path / "prep").glob("*.npy"))
+
+
 # ---------------------------------------------------------------------------- the array
 def test_truncated_or_modified_array_is_rebuilt_never_trusted(tmp_path, capsys):
     make_mini_imagenet(tmp_path, per_class=2)

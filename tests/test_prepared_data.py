@@ -210,6 +210,17 @@ def test_truncated_or_modified_array_is_rebuilt_never_trusted(tmp_path, capsys):
     assert prepare(cfg).built and "no readable sidecar" in capsys.readouterr().err
 
 
+def test_unwritable_prepared_dir_is_a_clean_error(tmp_path, capsys):
+    from ssgan.cli import main
+
+    make_mini_imagenet(tmp_path, per_class=1)
+    (tmp_path / "file").write_text("x")
+    code = main(["prepare-data", "--dataset", "mini_imagenet", f"data.root={tmp_path}",
+                 f"data.prepared_dir={tmp_path / 'file' / 'prep'}"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write prepared arrays to" in err and "Traceback" not in err
+
+
 def test_a_changed_source_file_gives_a_new_array(tmp_path):
     files = make_mini_imagenet(tmp_path, per_class=2)
     cfg = cfg_for("mini_imagenet", tmp_path, tmp_path / "prep")

@@ -143,6 +143,16 @@ def prepare(cfg: dict, split: str | None = None) -> Prepared:
     got, _ = _open(path, fields)  # not locked: a file being replaced is only ever renamed
     if got is not None:
         return got
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writable = os.access(path.parent, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        raise DataError(
+            f"cannot write prepared arrays to {path.parent}; set config key data.prepared_dir "
+            f"or the environment variable SSGAN_CACHE_DIR to a writable folder"
+        )
     with io.file_lock(path.with_suffix(".lock")):
         got, why = _open(path, fields)  # another process may have built it meanwhile
         if got is not None:

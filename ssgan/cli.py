@@ -44,7 +44,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser(
-        "prepare-data", help="check (or download) a dataset and record what is there"
+        "prepare-data",
+        help="check (or download) a dataset, decode it once into prepared arrays, record them",
     )
     d.add_argument("--dataset", required=True)
     d.add_argument("--config")

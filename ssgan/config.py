@@ -38,7 +38,13 @@ CHOICES = {
 }
 DEVICE_KEYS = ("train.device", "fid.device")
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-PATH_KEYS = {"data.root", "data.path", "fid.weights", "fid.cache_dir"}  # a string or null
+PATH_KEYS = {
+    "data.root",
+    "data.path",
+    "data.prepared_dir",
+    "fid.weights",
+    "fid.cache_dir",
+}  # a string or null
 NUMBER = re.compile(r"^[-+]?(\d[\d_]*)?\.?\d*([eE][-+]?\d+)?$")
 # Numbers whose default is null (filled per resolution, see PER_RESOLUTION) but a number when set.
 NULLABLE_NUMBERS = {"train.beta1"}
@@ -61,6 +67,7 @@ POSITIVE_INT = {
     "fid.n_real",
     "fid.batch_size",
     "fid.kid_subset_size",
+    "data.prepare_chunk",
 }
 # Keys of a suite config that are not run-config overrides.
 SUITE_KEYS = (
@@ -504,6 +511,9 @@ HASH_EXCLUDED = (
     "train.sample_every",
     "data.root",
     "data.num_workers",
+    "data.prepared_dir",
+    "data.prepare_chunk",
+    "data.in_memory_max_mb",
     *(f"fid.{k}" for k in _DEFAULTS["fid"] if k != "checkpoints"),
 )
 

@@ -22,6 +22,22 @@ os.umask(_UMASK)
 
 
 @contextlib.contextmanager
+def file_lock(path: str | os.PathLike):
+    """An exclusive advisory lock (fcntl) on ``path``; only avoids duplicated work, since
+    every write is an atomic rename anyway."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        try:
+            import fcntl
+
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        except (ImportError, OSError):  # no fcntl (Windows) or no locks on this filesystem
+            pass
+        yield
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path next to ``path``; renamed onto ``path`` on success."""
     path = Path(path)

@@ -26,7 +26,8 @@ import torch
 
 from ssgan import checkpoint, io, probes, provenance, runs, seeds
 from ssgan import config as C
-from ssgan.data import BatchStream, channels_of, load_images, resolution_of
+from ssgan.data import BatchStream, channels_of, resolution_of
+from ssgan.data.prepared import training_images
 from ssgan.methods import get_method
 from ssgan.methods.base import Models
 from ssgan.models import SASTM, count_parameters
@@ -134,7 +135,7 @@ class Run:
     def build(self) -> None:
         cfg, seed = self.cfg, self.cfg["seed"]
         seed_everything(seed, cfg["train"]["deterministic"])
-        self.images = load_images(cfg)
+        self.images = training_images(cfg)  # prepared once (ssgan/data/prepared.py)
         self.resolution, self.channels = resolution_of(cfg), channels_of(cfg)
         self.method = get_method(cfg["method"], cfg)
         self.csv_files = {**CSV_FILES, **self.method.record_files}
@@ -147,7 +148,6 @@ class Run:
             cfg["train"]["batch_size"],
             streams["data"],
             self.device,
-            cfg["data"]["num_workers"],
         )
         self.gen = torch.Generator(self.device).manual_seed(streams["noise"])
         z_dim = cfg["model"]["z_dim"]

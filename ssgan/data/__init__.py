@@ -1,10 +1,11 @@
 """Datasets registry (name -> resolution, channels, loader) and the training batch stream."""
 
-from ssgan.data import folders, idx  # noqa: E402,F401  (registration)
+from ssgan.data import binaries, folders, idx  # noqa: E402,F401  (registration)
 from ssgan.data.registry import (
     DATASETS,
     DataError,
     DatasetInfo,
+    ImageSource,
     channels_of,
     load_images,
     register_dataset,
@@ -18,6 +19,7 @@ __all__ = [
     "BatchStream",
     "DataError",
     "DatasetInfo",
+    "ImageSource",
     "channels_of",
     "load_images",
     "register_dataset",

@@ -1,6 +1,9 @@
 """Image-folder datasets: ``image_folder`` (any folder, e.g. the paper's Sketch set),
-mini-ImageNet, CelebA-HQ, LSUN bedrooms (exported images or torchvision's LMDB layout),
-and the torchvision layouts of CIFAR-10 and STL-10.
+mini-ImageNet, CelebA-HQ, LSUN bedrooms (exported images or the LMDB of the LSUN release).
+
+Encoded images (files, LMDB values) are an ``ImageSource``: decoded on demand, one image at
+a time, by the same ``decode`` whatever holds the bytes. LMDB records are read in key order
+(the order of torchvision's LSUN class and of the LSUN export script).
 
 Folders are searched recursively for image files in sorted order (deterministic); an
 unreadable image (a decompression bomb included) is an error naming the file. 16-bit images
@@ -11,13 +14,21 @@ resolution follows ``data.small_images`` (upscale | skip | error); the counts go
 
 from __future__ import annotations
 
-import sys
+import hashlib
+import io
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ssgan.data.registry import DATASETS, DataError, missing, notes, register_dataset
+from ssgan.data.registry import (
+    DATASETS,
+    DataError,
+    ImageSource,
+    missing,
+    register_dataset,
+)
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
@@ -36,13 +47,15 @@ def _to_8bit(img):
     return img
 
 
-def decode(path: Path, channels: int, resolution: int, small: str = "upscale"):
-    """One image file -> (uint8 C x res x res (center crop to square, Lanczos resize), whether
-    it was smaller than ``resolution``); (None, True) for a small one when ``small`` is "skip"."""
+def decode(src, channels: int, resolution: int, small: str = "upscale", name: str | None = None):
+    """One image file (a path, or a binary file object named by ``name`` in errors) -> (uint8
+    C x res x res (center crop to square, Lanczos resize), whether it was smaller than
+    ``resolution``); (None, True) for a small one when ``small`` is "skip"."""
     from PIL import Image
 
+    path = name or src
     try:
-        with Image.open(path) as img:
+        with Image.open(src) as img:
             w, h = img.size
             if min(w, h) < resolution:
                 if small == "error":
@@ -67,6 +80,36 @@ def decode(path: Path, channels: int, resolution: int, small: str = "upscale"):
     return torch.from_numpy(arr.copy()), min(w, h) < resolution
 
 
+class ImageFiles(ImageSource):
+    """The image files under a folder, in sorted order."""
+
+    def __init__(self, folder: Path, channels: int, resolution: int, small: str = "upscale"):
+        self.folder, self.files = Path(folder), list_images(Path(folder))
+        if not self.files:
+            raise DataError(f"no image files ({', '.join(sorted(IMAGE_EXTS))}) under {folder}")
+        self.channels, self.resolution, self.policy = channels, resolution, small
+        self.where = str(folder)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def decode(self, i: int):
+        return decode(self.files[i], self.channels, self.resolution, self.policy)
+
+    def fingerprint(self) -> dict:
+        h = hashlib.sha256()
+        for p in self.files:
+            st = p.stat()
+            h.update(
+                json.dumps([str(p.relative_to(self.folder)), st.st_size, st.st_mtime_ns]).encode()
+            )
+        return {
+            "folder": str(self.folder.resolve()),
+            "files": len(self.files),
+            "stat_sha256": h.hexdigest(),
+        }
+
+
 def load_folder(
     folder: Path,
     channels: int,
@@ -74,28 +117,7 @@ def load_folder(
     max_images: int | None = None,
     small: str = "upscale",
 ) -> torch.Tensor:
-    files = list_images(folder)
-    if not files:
-        raise DataError(f"no image files ({', '.join(sorted(IMAGE_EXTS))}) under {folder}")
-    out, counts = [], {"upscaled": 0, "skipped": 0}
-    for path in files:
-        if max_images is not None and len(out) >= max_images:
-            break
-        x, was_small = decode(path, channels, resolution, small)
-        if was_small:
-            counts["skipped" if x is None else "upscaled"] += 1
-        if x is not None:
-            out.append(x)
-    notes["small_images"] = {"policy": small, "resolution": resolution, **counts}
-    if counts["upscaled"] or counts["skipped"]:
-        print(
-            f"{folder}: {counts['upscaled']} images upscaled and {counts['skipped']} skipped, "
-            f"being smaller than {resolution}px (data.small_images: {small})",
-            file=sys.stderr,
-        )
-    if not out:
-        raise DataError(f"every image under {folder} is smaller than {resolution}px (skipped)")
-    return torch.stack(out)
+    return ImageFiles(folder, channels, resolution, small).decode_all(max_images)
 
 
 def _folder_loader(default_subdir: str | None):
@@ -121,13 +143,7 @@ def _folder_loader(default_subdir: str | None):
                     + "/**/*.png|jpg (image files)"
                 ],
             )
-        return load_folder(
-            folder,
-            channels_of(cfg),
-            resolution_of(cfg),
-            cfg["data"]["max_images"],
-            cfg["data"]["small_images"],
-        )
+        return ImageFiles(folder, channels_of(cfg), resolution_of(cfg), cfg["data"]["small_images"])
 
     return load
 
@@ -160,32 +176,17 @@ register_dataset(
 )(_folder_loader("celeba_hq"))
 
 
-def _lsun(root: Path, split: str, cfg: dict):
-    """LSUN bedrooms: torchvision's LMDB layout (streamed) or a folder of exported images."""
+def _lsun(root: Path, split: str, cfg: dict) -> ImageSource:
+    """LSUN bedrooms: the LMDB of the LSUN release or a folder of exported images."""
+    from ssgan.data.registry import channels_of, resolution_of
+
+    args = (channels_of(cfg), resolution_of(cfg), cfg["data"]["small_images"])
     lmdb_dir = root / "lsun" / f"bedroom_{split}_lmdb"
     if lmdb_dir.is_dir():
-        try:
-            from torchvision.datasets import LSUN
-        except ImportError as err:  # pragma: no cover
-            raise DataError(f"LSUN needs torchvision's LSUN dataset: {err}") from None
-        try:
-            base = LSUN(str(root / "lsun"), classes=[f"bedroom_{split}"])
-        except ImportError:
-            raise DataError(
-                "reading LSUN's LMDB files needs the package 'lmdb' (pip install lmdb)"
-            ) from None
-        return _PILDataset(base)
+        return LMDBImages(lmdb_dir, *args)
     folder = root / "lsun_bedroom" / split
     if folder.is_dir() and list_images(folder):
-        from ssgan.data.registry import channels_of, resolution_of
-
-        return load_folder(
-            folder,
-            channels_of(cfg),
-            resolution_of(cfg),
-            cfg["data"]["max_images"],
-            cfg["data"]["small_images"],
-        )
+        return ImageFiles(folder, *args)
     raise missing(
         DATASETS["lsun_bedroom"],
         root,
@@ -193,16 +194,66 @@ def _lsun(root: Path, split: str, cfg: dict):
     )
 
 
-class _PILDataset(torch.utils.data.Dataset):
-    def __init__(self, base):
-        self.base = base
+class LMDBImages(ImageSource):
+    """Encoded images stored as the values of an LMDB (LSUN's layout), in key order. The
+    environment is opened read-only and without locking for each range decoded and closed
+    after it (an LMDB must not stay open across the fork of prepare-data's workers)."""
 
-    def __len__(self):
-        return len(self.base)
+    def __init__(self, path: Path, channels: int, resolution: int, small: str = "upscale"):
+        self.path, self._txn = Path(path), None
+        self.channels, self.resolution, self.policy = channels, resolution, small
+        self.where = str(path)
+        env = self._open()
+        try:
+            with env.begin() as txn:
+                self.keys = list(txn.cursor().iternext(keys=True, values=False))
+        finally:
+            env.close()
+        if not self.keys:
+            raise DataError(f"the LMDB {path} holds no records")
 
-    def __getitem__(self, i):
-        img = self.base[i][0].convert("RGB")
-        return torch.from_numpy(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy())
+    def _open(self):
+        try:
+            import lmdb
+        except ImportError:
+            raise DataError(
+                "reading LSUN's LMDB files needs the package 'lmdb' (pip install lmdb, or the "
+                "extra ssgan[lsun])"
+            ) from None
+        try:
+            return lmdb.open(
+                str(self.path), readonly=True, lock=False, readahead=False, meminit=False
+            )
+        except lmdb.Error as err:
+            raise DataError(f"cannot open the LMDB {self.path}: {err}") from None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def decode_range(self, lo: int, hi: int):
+        env = self._open()
+        try:
+            with env.begin() as self._txn:
+                return super().decode_range(lo, hi)
+        finally:
+            self._txn = None
+            env.close()
+
+    def decode(self, i: int):  # inside decode_range, which holds the transaction
+        key = self.keys[i]
+        value = self._txn.get(key)
+        name = f"{self.path} record {key.decode(errors='replace')}"
+        if value is None:
+            raise DataError(f"cannot read image {name}: the record is missing")
+        return decode(io.BytesIO(value), self.channels, self.resolution, self.policy, name)
+
+    def fingerprint(self) -> dict:
+        st = (self.path / "data.mdb").stat()
+        return {
+            "lmdb": str(self.path.resolve()),
+            "records": len(self.keys),
+            "data_mdb": [st.st_size, st.st_mtime_ns],
+        }
 
 
 register_dataset(
@@ -213,50 +264,3 @@ register_dataset(
     obtain="LSUN bedrooms (Yu et al. 2015) via https://github.com/fyu/lsun (LMDB) into "
     "lsun/bedroom_train_lmdb, or exported images in lsun_bedroom/train/",
 )(_lsun)
-
-
-def _torchvision(kind: str):
-    def load(root: Path, split: str, cfg: dict) -> torch.Tensor:
-        from torchvision import datasets
-
-        info = DATASETS[cfg["dataset"]]
-        try:
-            if kind == "cifar10":
-                ds = datasets.CIFAR10(
-                    str(root), train=(split == "train"), download=cfg["data"]["download"]
-                )
-                return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-            ds = datasets.STL10(str(root), split=split, download=cfg["data"]["download"])
-            return torch.from_numpy(ds.data)
-        except RuntimeError as err:
-            if "not found" not in str(err).lower() and "corrupted" not in str(err).lower():
-                raise
-            expected = (
-                ["cifar-10-batches-py/data_batch_1 ... data_batch_5, test_batch, batches.meta"]
-                if kind == "cifar10"
-                else [
-                    "stl10_binary/unlabeled_X.bin, train_X.bin, train_y.bin, test_X.bin, test_y.bin"
-                ]
-            )
-            raise missing(info, root, expected) from None
-
-    return load
-
-
-register_dataset(
-    "cifar10",
-    32,
-    3,
-    ("train", "test"),
-    obtain="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz extracted under the data root "
-    "(or data.download: true on a machine with internet access)",
-)(_torchvision("cifar10"))
-
-register_dataset(
-    "stl10",
-    48,
-    3,
-    ("unlabeled", "train", "test", "train+unlabeled"),
-    obtain="https://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz extracted under the data "
-    "root (or data.download: true); images are resized 96 -> 48",
-)(_torchvision("stl10"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssgan.data.registry import DATASETS, DataError, missing, register_dataset
+from ssgan.data.registry import DATASETS, DataError, missing, notes, register_dataset
 
 FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
 
@@ -49,6 +49,7 @@ def _loader(folders: tuple[str, ...]):
         ]
         for path in candidates:
             if path.is_file():
+                notes["source_files"] = [str(path)]
                 return read_idx_images(path)
         info = DATASETS[cfg["dataset"]]
         if cfg["data"]["download"]:

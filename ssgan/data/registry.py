@@ -1,16 +1,20 @@
 """Datasets registry: name -> resolution, channels, splits, a loader and how to obtain it.
 
-A loader returns either a uint8 tensor N x C x H x W (decoded once, held in memory and on the
-training device) or a torch ``Dataset`` of uint8 C x H x W tensors (streamed; LSUN).
-``load_images`` brings either to the registered (or configured) resolution and channels.
+A loader returns either a uint8 tensor N x C x H x W (arrays stored as such: idx files, the
+CIFAR-10 pickles, the STL-10 binaries) or an ``ImageSource``: encoded images (files in a folder,
+LSUN's LMDB) decoded one by one on demand. ``load_images`` brings either to the registered (or
+configured) resolution and channels, all in memory; ``ssgan.data.prepared`` does the same in
+chunks, in parallel, into the memory-mapped array that training and FID read.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ssgan import config as C
@@ -92,23 +96,67 @@ def _to_gray(images: torch.Tensor) -> torch.Tensor:
     return (images.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
 
 
-class _Resized(torch.utils.data.Dataset):
-    def __init__(self, base, resolution, channels):
-        self.base, self.resolution, self.channels = base, resolution, channels
+class ImageSource:
+    """Encoded images, decoded on demand at one resolution and channel count. Picklable without
+    open handles, so prepare-data's worker processes decode chunks of it. A subclass gives
+    ``__len__``, ``decode(i)`` -> (uint8 C x res x res, or None for a small image skipped by
+    ``data.small_images``; whether it was smaller than the resolution) and ``fingerprint()``:
+    what identifies the source without decoding it (file names, sizes, modification times)."""
 
-    def __len__(self):
-        return len(self.base)
+    policy: str = "upscale"  # data.small_images
+    channels: int = 0
+    resolution: int = 0
+    where: str = ""  # for messages
 
-    def __getitem__(self, i):
-        return resize_uint8(self.base[i][None], self.resolution, self.channels)[0]
+    def decode_range(self, lo: int, hi: int) -> tuple[np.ndarray, dict]:
+        """Images lo..hi-1 (skipped ones left out) as n x C x res x res uint8, and the counts of
+        upscaled and skipped small images."""
+        out, counts = [], {"upscaled": 0, "skipped": 0}
+        for i in range(lo, hi):
+            x, was_small = self.decode(i)
+            if was_small:
+                counts["skipped" if x is None else "upscaled"] += 1
+            if x is not None:
+                out.append(x.numpy())
+        empty = np.empty((0, self.channels, self.resolution, self.resolution), np.uint8)
+        return (np.stack(out) if out else empty), counts
+
+    def decode_all(self, max_images: int | None = None) -> torch.Tensor:
+        """Every image (the first ``max_images`` kept ones) in order, decoded in this process."""
+        out, counts = [], {"upscaled": 0, "skipped": 0}
+        for i in range(len(self)):
+            if max_images is not None and len(out) >= max_images:
+                break
+            x, c = self.decode_range(i, i + 1)
+            out += list(x)
+            counts = {k: counts[k] + c[k] for k in counts}
+        report_small(self, counts)
+        if not out:
+            raise DataError(
+                f"every image under {self.where} is smaller than {self.resolution}px (skipped)"
+            )
+        return torch.from_numpy(np.stack(out))
+
+
+def report_small(source: ImageSource, counts: dict) -> None:
+    """Record (``notes``) and report the small images of a source that were upscaled or skipped."""
+    notes["small_images"] = {"policy": source.policy, "resolution": source.resolution, **counts}
+    if counts["upscaled"] or counts["skipped"]:
+        print(
+            f"{source.where}: {counts['upscaled']} images upscaled and {counts['skipped']} "
+            f"skipped, being smaller than {source.resolution}px (data.small_images: "
+            f"{source.policy})",
+            file=sys.stderr,
+        )
 
 
 def train_split(cfg: dict) -> str:
     return cfg["data"]["split"] or DATASETS[cfg["dataset"]].splits[0]
 
 
-def load_images(cfg: dict, split: str | None = None):
-    """The dataset of a run config as uint8 images at its resolution (tensor or Dataset)."""
+def load_source(cfg: dict, split: str | None = None) -> torch.Tensor | ImageSource:
+    """What the dataset's loader returns for a split: a uint8 tensor at the files' own size
+    (``data.max_images`` applied) or an ``ImageSource``."""
     info = DATASETS[cfg["dataset"]]
     split = split or train_split(cfg)
     if split not in info.splits:
@@ -118,13 +166,15 @@ def load_images(cfg: dict, split: str | None = None):
     notes.clear()
     data = info.loader(C.data_root(cfg), split, cfg)
     n_max = cfg["data"]["max_images"]
-    if n_max is not None and len(data) > n_max:
-        data = (
-            data[:n_max]
-            if isinstance(data, torch.Tensor)
-            else torch.utils.data.Subset(data, range(n_max))
-        )
-    res, ch = resolution_of(cfg), channels_of(cfg)
-    if isinstance(data, torch.Tensor):
-        return resize_uint8(data, res, ch)
-    return _Resized(data, res, ch)
+    if isinstance(data, torch.Tensor) and n_max is not None:
+        data = data[:n_max]
+    return data
+
+
+def load_images(cfg: dict, split: str | None = None) -> torch.Tensor:
+    """The dataset of a run config as uint8 images at its resolution, all decoded in memory
+    (the reference that prepared arrays equal, bitwise)."""
+    data = load_source(cfg, split)
+    if isinstance(data, ImageSource):
+        return data.decode_all(cfg["data"]["max_images"])
+    return resize_uint8(data, resolution_of(cfg), channels_of(cfg))

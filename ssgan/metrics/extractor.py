@@ -45,6 +45,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
 
 from ssgan import io
 from ssgan.config import ConfigError
+from ssgan.io import file_lock
 
 EXTRACTOR = "inception-v3-compat"  # torch-fidelity's name for this network
 FEATURE = "2048"  # pool3
@@ -93,21 +94,6 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
 def sha256(path: Path) -> str:
     st = Path(path).stat()
     return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-
-
-@contextlib.contextmanager
-def file_lock(path: Path):
-    """An exclusive advisory lock (fcntl) on ``path``; only avoids duplicated work, since
-    every write is an atomic rename anyway."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        try:
-            import fcntl
-
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        except (ImportError, OSError):  # no fcntl (Windows) or no locks on this filesystem
-            pass
-        yield
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ keeps two processes from computing the same entry twice. The features are kept f
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import sys
@@ -29,7 +28,8 @@ import torch
 import torch_fidelity
 
 from ssgan import io
-from ssgan.data import DataError, channels_of, load_images, resolution_of, train_split
+from ssgan.data import DataError, channels_of, resolution_of, train_split
+from ssgan.data.prepared import reference_images
 from ssgan.metrics import distances
 from ssgan.metrics.extractor import EXTRACTOR, FEATURE, RESIZE, Inception, cache_dir, file_lock
 
@@ -53,16 +53,9 @@ def reference_split(cfg: dict, split: str | None = None) -> str:
 
 
 def real_images(cfg: dict, split: str) -> torch.Tensor:
-    """The first ``fid.n_real`` images of ``split`` as uint8 N x C x H x W at the run's resolution."""
-    c = copy.deepcopy(cfg)
-    c["data"]["max_images"] = cfg["fid"]["n_real"]
-    data = load_images(c, split)
-    if not isinstance(data, torch.Tensor):  # streamed (LSUN): materialize, it is hashed anyway
-        loader = torch.utils.data.DataLoader(
-            data, batch_size=256, num_workers=cfg["data"]["num_workers"]
-        )
-        data = torch.cat(list(loader))
-    return data.contiguous()
+    """The first ``fid.n_real`` images of ``split`` as uint8 N x C x H x W at the run's
+    resolution, read from the prepared array (the one training reads, when it holds them)."""
+    return torch.from_numpy(np.array(reference_images(cfg, split, cfg["fid"]["n_real"])))
 
 
 def stats_key(fields: dict) -> str:

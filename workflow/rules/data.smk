@@ -1,5 +1,8 @@
-# Data preparation on the login node: downloads (where allowed) and checks. Compute nodes
-# are often offline, so nothing else downloads.
+# Data preparation on the login node: downloads (where allowed), checks, and decodes each
+# dataset once into the prepared arrays that train and real_stats jobs read (data.prepared_dir,
+# else $SSGAN_CACHE_DIR/prepared, else ~/.cache/ssgan/prepared: a folder compute nodes must see;
+# a job that does not find its array builds it). Compute nodes are often offline, so nothing
+# else downloads.
 
 
 localrules:

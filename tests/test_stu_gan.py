@@ -289,3 +289,26 @@ def test_density_outside_zero_one_is_a_config_error(key, bad):
 def test_death_rate_order_is_checked():
     with pytest.raises(C.ConfigError, match="death_rate_min <= death_rate"):
         cfg_of("stu.death_rate=0.1", "stu.death_rate_min=0.2")
+
+
+def test_related_grid_and_quick_slice():
+    """config/related.yaml: 3 datasets x (WGAN-GP, Self-Sparse GAN, STU-GAN at G density 0.1
+    and 0.3) x 5 seeds, STU-GAN compared with WGAN-GP; the quick config runs stu_gan on MNIST
+    seed 0 only, exploring during its 160 iterations."""
+    from tests.conftest import REPO
+
+    suite = C.load_yaml(REPO / "config" / "related.yaml")
+    grid = C.grid(suite)
+    assert len(grid) == 60 and {d for d, _, _ in grid} == {"mnist", "fashion_mnist", "cifar10"}
+    dens = {
+        m: C.resolve("cifar10", m, 0, suite)["stu"]["density_g"] for m in ("stu_gan", "stu_gan_g03")
+    }
+    assert dens == {"stu_gan": 0.1, "stu_gan_g03": 0.3}
+    assert C.resolve("cifar10", "stu_gan_g03", 0, suite)["method"] == "stu_gan"
+    assert {"baseline": "wgan_gp", "treatment": "stu_gan"} in suite["comparisons"]
+    quick = C.load_yaml(REPO / "config" / "quick.yaml")
+    assert [(d, s) for d, m, s in C.grid(quick) if m == "stu_gan"] == [("mnist", 0)]
+    cfg = C.resolve("mnist", "stu_gan", 0, quick)
+    assert (
+        cfg["stu"]["update_every"] < cfg["train"]["iterations"] and cfg["fid"]["checkpoints"] == []
+    )

@@ -54,6 +54,7 @@ class STUGAN(WGANGP):
         s = self.cfg["stu"]
         if (
             s["explore"]
+            and iteration > 0
             and iteration % s["update_every"] == 0
             and iteration < self.cfg["train"]["iterations"]  # no exploration left to train
         ):

@@ -86,7 +86,7 @@ class STUGAN(WGANGP):
             out[f"{name}_active"] = c["active"]
             out[f"{name}_masked"] = c["masked"]
             out[f"{name}_masked_active"] = c["masked_active"]
-            out[f"{name}_itop_rate"] = c["ever_active"] / c["masked"] if c["masked"] else 1.0
+            out[f"{name}_itop_rate"] = c["ever_active"] / c["masked"] if c["masked"] else None
         return out
 
     def state_dict(self):

@@ -7,7 +7,9 @@ generator step, batch 64 by default) at widths 32/64 and resolutions 32/64 on th
 Writes one CSV row per (method, width, resolution) and prints each method's overhead ratio
 (seconds per iteration / wgan_gp's). Targets: SASTM (ssgan) <= 1.15 at width 64; STU-GAN's
 masked iteration between explorations (stu_gan) <= 1.10; its exploration step is timed
-separately (``explore_sec``: one prune-and-regrow of G and D, paid once per stu.update_every).
+separately (``explore_sec``: one prune-and-regrow of G and D, paid once per stu.update_every),
+and so is its masking (``mask_sec_per_iter``: W <- W * M after the n_critic critic steps and
+the generator step of one iteration, the only extra work between explorations).
 With ``--repeats R`` the methods are timed in R interleaved rounds and the median is kept (a
 shared machine's load then hits every method alike).
 """
@@ -60,13 +62,21 @@ def seconds_per_iteration(
         m.train_iteration(models, next_batch, gen, i)
     sync()
     spi = (time.perf_counter() - t0) / iters
-    explore = float("nan")
+    explore = mask = float("nan")
+    if hasattr(m, "sparse"):  # STU-GAN's extra work per iteration: masking after every step
+        t0 = time.perf_counter()
+        for _ in range(50):
+            for _ in range(cfg["train"]["n_critic"]):
+                m.sparse["D"].apply()
+            m.sparse["G"].apply()
+        sync()
+        mask = (time.perf_counter() - t0) / 50
     if hasattr(m, "explore"):  # one exploration step (STU-GAN), after a generator step
         t0 = time.perf_counter()
         m.explore(models, warmup + iters)
         sync()
         explore = time.perf_counter() - t0
-    return spi, explore
+    return spi, explore, mask
 
 
 def main() -> None:
@@ -97,6 +107,7 @@ def main() -> None:
                     )
             spi = {meth: statistics.median(t[0] for t in ts) for meth, ts in times.items()}
             explore = {meth: statistics.median(t[1] for t in ts) for meth, ts in times.items()}
+            mask = {meth: statistics.median(t[2] for t in ts) for meth, ts in times.items()}
             for meth, s in spi.items():
                 rows.append(
                     {
@@ -111,6 +122,7 @@ def main() -> None:
                         "iters_per_sec": round(1 / s, 3),
                         "overhead_vs_wgan_gp": round(s / spi["wgan_gp"], 4),
                         "explore_sec": round(explore[meth], 5),
+                        "mask_sec_per_iter": round(mask[meth], 6),
                         "repeats": a.repeats,
                         "torch": torch.__version__,
                         "threads": torch.get_num_threads(),

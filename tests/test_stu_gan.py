@@ -312,3 +312,23 @@ def test_related_grid_and_quick_slice():
     assert (
         cfg["stu"]["update_every"] < cfg["train"]["iterations"] and cfg["fid"]["checkpoints"] == []
     )
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_adam_moments_of_regrown_weights_are_kept_or_reset(reset):
+    """stu.reset_adam: false keeps Adam's moments (the reference: gradients are not masked, so
+    inactive weights have moments); true zeroes them at the regrown positions only."""
+    cfg = cfg_of("stu.update_every=2", f"stu.reset_adam={str(reset).lower()}")
+    method, m, next_batch, gen = built(cfg)
+    method.train_iteration(m, next_batch, gen, 1)
+    sparse = method.sparse["G"]
+    name, w = next(iter(sparse.weights.items()))
+    old = sparse.masks[name].bool().clone()
+    before = {k: m.opt_G.state[w][k].clone() for k in ("exp_avg", "exp_avg_sq")}
+    method.train_iteration(m, next_batch, gen, 2)  # explores after its generator step
+    grown = sparse.masks[name].bool() & ~old
+    assert grown.any()
+    for key in ("exp_avg", "exp_avg_sq"):
+        state = m.opt_G.state[w][key]
+        assert bool((state[grown] == 0).all()) is reset
+        assert (state[~grown] != before[key][~grown]).any()  # the step itself updated the rest

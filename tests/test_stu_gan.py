@@ -332,3 +332,16 @@ def test_adam_moments_of_regrown_weights_are_kept_or_reset(reset):
         state = m.opt_G.state[w][key]
         assert bool((state[grown] == 0).all()) is reset
         assert (state[~grown] != before[key][~grown]).any()  # the step itself updated the rest
+
+
+def test_divergence_keeps_the_records_up_to_it(tmp_path):
+    """A non-finite loss ends a stu_gan run as ``diverged`` like any method, with the mask
+    records of the explorations before it on disk."""
+    from ssgan.train import EXIT_DIVERGED
+
+    out = tmp_path / "nan"
+    assert train(cfg_of("stu.update_every=3", "debug.nan_at=7"), out) == EXIT_DIVERGED
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "diverged" and run["diverged_at"] == 7
+    assert sorted({int(r["iteration"]) for r in rows(out / "stu_masks.csv")}) == [0, 3, 6]
+    assert run["method_summary"]["generator_active"] < run["method_summary"]["generator_params"]

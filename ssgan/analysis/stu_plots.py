@@ -43,13 +43,13 @@ def stu_density_per_layer(t: dict, out):
     """Rows = datasets, columns = networks: each masked layer's density (bars, mean over seeds,
     at iteration 0; exploration keeps it) and the fraction of its weights ever active by the
     end (dots: the in-time over-parameterisation rate), one color per method."""
-    name, title = "stu_density_per_layer", "Sparse layers: density and weights ever active"
+    name, title = "stu_density_per_layer", "STU-GAN masked layers"
     df = t["stu_masks"]
     if df.empty:
         return empty_figure(out, name, title, "no stu_masks rows in any run (no STU-GAN runs)")
     datasets = dataset_order(df["dataset"])
     nets = [n for n in NETWORKS if (df["network"] == n).any()]
-    fig, axes = grid(len(datasets), len(nets), f"{title} (bars: density; dots: ever active)")
+    fig, axes = grid(len(datasets), len(nets), f"{title}: density (bars), ever active (dots)")
     methods = method_order(df["method"], t["order"])
     for row, d in zip(axes, datasets):
         for ax, net in zip(row, nets):
@@ -83,7 +83,7 @@ def stu_exploration_over_training(t: dict, out):
     rate (fraction of masked weights ever active; mean ± std over seeds) and the death rate p_t
     at each exploration."""
     name = "stu_exploration_over_training"
-    title = "Exploration over training: weights ever active and death rate p_t"
+    title = "STU-GAN exploration over training"
     df = t["stu_masks"]
     if df.empty:
         return empty_figure(out, name, title, "no stu_masks rows in any run (no STU-GAN runs)")
@@ -91,7 +91,7 @@ def stu_exploration_over_training(t: dict, out):
     datasets = dataset_order(df["dataset"])
     nets = [n for n in NETWORKS if (tot["network"] == n).any()]
     cols = [(n, "itop_rate") for n in nets] + [("G", "death_rate")]
-    fig, axes = grid(len(datasets), len(cols), f"{title} (mean ± 1 std over seeds)")
+    fig, axes = grid(len(datasets), len(cols), f"{title} (mean ± 1 std)")
     methods = method_order(df["method"], t["order"])
     for row, d in zip(axes, datasets):
         for ax, (net, col) in zip(row, cols):

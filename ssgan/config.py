@@ -35,6 +35,8 @@ CHOICES = {
     "data.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
     "fid.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
     "data.small_images": ("upscale", "skip", "error"),
+    "stu.growth_g": ("gradient", "random"),
+    "stu.growth_d": ("gradient", "random"),
 }
 DEVICE_KEYS = ("train.device", "fid.device")
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -63,6 +65,7 @@ POSITIVE_INT = {
     "model.width",
     "model.z_dim",
     "sastm.reduction",
+    "stu.update_every",
     "fid.n_fake",
     "fid.n_real",
     "fid.batch_size",
@@ -322,6 +325,17 @@ def validate(cfg: dict) -> dict:
     nan_at = cfg["debug"]["nan_at"]
     if nan_at is not None and (isinstance(nan_at, bool) or not isinstance(nan_at, int)):
         raise ConfigError(f"config key 'debug.nan_at' must be an integer or null, got {nan_at!r}")
+    stu = cfg["stu"]
+    for key in ("density_g", "density_d"):
+        if not 0 < stu[key] <= 1:
+            raise ConfigError(
+                f"config key 'stu.{key}' must be a density in (0, 1] (1 = dense), got {stu[key]!r}"
+            )
+    if not 0 <= stu["death_rate_min"] <= stu["death_rate"] <= 1:
+        raise ConfigError(
+            f"config keys 'stu.death_rate_min' ({stu['death_rate_min']!r}) and 'stu.death_rate' "
+            f"({stu['death_rate']!r}) must satisfy 0 <= death_rate_min <= death_rate <= 1"
+        )
     if cfg["model"]["critic_norm"] is None:
         raise ConfigError("config key 'model.critic_norm' must be none or layernorm, got None")
     modes = cfg["fid"]["compare_bn_modes"]

@@ -110,6 +110,7 @@ POSITIVE_INT = [
     "model.width",
     "model.z_dim",
     "sastm.reduction",
+    "stu.update_every",
     "fid.n_fake",
     "fid.n_real",
     "fid.batch_size",
@@ -133,6 +134,8 @@ CHOICES = {
     "sastm.position": ["before_bn", "after_bn"],
     "data.split": ["train", "test", "unlabeled", "train+unlabeled", "val"],
     "fid.split": ["train", "test", "unlabeled", "train+unlabeled", "val"],
+    "stu.growth_g": ["gradient", "random"],
+    "stu.growth_d": ["gradient", "random"],
 }
 
 
@@ -145,7 +148,15 @@ def test_choice_keys(key):
 
 
 @pytest.mark.parametrize(
-    "key", ["data.download", "train.deterministic", "fid.allow_download", "sastm.on_output"]
+    "key",
+    [
+        "data.download",
+        "train.deterministic",
+        "fid.allow_download",
+        "sastm.on_output",
+        "stu.explore",
+        "stu.reset_adam",
+    ],
 )
 def test_boolean_keys(key):
     for bad in ("1", "maybe", "0.0"):
@@ -153,7 +164,18 @@ def test_boolean_keys(key):
     assert resolve(f"{key}=true")[key.split(".")[0]][key.split(".")[1]] is True
 
 
-@pytest.mark.parametrize("key", ["train.lr", "train.beta1", "train.beta2", "train.gp_lambda"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "train.lr",
+        "train.beta1",
+        "train.beta2",
+        "train.gp_lambda",
+        "stu.density_g",
+        "stu.density_d",
+        "stu.death_rate",
+    ],
+)
 def test_number_keys(key):
     for bad in ("abc", "true", "[1]"):
         rejects(f"config key '{key}' must be a number", f"{key}={bad}")

@@ -111,7 +111,7 @@ def test_critic_norm_layernorm_as_the_64px_reference():
         Critic(32, 3, norm="batchnorm")
 
 
-@pytest.mark.parametrize("method", ["wgan_gp", "ssgan"])
+@pytest.mark.parametrize("method", ["wgan_gp", "ssgan", "stu_gan"])
 def test_critic_requires_grad_is_restored_when_the_generator_step_raises(method):
     from ssgan.methods.base import Models
 

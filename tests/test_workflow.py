@@ -44,8 +44,8 @@ def test_dry_run_quick_config(tmp_path):
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
     # the quick config replaces the paper grid (it is not merged into it); 2 x 2 x 2 + the
-    # ssgan_sigmoid variant on MNIST seed 0
-    assert counts["train"] == counts["fid"] == 9 and counts["prepare_data"] == 2
+    # ssgan_sigmoid variant and stu_gan on MNIST seed 0
+    assert counts["train"] == counts["fid"] == 10 and counts["prepare_data"] == 2
 
 
 def test_lint_is_clean():
@@ -83,7 +83,7 @@ def test_quick_config_end_to_end(quick):
             for m in ("wgan_gp", "ssgan")
             for s in (0, 1)
         ]
-        + [("mnist", "ssgan_sigmoid", "0")]
+        + [("mnist", "ssgan_sigmoid", "0"), ("mnist", "stu_gan", "0")]
     )
     assert all(
         r["status"] == "completed" and math.isfinite(float(r["fid"])) and float(r["fid"]) > 0
@@ -95,6 +95,7 @@ def test_quick_config_end_to_end(quick):
         ("ssgan vs wgan_gp", "fashion_mnist", "2"),
         ("ssgan vs wgan_gp", "mnist", "2"),
         ("ssgan_sigmoid vs wgan_gp", "mnist", "1"),
+        ("stu_gan vs wgan_gp", "mnist", "1"),
     ]
     red = {r["dataset"]: r for r in reds if r["comparison"] == "ssgan vs wgan_gp"}
     for r in red.values():  # r = mean over seeds of 1 - FID_ssgan / FID_wgan, from runs.csv itself
@@ -104,7 +105,7 @@ def test_quick_config_end_to_end(quick):
         expected = sum(1 - fids[("ssgan", s)] / fids[("wgan_gp", s)] for s in ("0", "1")) / 2
         assert float(r["r_mean"]) == pytest.approx(expected, rel=1e-9)
     board = read_csv(results / "tables" / "leaderboard.csv")
-    assert sorted(r["rank"] for r in board if r["dataset"] == "mnist") == ["1", "2", "3"]
+    assert sorted(r["rank"] for r in board if r["dataset"] == "mnist") == ["1", "2", "3", "4"]
     # MNIST runs are evaluated in both BatchNorm modes (config/quick.yaml): fid.json's flat FID
     # is the eval-mode one, and the table's ratio is the mean per-seed batch/eval ratio
     modes = read_csv(results / "tables" / "fid_bn_modes.csv")
@@ -112,6 +113,7 @@ def test_quick_config_end_to_end(quick):
         ("mnist", "wgan_gp", "2"),
         ("mnist", "ssgan", "2"),
         ("mnist", "ssgan_sigmoid", "1"),
+        ("mnist", "stu_gan", "1"),
     ]
     for r in modes:
         mine = [x for x in rows if (x["dataset"], x["method"]) == (r["dataset"], r["method"])]
@@ -120,7 +122,21 @@ def test_quick_config_end_to_end(quick):
         assert float(r["ratio_batch_eval"]) == pytest.approx(math.exp(sum(ratios) / len(ratios)))
     assert all(x["fid_batch"] == "" for x in rows if x["dataset"] == "fashion_mnist")
     claims = read_csv(results / "tables" / "claims.csv")
-    assert {r["comparison"] for r in claims} == {"ssgan vs wgan_gp", "ssgan_sigmoid vs wgan_gp"}
+    assert {r["comparison"] for r in claims} == {
+        "ssgan vs wgan_gp",
+        "ssgan_sigmoid vs wgan_gp",
+        "stu_gan vs wgan_gp",
+    }
+    # STU-GAN: a sparse generator that explored (every 40 of its 160 iterations)
+    stu = read_csv(results / "tables" / "stu_masks.csv")
+    assert {r["method"] for r in stu} == {"stu_gan"}
+    assert sorted({int(r["iteration"]) for r in stu}) == [0, 40, 80, 120]
+    sparse = [r for r in stu if r["network"] == "G" and float(r["density"]) < 1]
+    assert sparse and all(r["pruned"] == r["regrown"] for r in sparse)
+    (stu_row,) = [x for x in rows if x["method"] == "stu_gan"]
+    assert int(stu_row["params_active"]) < int(stu_row["params_generator"]) + int(
+        stu_row["params_critic"]
+    )
     variant = json.loads((results / "runs/mnist/ssgan_sigmoid/seed0/run.json").read_text())
     assert (variant["method_kind"], variant["config"]["sastm"]["gate"]) == ("ssgan", "sigmoid")
     run = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "run.json").read_text())

@@ -71,6 +71,7 @@ RUN_COLUMNS = [
     "params_generator",
     "params_critic",
     "params_sastm",
+    "params_active",
     "git_commit",
     "git_dirty",
     "device",
@@ -90,6 +91,7 @@ INT_COLUMNS = [
     "params_generator",
     "params_critic",
     "params_sastm",
+    "params_active",
 ]
 ID = ["dataset", "method", "seed", "status"]
 # tables folder name -> (file in the run dir, its columns)
@@ -117,6 +119,21 @@ PROBES = {
     ),
     "fid_curves": ("fid_curve.csv", ["iteration", "fid", "kid_mean", "kid_std"]),
     "feature_sparsity": ("probe_feature_sparsity.csv", ["iteration", "layer", "zero_frac"]),
+    "stu_masks": (  # STU-GAN only: per masked layer at iteration 0 and every exploration
+        "stu_masks.csv",
+        [
+            "iteration",
+            "network",
+            "layer",
+            "weights",
+            "active",
+            "density",
+            "pruned",
+            "regrown",
+            "death_rate",
+            "itop_rate",
+        ],
+    ),
 }
 
 
@@ -175,6 +192,17 @@ def _read_json(path: Path) -> tuple[dict | None, str]:
         return None, f"{path.name} unreadable ({type(err).__name__})"
 
 
+def active_params(run: dict, params: dict):
+    """Parameters of G and D not masked out: a sparse method's ``method_summary`` count
+    (STU-GAN), else every parameter (dense methods); None when the record has no counts."""
+    summary = run.get("method_summary") or {}
+    if "params_active" in summary:
+        return summary["params_active"]
+    if params.get("generator") is None or params.get("critic") is None:
+        return None
+    return params["generator"] + params["critic"]
+
+
 def run_row(run_dir: Path, results: Path) -> dict:
     """The folder names the run (one row per cell); a record that names another run is a
     ``mismatch`` (e.g. a run directory copied to the wrong place) and enters no statistics."""
@@ -209,6 +237,7 @@ def run_row(run_dir: Path, results: Path) -> dict:
             params_generator=params.get("generator"),
             params_critic=params.get("critic"),
             params_sastm=params.get("sastm"),
+            params_active=active_params(run, params),
             git_commit=(prov.get("git") or {}).get("commit"),
             git_dirty=(prov.get("git") or {}).get("dirty"),
             device=prov.get("device"),

@@ -1,0 +1,347 @@
+"""STU-GAN (ssgan/methods/stu_gan.py, ssgan/methods/sparse_masks.py): ERK densities, masking
+after every step, prune and regrow, the cosine death rate, static masks, the in-time
+over-parameterisation record, checkpoints and the config's density range. Training-direction
+checks and bitwise kill-and-resume cover stu_gan through tests/test_training_direction.py
+(every registered method) and tests/test_train.py."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from ssgan import config as C
+from ssgan.methods import get_method
+from ssgan.methods.base import Models
+from ssgan.methods.sparse_masks import SparseMasks, cosine_death_rate, masked_weights
+from ssgan.models import Critic, Generator
+from ssgan.train import train
+from tests.conftest import TINY
+
+
+def cfg_of(*overrides: str, method: str = "stu_gan", seed: int = 0) -> dict:
+    return C.resolve("mnist", method, seed, overrides=C.parse_overrides([*TINY, *overrides]))
+
+
+def built(cfg: dict):
+    """(method, models, next_batch, noise) as training builds them (CPU)."""
+    from ssgan.data import BatchStream, load_images
+
+    method = get_method(cfg["method"], cfg)
+    G, D = method.build_networks(32, 1, 1234)
+    m = Models(G, D, *method.optimizers(G, D))
+    stream = BatchStream(load_images(cfg), cfg["train"]["batch_size"], 0, "cpu")
+    return method, m, stream.next, torch.Generator().manual_seed(0)
+
+
+def rows(path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def erk_reference(shapes: dict, density: float) -> dict:
+    """ERK written out as in ../shared/PAPER.md: every sparse layer's density is eps * p_l;
+    while the largest eps * p_l exceeds 1 that layer becomes dense."""
+    n = {k: math.prod(s) for k, s in shapes.items()}
+    p = {k: sum(s) / n[k] for k, s in shapes.items()}
+    dense = []
+    for _ in shapes:
+        sparse = [k for k in shapes if k not in dense]
+        eps = (density * sum(n[k] for k in sparse) - (1 - density) * sum(n[k] for k in dense)) / (
+            sum(p[k] * n[k] for k in sparse)
+        )
+        over = [k for k in sparse if eps * p[k] > 1]
+        if not over:
+            break
+        dense.append(max(over, key=p.get))
+    return {k: 1.0 if k in dense else eps * p[k] for k in shapes}
+
+
+@functools.cache
+def networks(resolution: int):
+    """The width-64 generator and critic at a resolution (built once)."""
+    return (Generator(resolution, 3, 64, 128), "G"), (Critic(resolution, 3, 64, "layernorm"), "D")
+
+
+@pytest.mark.parametrize("resolution", [32, 64])
+@pytest.mark.parametrize("density", [0.05, 0.1, 0.3, 0.8])
+def test_erk_total_density_and_per_layer_formula(resolution, density):
+    for net, prefix in networks(resolution):
+        shapes = {k: tuple(w.shape) for k, w in masked_weights(net).items()}
+        assert len(shapes) == (3 if resolution == 32 else 4)  # every conv, no linear layer
+        masks = SparseMasks(net, density, 7, prefix)
+        want = erk_reference(shapes, density)
+        total = sum(int(m.sum()) for m in masks.masks.values())
+        size = sum(m.numel() for m in masks.masks.values())
+        assert abs(total / size - density) <= 0.01 * density, (prefix, total / size)
+        for name, mask in masks.masks.items():
+            assert int(mask.sum()) == max(1, round(want[name] * mask.numel())), name
+            assert masks.density[name] == pytest.approx(want[name], rel=1e-9)
+        if density == 0.8:  # the small first/last layers saturate: dense, the rest rescaled
+            assert 1.0 in want.values() and min(want.values()) < 0.8
+
+
+def test_masks_are_seeded_by_the_run_seed():
+    a, b, c = (get_method("stu_gan", cfg_of(seed=s)) for s in (0, 0, 1))
+    for method in (a, b, c):
+        G, D = method.build_networks(32, 1, 5)
+        method.optimizers(G, D)
+    ma, mb, mc = (x.sparse["G"].masks for x in (a, b, c))
+    assert all(torch.equal(ma[k], mb[k]) for k in ma)
+    assert not all(torch.equal(ma[k], mc[k]) for k in ma)
+
+
+def test_every_masked_weight_is_zero_after_every_step_and_gradients_stay_dense():
+    cfg = cfg_of("stu.density_d=0.5", "stu.update_every=2", "train.iterations=8")
+    checked = []
+
+    method, m, next_batch, gen = built(cfg)
+    inner = method.after_critic_step
+
+    def after_critic(mm, it):
+        inner(mm, it)
+        checked.append(all_zero(method.sparse["D"]))
+
+    method.after_critic_step = after_critic
+    for it in range(1, 7):
+        method.train_iteration(m, next_batch, gen, it)
+        checked += [all_zero(method.sparse["G"]), all_zero(method.sparse["D"])]
+    assert len(checked) == 6 * (2 + 2) and all(checked)
+    # Gradients are not masked: inactive weights of G got gradient in the last step.
+    G = method.sparse["G"]
+    assert any((w.grad[G.masks[k] == 0] != 0).any() for k, w in G.weights.items())
+    assert all(len(s.masks) == 3 for s in method.sparse.values())  # density < 1: masked
+
+
+def all_zero(sparse: SparseMasks) -> bool:
+    return all(bool((w[sparse.masks[k] == 0] == 0).all()) for k, w in sparse.weights.items())
+
+
+@pytest.mark.parametrize("growth", ["gradient", "random"])
+def test_exploration_keeps_counts_prunes_smallest_and_regrows_at_inactive_positions(growth):
+    cfg = cfg_of("stu.density_d=0.5", f"stu.growth_g={growth}", f"stu.growth_d={growth}")
+    method, m, next_batch, gen = built(cfg)
+    method.train_iteration(m, next_batch, gen, 1)  # no exploration at 1 (update_every 1000)
+    for net in ("G", "D"):
+        sparse = method.sparse[net]
+        old = {k: v.bool().clone() for k, v in sparse.masks.items()}
+        w_old = {k: w.detach().clone() for k, w in sparse.weights.items()}
+        grads = {k: w.grad.clone() for k, w in sparse.weights.items()}
+        changes = sparse.explore(0.3, growth, 1)
+        for name, pruned, regrown in changes:
+            new = sparse.masks[name].bool()
+            assert int(new.sum()) == int(old[name].sum())  # exactly constant per layer
+            grown, lost = new & ~old[name], old[name] & ~new
+            assert (pruned, regrown) == (int(lost.sum()), int(grown.sum()))
+            n = math.ceil(0.3 * int(old[name].sum()))
+            if sparse.density[name] < 1:  # a sparse layer really changes (ERK-dense ones not)
+                assert 0 < pruned <= n
+            # Pruned: among the n smallest |w| of the active weights.
+            threshold = w_old[name][old[name]].abs().sort().values[n - 1]
+            assert (w_old[name][lost].abs() <= threshold).all()
+            # Regrown: inactive before (hence 0), and start at 0; kept weights keep their value.
+            w = sparse.weights[name].detach()
+            assert (w[grown] == 0).all() and (w[~new] == 0).all()
+            assert torch.equal(w[old[name] & new], w_old[name][old[name] & new])
+            if growth == "gradient" and regrown:  # largest |grad| among the candidates
+                candidates = ~(old[name] & new) & ~grown  # inactive after pruning, not chosen
+                assert grads[name][grown].abs().min() >= grads[name][candidates].abs().max()
+            assert (sparse.ever[name] == (sparse.ever[name] | new)).all()
+
+
+def test_cosine_death_rate_hits_both_ends():
+    T = 1000
+    rates = [cosine_death_rate(t, T, 0.5, 0.005) for t in range(0, T + 1, 50)]
+    assert rates[0] == 0.5 and rates[-1] == pytest.approx(0.005, abs=1e-15)
+    assert rates[len(rates) // 2] == pytest.approx((0.5 + 0.005) / 2)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+
+
+def test_run_records_exploration_itop_and_active_counts(tmp_path):
+    out = tmp_path / "run"
+    cfg = cfg_of("stu.update_every=3", "stu.density_d=0.5")
+    assert train(cfg, out) == 0
+    recs = rows(out / "stu_masks.csv")
+    its = sorted({int(r["iteration"]) for r in recs})
+    assert its == [0, 3, 6, 9]  # not at the last iteration (12): nothing would train after it
+    layers = {(r["network"], r["layer"]) for r in recs}
+    assert len(layers) == 6 and all(
+        len([r for r in recs if r["iteration"] == "0"]) == 6 for _ in [0]
+    )
+    for net, layer in layers:
+        mine = [r for r in recs if (r["network"], r["layer"]) == (net, layer)]
+        itop = [float(r["itop_rate"]) for r in mine]
+        assert itop[0] == float(mine[0]["density"])  # starts at the initial density
+        assert all(a <= b for a, b in zip(itop, itop[1:]))  # non-decreasing
+        assert len({r["active"] for r in mine}) == 1  # constant count
+        for r in mine[1:]:
+            it = int(r["iteration"])
+            assert float(r["death_rate"]) == pytest.approx(cosine_death_rate(it, 12, 0.5, 0.005))
+            assert r["pruned"] == r["regrown"]
+    sparse_G = [(n, lay) for n, lay in layers if n == "G" and lay != "out.0"]
+    assert any(
+        float([r for r in recs if (r["network"], r["layer"]) == key][-1]["itop_rate"])
+        > float([r for r in recs if (r["network"], r["layer"]) == key][0]["density"])
+        for key in sparse_G
+    )
+    summary = json.loads((out / "run.json").read_text())["method_summary"]
+    G = torch.load(out / "generator.pt", weights_only=True)
+    assert summary["generator_params"] == sum(
+        v.numel() for k, v in G.items() if "running" not in k and "num_batches" not in k
+    )
+    last = {(r["network"], r["layer"]): r for r in recs}
+    inactive = sum(int(r["weights"]) - int(r["active"]) for r in last.values())
+    assert summary["params_total"] - summary["params_active"] == inactive
+    # The saved generator's masked-out weights are exactly 0.
+    ckpt = torch.load(sorted((out / "checkpoints").glob("*.pt"))[-1], weights_only=True)
+    for name, mask in ckpt["method"]["G"]["masks"].items():
+        assert (G[name][~mask] == 0).all() and int(mask.sum()) == int(
+            last[("G", name[:-7])]["active"]
+        )
+    assert 0 < summary["generator_itop_rate"] < 1
+    figures_draw_the_records(pd.read_csv(out / "stu_masks.csv"))
+
+
+def figures_draw_the_records(recs: pd.DataFrame) -> None:
+    """The STU figures (ssgan/analysis/stu_plots.py) read back: bars = initial densities, dots =
+    final ever-active rates, lines = size-weighted network totals; no rows -> a message."""
+    from ssgan.analysis import stu_plots
+
+    df = pd.concat([recs.assign(seed=0), recs.assign(seed=1)], ignore_index=True)
+    df.insert(0, "method", "stu_gan")
+    df.insert(0, "dataset", "mnist")
+    t = {"stu_masks": df, "order": ("wgan_gp", "stu_gan")}
+    fig = stu_plots.stu_density_per_layer(t, None)
+    G = fig.axes[0]  # row mnist, column generator
+    start = recs[(recs["iteration"] == 0) & (recs["network"] == "G")]
+    assert [b.get_height() for b in G.patches] == pytest.approx(list(start["density"]))
+    end = recs[(recs["iteration"] == recs["iteration"].max()) & (recs["network"] == "G")]
+    assert list(G.lines[0].get_ydata()) == pytest.approx(list(end["itop_rate"]))
+    fig = stu_plots.stu_exploration_over_training(t, None)
+    line = fig.axes[0].lines[0]  # generator's ever-active rate over training
+    g = recs[recs["network"] == "G"]
+    want = g.groupby("iteration").apply(
+        lambda x: (x["itop_rate"] * x["weights"]).sum() / x["weights"].sum()
+    )
+    assert list(line.get_xdata()) == list(want.index)
+    assert list(line.get_ydata()) == pytest.approx(list(want))
+    assert list(fig.axes[2].lines[0].get_ydata()) == pytest.approx(
+        list(g.groupby("iteration")["death_rate"].first())
+    )
+    empty = stu_plots.stu_density_per_layer({**t, "stu_masks": df.iloc[:0]}, None)
+    assert "no STU-GAN runs" in " ".join(x.get_text() for x in empty.axes[0].texts)
+
+
+def test_static_masks_never_change(tmp_path):
+    cfg = cfg_of("stu.update_every=2", "stu.explore=false", "stu.density_d=0.5")
+    method, m, next_batch, gen = built(cfg)
+    start = {net: {k: v.clone() for k, v in s.masks.items()} for net, s in method.sparse.items()}
+    for it in range(1, 7):
+        method.train_iteration(m, next_batch, gen, it)
+    for net, sparse in method.sparse.items():
+        assert all(torch.equal(start[net][k], v) for k, v in sparse.masks.items())
+        assert all(torch.equal(sparse.ever[k], v.bool()) for k, v in sparse.masks.items())
+    assert {r["iteration"] for r in method.drain_rows(m, 6, False)["stu_masks.csv"]} == set()
+
+
+def test_density_one_trains_exactly_as_wgan_gp():
+    dense = cfg_of("stu.density_g=1", "stu.update_every=2")
+    a, ma, nb_a, gen_a = built(dense)
+    b, mb, nb_b, gen_b = built(cfg_of(method="wgan_gp"))
+    for it in range(1, 5):
+        a.train_iteration(ma, nb_a, gen_a, it)
+        b.train_iteration(mb, nb_b, gen_b, it)
+    assert a.sparse["G"].masks == {} and a.sparse["D"].masks == {}
+    for x, y in ((ma.G, mb.G), (ma.D, mb.D)):
+        assert all(
+            torch.equal(p, q) for p, q in zip(x.state_dict().values(), y.state_dict().values())
+        )
+    assert a.summary(ma)["params_active"] == a.summary(ma)["params_total"]
+
+
+def test_method_state_round_trips_through_a_checkpoint(tmp_path):
+    cfg = cfg_of("stu.update_every=2", "stu.density_d=0.5")
+    method, m, next_batch, gen = built(cfg)
+    for it in range(1, 5):
+        method.train_iteration(m, next_batch, gen, it)
+    torch.save(method.state_dict(), tmp_path / "s.pt")
+    other, m2, _, _ = built(cfg)
+    other.load_state_dict(torch.load(tmp_path / "s.pt", weights_only=True))
+    for net in ("G", "D"):
+        a, b = method.sparse[net], other.sparse[net]
+        assert all(torch.equal(a.masks[k], b.masks[k]) for k in a.masks)
+        assert all(torch.equal(a.ever[k], b.ever[k]) for k in a.ever)
+        assert b.masks[next(iter(b.masks))].dtype == torch.float32
+
+
+@pytest.mark.parametrize("key", ["stu.density_g", "stu.density_d"])
+@pytest.mark.parametrize("bad", ["0", "-0.1", "1.5"])
+def test_density_outside_zero_one_is_a_config_error(key, bad):
+    with pytest.raises(C.ConfigError, match=rf"'{key}' must be a density in \(0, 1\]"):
+        cfg_of(f"{key}={bad}")
+
+
+def test_death_rate_order_is_checked():
+    with pytest.raises(C.ConfigError, match="death_rate_min <= death_rate"):
+        cfg_of("stu.death_rate=0.1", "stu.death_rate_min=0.2")
+
+
+def test_related_grid_and_quick_slice():
+    """config/related.yaml: 3 datasets x (WGAN-GP, Self-Sparse GAN, STU-GAN at G density 0.1
+    and 0.3) x 5 seeds, STU-GAN compared with WGAN-GP; the quick config runs stu_gan on MNIST
+    seed 0 only, exploring during its 160 iterations."""
+    from tests.conftest import REPO
+
+    suite = C.load_yaml(REPO / "config" / "related.yaml")
+    grid = C.grid(suite)
+    assert len(grid) == 60 and {d for d, _, _ in grid} == {"mnist", "fashion_mnist", "cifar10"}
+    dens = {
+        m: C.resolve("cifar10", m, 0, suite)["stu"]["density_g"] for m in ("stu_gan", "stu_gan_g03")
+    }
+    assert dens == {"stu_gan": 0.1, "stu_gan_g03": 0.3}
+    assert C.resolve("cifar10", "stu_gan_g03", 0, suite)["method"] == "stu_gan"
+    assert {"baseline": "wgan_gp", "treatment": "stu_gan"} in suite["comparisons"]
+    quick = C.load_yaml(REPO / "config" / "quick.yaml")
+    assert [(d, s) for d, m, s in C.grid(quick) if m == "stu_gan"] == [("mnist", 0)]
+    cfg = C.resolve("mnist", "stu_gan", 0, quick)
+    assert (
+        cfg["stu"]["update_every"] < cfg["train"]["iterations"] and cfg["fid"]["checkpoints"] == []
+    )
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_adam_moments_of_regrown_weights_are_kept_or_reset(reset):
+    """stu.reset_adam: false keeps Adam's moments (the reference: gradients are not masked, so
+    inactive weights have moments); true zeroes them at the regrown positions only."""
+    cfg = cfg_of("stu.update_every=2", f"stu.reset_adam={str(reset).lower()}")
+    method, m, next_batch, gen = built(cfg)
+    method.train_iteration(m, next_batch, gen, 1)
+    sparse = method.sparse["G"]
+    name, w = next(iter(sparse.weights.items()))
+    old = sparse.masks[name].bool().clone()
+    before = {k: m.opt_G.state[w][k].clone() for k in ("exp_avg", "exp_avg_sq")}
+    method.train_iteration(m, next_batch, gen, 2)  # explores after its generator step
+    grown = sparse.masks[name].bool() & ~old
+    assert grown.any()
+    for key in ("exp_avg", "exp_avg_sq"):
+        state = m.opt_G.state[w][key]
+        assert bool((state[grown] == 0).all()) is reset
+        assert (state[~grown] != before[key][~grown]).any()  # the step itself updated the rest
+
+
+def test_divergence_keeps_the_records_up_to_it(tmp_path):
+    """A non-finite loss ends a stu_gan run as ``diverged`` like any method, with the mask
+    records of the explorations before it on disk."""
+    from ssgan.train import EXIT_DIVERGED
+
+    out = tmp_path / "nan"
+    assert train(cfg_of("stu.update_every=3", "debug.nan_at=7"), out) == EXIT_DIVERGED
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "diverged" and run["diverged_at"] == 7
+    assert sorted({int(r["iteration"]) for r in rows(out / "stu_masks.csv")}) == [0, 3, 6]
+    assert run["method_summary"]["generator_active"] < run["method_summary"]["generator_params"]

@@ -61,6 +61,9 @@ POSITIVE_INT = {
     "fid.n_real",
     "fid.batch_size",
     "fid.kid_subset_size",
+    "fid.prc_k",
+    "fid.dc_k",
+    "fid.manifold_samples",
 }
 # Keys of a suite config that are not run-config overrides.
 SUITE_KEYS = (
@@ -225,7 +228,16 @@ def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
 LEGACY = {
     "model": {"critic_norm": "none"},
     "sastm": {"init": "default"},
-    "fid": {"bn_mode": "eval", "compare_bn_modes": []},
+    "fid": {
+        "bn_mode": "eval",
+        "compare_bn_modes": [],
+        # mode-collapse measures: not computed before; the settings are the defaults
+        "manifold": False,
+        "prc_k": 3,
+        "dc_k": 5,
+        "manifold_samples": 10000,
+        "class_coverage": False,
+    },
 }
 
 

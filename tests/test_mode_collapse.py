@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -183,3 +184,41 @@ def test_fid_json_carries_the_mode_collapse_measures(
     assert 1 <= rec["classes_covered"] <= 10 and 0 <= rec["class_kl"] <= math.log(10) + 1e-9
     assert rec["classifier_key"] == mnist_classifier.key
     assert rec["classifier_accuracy"] == mnist_classifier.accuracy
+
+
+# ------------------------------------------------------------- runs.csv and leaderboard
+
+
+def _run(results, method, seed, **collapse):
+    d = results / "runs" / "mnist" / method / f"seed{seed}"
+    d.mkdir(parents=True)
+    io.write_json(
+        d / "run.json",
+        {"dataset": "mnist", "method": method, "seed": seed, "status": "completed", "iteration": 9},
+    )
+    rec = {"status": "ok", "fid": 10.0 + seed, "iteration": 9, "n_fake": 64, "n_real": 256}
+    io.write_json(d / "fid.json", {**rec, **collapse})
+
+
+def test_measures_flow_into_runs_and_leaderboard(tmp_path):
+    from ssgan.analysis import runs as R
+    from ssgan.analysis import tables as T
+
+    at = {"manifold_n": 64, "prc_k": 3, "dc_k": 5}
+    for seed, (p, cov) in enumerate([(0.9, 0.5), (0.7, 0.3)]):
+        _run(tmp_path, "wgan_gp", seed, precision=p, recall=0.4, density=1.0, coverage=cov, **at)
+        _run(tmp_path, "ssgan", seed, precision=0.6, recall=0.2, classes_covered=3 + seed, **at)
+    # another k: listed in runs.csv, left out of the leaderboard's means
+    _run(tmp_path, "ssgan", 2, precision=0.0, recall=0.0, **{**at, "prc_k": 10})
+    runs = R.runs_table(tmp_path)
+    assert set(R.COLLAPSE_COLUMNS) <= set(runs.columns)
+    row = runs[(runs["method"] == "wgan_gp") & (runs["seed"] == 1)].iloc[0]
+    assert (row["precision"], row["coverage"], row["manifold_n"], row["dc_k"]) == (0.7, 0.3, 64, 5)
+    assert pd.isna(row["classes_covered"]) and pd.isna(row["class_kl"])  # null in fid.json
+    board = T.leaderboard(runs, pd.DataFrame(columns=T.RED_COLUMNS)).set_index("method")
+    assert board.loc["wgan_gp", "precision_mean"] == pytest.approx(0.8)
+    assert board.loc["wgan_gp", "coverage_mean"] == pytest.approx(0.4)
+    assert board.loc["ssgan", "precision_mean"] == pytest.approx(0.6)  # seed 2 (k=10) left out
+    assert board.loc["ssgan", "classes_covered_mean"] == pytest.approx(3.5)
+    assert math.isnan(board.loc["wgan_gp", "class_kl_mean"])
+    assert set(board["manifold_setting"]) == {"n=64 k=3/5"}

@@ -25,7 +25,9 @@ def real_stats_cli(args) -> int:
     inception = Inception(resolve_weights(cfg["fid"]), resolve_device(cfg["fid"]["device"]))
     real = real_statistics(cfg, inception, args.split)
     # the class-coverage classifier too, so that the FID jobs after this one find it cached
-    clf = get_classifier(cfg) if cfg["fid"]["class_coverage"] and has_labels(args.dataset) else None
+    clf = (
+        get_classifier(cfg) if cfg["fid"]["class_coverage"] and has_labels(cfg["dataset"]) else None
+    )
     if getattr(args, "out", None):  # a record of the entry, for a workflow rule's output
         io.write_json(
             args.out,
@@ -68,6 +70,17 @@ def fid_cli(args) -> int:
             f"real stats {'cached' if rec['real_stats_cache_hit'] else 'computed'}, {rec['seconds']:.1f} s)"
             f"  protocol {rec['protocol_id']}"
         )
+        if rec["precision"] is not None:
+            print(
+                f"  precision {rec['precision']:.3f}  recall {rec['recall']:.3f}  density "
+                f"{rec['density']:.3f}  coverage {rec['coverage']:.3f}  (n {rec['manifold_n']}, "
+                f"k {rec['prc_k']}/{rec['dc_k']})"
+            )
+        if rec["classes_covered"] is not None:
+            print(
+                f"  classes covered {rec['classes_covered']}/10  KL to uniform "
+                f"{rec['class_kl']:.3f}  (classifier test accuracy {rec['classifier_accuracy']:.4f})"
+            )
     if rec.get("replaced"):
         print(f"fid {args.run}: {rec['replaced']}")
     return 0

@@ -128,9 +128,13 @@ def test_inception_features_mnist_halves_vs_fashion(digit_sets):
     (_, a), (_, b), (_, f) = digit_sets["A"], digit_sets["B"], digit_sets["F"]
     same = manifold.measures(a, b, CFG)
     other = manifold.measures(a, f, CFG)
-    assert same["manifold_n"] == N_SET
-    assert same["precision"] > 0.8 and same["recall"] > 0.8 and same["coverage"] > 0.8
-    assert other["precision"] < 0.1 and other["recall"] < 0.1 and other["coverage"] < 0.1
+    assert same["manifold_n"] == N_SET  # measured: P .853, R .860, density .927, coverage .98
+    assert same["precision"] > 0.8 and same["recall"] > 0.8 and same["coverage"] > 0.9
+    # Fashion-MNIST as the "generated" set: P 0, density 0, coverage 0; recall only drops to
+    # .473, because the wide k-NN balls of the varied Fashion-MNIST features swallow digits
+    # (the outlier sensitivity of recall that coverage was proposed to fix, Naeem et al. 2020)
+    assert other["precision"] < 0.05 and other["density"] < 0.05 and other["coverage"] < 0.05
+    assert other["recall"] < same["recall"] - 0.25
 
 
 # ------------------------------------------------------------------ the classifier

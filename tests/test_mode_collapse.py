@@ -226,3 +226,27 @@ def test_measures_flow_into_runs_and_leaderboard(tmp_path):
     assert board.loc["ssgan", "classes_covered_mean"] == pytest.approx(3.5)
     assert math.isnan(board.loc["wgan_gp", "class_kl_mean"])
     assert set(board["manifold_setting"]) == {"n=64 k=3/5"}
+
+
+@pytest.mark.slow
+def test_real_stats_command_fetches_the_classifier(
+    tmp_path, fid_cache, fid_weights, mnist_classifier, capsys
+):
+    """The workflow's real_stats job trains the classifier before the FID jobs need it."""
+    args = [
+        "real-stats",
+        "--dataset",
+        "mnist",
+        "--split",
+        "test",
+        "--out",
+        str(tmp_path / "r.json"),
+    ]
+    args += ["fid.n_real=8", f"fid.cache_dir={fid_cache}", f"fid.weights={fid_weights.path}"]
+    assert main(args) == 0
+    rec = io.read_json(tmp_path / "r.json")
+    assert rec["classifier_key"] == mnist_classifier.key
+    assert rec["classifier_accuracy"] == mnist_classifier.accuracy
+    assert "class-coverage classifier" in capsys.readouterr().out
+    assert main([*args, "fid.class_coverage=false"]) == 0
+    assert io.read_json(tmp_path / "r.json")["classifier_key"] is None

@@ -10,9 +10,10 @@ The classifier: three stride-2 conv + BatchNorm + ReLU stages (5x5 to 16 channel
 32 and 64) and a linear layer, on the run's resolution and channels (the generated images'
 format), input x / 127.5 - 1; ``EPOCHS`` epochs of Adam (``LR`` decayed linearly to 0,
 batch ``BATCH``) over the whole training split, shuffled and initialised from ``SEED`` on the
-CPU, so the same inputs give the same network. Measured on 2 shared CPU cores (one thread):
-30-90 s per dataset depending on the load, test accuracy 0.990 (MNIST) and 0.898
-(Fashion-MNIST); one epoch was not enough for Fashion-MNIST (0.8795). Its accuracy on the test split is recorded; a classifier below ``MIN_ACCURACY`` of
+CPU, so the same inputs give the same network. Measured on 2 CPU cores shared with other
+jobs (one thread, load 7-9): 44 s / 41 s of CPU time (100 s / 190 s wall) for MNIST /
+Fashion-MNIST, test accuracy 0.9898 / 0.8980; one epoch was not enough for Fashion-MNIST
+(0.8795). Its accuracy on the test split is recorded; a classifier below ``MIN_ACCURACY`` of
 its dataset is refused (an error, nothing cached), since its labels would not be trusted.
 
 The cache entry ``<cache_dir>/classifier/<key>.pt`` (plain tensors and a JSON string: loads

@@ -71,6 +71,9 @@ POSITIVE_INT = {
     "fid.batch_size",
     "fid.kid_subset_size",
     "data.prepare_chunk",
+    "fid.prc_k",
+    "fid.dc_k",
+    "fid.manifold_samples",
 }
 # Keys of a suite config that are not run-config overrides.
 SUITE_KEYS = (
@@ -235,7 +238,16 @@ def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
 LEGACY = {
     "model": {"critic_norm": "none"},
     "sastm": {"init": "default"},
-    "fid": {"bn_mode": "eval", "compare_bn_modes": []},
+    "fid": {
+        "bn_mode": "eval",
+        "compare_bn_modes": [],
+        # mode-collapse measures: not computed before; the settings are the defaults
+        "manifold": False,
+        "prc_k": 3,
+        "dc_k": 5,
+        "manifold_samples": 10000,
+        "class_coverage": False,
+    },
 }
 
 

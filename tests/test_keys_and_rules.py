@@ -115,6 +115,9 @@ POSITIVE_INT = [
     "fid.n_real",
     "fid.batch_size",
     "fid.kid_subset_size",
+    "fid.prc_k",
+    "fid.dc_k",
+    "fid.manifold_samples",
 ]
 
 

@@ -569,6 +569,7 @@ def fid_argv(
         "fid.n_fake=10",
         "fid.batch_size=6",
         "fid.split=test",
+        "fid.class_coverage=false",  # no classifier training per fresh cache (tested elsewhere)
     ]
 
 

@@ -39,6 +39,10 @@ DATASET_NAMES = {
     "sketch": "Sketch",
 }
 
+# fid.json's mode-collapse measures (ssgan/metrics/manifold.py, classifier.py) and their
+# settings: null in fid.json (blank here) when off, for unlabelled datasets, or in older records
+COLLAPSE_MEASURES = ["precision", "recall", "density", "coverage", "classes_covered", "class_kl"]
+COLLAPSE_COLUMNS = [*COLLAPSE_MEASURES, "manifold_n", "prc_k", "dc_k", "classifier_accuracy"]
 RUN_COLUMNS = [
     "dataset",
     "method",
@@ -59,6 +63,7 @@ RUN_COLUMNS = [
     "fid_batch",
     "kid_mean",
     "kid_std",
+    *COLLAPSE_COLUMNS,
     "fid_iteration",
     "n_fake",
     "n_real",
@@ -85,6 +90,10 @@ INT_COLUMNS = [
     "diverged_at",
     "attempts",
     "fid_iteration",
+    "classes_covered",
+    "manifold_n",
+    "prc_k",
+    "dc_k",
     "n_fake",
     "n_real",
     "resolution",
@@ -272,6 +281,7 @@ def run_row(run_dir: Path, results: Path) -> dict:
             weights_sha256=fid.get("weights_sha256"),
             torch_fidelity=fid.get("torch_fidelity"),
             fid_seconds=num(fid.get("seconds")),
+            **{c: num(fid.get(c)) for c in COLLAPSE_COLUMNS},
         )
         row["resolution"] = fid.get("resolution", row["resolution"])
         if fid.get("reason"):

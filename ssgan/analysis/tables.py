@@ -15,6 +15,7 @@ from ssgan.analysis import stats
 from ssgan.analysis.claims import CLAIMS
 from ssgan.analysis.runs import (
     BASELINE,
+    COLLAPSE_MEASURES,
     AnalysisError,
     dataset_name,
     dataset_order,
@@ -284,17 +285,51 @@ LEADER_COLUMNS = [
     "p_perm_holm",
     "verdict",
     "protocol_id",
+    *[f"{c}_mean" for c in COLLAPSE_MEASURES],
+    "manifold_setting",
 ]
+
+
+def _manifold_setting(sub: pd.DataFrame) -> pd.Series:
+    """'n=<manifold_n> k=<prc_k>/<dc_k>' of each run with precision/recall (else None)."""
+    have = pd.to_numeric(sub["precision"], errors="coerce").notna()
+    return pd.Series(
+        [
+            f"n={r.manifold_n} k={r.prc_k}/{r.dc_k}" if h else None
+            for r, h in zip(sub.itertuples(), have)
+        ],
+        index=sub.index,
+        dtype=object,
+    )
+
+
+def collapse_means(sub: pd.DataFrame) -> dict:
+    """Means of the mode-collapse measures over one method's usable runs; precision, recall,
+    density and coverage only over runs at ``setting`` (set by the caller: the dataset's most
+    common n and k, since the numbers depend on them), class coverage over all."""
+    out = {}
+    for c in COLLAPSE_MEASURES:
+        rows = sub if c in ("classes_covered", "class_kl") else sub[sub["_main_setting"]]
+        values = pd.to_numeric(rows[c], errors="coerce").dropna()
+        out[f"{c}_mean"] = float(values.mean()) if len(values) else math.nan
+    return out
 
 
 def leaderboard(runs, red) -> pd.DataFrame:
     """Per dataset every method with usable runs: FID mean ± std, n, rank (1 = lowest mean
-    FID; ties share the best rank) and its paired reduction against its baseline (its first
-    comparison as treatment; blank for a method that is only a baseline)."""
-    ok = runs[usable(runs)]
+    FID; ties share the best rank), its paired reduction against its baseline (its first
+    comparison as treatment; blank for a method that is only a baseline) and the means of the
+    mode-collapse measures (precision ... coverage at the dataset's most common n and k,
+    ``manifold_setting``)."""
+    ok = runs[usable(runs)].copy()
+    ok["_setting"] = _manifold_setting(ok) if len(ok) else pd.Series(dtype=object)
     rows = []
     for d in dataset_order(runs["dataset"]):
-        sub = ok[ok["dataset"] == d]
+        sub = ok[ok["dataset"] == d].copy()
+        settings = sub["_setting"].dropna()
+        counts = settings.value_counts()
+        main = max(settings.unique(), key=lambda s: counts[s]) if len(settings) else None
+        sub["_main_setting"] = sub["_setting"] == main
         for m in method_order(runs.loc[runs["dataset"] == d, "method"]):
             mean, std, n = stats.mean_std(sub.loc[sub["method"] == m, "fid"])
             kinds = runs.loc[(runs["dataset"] == d) & (runs["method"] == m), "method_kind"]
@@ -315,6 +350,8 @@ def leaderboard(runs, red) -> pd.DataFrame:
                     else None,
                     **{k: r.get(k) for k in ("baseline", "n_pairs", "r_mean", "r_t_ci_low")},
                     **{k: r.get(k) for k in ("r_t_ci_high", "p_perm_holm", "verdict")},
+                    **collapse_means(sub[sub["method"] == m]),
+                    manifold_setting=main,
                 )
             )
     lb = pd.DataFrame(rows, columns=LEADER_COLUMNS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ssgan import config as C
 from ssgan import io
+from ssgan.metrics.classifier import get_classifier, has_labels
 from ssgan.metrics.evaluate import eval_config, resolve_device, run_fid
 from ssgan.metrics.extractor import Inception, resolve_weights
 from ssgan.metrics.real_stats import real_statistics
@@ -23,6 +24,10 @@ def real_stats_cli(args) -> int:
     C.check_devices(cfg, ("fid.device",))
     inception = Inception(resolve_weights(cfg["fid"]), resolve_device(cfg["fid"]["device"]))
     real = real_statistics(cfg, inception, args.split)
+    # the class-coverage classifier too, so that the FID jobs after this one find it cached
+    clf = (
+        get_classifier(cfg) if cfg["fid"]["class_coverage"] and has_labels(cfg["dataset"]) else None
+    )
     if getattr(args, "out", None):  # a record of the entry, for a workflow rule's output
         io.write_json(
             args.out,
@@ -35,6 +40,7 @@ def real_stats_cli(args) -> int:
                 "cache_hit": real.cache_hit,
                 "seconds": real.seconds,
                 **inception.record(),
+                **(clf.record() if clf else {"classifier_key": None, "classifier_accuracy": None}),
             },
         )
     how = "cache hit" if real.cache_hit else f"computed in {real.seconds:.1f} s"
@@ -43,6 +49,9 @@ def real_stats_cli(args) -> int:
         f"  key {real.key}\n  file {real.path}\n  weights {inception.weights.path} "
         f"(sha256 {inception.weights.sha256[:16]}..., {inception.weights.source})"
     )
+    if clf is not None:
+        how = "cache hit" if clf.cache_hit else f"trained in {clf.seconds:.1f} s"
+        print(f"  class-coverage classifier {clf.key}: test accuracy {clf.accuracy:.4f} ({how})")
     return 0
 
 
@@ -61,6 +70,17 @@ def fid_cli(args) -> int:
             f"real stats {'cached' if rec['real_stats_cache_hit'] else 'computed'}, {rec['seconds']:.1f} s)"
             f"  protocol {rec['protocol_id']}"
         )
+        if rec["precision"] is not None:
+            print(
+                f"  precision {rec['precision']:.3f}  recall {rec['recall']:.3f}  density "
+                f"{rec['density']:.3f}  coverage {rec['coverage']:.3f}  (n {rec['manifold_n']}, "
+                f"k {rec['prc_k']}/{rec['dc_k']})"
+            )
+        if rec["classes_covered"] is not None:
+            print(
+                f"  classes covered {rec['classes_covered']}/10  KL to uniform "
+                f"{rec['class_kl']:.3f}  (classifier test accuracy {rec['classifier_accuracy']:.4f})"
+            )
     if rec.get("replaced"):
         print(f"fid {args.run}: {rec['replaced']}")
     return 0

@@ -12,6 +12,10 @@ batch's own statistics, as the reference WGAN-GP code samples, over batches of e
 ``fid.batch_size`` latents (n_fake must be a multiple), on a copy of G whose running
 statistics stay untouched; then the batch size is part of the result.
 KID's random subsets are drawn by torch-fidelity with numpy's RandomState(latent seed).
+Mode-collapse measures on the same samples: precision/recall/density/coverage on their
+features (``fid.manifold``; ssgan/metrics/manifold.py) and, on labelled datasets, class
+coverage of their images (``fid.class_coverage``; ssgan/metrics/classifier.py). They are
+recorded with their settings but are not part of the FID protocol (FID does not depend on them).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import torch_fidelity
 from ssgan import config as C
 from ssgan import io, provenance, seeds
 from ssgan.data import resolution_of
-from ssgan.metrics import distances
+from ssgan.metrics import distances, manifold
+from ssgan.metrics.classifier import Classifier, class_coverage, get_classifier, has_labels
 from ssgan.metrics.extractor import (
     EXTRACTOR,
     FEATURE,
@@ -103,15 +108,19 @@ def fake_features(
     inception: Inception,
     batch_size: int,
     bn_mode: str = "eval",
-) -> torch.Tensor:
+    classifier: Classifier | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Pool3 features of n generated images, and their classes when a classifier is given."""
     z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
     G = with_bn_mode(G, bn_mode)
-    out = []
+    out, labels = [], []
     for i in range(0, n, batch_size):
         with exact_gpu():
             images = to_uint8(G(z[i : i + batch_size].to(inception.device)))
         out.append(inception.features(images, batch_size))
-    return torch.cat(out)
+        if classifier is not None:
+            labels.append(classifier.predict(images))
+    return torch.cat(out), torch.cat(labels) if classifier is not None else None
 
 
 def protocol(cfg: dict, run: dict) -> dict:
@@ -220,6 +229,14 @@ def record(run: dict, cfg: dict, **fields) -> dict:
         "real_stats_seconds": None,
         "seconds": None,
         "fid_by_bn_mode": None,
+        **dict.fromkeys(manifold.FIELDS),  # mode collapse (fid.manifold), null when off
+        "manifold_n": None,
+        "prc_k": None,
+        "dc_k": None,
+        "classes_covered": None,  # labelled datasets with fid.class_coverage, else null
+        "class_kl": None,
+        "classifier_key": None,
+        "classifier_accuracy": None,
         "dataset": run.get("dataset"),
         "method": run.get("method"),
         "seed": run.get("seed"),
@@ -236,35 +253,41 @@ def evaluate_generator(
     inception: Inception,
     iteration: int | None,
     compare: bool = False,
+    classifier: Classifier | None = None,
 ) -> dict:
     """FID/KID of one generator against ``real``; the fid.json record (without provenance).
     ``compare``: also the FIDs in the ``fid.compare_bn_modes`` (same latents) ->
-    ``fid_by_bn_mode`` (the flat fields are always those of ``fid.bn_mode``)."""
+    ``fid_by_bn_mode`` (the flat fields are always those of ``fid.bn_mode``).
+    Also the mode-collapse measures: ``fid.manifold`` and, with ``classifier``, class coverage."""
     t0 = time.perf_counter()
     f = cfg["fid"]
     seed = latent_seed(run["seed"])
 
-    def features(bn_mode):
+    def features(bn_mode, clf=None):
         return fake_features(
-            G, f["n_fake"], cfg["model"]["z_dim"], seed, inception, f["batch_size"], bn_mode
+            G, f["n_fake"], cfg["model"]["z_dim"], seed, inception, f["batch_size"], bn_mode, clf
         )
 
-    feats = features(f["bn_mode"])
+    feats, labels = features(f["bn_mode"], classifier)
     fid = distances.fid(distances.statistics(feats), real.stats)
     by_mode = None
     if compare and f["compare_bn_modes"]:
         by_mode = {
             mode: fid
             if mode == f["bn_mode"]
-            else distances.fid(distances.statistics(features(mode)), real.stats)
+            else distances.fid(distances.statistics(features(mode)[0]), real.stats)
             for mode in dict.fromkeys([f["bn_mode"], *f["compare_bn_modes"]])
         }
     kid_mean, kid_std, kid_size = distances.kid(
         feats, real.features, f["kid_subset_size"], seed=seed
     )
+    collapse = manifold.measures(real.features, feats, f) if f["manifold"] else {}
+    if classifier is not None:
+        collapse.update(class_coverage(labels), **classifier.record())
     return record(
         run,
         cfg,
+        **collapse,
         fid=fid,
         fid_by_bn_mode=by_mode,
         kid_mean=kid_mean,
@@ -293,6 +316,8 @@ def evaluate_run(
     device = resolve_device(cfg["fid"]["device"])
     inception = Inception(resolve_weights(cfg["fid"]), device)
     real = real_statistics(cfg, inception)
+    labelled = cfg["fid"]["class_coverage"] and has_labels(cfg["dataset"])
+    classifier = get_classifier(cfg) if labelled else None
     out = []
     for i, it in enumerate(iterations):
         G, _ = load_generator(run_dir, it, device)
@@ -304,6 +329,7 @@ def evaluate_run(
             inception,
             run["iteration"] if it is None else it,
             compare=i == len(iterations) - 1,  # the main record (fid.json or fid_XXXXXXXX.json)
+            classifier=classifier,
         )
         out.append({**rec, "provenance": provenance.collect(device)})
     return out

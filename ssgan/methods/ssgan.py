@@ -10,7 +10,7 @@ from ssgan.models import Generator
 
 @register_method("ssgan")
 class SelfSparseGAN(WGANGP):
-    unused_sections = ()
+    unused_sections = ("stu", "sr")
 
     def build_generator(self, resolution, channels):
         m = self.cfg["model"]

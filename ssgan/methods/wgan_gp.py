@@ -25,7 +25,7 @@ def gradient_penalty(
 
 @register_method("wgan_gp")
 class WGANGP(Method):
-    unused_sections = ("sastm",)
+    unused_sections = ("sastm", "stu", "sr")
 
     def build_generator(self, resolution, channels):
         m = self.cfg["model"]

@@ -18,19 +18,22 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ssgan.methods.base import Models, register_method
 from ssgan.methods.wgan_gp import WGANGP
-from ssgan.seeds import layer_seed
+from ssgan.seeds import init_layers, layer_seed
 
 
 def hinge_critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     return torch.relu(1 - d_real).mean() + torch.relu(1 + d_fake).mean()
 
 
-def add_spectral_norm(D: nn.Module, init_seed: int) -> nn.Module:
-    """Spectral normalisation on every convolution and linear layer of D (in place). The power
-    iteration's starting vectors u, v are drawn from the layer's own seed, leaving the global
-    RNG as it was (ssgan/seeds.py)."""
+def add_spectral_norm(D: nn.Module, init_seed: int | None = None) -> nn.Module:
+    """Spectral normalisation on every convolution and linear layer of D (in place). With
+    ``init_seed`` the power iteration's starting vectors u, v are drawn from the layer's own
+    seed and the global RNG is left as it was (ssgan/seeds.py); without, from the global RNG."""
     for name, m in D.named_modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if init_seed is None:
+                spectral_norm(m, n_power_iterations=1)
+                continue
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(layer_seed(init_seed, f"D.{name}.sn"))
                 spectral_norm(m, n_power_iterations=1)
@@ -41,8 +44,14 @@ def add_spectral_norm(D: nn.Module, init_seed: int) -> nn.Module:
 class SNGAN(WGANGP):
     unused_sections = ("sastm", "stu", "sr")
 
+    def build_critic(self, resolution, channels):
+        return add_spectral_norm(super().build_critic(resolution, channels))
+
     def build_networks(self, resolution, channels, init_seed):
-        G, D = super().build_networks(resolution, channels, init_seed)
+        """The critic's weights are initialised before the parametrization wraps them, layer by
+        layer as WGAN-GP's (same names: a paired run starts from the same critic weights)."""
+        G = init_layers(self.build_generator(resolution, channels), init_seed, "G")
+        D = init_layers(super().build_critic(resolution, channels), init_seed, "D")
         return G, add_spectral_norm(D, init_seed)
 
     def critic_step(self, m: Models, real: torch.Tensor, gen: torch.Generator) -> dict:

@@ -273,3 +273,40 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, monkeypatch, method, ext
     state = torch.load(tmp_path / "killed" / "checkpoints" / "ckpt_00000030.pt", weights_only=True)
     if method == "sr_gan":  # 15 compensation iterations x n_critic 2
         assert state["method"]["compensations"] == 30 and len(state["method"]["gamma"]) == 3
+
+
+# ----------------------------------------------------------------- claim and figure
+
+
+def test_no_collapse_claim_and_spectrum_figure(tmp_path):
+    """SR1 compares the final fraction of s / s_1 above 0.5 (mean over conv layers) of sr_gan
+    with sn_gan's, from the runs' own summaries; the figure draws one curve per probe."""
+    from ssgan.analysis import aggregate, spectrum_plots
+    from ssgan.analysis.plots import read_tables, select
+
+    results = tmp_path / "results"
+    for m in ("sn_gan", "sr_gan"):
+        assert train(cfg_for(m, "sr.every=2"), results / "runs" / "mnist" / m / "seed0") == 0
+    frames = aggregate.aggregate(results, n_boot=10, baseline="sn_gan", treatment="sr_gan")
+    (sr1,) = [r for r in frames["claims"].itertuples() if r.claim == "SR1"]
+    assert sr1.comparison == "sr_gan vs sn_gan" and sr1.n == 1 and sr1.direction.endswith("> 0")
+    assert sr1.layers == "conv1 conv2 conv3"
+
+    def final(m):
+        summ = rows(results / "runs" / "mnist" / m / "seed0" / "probe_spectrum_summary.csv")
+        v = [float(r["frac_above_half"]) for r in summ if r["iteration"] == "12"]
+        return sum(v) / len(v)
+
+    assert sr1.value_baseline == pytest.approx(final("sn_gan"))
+    assert sr1.value_treatment == pytest.approx(final("sr_gan"))
+    assert final("sr_gan") >= 0.5  # static compensation at 12: the top half is 1
+    assert spectrum_plots.COLLAPSE_LEVEL == spectral.COLLAPSE_LEVEL
+    assert spectrum_plots.SPECTRUM_COLUMNS == spectral.SPECTRUM_COLUMNS
+    t = select(read_tables(results / "tables"))
+    fig = spectrum_plots.spectrum_over_training(t, None, results)
+    drawn = [ax for ax in fig.axes if ax.lines]
+    assert len(drawn) == 2 and all(len(ax.lines) == 4 + 1 for ax in drawn)  # 4 probes + 0.5 line
+    conv3 = [r for r in rows(results / "runs/mnist/sr_gan/seed0/probe_spectrum.csv")]
+    last = [float(r["value"]) for r in conv3 if r["layer"] == "conv3" and r["iteration"] == "12"]
+    sr_ax = [ax for ax in drawn if "SR-GAN" in ax.get_title()][0]
+    assert list(sr_ax.lines[3].get_ydata()) == pytest.approx(last)

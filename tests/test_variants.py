@@ -128,7 +128,7 @@ def test_dry_run_quick_variant_is_a_slice(tmp_path):
     args = ["--config", f"results={tmp_path / 'r'}", f"figures={tmp_path / 'f'}"]
     proc = snakemake("-n", "--configfile", "config/quick.yaml", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert job_counts(proc.stdout)["train"] == 2 * 2 * 2 + 1
+    assert job_counts(proc.stdout)["train"] == 2 * 2 * 2 + 3  # + sigmoid, sn_gan, sr_gan
     assert set(re.findall(r"runs/(\w+)/ssgan_sigmoid/seed(\d+)/run\.json", proc.stdout)) == {
         ("mnist", "0")
     }

@@ -83,7 +83,7 @@ def test_quick_config_end_to_end(quick):
             for m in ("wgan_gp", "ssgan")
             for s in (0, 1)
         ]
-        + [("mnist", "ssgan_sigmoid", "0")]
+        + [("mnist", m, "0") for m in ("ssgan_sigmoid", "sn_gan", "sr_gan")]
     )
     assert all(
         r["status"] == "completed" and math.isfinite(float(r["fid"])) and float(r["fid"]) > 0
@@ -95,6 +95,7 @@ def test_quick_config_end_to_end(quick):
         ("ssgan vs wgan_gp", "fashion_mnist", "2"),
         ("ssgan vs wgan_gp", "mnist", "2"),
         ("ssgan_sigmoid vs wgan_gp", "mnist", "1"),
+        ("sr_gan vs sn_gan", "mnist", "1"),
     ]
     red = {r["dataset"]: r for r in reds if r["comparison"] == "ssgan vs wgan_gp"}
     for r in red.values():  # r = mean over seeds of 1 - FID_ssgan / FID_wgan, from runs.csv itself
@@ -104,7 +105,7 @@ def test_quick_config_end_to_end(quick):
         expected = sum(1 - fids[("ssgan", s)] / fids[("wgan_gp", s)] for s in ("0", "1")) / 2
         assert float(r["r_mean"]) == pytest.approx(expected, rel=1e-9)
     board = read_csv(results / "tables" / "leaderboard.csv")
-    assert sorted(r["rank"] for r in board if r["dataset"] == "mnist") == ["1", "2", "3"]
+    assert sorted(r["rank"] for r in board if r["dataset"] == "mnist") == list("12345")
     # MNIST runs are evaluated in both BatchNorm modes (config/quick.yaml): fid.json's flat FID
     # is the eval-mode one, and the table's ratio is the mean per-seed batch/eval ratio
     modes = read_csv(results / "tables" / "fid_bn_modes.csv")
@@ -120,7 +121,21 @@ def test_quick_config_end_to_end(quick):
         assert float(r["ratio_batch_eval"]) == pytest.approx(math.exp(sum(ratios) / len(ratios)))
     assert all(x["fid_batch"] == "" for x in rows if x["dataset"] == "fashion_mnist")
     claims = read_csv(results / "tables" / "claims.csv")
-    assert {r["comparison"] for r in claims} == {"ssgan vs wgan_gp", "ssgan_sigmoid vs wgan_gp"}
+    assert {r["comparison"] for r in claims} == {
+        "ssgan vs wgan_gp",
+        "ssgan_sigmoid vs wgan_gp",
+        "sr_gan vs sn_gan",
+    }
+    (sr,) = [r for r in claims if r["comparison"] == "sr_gan vs sn_gan" and r["claim"] == "SR1"]
+    assert sr["probe"] == "probe_spectrum_summary.csv" and sr["n"] == "1"
+    spectra = read_csv(results / "tables" / "spectrum_summary.csv")
+    assert {r["method"] for r in spectra} == {
+        "wgan_gp",
+        "ssgan",
+        "ssgan_sigmoid",
+        "sn_gan",
+        "sr_gan",
+    }
     variant = json.loads((results / "runs/mnist/ssgan_sigmoid/seed0/run.json").read_text())
     assert (variant["method_kind"], variant["config"]["sastm"]["gate"]) == ("ssgan", "sigmoid")
     run = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "run.json").read_text())

@@ -46,6 +46,10 @@ from ssgan.analysis.runs import (  # noqa: E402
     method_order,
     usable,
 )
+from ssgan.analysis.spectrum_plots import (  # noqa: E402
+    spectral_collapse_over_training,
+    spectrum_over_training,
+)
 
 FIGURES = (
     "fid_per_dataset",
@@ -57,6 +61,8 @@ FIGURES = (
     "weight_hist_end",
     "dead_units_over_training",
     "samples",
+    "spectrum_over_training",
+    "spectral_collapse_over_training",
 )
 
 
@@ -348,6 +354,8 @@ def plot_all(results, out, tables=None, baseline=None, treatment=None) -> list[P
         "dead_units_over_training",
     )
     samples(t, out, results)
+    spectrum_over_training(t, out, results)
+    spectral_collapse_over_training(t, out)
     return [out / f for f in figure_files()]
 
 

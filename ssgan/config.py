@@ -1,4 +1,5 @@
-"""Run configuration: package defaults <- suite config <- command-line overrides.
+"""Run configuration: package defaults <- the method's own defaults (``per_method`` in
+defaults.yaml) <- suite config <- command-line overrides.
 
 A *run config* is one nested dict (see defaults.yaml) plus the top-level keys
 ``dataset`` (registry name), ``label`` (name in tables; defaults to dataset), ``method``

@@ -44,8 +44,8 @@ def test_dry_run_quick_config(tmp_path):
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
     # the quick config replaces the paper grid (it is not merged into it); 2 x 2 x 2 + the
-    # ssgan_sigmoid variant on MNIST seed 0
-    assert counts["train"] == counts["fid"] == 9 and counts["prepare_data"] == 2
+    # ssgan_sigmoid variant, sn_gan and sr_gan on MNIST seed 0
+    assert counts["train"] == counts["fid"] == 11 and counts["prepare_data"] == 2
 
 
 def test_lint_is_clean():

@@ -310,3 +310,17 @@ def test_no_collapse_claim_and_spectrum_figure(tmp_path):
     last = [float(r["value"]) for r in conv3 if r["layer"] == "conv3" and r["iteration"] == "12"]
     sr_ax = [ax for ax in drawn if "SR-GAN" in ax.get_title()][0]
     assert list(sr_ax.lines[3].get_ydata()) == pytest.approx(last)
+
+
+def test_divergence_of_sr_gan_is_recorded_with_its_spectra(tmp_path):
+    """A non-finite loss ends an sr_gan run as ``diverged`` like any method's, its spectrum rows
+    up to that iteration on disk."""
+    from ssgan.train import EXIT_DIVERGED
+
+    out = tmp_path / "d"
+    assert train(cfg_for("sr_gan", "debug.nan_at=6", "sr.every=2"), out) == EXIT_DIVERGED
+    record = json.loads((out / "run.json").read_text())
+    assert (record["status"], record["diverged_at"]) == ("diverged", 6)
+    assert record["method_summary"] == {"sr_compensations": 3 * 2}  # iterations 2, 4, 6
+    its = {int(r["iteration"]) for r in rows(out / "probe_spectrum_summary.csv")}
+    assert its == {0, 4}

@@ -146,8 +146,14 @@ def main() -> None:
                         "fraction": s / every / it_s["sn_gan"],
                     }
                 )
-            print(rows[-10:], flush=True)
+            write(rows, args, device)
+            print(f"width {width}, resolution {res}: done", flush=True)
     tmp.unlink(missing_ok=True)
+    print(f"wrote {args.out} and {Path(args.out).with_suffix('.md')}")
+
+
+def write(rows: list[dict], args, device) -> None:
+    """The CSV and its Markdown summary (rewritten after every configuration)."""
     out = Path(args.out)
     with io.atomic_path(out) as t:
         with open(t, "w", newline="") as fh:
@@ -159,10 +165,12 @@ def main() -> None:
         "# Cost of the spectrum monitor and of SR-GAN's compensation",
         "",
         f"`python benchmarks/spectral_cost.py --iters {args.iters}` on {device} "
-        f"({env['platform']}, torch {torch.__version__}, {torch.get_num_threads()} threads), batch 64, probe.every {args.probe_every}, "
+        f"({env['platform']}, torch {torch.__version__}, {torch.get_num_threads()} threads), "
+        f"batch 64, probe.every {args.probe_every}, "
         f"CSV of a {args.run_iterations}-iteration run. `fraction`: of the training time between "
         "two probes (monitor; the CSV rewrite happens once per checkpoint) or of an sn_gan "
-        "iteration (compensation, amortised).",
+        "iteration (compensation, amortised). Medians of few repetitions: on a shared machine the "
+        "seconds are noisy, the fractions are what to read.",
         "",
         "| width | res | what | seconds | fraction |",
         "|---|---|---|---|---|",
@@ -173,7 +181,6 @@ def main() -> None:
             f"| {r['width']} | {r['resolution']} | {r['what']} | {r['seconds']:.4f} | {frac} |"
         )
     io.write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
-    print(f"wrote {out} and {out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def main() -> None:
     device = resolve_device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     rows = []
-    tmp = Path(args.out).with_suffix(".tmp.csv")
+    tmp = Path(tempfile.mkdtemp()) / "probe_spectrum.csv"  # never inside the repository
     for width in args.widths:
         for res in args.resolutions:
             it_s = {

@@ -66,7 +66,8 @@ def spectrum_over_training(t: dict, out: Path | None, results: Path):
             label = f"{dataset_name(d)} · {method_name(m)}"
             ax.set_title(label, fontsize=10)
             if df is None:
-                no_data(ax, f"no {SPECTRUM_FILE}")
+                has_run = ((runs["dataset"] == d) & (runs["method"] == m)).any()
+                no_data(ax, f"no {SPECTRUM_FILE}" if has_run else "no run")
                 continue
             layer = last_layer(df)
             mine = df[df["layer"] == layer]

@@ -1,4 +1,5 @@
-"""Run configuration: package defaults <- suite config <- command-line overrides.
+"""Run configuration: package defaults <- the method's own defaults (``per_method`` in
+defaults.yaml) <- suite config <- command-line overrides.
 
 A *run config* is one nested dict (see defaults.yaml) plus the top-level keys
 ``dataset`` (registry name), ``label`` (name in tables; defaults to dataset), ``method``
@@ -31,6 +32,8 @@ CHOICES = {
     "sastm.position": ("before_bn", "after_bn"),
     "sastm.init": ("open", "default"),
     "model.critic_norm": ("none", "layernorm"),
+    "sr.mode": ("static", "dynamic"),
+    "sr.when": ("after_each_critic_step", "after_critic_steps"),
     "fid.bn_mode": ("eval", "batch"),
     "data.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
     "fid.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
@@ -66,6 +69,7 @@ POSITIVE_INT = {
     "model.z_dim",
     "sastm.reduction",
     "stu.update_every",
+    "sr.every",
     "fid.n_fake",
     "fid.n_real",
     "fid.batch_size",
@@ -141,6 +145,8 @@ def yaml_load(text: str, name: str = "<config>"):
 _DEFAULTS = yaml_load((Path(__file__).parent / "defaults.yaml").read_text(), "defaults.yaml")
 # resolution -> values of the keys that defaults.yaml leaves null (its per_resolution table)
 PER_RESOLUTION: dict[int, dict] = _DEFAULTS.pop("per_resolution")
+# registered method -> its own defaults, a layer over the package defaults (defaults.yaml)
+PER_METHOD: dict[str, dict] = _DEFAULTS.pop("per_method")
 
 
 def defaults() -> dict:
@@ -483,6 +489,9 @@ def resolve(
         else:
             layers.append(("the --config file", file_cfg))
     layers.append(("the key=value overrides", overrides or {}))
+    # The registered method's own defaults come first, so every suite layer can change them.
+    own = PER_METHOD.get(cfg["method"], {})
+    layers.insert(0, (f"defaults.yaml per_method.{cfg['method']}", own))
     # The run's place (--dataset/--method/--seed) is its identity: no layer may say otherwise.
     fixed = {"dataset": dataset, "label": dataset, "method": method, "seed": seed}
     fixed["method_label"] = method

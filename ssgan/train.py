@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssgan import checkpoint, io, probes, provenance, runs, seeds
+from ssgan import checkpoint, io, probes, provenance, runs, seeds, spectral
 from ssgan import config as C
 from ssgan.data import BatchStream, channels_of, resolution_of
 from ssgan.data.prepared import training_images
@@ -50,6 +50,8 @@ CSV_FILES = {  # file -> columns; rows are rewritten atomically at every checkpo
     "probe_weights.csv": probes.WEIGHT_COLUMNS,
     "probe_dead_units.csv": probes.DEAD_COLUMNS,
     "weight_hist.csv": probes.HIST_COLUMNS,
+    "probe_spectrum.csv": spectral.SPECTRUM_COLUMNS,  # critic spectra, every method
+    "probe_spectrum_summary.csv": spectral.SPECTRUM_SUMMARY_COLUMNS,
 }
 RECORD_BACKUP = "run.json"  # checkpoints/run.json: a copy of the run record
 STATE_KEYS = {"iteration", "config_hash", "wall_time_s", "G", "D", "opt_G", "opt_D", "rng"}
@@ -301,6 +303,9 @@ class Run:
         self.rows["probe_feature_sparsity.csv"] += features
         self.rows["probe_dead_units.csv"] += dead
         self.rows["probe_weights.csv"] += probes.weight_rows(self.m.G, iteration)
+        spectrum, summary = spectral.spectrum_rows(self.m.D, iteration)
+        self.rows["probe_spectrum.csv"] += spectrum
+        self.rows["probe_spectrum_summary.csv"] += summary
 
     def add_method_rows(self, iteration: int, probe: bool = False) -> None:
         for name, rows in self.method.drain_rows(self.m, iteration, probe).items():

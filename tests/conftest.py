@@ -116,7 +116,14 @@ def tiny_suite(
         },
         "probe": {"every": 10, "batch_size": 16},
         "data": {"max_images": 512},
-        "fid": {"n_fake": 50, "n_real": 100, "batch_size": 50, "device": "cpu", "checkpoints": []},
+        "fid": {  # no class coverage: its classifier trains for ~45 s in every fresh cache
+            "n_fake": 50,
+            "n_real": 100,
+            "batch_size": 50,
+            "device": "cpu",
+            "checkpoints": [],
+            "class_coverage": False,
+        },
     }
     for key, value in defaults.items():
         base.setdefault(key, {}).update(value)

@@ -177,6 +177,8 @@ def assert_same_outputs(run: Path, ref: Path) -> None:
         "probe_feature_sparsity.csv",
         "probe_dead_units.csv",
         "weight_hist.csv",
+        "probe_spectrum.csv",
+        "probe_spectrum_summary.csv",
     ):
         assert (run / name).read_bytes() == (ref / name).read_bytes(), name
     assert csv_rows(run / "train_log.csv") == csv_rows(ref / "train_log.csv")

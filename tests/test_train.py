@@ -47,6 +47,8 @@ def test_same_seed_gives_bitwise_identical_weights_and_logs(tmp_path):
         "probe_feature_sparsity.csv",
         "probe_dead_units.csv",
         "weight_hist.csv",
+        "probe_spectrum.csv",
+        "probe_spectrum_summary.csv",
     ):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
@@ -177,6 +179,8 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, method):
         "probe_feature_sparsity.csv",
         "weight_hist.csv",
         *(["stu_masks.csv"] if method == "stu_gan" else []),
+        "probe_spectrum.csv",
+        "probe_spectrum_summary.csv",
     ):
         assert (tmp_path / "ref" / name).read_bytes() == (tmp_path / "killed" / name).read_bytes()
     strip = lambda p: [{k: v for k, v in r.items() if k != "seconds"} for r in rows(p)]  # noqa: E731

@@ -128,7 +128,7 @@ def test_dry_run_quick_variant_is_a_slice(tmp_path):
     args = ["--config", f"results={tmp_path / 'r'}", f"figures={tmp_path / 'f'}"]
     proc = snakemake("-n", "--configfile", "config/quick.yaml", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert job_counts(proc.stdout)["train"] == 2 * 2 * 2 + 2
-    for label in ("ssgan_sigmoid", "stu_gan"):
+    assert job_counts(proc.stdout)["train"] == 2 * 2 * 2 + 4  # + sigmoid, stu, sn, sr
+    for label in ("ssgan_sigmoid", "stu_gan", "sn_gan", "sr_gan"):
         runs = re.findall(rf"runs/(\w+)/{label}/seed(\d+)/run\.json", proc.stdout)
         assert set(runs) == {("mnist", "0")}, label

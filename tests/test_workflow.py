@@ -44,8 +44,8 @@ def test_dry_run_quick_config(tmp_path):
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
     # the quick config replaces the paper grid (it is not merged into it); 2 x 2 x 2 + the
-    # ssgan_sigmoid variant and stu_gan on MNIST seed 0
-    assert counts["train"] == counts["fid"] == 10 and counts["prepare_data"] == 2
+    # ssgan_sigmoid variant, stu_gan, sn_gan and sr_gan on MNIST seed 0
+    assert counts["train"] == counts["fid"] == 12 and counts["prepare_data"] == 2
 
 
 def test_lint_is_clean():
@@ -83,7 +83,7 @@ def test_quick_config_end_to_end(quick):
             for m in ("wgan_gp", "ssgan")
             for s in (0, 1)
         ]
-        + [("mnist", "ssgan_sigmoid", "0"), ("mnist", "stu_gan", "0")]
+        + [("mnist", m, "0") for m in ("ssgan_sigmoid", "stu_gan", "sn_gan", "sr_gan")]
     )
     assert all(
         r["status"] == "completed" and math.isfinite(float(r["fid"])) and float(r["fid"]) > 0
@@ -92,6 +92,7 @@ def test_quick_config_end_to_end(quick):
     assert {r["n_fake"] for r in rows} == {"64"} and {r["n_real"] for r in rows} == {"256"}
     reds = read_csv(results / "tables" / "relative_fid_reduction.csv")
     assert sorted((r["comparison"], r["dataset"], r["n_pairs"]) for r in reds) == [
+        ("sr_gan vs sn_gan", "mnist", "1"),
         ("ssgan vs wgan_gp", "fashion_mnist", "2"),
         ("ssgan vs wgan_gp", "mnist", "2"),
         ("ssgan_sigmoid vs wgan_gp", "mnist", "1"),
@@ -105,7 +106,7 @@ def test_quick_config_end_to_end(quick):
         expected = sum(1 - fids[("ssgan", s)] / fids[("wgan_gp", s)] for s in ("0", "1")) / 2
         assert float(r["r_mean"]) == pytest.approx(expected, rel=1e-9)
     board = read_csv(results / "tables" / "leaderboard.csv")
-    assert sorted(r["rank"] for r in board if r["dataset"] == "mnist") == ["1", "2", "3", "4"]
+    assert sorted(r["rank"] for r in board if r["dataset"] == "mnist") == list("123456")
     # MNIST runs are evaluated in both BatchNorm modes (config/quick.yaml): fid.json's flat FID
     # is the eval-mode one, and the table's ratio is the mean per-seed batch/eval ratio
     modes = read_csv(results / "tables" / "fid_bn_modes.csv")
@@ -113,7 +114,6 @@ def test_quick_config_end_to_end(quick):
         ("mnist", "wgan_gp", "2"),
         ("mnist", "ssgan", "2"),
         ("mnist", "ssgan_sigmoid", "1"),
-        ("mnist", "stu_gan", "1"),
     ]
     for r in modes:
         mine = [x for x in rows if (x["dataset"], x["method"]) == (r["dataset"], r["method"])]
@@ -126,6 +126,7 @@ def test_quick_config_end_to_end(quick):
         "ssgan vs wgan_gp",
         "ssgan_sigmoid vs wgan_gp",
         "stu_gan vs wgan_gp",
+        "sr_gan vs sn_gan",
     }
     # STU-GAN: a sparse generator that explored (every 40 of its 160 iterations)
     stu = read_csv(results / "tables" / "stu_masks.csv")
@@ -137,6 +138,17 @@ def test_quick_config_end_to_end(quick):
     assert int(stu_row["params_active"]) < int(stu_row["params_generator"]) + int(
         stu_row["params_critic"]
     )
+    (sr,) = [r for r in claims if r["comparison"] == "sr_gan vs sn_gan" and r["claim"] == "SR1"]
+    assert sr["probe"] == "probe_spectrum_summary.csv" and sr["n"] == "1"
+    spectra = read_csv(results / "tables" / "spectrum_summary.csv")
+    assert {r["method"] for r in spectra} == {
+        "wgan_gp",
+        "ssgan",
+        "ssgan_sigmoid",
+        "stu_gan",
+        "sn_gan",
+        "sr_gan",
+    }
     variant = json.loads((results / "runs/mnist/ssgan_sigmoid/seed0/run.json").read_text())
     assert (variant["method_kind"], variant["config"]["sastm"]["gate"]) == ("ssgan", "sigmoid")
     run = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "run.json").read_text())
@@ -195,12 +207,15 @@ def test_rerun_does_nothing_and_deleting_one_run_reruns_only_it(quick):
 slurm_cluster = slurm_cluster_fixture(gpus=2)
 
 
-def kinds(root: Path) -> set[str]:
+def kinds(root: Path, methods=None) -> set[str]:
     """File kinds under a results folder: run files by name (iteration numbers and the
-    dataset/method/seed path folded), tables and figures by name."""
+    dataset/method/seed path folded; only runs of ``methods`` if given), tables and figures by
+    name."""
     out = set()
     for p in root.rglob("*"):
         rel = p.relative_to(root).parts
+        if methods is not None and rel[0] == "runs" and len(rel) > 2 and rel[2] not in methods:
+            continue
         if (
             not p.is_file()
             or rel[0] in ("logs", "cache")
@@ -251,7 +266,8 @@ def test_slurm_profile_runs_the_grid_under_slurm(tmp_path, slurm_cluster, quick)
     assert len(rows) == 2 and all(math.isfinite(float(r["fid"])) for r in rows)
     # the same kinds of outputs as the local run of the quick config
     local_tmp, _ = quick
-    assert kinds(results) - {"suite_config.yaml"} == kinds(local_tmp / "results") - {
-        "suite_config.yaml"
-    }
+    # (run files of the methods both ran: the quick config's other methods write their own)
+    assert kinds(results) - {"suite_config.yaml"} == kinds(
+        local_tmp / "results", methods=("wgan_gp", "ssgan")
+    ) - {"suite_config.yaml"}
     assert kinds(tmp_path / "figures") == kinds(local_tmp / "figures")

@@ -46,6 +46,11 @@ def hidden_deconv(layers) -> list[str]:
     return [l for l, i in k.items() if i < max(k.values())]
 
 
+def critic_convs(layers) -> list[str]:
+    """Every critic convolution (conv1, conv2, ...), the layers SR-GAN compensates."""
+    return list(_numbered(layers, "conv"))
+
+
 @dataclasses.dataclass(frozen=True)
 class Claim:
     table: str  # probe table (runs.PROBES key); "fid" for the FID claim
@@ -74,9 +79,17 @@ CLAIMS = {
     "C3": Claim(
         "weight_signs", "neg_frac", hidden_deconv, "<", "fewer negative deconvolution weights"
     ),
+    "SR1": Claim(  # SR-GAN (Liu et al. 2019): compensation prevents the spectrum's collapse
+        "spectrum_summary",
+        "frac_above_half",
+        critic_convs,
+        ">",
+        "no spectral collapse: more of the critic convolutions' normalised singular values "
+        "(s / s_1) above 0.5",
+    ),
 }
 # registered method of the treatment -> the claims of its comparisons (config `claims:` overrides)
-CLAIM_SETS = {"ssgan": ("C0", "C1", "C2", "C3")}
+CLAIM_SETS = {"ssgan": ("C0", "C1", "C2", "C3"), "sr_gan": ("C0", "SR1")}
 DEFAULT_CLAIMS = ("C0",)
 # Self-Sparse-GAN-only measurements shown beside C1 (final probe, mean over SASTM layers): no
 # baseline has them, so they are described, never compared with a constant.

@@ -25,6 +25,7 @@ METHOD_COLORS = {
     "ssgan": "#DD8452",
     "stu_gan": "#55A868",
     "sr_gan": "#C44E52",
+    "sn_gan": "#8172B3",
 }
 PANEL = (3.4, 2.7)  # inches per subplot
 DPI = 150

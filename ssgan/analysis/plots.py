@@ -46,6 +46,10 @@ from ssgan.analysis.runs import (  # noqa: E402
     method_order,
     usable,
 )
+from ssgan.analysis.spectrum_plots import (  # noqa: E402
+    spectral_collapse_over_training,
+    spectrum_over_training,
+)
 from ssgan.analysis.stu_plots import (  # noqa: E402
     stu_density_per_layer,
     stu_exploration_over_training,
@@ -63,6 +67,8 @@ FIGURES = (
     "samples",
     "stu_density_per_layer",
     "stu_exploration_over_training",
+    "spectrum_over_training",
+    "spectral_collapse_over_training",
 )
 
 
@@ -356,6 +362,8 @@ def plot_all(results, out, tables=None, baseline=None, treatment=None) -> list[P
     samples(t, out, results)
     stu_density_per_layer(t, out)
     stu_exploration_over_training(t, out)
+    spectrum_over_training(t, out, results)
+    spectral_collapse_over_training(t, out)
     return [out / f for f in figure_files()]
 
 

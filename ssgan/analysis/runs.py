@@ -24,7 +24,7 @@ METHOD_NAMES = {
     "ssgan": "Self-Sparse GAN",
     "stu_gan": "STU-GAN",
     "sr_gan": "SR-GAN",
-    "sngan": "SN-GAN",
+    "sn_gan": "SN-GAN",
 }
 # normalized label -> display name, in the paper's order (unknown labels go last, as-is)
 DATASET_NAMES = {
@@ -142,6 +142,10 @@ PROBES = {
             "death_rate",
             "itop_rate",
         ],
+    ),
+    "spectrum_summary": (  # the per-value spectra stay in the runs (spectrum_plots reads them)
+        "probe_spectrum_summary.csv",
+        ["iteration", "layer", "sigma1", "frac_above_half"],
     ),
 }
 

@@ -4,7 +4,7 @@ Add a method with one file in this package holding a subclass of ``Method`` deco
 ``@register_method("name")``, and one import line below.
 """
 
-from ssgan.methods import ssgan, stu_gan, wgan_gp  # noqa: E402,F401  (registration)
+from ssgan.methods import sn_gan, sr_gan, ssgan, stu_gan, wgan_gp  # noqa: E402,F401  (registration)
 from ssgan.methods.base import METHODS, Method, get_method, register_method
 
 __all__ = ["METHODS", "Method", "get_method", "register_method"]

@@ -1,0 +1,59 @@
+"""SR-GAN (Liu et al., ICCV 2019): SN-GAN plus spectral compensation of the critic's
+convolutions (ssgan/spectral.py; linear layers and G untouched), options under ``sr:``.
+
+When the generator iteration is a multiple of ``sr.every`` the raw stored weight of every
+critic convolution is compensated: after each critic update of that iteration, as the
+reference code does (``when: after_each_critic_step``), or once after the last one
+(``after_critic_steps``). ``mode: static`` sets the top half of the normalised spectrum to 1;
+``mode: dynamic`` keeps gamma, the running element-wise max of s / s_1 per layer, which is part
+of the method's state (saved in every checkpoint).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ssgan import spectral
+from ssgan.methods.base import Models, register_method
+from ssgan.methods.sn_gan import SNGAN
+
+
+@register_method("sr_gan")
+class SRGAN(SNGAN):
+    unused_sections = ("sastm", "stu")
+
+    def __init__(self, cfg: dict):
+        super().__init__(cfg)
+        self.gamma: dict[str, torch.Tensor] = {}  # dynamic mode: layer -> running max of s/s_1
+        self.compensations = 0
+        self._critic_steps = 0
+
+    def compensate(self, m: Models) -> None:
+        for name, conv in spectral.critic_convolutions(m.D):
+            w = spectral.raw_weight(conv)
+            if self.cfg["sr"]["mode"] == "static":
+                spectral.compensate_static(w)
+            else:
+                self.gamma[name] = spectral.compensate_dynamic(w, self.gamma.get(name))
+        self.compensations += 1
+
+    def train_iteration(self, m, next_batch, gen, iteration):
+        self._critic_steps = 0
+        return super().train_iteration(m, next_batch, gen, iteration)
+
+    def after_critic_step(self, m: Models, iteration: int) -> None:
+        self._critic_steps += 1
+        sr = self.cfg["sr"]
+        last = self._critic_steps == self.cfg["train"]["n_critic"]
+        if iteration % sr["every"] == 0 and (sr["when"] == "after_each_critic_step" or last):
+            self.compensate(m)
+
+    def summary(self, m: Models) -> dict:
+        return {"sr_compensations": self.compensations}
+
+    def state_dict(self) -> dict:
+        return {"gamma": dict(self.gamma), "compensations": self.compensations}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gamma = dict(state.get("gamma", {}))
+        self.compensations = int(state.get("compensations", 0))

@@ -43,12 +43,26 @@ def xdist_group(item) -> str:
     return item.path.name
 
 
+def pytest_itemcollected(item):  # at collection, before xdist reads the groups
+    item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+
+
+def pytest_collection_finish(session):
+    """Under ``--dist loadgroup`` xdist marks each node id with its group; without the mark
+    the groups are silently ignored (two quick-config fixtures, two SLURM clusters at once)."""
+    if getattr(session.config.option, "loadgroup", False) and session.items:
+        if "@" not in session.items[0].nodeid:
+            raise pytest.UsageError(
+                "pytest-xdist's --dist loadgroup does not group tests with this pytest "
+                f"({pytest.__version__}); install the versions of pyproject.toml's test extra"
+            )
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselects: a SLURM test is always a slow test
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("slurm") and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
 
 
 # A tiny but complete run: real data, real networks, real training steps.

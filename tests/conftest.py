@@ -63,6 +63,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("slurm") and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
+    # The workflow group is the longest (the quick-config pipeline, SLURM): first, so one
+    # worker starts it while the other takes the rest, instead of it running alone at the end.
+    items.sort(key=lambda item: xdist_group(item) != "workflow-and-slurm")
 
 
 # A tiny but complete run: real data, real networks, real training steps.

@@ -471,7 +471,10 @@ def test_help_lists_datasets_methods_and_override_sections(capsys):
             main(argv)
         text = capsys.readouterr().out
         assert "datasets: celeba_hq, cifar10, fashion_mnist, image_folder" in text
-        assert "methods: ssgan, stu_gan, wgan_gp" in text and "train.*, probe.*, fid.*" in text
+        assert (
+            "methods: sn_gan, sr_gan, ssgan, stu_gan, wgan_gp" in text
+            and "train.*, probe.*, fid.*" in text
+        )
 
 
 def test_progress_line_per_log_interval_when_stderr_is_not_a_tty(tmp_path, capsys):

@@ -51,7 +51,7 @@ def test_power_iteration_converges_to_unit_top_singular_value():
     assert hasattr(D.fc, "parametrizations")  # the linear layer is normalised too
     x = torch.randn(4, 1, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        for _ in range(50):  # one power iteration per forward in training mode
+        for _ in range(400):  # one power iteration per forward in training mode
             D(x)
     D.eval()  # reading the weight now runs no further iteration
     for layer in [m for _, m in convs] + [D.fc]:

@@ -293,13 +293,13 @@ def test_death_rate_order_is_checked():
 
 def test_related_grid_and_quick_slice():
     """config/related.yaml: 3 datasets x (WGAN-GP, Self-Sparse GAN, STU-GAN at G density 0.1
-    and 0.3) x 5 seeds, STU-GAN compared with WGAN-GP; the quick config runs stu_gan on MNIST
+    and 0.3, SN-GAN, SR-GAN) x 5 seeds, STU-GAN compared with WGAN-GP; the quick config runs stu_gan on MNIST
     seed 0 only, exploring during its 160 iterations."""
     from tests.conftest import REPO
 
     suite = C.load_yaml(REPO / "config" / "related.yaml")
     grid = C.grid(suite)
-    assert len(grid) == 60 and {d for d, _, _ in grid} == {"mnist", "fashion_mnist", "cifar10"}
+    assert len(grid) == 90 and {d for d, _, _ in grid} == {"mnist", "fashion_mnist", "cifar10"}
     dens = {
         m: C.resolve("cifar10", m, 0, suite)["stu"]["density_g"] for m in ("stu_gan", "stu_gan_g03")
     }

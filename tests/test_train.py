@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ssgan import config as C
+from ssgan.methods import METHODS
 from ssgan.train import EXIT_DIVERGED, EXIT_PREEMPTED, train
 from tests.conftest import REPO, TINY, ssgan_cli
 
@@ -187,8 +188,9 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, method):
     assert strip(tmp_path / "ref" / "train_log.csv") == strip(tmp_path / "killed" / "train_log.csv")
 
 
-def test_sigterm_checkpoints_and_exits_for_retry(tmp_path):
-    args, proc = _start(tmp_path / "pre")
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_sigterm_checkpoints_and_exits_for_retry(tmp_path, method):
+    args, proc = _start(tmp_path / "pre", method=method)
     _wait_for(tmp_path / "pre" / "checkpoints" / "ckpt_00000010.pt", proc)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == EXIT_PREEMPTED
@@ -205,14 +207,15 @@ def test_sigterm_checkpoints_and_exits_for_retry(tmp_path):
     }
 
 
-def test_injected_nan_ends_with_status_diverged(tmp_path):
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_injected_nan_ends_with_status_diverged(tmp_path, method):
     out = tmp_path / "nan"
     proc = ssgan_cli(
         "train",
         "--dataset",
         "mnist",
         "--method",
-        "wgan_gp",
+        method,
         "--seed",
         "0",
         "--out",
@@ -232,7 +235,7 @@ def test_injected_nan_ends_with_status_diverged(tmp_path):
         "--dataset",
         "mnist",
         "--method",
-        "wgan_gp",
+        method,
         "--seed",
         "0",
         "--out",

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ssgan import io
 from ssgan.config import ConfigError
+from ssgan.methods.sparse_masks import MASK_COLUMNS
 from ssgan.metrics.evaluate import protocol_id
 
 BASELINE, TREATMENT = "wgan_gp", "ssgan"  # the paper's comparison
@@ -128,21 +129,7 @@ PROBES = {
     ),
     "fid_curves": ("fid_curve.csv", ["iteration", "fid", "kid_mean", "kid_std"]),
     "feature_sparsity": ("probe_feature_sparsity.csv", ["iteration", "layer", "zero_frac"]),
-    "stu_masks": (  # STU-GAN only: per masked layer at iteration 0 and every exploration
-        "stu_masks.csv",
-        [
-            "iteration",
-            "network",
-            "layer",
-            "weights",
-            "active",
-            "density",
-            "pruned",
-            "regrown",
-            "death_rate",
-            "itop_rate",
-        ],
-    ),
+    "stu_masks": ("stu_masks.csv", MASK_COLUMNS),  # STU-GAN only: at 0 and every exploration
     "spectrum_summary": (  # the per-value spectra stay in the runs (spectrum_plots reads them)
         "probe_spectrum_summary.csv",
         ["iteration", "layer", "sigma1", "frac_above_half"],

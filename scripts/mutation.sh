@@ -17,6 +17,10 @@ cd "$(dirname "$0")/.."
 command -v mutmut >/dev/null || source scripts/setup-env.sh
 export OMP_NUM_THREADS=1 MPLBACKEND=Agg
 [ -n "${SSGAN_DATA_ROOT:-}" ] || { echo "set SSGAN_DATA_ROOT (MNIST is read by the tests)" >&2; exit 2; }
+if [ -d mutants/ssgan ]; then  # mutmut re-copies changed .py files only: refresh the data files
+  (cd ssgan && find . -type f ! -name '*.py' ! -name '*.pyc' ! -path '*/__pycache__/*' \
+    -exec cp --parents {} ../mutants/ssgan/ \;)
+fi
 if [ "${1:-}" = "--report-only" ]; then
   shift
   seconds=-1

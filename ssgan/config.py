@@ -40,6 +40,8 @@ CHOICES = {
     "data.small_images": ("upscale", "skip", "error"),
     "stu.growth_g": ("gradient", "random"),
     "stu.growth_d": ("gradient", "random"),
+    "train.precision": ("fp32", "tf32", "bf16"),
+    "train.cuda_graph": ("auto", True, False),
 }
 DEVICE_KEYS = ("train.device", "fid.device")
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -243,6 +245,7 @@ def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
 # config read back from an older run.json gets them (ssgan/runs.py read_run).
 LEGACY = {
     "model": {"critic_norm": "none"},
+    "train": {"precision": "fp32", "cuda_graph": False},
     "sastm": {"init": "default"},
     "fid": {
         "bn_mode": "eval",
@@ -331,6 +334,10 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(
             f"config key 'train.batch_size' must be at least 2 (BatchNorm needs two samples), "
             f"got {t['batch_size']!r}"
+        )
+    if t["cuda_graph"] != "auto" and not isinstance(t["cuda_graph"], bool):
+        raise ConfigError(
+            f"config key 'train.cuda_graph' must be auto, true or false, got {t['cuda_graph']!r}"
         )
     if t["gp_lambda"] < 0:
         raise ConfigError(f"config key 'train.gp_lambda' must be >= 0, got {t['gp_lambda']!r}")
@@ -540,6 +547,7 @@ def check_paths(cfg: dict) -> None:
 # which generator snapshots training keeps). The trajectory is bitwise the same across them.
 HASH_EXCLUDED = (
     "train.device",
+    "train.cuda_graph",  # the same operations, replayed from a graph
     "train.log_every",
     "train.checkpoint_every",
     "train.keep_checkpoints",
@@ -551,6 +559,10 @@ HASH_EXCLUDED = (
     "data.in_memory_max_mb",
     *(f"fid.{k}" for k in _DEFAULTS["fid"] if k != "checkpoints"),
 )
+
+# Keys added after results were recorded, left out of the hash at the value that computes what
+# the code computed before they existed: those results keep their hash (and their checkpoints).
+HASH_OMITTED_AT = {"train.precision": "fp32"}
 
 
 def hash_relevant(cfg: dict) -> dict:
@@ -565,6 +577,10 @@ def hash_relevant(cfg: dict) -> dict:
     for key in HASH_EXCLUDED:
         section, leaf = key.split(".")
         relevant.get(section, {}).pop(leaf, None)
+    for key, value in HASH_OMITTED_AT.items():
+        section, leaf = key.split(".")
+        if relevant.get(section, {}).get(leaf, value) == value:
+            relevant.get(section, {}).pop(leaf, None)
     return relevant
 
 

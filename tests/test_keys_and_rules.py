@@ -139,6 +139,8 @@ CHOICES = {
     "fid.split": ["train", "test", "unlabeled", "train+unlabeled", "val"],
     "stu.growth_g": ["gradient", "random"],
     "stu.growth_d": ["gradient", "random"],
+    "train.precision": ["fp32", "tf32", "bf16"],
+    "train.cuda_graph": ["auto", True, False],
 }
 
 
@@ -323,6 +325,22 @@ def test_resolution_copies_and_never_mutates():
 )
 def test_run_identity_ignores_device_workers_and_data_root(override):
     assert C.config_hash(resolve(override)) == C.config_hash(resolve())
+
+
+def test_cuda_graph_is_auto_or_a_boolean():
+    for bad in ("1", "0", "yes_please"):
+        rejects("config key 'train.cuda_graph' must be", f"train.cuda_graph={bad}")
+
+
+def test_run_identity_ignores_graphs_and_keeps_fp32_hashes():
+    """Graphs replay the same operations; precision fp32 is what runs computed before the key
+    existed, so their hash (and checkpoints) stay valid; another precision is another run."""
+    assert C.config_hash(resolve("train.cuda_graph=false")) == C.config_hash(resolve())
+    without = resolve()
+    del without["train"]["precision"]
+    assert C.config_hash(without) == C.config_hash(resolve("train.precision=fp32"))
+    assert C.config_hash(resolve("train.precision=bf16")) != C.config_hash(resolve())
+    assert C.config_hash(resolve("train.precision=tf32")) != C.config_hash(resolve())
 
 
 def test_run_identity_does_not_depend_on_key_order():

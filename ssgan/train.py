@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import csv
 import os
-import random
 import signal
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ssgan import checkpoint, io, probes, provenance, runs, seeds, spectral
@@ -32,6 +30,8 @@ from ssgan.methods import get_method
 from ssgan.methods.base import Models
 from ssgan.models import SASTM, count_parameters
 from ssgan.runs import RunError
+from ssgan.runtime import resolve_device, rng_state, seed_everything, set_rng_state
+from ssgan.step import Step, set_precision, use_graph
 
 EXIT_DIVERGED = 3
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: rerun the same command to resume
@@ -54,63 +54,12 @@ CSV_FILES = {  # file -> columns; rows are rewritten atomically at every checkpo
     "probe_spectrum_summary.csv": spectral.SPECTRUM_SUMMARY_COLUMNS,
 }
 RECORD_BACKUP = "run.json"  # checkpoints/run.json: a copy of the run record
+__all__ = ["EXIT_DIVERGED", "EXIT_PREEMPTED", "Run", "cli", "resolve_device", "train"]
 STATE_KEYS = {"iteration", "config_hash", "wall_time_s", "G", "D", "opt_G", "opt_D", "rng"}
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise C.ConfigError(
-            f"config key 'train.device' is {name!r} but no CUDA device is available"
-        )
-    return device
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    """Global RNGs (a fallback for library code: nothing in training draws from them)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-
-
-def rng_state(gen: torch.Generator) -> dict:
-    np_state = np.random.get_state()
-    state = {
-        "gen": gen.get_state(),
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        "numpy": {
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached": float(np_state[4]),
-        },
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(gen: torch.Generator, state: dict) -> None:
-    gen.set_state(state["gen"])
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    n = state["numpy"]
-    np.random.set_state(
-        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
-    )
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def read_csv_upto(path: Path, iteration: int) -> list[dict]:
@@ -152,6 +101,12 @@ class Run:
             self.device,
         )
         self.gen = torch.Generator(self.device).manual_seed(streams["noise"])
+        t = cfg["train"]
+        set_precision(t["precision"])
+        graph = use_graph(t["cuda_graph"], self.device)
+        self.step = Step(
+            self.method, self.m, self.stream, self.gen, self.device, t["precision"], graph
+        )
         z_dim = cfg["model"]["z_dim"]
         self.sample_z = torch.randn(
             cfg["train"]["sample_grid"],
@@ -222,6 +177,15 @@ class Run:
             "slurm_job_ids": [],
             "events": [],
             "provenance": provenance.collect(self.device),
+            "execution": self.execution(),
+        }
+
+    def execution(self) -> dict:
+        """How the iterations ran (not part of the run's identity, except the precision)."""
+        return {
+            "precision": self.cfg["train"]["precision"],
+            "cuda_graph": self.step.graph,
+            "graph_captures": self.step.captures,
         }
 
     # --- checkpoints --------------------------------------------------------------------
@@ -264,6 +228,7 @@ class Run:
         self.method.load_state_dict(state["method"])
         set_rng_state(self.gen, state["rng"])
         self.stream.load_state_dict(state["stream"])
+        self.step.restored()
         self.wall_before = float(state["wall_time_s"])
         self.event("resumed", state["iteration"])
         return int(state["iteration"])
@@ -317,6 +282,7 @@ class Run:
         for name, columns in self.csv_files.items():
             io.write_csv(self.out / name, self.rows[name], columns)
         self.record["method_summary"] = self.method.summary(self.m)
+        self.record["execution"] = self.execution()
 
     @torch.no_grad()
     def save_samples(self, iteration: int) -> None:
@@ -387,6 +353,7 @@ class Run:
             status="running",
             attempts=self.record["attempts"] + 1,
             provenance=provenance.collect(self.device),
+            execution=self.execution(),
         )
         if os.environ.get("SLURM_JOB_ID"):
             self.record["slurm_job_ids"].append(os.environ["SLURM_JOB_ID"])
@@ -430,7 +397,7 @@ class Run:
         it = start
         while it < total:
             it += 1
-            stats = self.method.train_iteration(self.m, self.stream.next, self.gen, it)
+            stats = self.step(it)
             if cfg["debug"]["nan_at"] == it:  # fault injection (tests)
                 stats["critic_loss"] = stats["critic_loss"] * float("nan")
             pending.append((it, stats))

@@ -39,6 +39,26 @@ def test_dry_run_lists_the_full_paper_grid_without_data(tmp_path):
     assert counts["aggregate"] == counts["plot"] == 1
 
 
+def test_runs_per_gpu_shares_local_gpu_slots(tmp_path):
+    """resources.train.runs_per_gpu k: a training takes one local_gpu slot, FID and real
+    statistics a whole GPU (k slots); a profile with fewer slots than k is refused by name."""
+    extra = tmp_path / "rpg.yaml"
+    extra.write_text("resources:\n  train: {gpu: 1, runs_per_gpu: 4}\n  fid: {gpu: 1}\n")
+    args = ("-n", "--configfile", "config/config.yaml", str(extra), *isolated(tmp_path))
+    env = {"SSGAN_DATA_ROOT": str(tmp_path)}
+    proc = snakemake(*args, "--resources", "local_gpu=4", env=env)
+    assert proc.returncode == 0, proc.stderr
+    slots = {}
+    for block in re.split(r"^(?=rule |localrule )", proc.stdout, flags=re.M):
+        found = re.search(r"local_gpu=(\d+)", block)
+        if found and block.startswith(("rule ", "localrule ")):
+            slots.setdefault(block.split()[1].rstrip(":"), set()).add(int(found.group(1)))
+    assert slots == {"train": {1}, "fid": {4}, "real_stats": {4}}
+    proc = snakemake(*args, env=env)  # the profile's local_gpu=1
+    assert proc.returncode != 0
+    assert "needs 4 local_gpu slots" in proc.stderr + proc.stdout
+
+
 def test_dry_run_quick_config(tmp_path):
     proc = snakemake("-n", "--configfile", "config/quick.yaml", *isolated(tmp_path))
     assert proc.returncode == 0, proc.stderr

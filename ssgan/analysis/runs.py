@@ -82,6 +82,8 @@ RUN_COLUMNS = [
     "git_dirty",
     "device",
     "device_name",
+    "train_precision",
+    "cuda_graph",
     "config_hash",
     "run_dir",
 ]
@@ -223,6 +225,7 @@ def run_row(run_dir: Path, results: Path) -> dict:
     else:
         prov = run.get("provenance") or {}
         params = run.get("params") or {}
+        execution = run.get("execution") or {}
         said = (run.get("dataset"), run.get("method"), run.get("seed"))
         where = (row["dataset"], row["method"], row["seed"])
         row.update(
@@ -242,6 +245,9 @@ def run_row(run_dir: Path, results: Path) -> dict:
             git_dirty=(prov.get("git") or {}).get("dirty"),
             device=prov.get("device"),
             device_name=prov.get("device_name"),
+            # runs recorded before the key existed computed in fp32, eagerly
+            train_precision=execution.get("precision", "fp32"),
+            cuda_graph=execution.get("cuda_graph", False),
             config_hash=run.get("config_hash"),
         )
         if said != where:

@@ -58,14 +58,21 @@ class BatchStream:
         idx = self.permutation(epoch)[pos : pos + self.batch_size]
         return idx, epoch, pos + self.batch_size
 
+    def next_indices(self) -> torch.Tensor:
+        """The image indices of the next batch (on the CPU); advances the state."""
+        idx, self.epoch, self.pos = self._following(self.epoch, self.pos)
+        return idx
+
+    def next_uint8(self) -> torch.Tensor:
+        """The next batch as stored (uint8) on the device."""
+        idx = self.next_indices()
+        if self.in_memory:
+            return self.images.index_select(0, idx.to(self.device))  # (faster than [idx] on CPUs)
+        return self._fetch(idx)
+
     def next(self) -> torch.Tensor:
         """The next batch as float in [-1, 1] on the device."""
-        idx, self.epoch, self.pos = self._following(self.epoch, self.pos)
-        if self.in_memory:
-            batch = self.images.index_select(0, idx.to(self.device))  # (faster than [idx] on CPUs)
-        else:
-            batch = self._fetch(idx)
-        return batch.float().div_(127.5).sub_(1.0)
+        return self.next_uint8().float().div_(127.5).sub_(1.0)
 
     # --- reading by index, one batch ahead ---------------------------------------------------
     def _fetch(self, idx: torch.Tensor) -> torch.Tensor:

@@ -84,6 +84,18 @@ class Method:
         """Runs n_critic critic steps and one generator step; returns detached scalars."""
         raise NotImplementedError
 
+    def batches_per_iteration(self) -> int:
+        """Batches ``train_iteration`` draws (training fills that many static buffers)."""
+        return self.cfg["train"]["n_critic"]
+
+    def eager_iteration(self, iteration: int) -> bool:
+        """True where this iteration's hooks do work that is not a fixed sequence of kernels
+        (a data-dependent prune/regrow, an SVD, Python-side bookkeeping): with CUDA graphs such
+        an iteration runs eagerly, on the same tensors, and the others replay one graph
+        (ssgan/step.py). Hooks must then change tensors in place (never replace a parameter or
+        its storage) and do nothing iteration-dependent in the other iterations."""
+        return False
+
     # --- hooks for methods with extra state ---------------------------------------------
     def after_critic_step(self, m: Models, iteration: int) -> None:
         pass

@@ -57,9 +57,9 @@ class SNGAN(WGANGP):
     def critic_step(self, m: Models, real: torch.Tensor, gen: torch.Generator) -> dict:
         with torch.no_grad():
             fake = m.G(self.sample_z(real.shape[0], gen, real.device))
-        d_real, d_fake = m.D(real), m.D(fake)
+        d_real, d_fake = m.D(real).float(), m.D(fake).float()  # fp32 losses under bf16
         loss = hinge_critic_loss(d_real, d_fake)
-        m.opt_D.zero_grad(set_to_none=True)
+        m.opt_D.zero_grad(set_to_none=False)  # in place: see Method.eager_iteration
         loss.backward()
         m.opt_D.step()
         return {

@@ -41,11 +41,14 @@ class SRGAN(SNGAN):
         self._critic_steps = 0
         return super().train_iteration(m, next_batch, gen, iteration)
 
+    def eager_iteration(self, iteration: int) -> bool:
+        return iteration % self.cfg["sr"]["every"] == 0  # an SVD per critic convolution
+
     def after_critic_step(self, m: Models, iteration: int) -> None:
         self._critic_steps += 1
         sr = self.cfg["sr"]
         last = self._critic_steps == self.cfg["train"]["n_critic"]
-        if iteration % sr["every"] == 0 and (sr["when"] == "after_each_critic_step" or last):
+        if self.eager_iteration(iteration) and (sr["when"] == "after_each_critic_step" or last):
             self.compensate(m)
 
     def summary(self, m: Models) -> dict:

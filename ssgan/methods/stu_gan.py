@@ -46,18 +46,21 @@ class STUGAN(WGANGP):
         total = self.cfg["train"]["iterations"]
         return cosine_death_rate(iteration, total, s["death_rate"], s["death_rate_min"])
 
+    def eager_iteration(self, iteration):
+        s = self.cfg["stu"]
+        return (
+            s["explore"]
+            and iteration > 0
+            and iteration % s["update_every"] == 0
+            and iteration < self.cfg["train"]["iterations"]  # no exploration left to train
+        )
+
     def after_critic_step(self, m, iteration):
         self.sparse["D"].apply()
 
     def after_generator_step(self, m, iteration):
         self.sparse["G"].apply()
-        s = self.cfg["stu"]
-        if (
-            s["explore"]
-            and iteration > 0
-            and iteration % s["update_every"] == 0
-            and iteration < self.cfg["train"]["iterations"]  # no exploration left to train
-        ):
+        if self.eager_iteration(iteration):
             self.explore(m, iteration)
 
     def explore(self, m, iteration: int) -> None:

@@ -20,7 +20,7 @@ def gradient_penalty(
     alpha = torch.rand(real.shape[0], 1, 1, 1, generator=gen, device=real.device)
     xhat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(xhat).sum(), xhat, create_graph=True)
-    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+    return ((grad.float().flatten(1).norm(2, dim=1) - 1) ** 2).mean()  # fp32 under bf16
 
 
 @register_method("wgan_gp")
@@ -41,10 +41,10 @@ class WGANGP(Method):
     def critic_step(self, m: Models, real: torch.Tensor, gen: torch.Generator) -> dict:
         with torch.no_grad():
             fake = m.G(self.sample_z(real.shape[0], gen, real.device))
-        wasserstein = m.D(real).mean() - m.D(fake).mean()
+        wasserstein = m.D(real).float().mean() - m.D(fake).float().mean()
         gp = gradient_penalty(m.D, real, fake, gen)
         loss = -wasserstein + self.cfg["train"]["gp_lambda"] * gp
-        m.opt_D.zero_grad(set_to_none=True)
+        m.opt_D.zero_grad(set_to_none=False)  # in place: see Method.eager_iteration
         loss.backward()
         m.opt_D.step()
         return {
@@ -57,8 +57,8 @@ class WGANGP(Method):
         for p in m.D.parameters():  # no critic gradients are needed for the generator step
             p.requires_grad_(False)
         try:
-            loss = -m.D(m.G(self.sample_z(batch_size, gen, device))).mean()
-            m.opt_G.zero_grad(set_to_none=True)
+            loss = -m.D(m.G(self.sample_z(batch_size, gen, device))).float().mean()
+            m.opt_G.zero_grad(set_to_none=False)
             loss.backward()
             m.opt_G.step()
         finally:  # else an exception here leaves a critic that later steps cannot train

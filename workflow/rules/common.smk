@@ -17,7 +17,7 @@ def res(path):
 DATASETS = list(config["datasets"])
 METHODS = list(config["methods"])  # labels: registered methods or variants (config.method_entry)
 SEEDS = config["seeds"]
-RESOURCE_DEFAULTS = {"gpu": 1, "cpus": 4, "mem_mb": 32000, "runtime": 1440}
+RESOURCE_DEFAULTS = {"gpu": 1, "cpus": 4, "mem_mb": 32000, "runtime": 1440, "runs_per_gpu": 1}
 RES = {
     stage: {**RESOURCE_DEFAULTS, **config["resources"].get(stage, {})}
     for stage in ("train", "fid", "real_stats")
@@ -100,8 +100,20 @@ def all_runs(pattern):
 
 
 def local_gpu(rule):
-    """GPU slots for local runs (capped by profiles/default); none under a cluster executor."""
-    return lambda wildcards: RES[rule]["gpu"] if workflow.local_exec else 0
+    """GPU slots for local runs (profiles/default: local_gpu = GPUs x runs_per_gpu); none under
+    a cluster executor. A training takes one slot per GPU it asks for, so runs_per_gpu
+    trainings share a GPU; FID and real-statistics jobs take a whole GPU (runs_per_gpu slots)."""
+    share = 1 if rule == "train" else RES["train"]["runs_per_gpu"]
+    need = RES[rule]["gpu"] * share
+    slots = workflow.global_resources.get("local_gpu")
+    slots = getattr(slots, "value", slots)  # a Resource in Snakemake 9, an int before
+    if workflow.local_exec and isinstance(slots, int) and 0 < slots < need:
+        raise ValueError(
+            f"rule {rule} needs {need} local_gpu slots (gpu {RES[rule]['gpu']} x "
+            f"resources.train.runs_per_gpu {share}) but the profile gives local_gpu={slots}: "
+            f"set local_gpu to the number of GPUs x runs_per_gpu (profiles/default/config.yaml)"
+        )
+    return lambda wildcards: need if workflow.local_exec else 0
 
 
 wildcard_constraints:

@@ -1,0 +1,197 @@
+"""The generator iteration as training runs it (ssgan/step.py), on the CPU: the static input
+buffers give the stream's batches in the stream's order, every method works in place (what a
+CUDA graph needs), restoring a checkpoint keeps the storage, the precision policy and the
+graph switch. The CUDA-only capture and replay are checked by tests/test_cuda.py on a GPU."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ssgan import config as C
+from ssgan import step as S
+from ssgan.data import BatchStream
+from ssgan.methods import METHODS
+from ssgan.train import Run, train
+from tests.test_train import tiny_cfg
+
+
+def images(n=40, size=8):
+    g = torch.Generator().manual_seed(3)
+    return torch.randint(0, 256, (n, 1, size, size), generator=g, dtype=torch.uint8)
+
+
+@pytest.mark.parametrize("kind", ["tensor", "memmap"])
+def test_static_buffers_follow_the_stream_order(kind, tmp_path):
+    """Batches read through StepInputs equal BatchStream.next() one by one, over several epochs
+    (40 images, batches of 16: 2 per epoch, the rest dropped), and the stream states agree."""
+    x = images()
+    if kind == "memmap":
+        np.save(tmp_path / "x.npy", x.numpy())
+        data = lambda: np.load(tmp_path / "x.npy", mmap_mode="r")  # noqa: E731
+    else:
+        data = lambda: x.clone()  # noqa: E731
+    plain, buffered = BatchStream(data(), 16, 7, "cpu"), BatchStream(data(), 16, 7, "cpu")
+    inputs = S.StepInputs(buffered, 3)
+    assert (inputs.idx is None) == (kind == "memmap")
+    for _ in range(5):  # 15 batches: epochs 0..7
+        inputs.fill()
+        for _ in range(3):
+            want = plain.next()
+            assert torch.equal(inputs.next(), want)
+            assert want.min() >= -1 and want.max() <= 1
+        assert buffered.state_dict() == plain.state_dict()
+    assert plain.state_dict()["epoch"] == 7
+
+
+def test_a_method_drawing_more_or_fewer_batches_than_declared_is_an_error():
+    run = Run(tiny_cfg("wgan_gp"), "unused")
+    run.build()
+    run.step.inputs.fill()
+    for _ in range(2):
+        run.step.inputs.next()
+    with pytest.raises(RuntimeError, match="more than the 2 batches"):
+        run.step.inputs.next()
+    run.method.batches_per_iteration = lambda: 3
+    run.step = S.Step(run.method, run.m, run.stream, run.gen, run.device, "fp32", graph=False)
+    with pytest.raises(RuntimeError, match="drew 2 batches in one iteration but declares 3"):
+        run.step(1)
+
+
+def test_graph_switch():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert S.use_graph("auto", cpu) is False and S.use_graph("auto", cuda) is True
+    assert S.use_graph(False, cuda) is False and S.use_graph(True, cuda) is True
+    with pytest.raises(C.ConfigError, match="'train.cuda_graph' is true but the training device"):
+        S.use_graph(True, cpu)
+
+
+def test_cuda_graph_true_on_a_cpu_run_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(C.ConfigError, match="CUDA graphs need a CUDA device"):
+        train(tiny_cfg("wgan_gp", **{"train.cuda_graph": "true"}), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_precision_flags():
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    before = matmul.fp32_precision, conv.fp32_precision
+    try:
+        S.set_precision("tf32")
+        assert (matmul.fp32_precision, conv.fp32_precision) == ("tf32", "tf32")
+        for p in ("fp32", "bf16"):  # bf16's fp32 parts are IEEE fp32, as fp32's
+            S.set_precision(p)
+            assert (matmul.fp32_precision, conv.fp32_precision) == ("ieee", "ieee")
+        with pytest.raises(C.ConfigError, match="train.precision"):
+            S.set_precision("fp16")
+    finally:
+        matmul.fp32_precision, conv.fp32_precision = before
+    assert isinstance(S.autocast("bf16", torch.device("cpu")), torch.autocast)
+    assert not isinstance(S.autocast("fp32", torch.device("cpu")), torch.autocast)
+
+
+@pytest.mark.parametrize("method", ["wgan_gp", "sn_gan"])
+def test_bf16_autocasts_the_networks_and_keeps_losses_in_fp32(method, tmp_path):
+    """bf16 changes the trajectory (the networks ran in bfloat16) but not the dtype of what is
+    logged; the run records its precision."""
+    run = Run(tiny_cfg(method, **{"train.precision": "bf16"}), "unused")
+    run.build()
+    seen = []
+    hook = run.m.D.register_forward_hook(lambda mod, i, out: seen.append(out.dtype))
+    stats = run.step(1)
+    hook.remove()
+    assert torch.bfloat16 in seen
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in stats.values())
+    assert train(tiny_cfg(method, **{"train.precision": "bf16"}), tmp_path / "bf16") == 0
+    assert train(tiny_cfg(method), tmp_path / "fp32") == 0
+    rec = {p: json.loads((tmp_path / p / "run.json").read_text()) for p in ("bf16", "fp32")}
+    assert rec["bf16"]["execution"] == {
+        "precision": "bf16",
+        "cuda_graph": False,
+        "graph_captures": 0,
+    }
+    assert rec["fp32"]["execution"]["precision"] == "fp32"
+    g = {p: torch.load(tmp_path / p / "generator.pt", weights_only=True) for p in rec}
+    assert any(not torch.equal(g["bf16"][k], g["fp32"][k]) for k in g["fp32"])
+
+
+def _storage_cfg(method):
+    extra = {"train.iterations": 12}
+    if method == "stu_gan":  # a sparse critic too, and an exploration at iteration 4
+        extra |= {"stu.update_every": 4, "stu.density_d": 0.5, "stu.growth_d": "gradient"}
+    if method == "sr_gan":
+        extra |= {"sr.every": 2}
+    return tiny_cfg(method, **extra)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_trains_in_place(method):
+    """What a CUDA graph replays must find its tensors where it recorded them: after the first
+    iteration (gradients exist), no iteration replaces a parameter, gradient, buffer or
+    optimizer state, neither a plain one nor one the method runs eagerly (STU-GAN's
+    prune/regrow, SR-GAN's compensation)."""
+    run = Run(_storage_cfg(method), "unused")
+    run.build()
+    run.step(1)
+    before = run.step.fingerprint()
+    eager = []
+    for it in range(2, 7):
+        eager.append(run.method.eager_iteration(it))
+        run.step(it)
+        assert run.step.fingerprint() == before, f"iteration {it} replaced a tensor"
+    if method == "stu_gan":
+        assert eager == [False, False, True, False, False]
+    elif method == "sr_gan":
+        assert eager == [True, False, True, False, True] and run.method.compensations == 3 * 2
+    else:
+        assert not any(eager)
+
+
+def test_fingerprint_sees_a_replaced_tensor():
+    run = Run(tiny_cfg("wgan_gp"), "unused")
+    run.build()
+    run.step(1)
+    before = run.step.fingerprint()
+    run.m.G.fc.weight.data = run.m.G.fc.weight.data.clone()
+    assert run.step.fingerprint() != before
+    before = run.step.fingerprint()
+    run.m.opt_D.zero_grad(set_to_none=True)
+    assert run.step.fingerprint() != before
+
+
+def test_restore_loads_in_place(tmp_path):
+    """A resumed run keeps the storage of its parameters and buffers (a graph captured before
+    stays valid for them); optimizer states are new tensors, so the step captures again."""
+    cfg = tiny_cfg("stu_gan", **{"stu.density_d": 0.5})
+    assert train(cfg, tmp_path / "run") == 0
+    run = Run(cfg, tmp_path / "run")
+    run.build()
+    run.record, run.t0, run.wall_before = run.new_record(), 0.0, 0.0
+    modules = [
+        (n, t.data_ptr()) for n, t in [*run.m.G.state_dict().items(), *run.m.D.state_dict().items()]
+    ]
+    run.step._graph = "captured"
+    assert run.restore() == 12
+    after = [
+        (n, t.data_ptr()) for n, t in [*run.m.G.state_dict().items(), *run.m.D.state_dict().items()]
+    ]
+    assert after == modules
+    assert run.step._graph is None
+    w = run.m.G.state_dict()
+    saved = torch.load(tmp_path / "run" / "generator.pt", weights_only=True)
+    assert all(torch.equal(w[k], saved[k]) for k in saved)
+
+
+def test_capturable_optimizer_state_moves_to_the_device():
+    run = Run(tiny_cfg("wgan_gp"), "unused")
+    run.build()
+    run.step(1)
+    for state in run.m.opt_G.state.values():  # as a checkpoint of another version may hold it
+        state["step"] = torch.tensor(1, dtype=torch.int64)
+    S.make_capturable(run.m.opt_G, torch.device("cpu"))
+    assert all(g["capturable"] for g in run.m.opt_G.param_groups)
+    steps = [s["step"] for s in run.m.opt_G.state.values()]
+    assert steps and all(s.dtype == torch.float32 and s.device.type == "cpu" for s in steps)
+    assert all(float(s) == 1.0 for s in steps)

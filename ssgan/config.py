@@ -24,6 +24,10 @@ from pathlib import Path
 
 import yaml
 
+from ssgan.data import DATASETS, data_root
+from ssgan.errors import ConfigError
+from ssgan.methods import METHODS
+
 TOP_LEVEL = ("dataset", "label", "method", "method_label", "seed")
 CHOICES = {
     "sastm.gate": ("relu", "sigmoid"),
@@ -96,10 +100,6 @@ SUITE_KEYS = (
 )
 # Keys of a variant entry (``methods.<label>``) that select its slice of the grid, not overrides.
 SLICE_KEYS = ("datasets", "seeds")
-
-
-class ConfigError(ValueError):
-    """A bad configuration value; the message names the key."""
 
 
 class Loader(yaml.SafeLoader):
@@ -272,8 +272,6 @@ def fill_per_resolution(cfg: dict) -> dict:
     """Set the keys still null to the PER_RESOLUTION values of the run's resolution (in place),
     so the run config, its hash and run.json hold the values used. Unknown datasets and
     resolutions are left to ``validate``."""
-    from ssgan.data import DATASETS
-
     if cfg.get("dataset") not in DATASETS:
         return cfg
     res = cfg["data"]["resolution"] or DATASETS[cfg["dataset"]].resolution
@@ -286,9 +284,6 @@ def fill_per_resolution(cfg: dict) -> dict:
 
 def validate(cfg: dict) -> dict:
     """Check a resolved run config; returns it. Raises ConfigError naming the key."""
-    from ssgan.data import DATASETS
-    from ssgan.methods import METHODS
-
     if cfg.get("dataset") not in DATASETS:
         raise ConfigError(
             f"unknown dataset {cfg.get('dataset')!r}; known: {', '.join(sorted(DATASETS))}"
@@ -567,8 +562,6 @@ HASH_OMITTED_AT = {"train.precision": "fp32"}
 
 def hash_relevant(cfg: dict) -> dict:
     """The part of a run config that defines its result (``config_hash`` is its sha256)."""
-    from ssgan.methods import METHODS
-
     relevant = copy.deepcopy(cfg)
     method = METHODS.get(cfg.get("method"))
     for section in method.unused_sections if method else ():
@@ -601,8 +594,3 @@ def differing_keys(a: dict, b: dict, where: str = "") -> list[str]:
         elif va != vb:
             out.append(f"{path}: {va!r} -> {vb!r}")
     return out
-
-
-def data_root(cfg: dict) -> Path:
-    root = cfg["data"]["root"] or os.environ.get("SSGAN_DATA_ROOT") or "data"
-    return Path(root).expanduser()

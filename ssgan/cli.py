@@ -124,8 +124,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     module, func = HANDLERS[args.command].split(":")
-    from ssgan.config import ConfigError
     from ssgan.data import DataError
+    from ssgan.errors import ConfigError
     from ssgan.runs import RunError
 
     try:

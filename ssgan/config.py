@@ -10,19 +10,41 @@ Its ``methods`` is a list of registered methods, or a mapping ``label -> overrid
 names its registered method with ``method:`` (a *variant*, e.g. ``ssgan_sigmoid: {method: ssgan,
 sastm: {gate: sigmoid}}``). In the run config ``method`` is the registered method and
 ``method_label`` the label (what run directories and tables show).
+
+Beside this module: ``ssgan.config_yaml`` reads YAML (files, overrides, defaults.yaml),
+``ssgan.suite`` holds the suite config's keys and grid, ``ssgan.run_identity`` the config hash
+and the keys of older records; their public names are importable from here as well.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import hashlib
-import json
-import os
 import re
 from pathlib import Path
 
-import yaml
+from ssgan.config_yaml import (  # noqa: F401  (re-exported: C.load_yaml, ...)
+    PER_METHOD,
+    PER_RESOLUTION,
+    Loader,
+    defaults,
+    load_yaml,
+    parse_overrides,
+    yaml_load,
+)
+from ssgan.data import DATASETS, data_root
+from ssgan.errors import ConfigError
+from ssgan.methods import METHODS
+from ssgan.run_identity import (  # noqa: F401  (re-exported: C.config_hash, ...)
+    HASH_EXCLUDED,
+    HASH_OMITTED_AT,
+    LEGACY,
+    config_hash,
+    differing_keys,
+    hash_relevant,
+    upgrade,
+)
+from ssgan.suite import SLICE_KEYS, SUITE_KEYS, grid, is_suite, method_entry  # noqa: F401  (C.grid)
 
 TOP_LEVEL = ("dataset", "label", "method", "method_label", "seed")
 CHOICES = {
@@ -81,78 +103,6 @@ POSITIVE_INT = {
     "fid.dc_k",
     "fid.manifold_samples",
 }
-# Keys of a suite config that are not run-config overrides.
-SUITE_KEYS = (
-    "data_root",
-    "results",
-    "figures",
-    "methods",
-    "seeds",
-    "defaults",
-    "datasets",
-    "resources",
-    "fid_cache",
-    "comparisons",
-)
-# Keys of a variant entry (``methods.<label>``) that select its slice of the grid, not overrides.
-SLICE_KEYS = ("datasets", "seeds")
-
-
-class ConfigError(ValueError):
-    """A bad configuration value; the message names the key."""
-
-
-class Loader(yaml.SafeLoader):
-    """YAML as a user means it: a number is a number in any spelling (``2e-4``, ``1E5``, which
-    YAML 1.1 reads as strings), and a key given twice in one mapping is an error."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                mark = key_node.start_mark
-                raise ConfigError(
-                    f"{mark.name}:{mark.line + 1}:{mark.column + 1}: duplicate key {key!r} "
-                    f"(first at line {seen[key] + 1}); one of the two would be silently lost"
-                )
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep)
-
-
-Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(\d[\d_]*)?\.?\d*[eE][-+]?\d+$"),
-    list("-+0123456789."),
-)
-
-
-def yaml_load(text: str, name: str = "<config>"):
-    """Parse YAML text with :class:`Loader`; a syntax error is one line naming file, line, column."""
-    loader = Loader(text)
-    loader.name = name  # marks (line, column) name the file
-    try:
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
-        problem = err.problem or err.context or "malformed YAML"
-        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{name}: malformed YAML: {str(err).splitlines()[0]}") from None
-    finally:
-        loader.dispose()
-
-
-_DEFAULTS = yaml_load((Path(__file__).parent / "defaults.yaml").read_text(), "defaults.yaml")
-# resolution -> values of the keys that defaults.yaml leaves null (its per_resolution table)
-PER_RESOLUTION: dict[int, dict] = _DEFAULTS.pop("per_resolution")
-# registered method -> its own defaults, a layer over the package defaults (defaults.yaml)
-PER_METHOD: dict[str, dict] = _DEFAULTS.pop("per_method")
-
-
-def defaults() -> dict:
-    return copy.deepcopy(_DEFAULTS)
 
 
 def merge(base: dict, override: dict, where: str = "") -> dict:
@@ -176,28 +126,6 @@ def unknown_key_message(path: str, known: list[str]) -> str:
     close = difflib.get_close_matches(leaf, known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return f"unknown config key '{path}'{hint}; known keys here: {', '.join(sorted(known))}"
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """``["train.iterations=200", "sastm.gate=sigmoid"]`` -> nested dict (YAML-typed values)."""
-    out: dict = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"override '{item}' is not of the form key=value")
-        key, raw = item.split("=", 1)
-        value = yaml_load(raw, f"override '{item}'") if raw != "" else None
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override '{item}' sets a key inside '{part}', a value")
-        if isinstance(node.get(parts[-1]), dict):
-            raise ConfigError(
-                f"override '{item}' would replace the section '{key}' set by other overrides"
-            )
-        node[parts[-1]] = value
-    return out
 
 
 def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
@@ -241,39 +169,10 @@ def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
             )
 
 
-# Keys added after runs were recorded, with the value they had before they existed: a run
-# config read back from an older run.json gets them (ssgan/runs.py read_run).
-LEGACY = {
-    "model": {"critic_norm": "none"},
-    "train": {"precision": "fp32", "cuda_graph": False},
-    "sastm": {"init": "default"},
-    "fid": {
-        "bn_mode": "eval",
-        "compare_bn_modes": [],
-        # mode-collapse measures: not computed before; the settings are the defaults
-        "manifold": False,
-        "prc_k": 3,
-        "dc_k": 5,
-        "manifold_samples": 10000,
-        "class_coverage": False,
-    },
-}
-
-
-def upgrade(cfg: dict) -> dict:
-    """An older run config with the LEGACY keys it lacks (in place)."""
-    for section, values in LEGACY.items():
-        for key, value in values.items():
-            cfg.get(section, {}).setdefault(key, copy.deepcopy(value))
-    return cfg
-
-
 def fill_per_resolution(cfg: dict) -> dict:
     """Set the keys still null to the PER_RESOLUTION values of the run's resolution (in place),
     so the run config, its hash and run.json hold the values used. Unknown datasets and
     resolutions are left to ``validate``."""
-    from ssgan.data import DATASETS
-
     if cfg.get("dataset") not in DATASETS:
         return cfg
     res = cfg["data"]["resolution"] or DATASETS[cfg["dataset"]].resolution
@@ -286,9 +185,6 @@ def fill_per_resolution(cfg: dict) -> dict:
 
 def validate(cfg: dict) -> dict:
     """Check a resolved run config; returns it. Raises ConfigError naming the key."""
-    from ssgan.data import DATASETS
-    from ssgan.methods import METHODS
-
     if cfg.get("dataset") not in DATASETS:
         raise ConfigError(
             f"unknown dataset {cfg.get('dataset')!r}; known: {', '.join(sorted(DATASETS))}"
@@ -397,70 +293,6 @@ def check_devices(cfg: dict, keys=DEVICE_KEYS) -> None:
             )
 
 
-def load_yaml(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    data = yaml_load(path.read_text(), str(path)) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping")
-    return data
-
-
-def is_suite(data: dict) -> bool:
-    return "datasets" in data
-
-
-def method_entry(file_cfg: dict, label: str) -> tuple[str, dict]:
-    """(registered method, run-config overrides) of a suite config's method ``label``.
-
-    List form: the label is the registered method, no overrides. Mapping form: the entry's
-    ``method:`` names the registered method (default: the label itself); its ``datasets:`` and
-    ``seeds:`` select the grid slice the variant runs on (see ``grid``) and are no overrides."""
-    methods = file_cfg.get("methods")
-    if not isinstance(methods, dict):
-        return label, {}
-    if label not in methods:
-        raise ConfigError(
-            f"method {label!r} is not in the config's 'methods'; it has: {', '.join(methods)}"
-        )
-    entry = methods[label] or {}
-    if not isinstance(entry, dict):
-        raise ConfigError(f"config key 'methods.{label}' must be a mapping, got {entry!r}")
-    entry = dict(entry)
-    for key in SLICE_KEYS:
-        entry.pop(key, None)
-    return entry.pop("method", label), entry
-
-
-def grid(file_cfg: dict) -> list[tuple[str, str, int]]:
-    """Every (dataset label, method label, seed) of a suite config: datasets x methods x seeds,
-    each variant restricted to its own ``datasets:`` / ``seeds:`` when it lists them."""
-    datasets, seeds = list(file_cfg.get("datasets") or {}), list(file_cfg.get("seeds") or [])
-    methods = file_cfg.get("methods") or []
-    out = []
-    for label in methods:
-        entry = (methods[label] or {}) if isinstance(methods, dict) else {}
-        only = {k: entry.get(k) for k in SLICE_KEYS if isinstance(entry, dict)}
-        for key, known in (("datasets", datasets), ("seeds", seeds)):
-            listed = only.get(key)
-            if listed is not None and (
-                not isinstance(listed, list) or not listed or any(x not in known for x in listed)
-            ):
-                raise ConfigError(
-                    f"config key 'methods.{label}.{key}' must list some of the config's "
-                    f"{key} ({', '.join(map(str, known))}), got {only[key]!r}"
-                )
-        out += [
-            (d, label, s)
-            for d in datasets
-            if not only.get("datasets") or d in only["datasets"]
-            for s in seeds
-            if not only.get("seeds") or s in only["seeds"]
-        ]
-    return out
-
-
 def resolve(
     dataset: str,
     method: str,
@@ -540,69 +372,3 @@ def check_paths(cfg: dict) -> None:
                 f"config key 'data.path' of dataset '{cfg['label']}' is {path!r}; "
                 f"{full} does not exist"
             )
-
-
-# Keys that do not change what training computes: devices, where data lie, how often files
-# are written, and the FID protocol (evaluated after training; fid.checkpoints stays: it says
-# which generator snapshots training keeps). The trajectory is bitwise the same across them.
-HASH_EXCLUDED = (
-    "train.device",
-    "train.cuda_graph",  # the same operations, replayed from a graph
-    "train.log_every",
-    "train.checkpoint_every",
-    "train.keep_checkpoints",
-    "train.sample_every",
-    "data.root",
-    "data.num_workers",
-    "data.prepared_dir",
-    "data.prepare_chunk",
-    "data.in_memory_max_mb",
-    *(f"fid.{k}" for k in _DEFAULTS["fid"] if k != "checkpoints"),
-)
-
-# Keys added after results were recorded, left out of the hash at the value that computes what
-# the code computed before they existed: those results keep their hash (and their checkpoints).
-HASH_OMITTED_AT = {"train.precision": "fp32"}
-
-
-def hash_relevant(cfg: dict) -> dict:
-    """The part of a run config that defines its result (``config_hash`` is its sha256)."""
-    from ssgan.methods import METHODS
-
-    relevant = copy.deepcopy(cfg)
-    method = METHODS.get(cfg.get("method"))
-    for section in method.unused_sections if method else ():
-        relevant.pop(section, None)
-    relevant.pop("method_label", None)  # a name only: a variant's overrides are in the config
-    for key in HASH_EXCLUDED:
-        section, leaf = key.split(".")
-        relevant.get(section, {}).pop(leaf, None)
-    for key, value in HASH_OMITTED_AT.items():
-        section, leaf = key.split(".")
-        if relevant.get(section, {}).get(leaf, value) == value:
-            relevant.get(section, {}).pop(leaf, None)
-    return relevant
-
-
-def config_hash(cfg: dict) -> str:
-    """sha256 of the result-relevant config (``HASH_EXCLUDED`` left out)."""
-    blob = json.dumps(hash_relevant(cfg), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def differing_keys(a: dict, b: dict, where: str = "") -> list[str]:
-    """Dotted keys whose values differ between two (nested) configs, e.g. for a refusal."""
-    out = []
-    for key in sorted(set(a) | set(b), key=str):
-        path = f"{where}.{key}" if where else str(key)
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += differing_keys(va, vb, path)
-        elif va != vb:
-            out.append(f"{path}: {va!r} -> {vb!r}")
-    return out
-
-
-def data_root(cfg: dict) -> Path:
-    root = cfg["data"]["root"] or os.environ.get("SSGAN_DATA_ROOT") or "data"
-    return Path(root).expanduser()

@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 
 from ssgan import checkpoint, io
-from ssgan import config as C
 from ssgan.data import channels_of, resolution_of
 from ssgan.methods import get_method
+from ssgan.run_identity import differing_keys, hash_relevant, upgrade
 from ssgan.seeds import stream_seed
 
 
@@ -32,10 +32,10 @@ def foreign_result(out: Path, existing: dict | None, cfg: dict, config_hash: str
         return None
     if existing.get("config_hash") == config_hash:
         return None
-    a, b = C.hash_relevant(existing.get("config") or {}), C.hash_relevant(cfg)
+    a, b = hash_relevant(existing.get("config") or {}), hash_relevant(cfg)
     for section in set(a) ^ set(b):  # a section one method does not read (sastm.*)
         a.pop(section, None), b.pop(section, None)
-    keys = C.differing_keys(a, b)
+    keys = differing_keys(a, b)
     shown = "; ".join(keys[:8]) + (f"; and {len(keys) - 8} more" if len(keys) > 8 else "")
     return (
         f"it holds a run with a different config (hash "
@@ -85,7 +85,7 @@ def read_run(run_dir: str | Path) -> dict:
     missing = [k for k in ("dataset", "method", "seed", "status", "config") if k not in run]
     if missing or not isinstance(run["config"], dict):
         raise RunError(f"{path}: damaged run record (missing {', '.join(missing) or 'config'})")
-    C.upgrade(run["config"])  # keys added since the run was recorded
+    upgrade(run["config"])  # keys added since the run was recorded
     return run
 
 

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import torch
 
-from ssgan.config import ConfigError
+from ssgan.errors import ConfigError
 
 
 def resolve_device(name: str) -> torch.device:

@@ -29,7 +29,7 @@ import contextlib
 
 import torch
 
-from ssgan.config import ConfigError
+from ssgan.errors import ConfigError
 
 PRECISIONS = ("fp32", "tf32", "bf16")
 GRAPH_WARMUP = 3  # eager iterations on the capture stream before the first capture

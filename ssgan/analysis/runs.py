@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ssgan import io
-from ssgan.config import ConfigError
+from ssgan.errors import ConfigError
 from ssgan.methods.sparse_masks import MASK_COLUMNS
 from ssgan.metrics.evaluate import protocol_id
 

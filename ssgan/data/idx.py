@@ -14,8 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssgan import config as C
-from ssgan.data.registry import DATASETS, DataError, missing, notes, register_dataset
+from ssgan.data.registry import (
+    DATASETS,
+    DataError,
+    data_root,
+    missing,
+    notes,
+    register_dataset,
+)
 
 FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
 LABEL_FILES = {"train": "train-labels-idx1-ubyte", "test": "t10k-labels-idx1-ubyte"}
@@ -70,7 +76,7 @@ def _find(root: Path, folders: tuple[str, ...], name: str) -> Path | None:
 def load_labels(cfg: dict, split: str) -> torch.Tensor:
     """Class labels (0-9) of an MNIST / Fashion-MNIST split, in the order of its images."""
     folders, name = FOLDERS[cfg["dataset"]], LABEL_FILES[split]
-    root = C.data_root(cfg)
+    root = data_root(cfg)
     path = _find(root, folders, name)
     if path is None:
         info = DATASETS[cfg["dataset"]]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ssgan import config as C
 from ssgan import io
 from ssgan.data.prepared import Prepared, prepare, reference
-from ssgan.data.registry import DATASETS, channels_of, resolution_of, train_split
+from ssgan.data.registry import DATASETS, channels_of, data_root, resolution_of, train_split
 from ssgan.runs import out_file
 
 
@@ -40,7 +40,7 @@ def cli(args) -> int:
     record = {
         "dataset": cfg["label"],
         "dataset_kind": cfg["dataset"],
-        "data_root": str(C.data_root(cfg)),
+        "data_root": str(data_root(cfg)),
         "resolution": resolution_of(cfg),
         "channels": channels_of(cfg),
         "obtain": DATASETS[cfg["dataset"]].obtain,

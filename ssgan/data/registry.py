@@ -9,6 +9,7 @@ chunks, in parallel, into the memory-mapped array that training and FID read.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssgan import config as C
+from ssgan.errors import ConfigError
 
 
 class DataError(RuntimeError):
@@ -58,6 +59,11 @@ def missing(info: DatasetInfo, root: Path, expected: list[str]) -> DataError:
         f"Set the data root with config key data.root or the environment variable "
         f"SSGAN_DATA_ROOT."
     )
+
+
+def data_root(cfg: dict) -> Path:
+    root = cfg["data"]["root"] or os.environ.get("SSGAN_DATA_ROOT") or "data"
+    return Path(root).expanduser()
 
 
 def resolution_of(cfg: dict) -> int:
@@ -160,11 +166,11 @@ def load_source(cfg: dict, split: str | None = None) -> torch.Tensor | ImageSour
     info = DATASETS[cfg["dataset"]]
     split = split or train_split(cfg)
     if split not in info.splits:
-        raise C.ConfigError(
+        raise ConfigError(
             f"dataset '{info.name}' has no split {split!r}; it has: {', '.join(info.splits)}"
         )
     notes.clear()
-    data = info.loader(C.data_root(cfg), split, cfg)
+    data = info.loader(data_root(cfg), split, cfg)
     n_max = cfg["data"]["max_images"]
     if isinstance(data, torch.Tensor) and n_max is not None:
         data = data[:n_max]

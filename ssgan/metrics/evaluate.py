@@ -30,10 +30,11 @@ from pathlib import Path
 import torch
 import torch_fidelity
 
+import ssgan.metrics.distances as distances
+import ssgan.metrics.manifold as manifold
 from ssgan import config as C
 from ssgan import io, provenance, seeds
 from ssgan.data import resolution_of
-from ssgan.metrics import distances, manifold
 from ssgan.metrics.classifier import Classifier, class_coverage, get_classifier, has_labels
 from ssgan.metrics.extractor import (
     EXTRACTOR,

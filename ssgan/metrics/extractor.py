@@ -44,7 +44,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
 )
 
 from ssgan import io
-from ssgan.config import ConfigError
+from ssgan.errors import ConfigError
 from ssgan.io import file_lock
 
 EXTRACTOR = "inception-v3-compat"  # torch-fidelity's name for this network

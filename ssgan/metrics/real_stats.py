@@ -27,10 +27,10 @@ import numpy as np
 import torch
 import torch_fidelity
 
+import ssgan.metrics.distances as distances
 from ssgan import io
 from ssgan.data import DataError, channels_of, resolution_of, train_split
 from ssgan.data.prepared import reference_images
-from ssgan.metrics import distances
 from ssgan.metrics.extractor import EXTRACTOR, FEATURE, RESIZE, Inception, cache_dir, file_lock
 
 CACHE_VERSION = 1  # bump when the entry layout or the computation changes

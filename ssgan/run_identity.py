@@ -1,0 +1,97 @@
+"""A run's identity across versions of the code: ``config_hash`` (the sha256 of the part of a
+run config that defines its result), the keys that differ between two run configs, and the
+values of keys added after runs were recorded (``LEGACY``, ``HASH_OMITTED_AT``)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+from ssgan.config_yaml import defaults
+from ssgan.methods import METHODS
+
+# Keys added after runs were recorded, with the value they had before they existed: a run
+# config read back from an older run.json gets them (ssgan/runs.py read_run).
+LEGACY = {
+    "model": {"critic_norm": "none"},
+    "train": {"precision": "fp32", "cuda_graph": False},
+    "sastm": {"init": "default"},
+    "fid": {
+        "bn_mode": "eval",
+        "compare_bn_modes": [],
+        # mode-collapse measures: not computed before; the settings are the defaults
+        "manifold": False,
+        "prc_k": 3,
+        "dc_k": 5,
+        "manifold_samples": 10000,
+        "class_coverage": False,
+    },
+}
+
+
+def upgrade(cfg: dict) -> dict:
+    """An older run config with the LEGACY keys it lacks (in place)."""
+    for section, values in LEGACY.items():
+        for key, value in values.items():
+            cfg.get(section, {}).setdefault(key, copy.deepcopy(value))
+    return cfg
+
+
+# Keys that do not change what training computes: devices, where data lie, how often files
+# are written, and the FID protocol (evaluated after training; fid.checkpoints stays: it says
+# which generator snapshots training keeps). The trajectory is bitwise the same across them.
+HASH_EXCLUDED = (
+    "train.device",
+    "train.cuda_graph",  # the same operations, replayed from a graph
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.sample_every",
+    "data.root",
+    "data.num_workers",
+    "data.prepared_dir",
+    "data.prepare_chunk",
+    "data.in_memory_max_mb",
+    *(f"fid.{k}" for k in defaults()["fid"] if k != "checkpoints"),
+)
+
+# Keys added after results were recorded, left out of the hash at the value that computes what
+# the code computed before they existed: those results keep their hash (and their checkpoints).
+HASH_OMITTED_AT = {"train.precision": "fp32"}
+
+
+def hash_relevant(cfg: dict) -> dict:
+    """The part of a run config that defines its result (``config_hash`` is its sha256)."""
+    relevant = copy.deepcopy(cfg)
+    method = METHODS.get(cfg.get("method"))
+    for section in method.unused_sections if method else ():
+        relevant.pop(section, None)
+    relevant.pop("method_label", None)  # a name only: a variant's overrides are in the config
+    for key in HASH_EXCLUDED:
+        section, leaf = key.split(".")
+        relevant.get(section, {}).pop(leaf, None)
+    for key, value in HASH_OMITTED_AT.items():
+        section, leaf = key.split(".")
+        if relevant.get(section, {}).get(leaf, value) == value:
+            relevant.get(section, {}).pop(leaf, None)
+    return relevant
+
+
+def config_hash(cfg: dict) -> str:
+    """sha256 of the result-relevant config (``HASH_EXCLUDED`` left out)."""
+    blob = json.dumps(hash_relevant(cfg), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def differing_keys(a: dict, b: dict, where: str = "") -> list[str]:
+    """Dotted keys whose values differ between two (nested) configs, e.g. for a refusal."""
+    out = []
+    for key in sorted(set(a) | set(b), key=str):
+        path = f"{where}.{key}" if where else str(key)
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += differing_keys(va, vb, path)
+        elif va != vb:
+            out.append(f"{path}: {va!r} -> {vb!r}")
+    return out

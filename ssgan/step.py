@@ -26,6 +26,7 @@ computed in fp32 by the methods (``.float()`` on critic outputs and gradients).
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import torch
 
@@ -152,6 +153,7 @@ class Step:
         self._outputs: dict[str, torch.Tensor] = {}
         self._fingerprint: tuple[int, ...] = ()
         self.captures = 0
+        self.graph_error: str | None = None  # why graphs were given up, if they were
         if graph:
             for opt in (models.opt_G, models.opt_D):
                 make_capturable(opt, self.device)
@@ -181,7 +183,17 @@ class Step:
         if self.eager_done < GRAPH_WARMUP:
             return self._eager(iteration, side_stream=True)
         if self._graph is None or self._fingerprint != self.fingerprint():
-            self._capture(iteration)
+            try:
+                self._capture(iteration)
+            except RuntimeError as err:  # an operation that cannot be captured: stay eager
+                self.graph, self._graph = False, None
+                self.graph_error = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+                print(
+                    f"CUDA graph capture failed, training eagerly: {self.graph_error}",
+                    file=sys.stderr,
+                )
+                self.inputs.k = 0
+                return self._eager(iteration)
         self._graph.replay()
         return {k: v.clone() for k, v in self._outputs.items()}
 

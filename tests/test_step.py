@@ -111,6 +111,7 @@ def test_bf16_autocasts_the_networks_and_keeps_losses_in_fp32(method, tmp_path):
         "precision": "bf16",
         "cuda_graph": False,
         "graph_captures": 0,
+        "graph_error": None,
     }
     assert rec["fp32"]["execution"]["precision"] == "fp32"
     g = {p: torch.load(tmp_path / p / "generator.pt", weights_only=True) for p in rec}
@@ -195,3 +196,25 @@ def test_capturable_optimizer_state_moves_to_the_device():
     steps = [s["step"] for s in run.m.opt_G.state.values()]
     assert steps and all(s.dtype == torch.float32 and s.device.type == "cpu" for s in steps)
     assert all(float(s) == 1.0 for s in steps)
+
+
+def test_a_failed_capture_falls_back_to_eager_with_the_same_batches(monkeypatch):
+    """An operation that cannot be captured ends graphs for the run, not the run: the
+    iteration that failed to capture runs eagerly on the batches already drawn."""
+    runs = {}
+    for name in ("plain", "fallback"):
+        run = runs[name] = Run(tiny_cfg("wgan_gp"), "unused")
+        run.build()
+    step = runs["fallback"].step
+    step.graph, step.eager_done = True, S.GRAPH_WARMUP  # as on CUDA after the warm-up
+
+    def refuse(iteration):
+        raise RuntimeError("operation not permitted when stream is capturing\nmore")
+
+    monkeypatch.setattr(step, "_capture", refuse)
+    for it in (1, 2):
+        a, b = runs["plain"].step(it), step(it)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert step.graph is False and step.captures == 0
+    assert step.graph_error == "RuntimeError: operation not permitted when stream is capturing"
+    assert runs["fallback"].stream.state_dict() == runs["plain"].stream.state_dict()

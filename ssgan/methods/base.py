@@ -1,8 +1,8 @@
 """The method interface and its registry.
 
 A method decides how G and D are built and how one *generator iteration* runs (its critic
-steps included). Training (ssgan/train.py) owns everything else: data, RNG, checkpoints,
-logging, probes. Hooks for the related methods the suite will benchmark:
+steps included). Training (ssgan/train.py, ssgan/step.py) owns everything else: data, RNG,
+checkpoints, logging, probes. Hooks for the related methods:
 ``after_critic_step``/``after_generator_step`` (STU-GAN's weight masks and prune/regrow,
 SR-GAN's spectral compensation) and ``state_dict``/``load_state_dict`` (their extra state,
 saved in checkpoints, tensors and plain values only).
@@ -48,7 +48,7 @@ class Models:
 class Method:
     name = "base"
     # CSV files this method writes into the run directory (file -> columns), beside the
-    # probes every method writes (ssgan/train.py CSV_FILES); rows come from ``drain_rows``.
+    # probes every method writes (ssgan/run_files.py CSV_FILES); rows come from ``drain_rows``.
     record_files: dict[str, list[str]] = {}
     # Config sections this method never reads: left out of its runs' config hash, so an edit
     # there reruns only the runs it can change (WGAN-GP ignores sastm.*).

@@ -15,6 +15,7 @@ from ssgan import config as C
 from ssgan import step as S
 from ssgan.data import BatchStream
 from ssgan.methods import METHODS
+from ssgan.metrics.extractor import exact_gpu
 from ssgan.train import Run, train
 from tests.test_train import tiny_cfg
 
@@ -86,6 +87,10 @@ def test_precision_flags():
             assert (matmul.fp32_precision, conv.fp32_precision) == ("ieee", "ieee")
         with pytest.raises(C.ConfigError, match="train.precision"):
             S.set_precision("fp16")
+        S.set_precision("tf32")  # FID evaluation in the same process: exact fp32, then back
+        with exact_gpu():
+            assert conv.fp32_precision == "ieee"
+        assert conv.fp32_precision == "tf32"
     finally:
         matmul.fp32_precision, conv.fp32_precision = before
     assert isinstance(S.autocast("bf16", torch.device("cpu")), torch.autocast)

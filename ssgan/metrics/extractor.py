@@ -100,13 +100,13 @@ def sha256(path: Path) -> str:
 def exact_gpu():
     """cuDNN without TF32 and autotuning while evaluating: full-fp32, repeatable convolutions
     on GPUs (TF32, cuDNN's default for convolutions, perturbs Inception features ~1e-3)."""
-    b = torch.backends.cudnn
-    saved = b.benchmark, b.deterministic, b.allow_tf32
-    b.benchmark, b.deterministic, b.allow_tf32 = False, True, False
+    b = torch.backends.cudnn  # the fp32_precision API only: mixing it with allow_tf32 is an
+    saved = b.benchmark, b.deterministic, b.conv.fp32_precision  # error (training sets it)
+    b.benchmark, b.deterministic, b.conv.fp32_precision = False, True, "ieee"
     try:
         yield
     finally:
-        b.benchmark, b.deterministic, b.allow_tf32 = saved
+        b.benchmark, b.deterministic, b.conv.fp32_precision = saved
 
 
 def torch_hub_weights() -> Path:

@@ -27,7 +27,10 @@ increase of seconds per iteration) and one row per operator (``kind`` ``op``: ``
 by operator name; on CUDA also ``kernel``: by kernel name): self time per iteration in both
 modes and the difference (CPU self time for ``op``, device time for ``kernel``; ``op`` rows also
 carry the device time their kernels took), calls per iteration, and ``share_of_diff`` (the
-row's difference over the sum of positive differences of its kind), sorted by the difference.
+row's difference over the sum of positive differences of its kind), sorted by the difference,
+and one ``warning`` row per distinct warning the warm-up iterations raised in that mode (with
+``warn_only=True`` an operator without a deterministic CUDA kernel warns and stays
+nondeterministic).
 On CPU at tiny sizes it checks the plumbing; the numbers that matter come from a GPU.
 """
 
@@ -42,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -152,9 +156,11 @@ def worker(spec: dict) -> dict:
             "cublas_workspace": os.environ.get("CUBLAS_WORKSPACE_CONFIG", ""),
         }
         it = 0
-        for _ in range(spec["warmup"]):
-            it += 1
-            run.step(it)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(spec["warmup"]):
+                it += 1
+                run.step(it)
         sync()
         t0 = time.perf_counter()
         for _ in range(spec["iters"]):
@@ -177,6 +183,7 @@ def worker(spec: dict) -> dict:
         "table": table,
         "device": str(run.device),
         "n_critic": cfg["train"]["n_critic"],
+        "warnings": sorted({f"{w.category.__name__}: {w.message}" for w in caught}),
     }
 
 
@@ -226,6 +233,8 @@ def rows_of(base: dict, mode: str, ref: list[dict], got: list[dict]) -> list[dic
             "cost_pct": round(100 * (ref_its / mode_its - 1), 2),
         }
     ]
+    for text in sorted({w for r in got for w in r["warnings"]}):  # e.g. an operator on
+        rows.append({**base, "mode": mode, "kind": "warning", "name": text})  # PyTorch's list
     a, b = merge(ref), merge(got)
     for kind in ("op", "kernel"):
         keys = {k for k in (*a, *b) if k[0] == kind}

@@ -3,7 +3,7 @@
     python benchmarks/deterministic_cost.py [--methods wgan_gp,ssgan] [--widths 64]
         [--resolutions 32] [--batch 64] [--iters 20] [--warmup 5] [--rounds 2]
         [--device auto] [--cuda-graph false] [--modes deterministic,deterministic_fill]
-        [--out benchmarks/results/deterministic_cost_<device>.csv]
+        [--sastm-spatial conv] [--out benchmarks/results/deterministic_cost_<device>.csv]
 
 Each measurement runs the real training step (``Run(cfg, out).build()`` then ``run.step(i)``,
 ssgan/train.py and ssgan/step.py) on a folder of random images, in a fresh subprocess per mode:
@@ -31,7 +31,12 @@ row's difference over the sum of positive differences of its kind), sorted by th
 and one ``warning`` row per distinct warning the warm-up iterations raised in that mode (with
 ``warn_only=True`` an operator without a deterministic CUDA kernel warns and stays
 nondeterministic).
-On CPU at tiny sizes it checks the plumbing; the numbers that matter come from a GPU.
+
+``--sastm-spatial conv,matmul`` measures methods with SASTM a second time with the spatial
+branch's 1x1 convolution computed as a matmul over channels from the same parameters
+(``spatial_as_matmul``, a candidate reformulation: not bitwise equal on CPU, so not in the
+package), each variant against its own nondeterministic reference (column ``sastm_spatial``).
+On CPU at tiny sizes the script checks the plumbing; the numbers that matter come from a GPU.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ REFERENCE = "nondeterministic"
 COLUMNS = [
     "device",
     "method",
+    "sastm_spatial",
     "width",
     "resolution",
     "batch",
@@ -138,6 +144,25 @@ def profile_table(prof, iters: int, cuda: bool) -> list[dict]:
     return out
 
 
+def spatial_as_matmul(G: torch.nn.Module) -> None:
+    """SASTM's spatial pre-activation Conv1x1_{C->1}(X) computed as a contraction over channels
+    with the same parameters (a candidate reformulation, docs/determinism.md): its weight
+    gradient is then a matmul instead of a cuDNN backward-filter kernel. Not bitwise equal to
+    the convolution (another summation order); here only to be timed."""
+    from ssgan.models import SASTM
+
+    convs = [m.spatial for m in G.modules() if isinstance(m, SASTM) and m.use_spatial]
+    if not convs:
+        raise SystemExit("--sastm-spatial matmul: the generator has no SASTM spatial branch")
+    for conv in convs:
+
+        def forward(x, conv=conv):
+            w = conv.weight.flatten(1)  # 1 x C
+            return torch.einsum("bchw,oc->bohw", x, w) + conv.bias.view(1, -1, 1, 1)
+
+        conv.forward = forward
+
+
 def worker(spec: dict) -> dict:
     """One mode of one configuration, in this (fresh) process."""
     from ssgan.train import Run
@@ -146,6 +171,8 @@ def worker(spec: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run = Run(cfg, Path(tmp) / "run")
         run.build()
+        if spec["sastm_spatial"] == "matmul":
+            spatial_as_matmul(run.m.G)
         if spec["mode"] == "deterministic_fill":  # PyTorch's default, before any step
             torch.utils.deterministic.fill_uninitialized_memory = True
         cuda = run.device.type == "cuda"
@@ -262,6 +289,40 @@ def rows_of(base: dict, mode: str, ref: list[dict], got: list[dict]) -> list[dic
     return rows
 
 
+def measure(spec: dict, modes: list[str], rounds: int, cuda_graph: str) -> list[dict]:
+    """Rows of one configuration: the reference and every mode, interleaved in rounds."""
+    got = {m: [] for m in [REFERENCE, *modes]}
+    for _ in range(rounds):  # interleaved: a shared machine's load hits every mode alike
+        for mode in got:
+            got[mode].append(spawn({**spec, "mode": mode}))
+    base = dict(
+        device=got[REFERENCE][0]["device"],
+        method=spec["method"],
+        sastm_spatial=spec["sastm_spatial"],
+        width=spec["width"],
+        resolution=spec["resolution"],
+        batch=spec["batch"],
+        n_critic=got[REFERENCE][0]["n_critic"],
+        cuda_graph=cuda_graph,
+        iters=spec["iters"],
+        rounds=rounds,
+        torch=torch.__version__,
+    )
+    rows = []
+    for mode in modes:
+        new = rows_of(base, mode, got[REFERENCE], got[mode])
+        rows += new
+        s = new[0]
+        print(
+            f"{spec['method']} ({spec['sastm_spatial']}) width {spec['width']} res "
+            f"{spec['resolution']} {mode}: {s['ref_iters_per_sec']:.3f} -> "
+            f"{s['mode_iters_per_sec']:.3f} it/s (cost {s['cost_pct']:+.1f}%); "
+            f"state {got[mode][0]['state']}",
+            flush=True,
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--methods", default="wgan_gp,ssgan")
@@ -275,6 +336,11 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--device", default="auto")
     p.add_argument("--cuda-graph", default="false", choices=["auto", "true", "false"])
     p.add_argument("--modes", default="deterministic,deterministic_fill")
+    p.add_argument(
+        "--sastm-spatial",
+        default="conv",
+        help="conv,matmul: also time SASTM's spatial branch as a matmul (methods with SASTM)",
+    )
     p.add_argument("--out", default=None)
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -285,7 +351,12 @@ def main(argv: list[str] | None = None) -> Path:
     unknown = [m for m in modes if m not in MODES or m == REFERENCE]
     if unknown:
         raise SystemExit(f"--modes: unknown {unknown}; choose from {list(MODES[1:])}")
+    from ssgan.methods import METHODS
     from ssgan.runtime import resolve_device
+
+    bad = [v for v in a.sastm_spatial.split(",") if v not in ("conv", "matmul")]
+    if bad:
+        raise SystemExit(f"--sastm-spatial: unknown {bad}; choose from conv, matmul")
 
     device = resolve_device(a.device)
     out = Path(a.out or REPO / f"benchmarks/results/deterministic_cost_{device.type}.csv")
@@ -296,46 +367,24 @@ def main(argv: list[str] | None = None) -> Path:
             images = image_folder(Path(tmp) / f"data{res}", max(2 * a.batch, 16), res)
             for width in map(int, a.widths.split(",")):
                 for method in a.methods.split(","):
-                    spec = dict(
-                        method=method,
-                        width=width,
-                        resolution=res,
-                        batch=a.batch,
-                        n_critic=a.n_critic,
-                        iters=a.iters,
-                        warmup=a.warmup,
-                        device=str(device),
-                        cuda_graph=graph,
-                        root=str(Path(tmp) / f"data{res}"),
-                        images=str(images),
-                    )
-                    got = {m: [] for m in [REFERENCE, *modes]}
-                    for _ in range(a.rounds):  # interleaved: a shared machine's load hits all
-                        for mode in got:
-                            got[mode].append(spawn({**spec, "mode": mode}))
-                    state = {m: r[0]["state"] for m, r in got.items()}
-                    base = dict(
-                        device=got[REFERENCE][0]["device"],
-                        method=method,
-                        width=width,
-                        resolution=res,
-                        batch=a.batch,
-                        n_critic=got[REFERENCE][0]["n_critic"],
-                        cuda_graph=a.cuda_graph,
-                        iters=a.iters,
-                        rounds=a.rounds,
-                        torch=torch.__version__,
-                    )
-                    for mode in modes:
-                        new = rows_of(base, mode, got[REFERENCE], got[mode])
-                        rows += new
-                        s = new[0]
-                        print(
-                            f"{method} width {width} res {res} {mode}: "
-                            f"{s['ref_iters_per_sec']:.3f} -> {s['mode_iters_per_sec']:.3f} it/s "
-                            f"(cost {s['cost_pct']:+.1f}%); state {state[mode]}",
-                            flush=True,
+                    for spatial in a.sastm_spatial.split(","):
+                        if spatial != "conv" and "sastm" in METHODS[method].unused_sections:
+                            continue  # no SASTM in this method's generator
+                        spec = dict(
+                            method=method,
+                            width=width,
+                            resolution=res,
+                            batch=a.batch,
+                            n_critic=a.n_critic,
+                            iters=a.iters,
+                            warmup=a.warmup,
+                            device=str(device),
+                            cuda_graph=graph,
+                            sastm_spatial=spatial,
+                            root=str(Path(tmp) / f"data{res}"),
+                            images=str(images),
                         )
+                        rows += measure(spec, modes, a.rounds, a.cuda_graph)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=COLUMNS)

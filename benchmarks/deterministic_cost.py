@@ -23,7 +23,7 @@ second), then runs ``--iters`` more under ``torch.profiler.profile`` (CPU and, o
 activities). The modes of a configuration run interleaved in ``--rounds`` rounds; it/s is the
 median over rounds, operator times the mean. The CSV has, per (method, width, resolution,
 mode), one ``summary`` row (it/s of the reference and of the mode, ``cost_pct`` = the relative
-increase of seconds per iteration) and one row per operator (``kind`` ``op``: ``key_averages()``
+increase of seconds per iteration, ``mode_setup``: the switches the mode's worker found set) and one row per operator (``kind`` ``op``: ``key_averages()``
 by operator name; on CUDA also ``kernel``: by kernel name): self time per iteration in both
 modes and the difference (CPU self time for ``op``, device time for ``kernel``; ``op`` rows also
 carry the device time their kernels took), calls per iteration, and ``share_of_diff`` (the
@@ -82,6 +82,7 @@ COLUMNS = [
     "ref_iters_per_sec",
     "mode_iters_per_sec",
     "cost_pct",
+    "mode_setup",
     "iters",
     "rounds",
     "torch",
@@ -258,6 +259,7 @@ def rows_of(base: dict, mode: str, ref: list[dict], got: list[dict]) -> list[dic
             "ref_iters_per_sec": round(ref_its, 4),
             "mode_iters_per_sec": round(mode_its, 4),
             "cost_pct": round(100 * (ref_its / mode_its - 1), 2),
+            "mode_setup": " ".join(f"{k}={v}" for k, v in got[0]["state"].items()),
         }
     ]
     for text in sorted({w for r in got for w in r["warnings"]}):  # e.g. an operator on

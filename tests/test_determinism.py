@@ -96,6 +96,7 @@ def test_deterministic_cost_script_measures_both_modes(tmp_path):
     ]
     for r in summary:
         assert float(r["ref_iters_per_sec"]) > 0 < float(r["mode_iters_per_sec"])
+        assert r["mode_setup"].startswith("deterministic=True fill=False cublas_workspace=:")
     ops = {(r["sastm_spatial"], r["name"]): r for r in rows if r["kind"] == "op" and r["method"]}
     # the real step ran in both modes: convolutions and Adam are in both profiles
     for name in ("aten::convolution_backward", "Optimizer.step#Adam.step"):

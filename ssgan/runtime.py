@@ -22,13 +22,21 @@ def resolve_device(name: str) -> torch.device:
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
-    """Global RNGs (a fallback for library code: nothing in training draws from them)."""
+    """Global RNGs (a fallback for library code: nothing in training draws from them) and the
+    deterministic-algorithm switch, set both ways (a run with ``train.deterministic: false``
+    after one with true in the same process is not deterministic).
+
+    Deterministic mode leaves PyTorch's ``fill_uninitialized_memory`` off: on, every ``empty``
+    inside every operator is filled with NaN (one more kernel per allocation, hundreds per
+    iteration), which changes no result of an operator that writes its whole output, and every
+    operator training calls does (docs/determinism.md; tests/test_determinism.py)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.utils.deterministic.fill_uninitialized_memory = False
         torch.backends.cudnn.benchmark = False
 
 

@@ -143,7 +143,7 @@ def report(paths, config) -> str:
         if not rows:
             continue
         r0 = rows[0]
-        cuda = f", CUDA {r0['cuda']}" if r0["cuda"] else ""
+        cuda = f", CUDA {r0['cuda']}" if r0["cuda"] and r0["device"] != "cpu" else ""
         out += [f"### {r0['device_name']} ({stem}.csv; torch {r0['torch']}{cuda})", ""]
         out += table(rows)
         name = "H100" if "h100" in stem else f"{r0['device_name']} ({stem})"

@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import each other fr
 import summarise  # noqa: E402
 
 
-@pytest.mark.slow  # 95 s on the shared 2-core machine under load (8 builds, 2 packed processes)
+@pytest.mark.slow  # 40-95 s on the shared 2-core machine (8 builds, 2 packed processes)
 def test_train_step_benchmark_rows_on_cpu(tmp_path):
     out = tmp_path / "cpu.csv"
     args = "--device cpu --mode eager,graph --precision fp32,bf16 --methods wgan_gp,ssgan"

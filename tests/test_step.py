@@ -165,6 +165,11 @@ def test_fingerprint_sees_a_replaced_tensor():
     before = run.step.fingerprint()
     run.m.opt_D.zero_grad(set_to_none=True)
     assert run.step.fingerprint() != before
+    for opt in (run.m.opt_G, run.m.opt_D):  # an optimizer state replaced (not updated in place)
+        before = run.step.fingerprint()
+        state = next(iter(opt.state.values()))
+        state["exp_avg"] = state["exp_avg"].clone()
+        assert run.step.fingerprint() != before
 
 
 def test_restore_loads_in_place(tmp_path):
@@ -178,8 +183,11 @@ def test_restore_loads_in_place(tmp_path):
     modules = [
         (n, t.data_ptr()) for n, t in [*run.m.G.state_dict().items(), *run.m.D.state_dict().items()]
     ]
-    run.step._graph = "captured"
+    run.step._graph, run.step.graph = "captured", True  # as on CUDA: Adam must stay capturable
     assert run.restore() == 12
+    for opt in (run.m.opt_G, run.m.opt_D):
+        assert all(group["capturable"] for group in opt.param_groups)
+        assert all(state["step"].dtype == torch.float32 for state in opt.state.values())
     after = [
         (n, t.data_ptr()) for n, t in [*run.m.G.state_dict().items(), *run.m.D.state_dict().items()]
     ]

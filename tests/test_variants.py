@@ -66,8 +66,12 @@ def test_bad_variants_are_named(methods, message):
 
 
 def test_label_not_in_a_mapping_is_an_error():
-    with pytest.raises(C.ConfigError, match="'ssgan_y' is not in the config's 'methods'"):
+    with pytest.raises(C.ConfigError) as err:
         C.resolve("mnist", "ssgan_y", 0, SUITE)
+    assert str(err.value) == (
+        "method 'ssgan_y' is not in the config's 'methods'; it has: wgan_gp, ssgan, "
+        "ssgan_sigmoid, ssgan_r2"
+    )
 
 
 def test_grid_takes_a_variants_slice():
@@ -81,6 +85,13 @@ def test_grid_takes_a_variants_slice():
         bad = {**SUITE, "methods": {"v": {"method": "ssgan", "seeds": seeds}}}
         with pytest.raises(C.ConfigError, match=r"'methods\.v\.seeds' must list some of"):
             C.grid(bad)
+    bad = {**SUITE, "methods": {"v": {"method": "ssgan", "datasets": ["cifar10"]}}}
+    with pytest.raises(C.ConfigError) as err:
+        C.grid(bad)
+    assert str(err.value) == (
+        "config key 'methods.v.datasets' must list some of the config's datasets "
+        "(mnist, fashion_mnist), got ['cifar10']"
+    )
 
 
 def test_train_records_label_and_registered_method(tmp_path):

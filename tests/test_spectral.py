@@ -45,7 +45,9 @@ def test_hinge_critic_loss_equals_a_hand_computation():
 
 def test_power_iteration_converges_to_unit_top_singular_value():
     cfg = cfg_for("sn_gan")
-    D = get_method("sn_gan", cfg).build_critic(32, 1)
+    with torch.random.fork_rng():  # raw weights from a fixed draw, whatever ran before
+        torch.manual_seed(0)
+        D = get_method("sn_gan", cfg).build_critic(32, 1)
     convs = spectral.critic_convolutions(D)
     assert len(convs) == 3 and all(hasattr(m, "parametrizations") for _, m in convs)
     assert hasattr(D.fc, "parametrizations")  # the linear layer is normalised too
@@ -64,10 +66,10 @@ def test_power_iteration_converges_to_unit_top_singular_value():
 
 def sn_state(seed: int, rng: int) -> dict:
     """SN-GAN's networks for ``seed``, built after seeding the global RNG with ``rng``."""
-    torch.manual_seed(rng)
-    G, D = get_method("sn_gan", cfg_for("sn_gan", "model.critic_norm=none")).build_networks(
-        32, 1, seed
-    )
+    with torch.random.fork_rng():  # other tests' global RNG is left alone
+        torch.manual_seed(rng)
+        method = get_method("sn_gan", cfg_for("sn_gan", "model.critic_norm=none"))
+        G, D = method.build_networks(32, 1, seed)
     return {**{f"G.{k}": v for k, v in G.state_dict().items()}, **D.state_dict()}
 
 

@@ -45,7 +45,9 @@ def test_hinge_critic_loss_equals_a_hand_computation():
 
 def test_power_iteration_converges_to_unit_top_singular_value():
     cfg = cfg_for("sn_gan")
-    D = get_method("sn_gan", cfg).build_critic(32, 1)
+    with torch.random.fork_rng():  # raw weights from a fixed draw, whatever ran before
+        torch.manual_seed(0)
+        D = get_method("sn_gan", cfg).build_critic(32, 1)
     convs = spectral.critic_convolutions(D)
     assert len(convs) == 3 and all(hasattr(m, "parametrizations") for _, m in convs)
     assert hasattr(D.fc, "parametrizations")  # the linear layer is normalised too
@@ -60,6 +62,57 @@ def test_power_iteration_converges_to_unit_top_singular_value():
         assert float(top) == pytest.approx(1.0, abs=2e-3)
         raw = spectral.as_matrix(spectral.raw_weight(layer))
         assert float(torch.linalg.svdvals(raw)[0]) != pytest.approx(1.0, abs=0.05)
+
+
+def sn_state(seed: int, rng: int) -> dict:
+    """SN-GAN's networks for ``seed``, built after seeding the global RNG with ``rng``."""
+    with torch.random.fork_rng():  # other tests' global RNG is left alone
+        torch.manual_seed(rng)
+        method = get_method("sn_gan", cfg_for("sn_gan", "model.critic_norm=none"))
+        G, D = method.build_networks(32, 1, seed)
+    return {**{f"G.{k}": v for k, v in G.state_dict().items()}, **D.state_dict()}
+
+
+def test_sn_gan_starts_from_wgan_gp_weights_and_seeded_power_vectors():
+    """A paired run's shared layers start equal: SN-GAN's generator and its critic's raw weights
+    are WGAN-GP's for the same seed (per-layer seeds named G.* and D.*); the power iteration's
+    u, v come from each layer's own seed, not from the global RNG."""
+    G, D = get_method("wgan_gp", cfg_for("wgan_gp", "model.critic_norm=none")).build_networks(
+        32, 1, 5
+    )
+    sn = sn_state(5, 0)
+    for k, v in G.state_dict().items():
+        assert torch.equal(sn[f"G.{k}"], v), k
+    raw = {k.replace(".parametrizations.weight.original", ".weight"): v for k, v in sn.items()}
+    for k, v in D.state_dict().items():
+        assert torch.equal(raw[k], v), k
+    vectors = [k for k in sn if k.endswith(("._u", "._v"))]
+    assert len(vectors) == 8  # three convolutions and the linear layer
+    again, other = sn_state(5, 1), sn_state(6, 0)  # another global RNG state; another seed
+    assert all(torch.equal(again[k], sn[k]) for k in sn)
+    assert not any(torch.equal(other[k], sn[k]) for k in vectors if sn[k].numel() > 1)  # fc's u: 1
+
+
+@pytest.mark.parametrize("seeded", [True, False])
+def test_one_power_iteration_per_training_forward(seeded):
+    """n_power_iterations=1: from any v, one forward in training mode sets u = W v / |.|, then
+    v = W^T u / |.|, once (the critic built alone, and the seeded one of build_networks)."""
+    method = get_method("sn_gan", cfg_for("sn_gan"))
+    D = method.build_networks(32, 1, 0)[1] if seeded else method.build_critic(32, 1)
+    g = torch.Generator().manual_seed(3)
+    want = {}
+    with torch.no_grad():
+        for layer in [m for _, m in spectral.critic_convolutions(D)] + [D.fc]:
+            sn = layer.parametrizations.weight[0]
+            sn._v.copy_(torch.nn.functional.normalize(torch.randn(sn._v.shape, generator=g), dim=0))
+            W = spectral.raw_weight(layer).reshape(sn._u.shape[0], -1)
+            u = torch.nn.functional.normalize(W @ sn._v, dim=0, eps=sn.eps)
+            want[layer] = (u, torch.nn.functional.normalize(W.t() @ u, dim=0, eps=sn.eps))
+        D(torch.zeros(2, 1, 32, 32))
+    for layer, (u, v) in want.items():
+        sn = layer.parametrizations.weight[0]
+        torch.testing.assert_close(sn._u, u, rtol=0, atol=1e-6)
+        torch.testing.assert_close(sn._v, v, rtol=0, atol=1e-6)
 
 
 # ---------------------------------------------------------------------- compensation
@@ -155,6 +208,20 @@ def test_dynamic_gamma_survives_a_checkpoint(tmp_path):
     other.compensate(m)
     for k, c in convs.items():
         assert torch.equal(spectral.raw_weight(c).detach(), after[k])
+
+
+def test_dynamic_compensation_continues_the_running_gamma():
+    """SR-GAN keeps gamma per layer across compensations: from gamma = 1 (the largest
+    value), a compensation keeps gamma at 1 and leaves every convolution's spectrum flat."""
+    cfg = cfg_for("sr_gan", "sr.every=1", "sr.mode=dynamic", "train.n_critic=1")
+    method, m, next_batch, gen = build(cfg)
+    method.train_iteration(m, next_batch, gen, 1)
+    method.gamma = {k: torch.ones_like(g) for k, g in method.gamma.items()}
+    method.compensate(m)
+    for name, conv in spectral.critic_convolutions(m.D):
+        assert torch.equal(method.gamma[name], torch.ones_like(method.gamma[name]))
+        s, _ = spectral.normalised_spectrum(spectral.raw_weight(conv))
+        torch.testing.assert_close(s, torch.ones_like(s), rtol=0, atol=1e-5)
 
 
 # ------------------------------------------------------------------- per-method defaults

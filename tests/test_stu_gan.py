@@ -16,10 +16,16 @@ import pytest
 import torch
 
 from ssgan import config as C
-from ssgan.methods import get_method
+from ssgan.methods import get_method, sparse_masks
 from ssgan.methods.base import Models
-from ssgan.methods.sparse_masks import SparseMasks, cosine_death_rate, masked_weights
+from ssgan.methods.sparse_masks import (
+    SparseMasks,
+    cosine_death_rate,
+    erk_densities,
+    masked_weights,
+)
 from ssgan.models import Critic, Generator
+from ssgan.seeds import layer_seed
 from ssgan.train import train
 from tests.conftest import TINY
 
@@ -94,6 +100,70 @@ def test_masks_are_seeded_by_the_run_seed():
     ma, mb, mc = (x.sparse["G"].masks for x in (a, b, c))
     assert all(torch.equal(ma[k], mb[k]) for k in ma)
     assert not all(torch.equal(ma[k], mc[k]) for k in ma)
+
+
+def test_initial_masks_keep_the_top_of_each_layers_seeded_scores(monkeypatch):
+    """A layer keeps exactly max(1, round(d N)) weights: those of the largest random scores
+    drawn from the layer's own seed (ties to the lower position); density 1 is dense."""
+    big, tiny = torch.nn.Conv2d(4, 8, 3), torch.nn.Conv2d(1, 1, 2)  # 288 and 4 weights
+    assert erk_densities({"a": (8, 4, 3, 3), "b": (1, 1, 2, 2)}, 1.0) == {"a": 1.0, "b": 1.0}
+    mask = SparseMasks(tiny, 0.1, 3, "D").masks["weight"]
+    assert int(mask.sum()) == 1  # round(0.4) = 0: at least one
+    mask = SparseMasks(big, 0.3, 3, "D").masks["weight"].view(-1).bool()
+    scores = torch.rand(
+        288, generator=torch.Generator().manual_seed(layer_seed(3, "mask.D.weight"))
+    )
+    want = torch.zeros(288, dtype=torch.bool)
+    want[scores.topk(86).indices] = True  # round(0.3 * 288)
+    assert torch.equal(mask, want)
+    for seed, prefix in ((4, "D"), (3, "G")):
+        assert not torch.equal(SparseMasks(big, 0.3, seed, prefix).masks["weight"], want)
+    monkeypatch.setattr(sparse_masks, "_random_scores", lambda n, seed, device: torch.zeros(n))
+    mask = SparseMasks(big, 0.3, 3, "D").masks["weight"].view(-1)
+    assert torch.equal(mask, (torch.arange(288) < 86).float())
+
+
+def test_exploration_through_the_method_its_rows_and_summary():
+    """Iteration 0's rows record the ERK masks (nothing pruned, p_0); an exploration (at
+    iteration 1 with update_every 1) regrows G by |gradient| and D at random from the
+    iteration's seed, exactly as the masks' own explore, and its rows count what changed.
+    run.json's method_summary counts the masked and active weights of both networks."""
+    over = ("stu.density_d=0.5", "stu.growth_g=gradient", "stu.growth_d=random")
+    method, m, next_batch, gen = built(cfg_of(*over, "stu.update_every=1"))
+    twin, m2, next2, gen2 = built(cfg_of(*over))  # update_every 1000: explores by hand below
+    start = method.drain_rows(m, 0, True)["stu_masks.csv"]
+    assert len(start) == sum(len(sp.masks) for sp in method.sparse.values()) == 6
+    assert {(r["iteration"], r["pruned"], r["regrown"], r["death_rate"]) for r in start} == {
+        (0, 0, 0, 0.5)
+    }
+    old = {
+        net: {k: v.bool().clone() for k, v in sp.masks.items()} for net, sp in method.sparse.items()
+    }
+    method.train_iteration(m, next_batch, gen, 1)
+    twin.train_iteration(m2, next2, gen2, 1)
+    for net, growth in (("G", "gradient"), ("D", "random")):
+        twin.sparse[net].explore(twin.death_rate(1), growth, 1)
+    rows = method.drain_rows(m, 1, False)["stu_masks.csv"]
+    assert len(rows) == 6 and method.drain_rows(m, 1, False)["stu_masks.csv"] == []
+    for r in rows:
+        sp, name = method.sparse[r["network"]], f"{r['layer']}.weight"
+        new = sp.masks[name].bool()
+        assert torch.equal(new, twin.sparse[r["network"]].masks[name].bool()), name
+        assert r["pruned"] == int((old[r["network"]][name] & ~new).sum())
+        assert r["regrown"] == int((new & ~old[r["network"]][name]).sum())
+        assert (r["iteration"], r["death_rate"]) == (1, method.death_rate(1))
+    sparse_rows = [r for r in rows if r["density"] < 1]  # ERK-dense layers cannot change
+    assert len(sparse_rows) >= 3 and all(r["pruned"] > 0 for r in sparse_rows)
+    summary = method.summary(m)
+    for net, key in (("G", "generator"), ("D", "critic")):
+        masks = method.sparse[net].masks.values()
+        assert summary[f"{key}_masked"] == sum(x.numel() for x in masks)
+        assert summary[f"{key}_masked_active"] == sum(int(x.sum()) for x in masks)
+    assert set(summary) == {"params_total", "params_active"} | {
+        f"{k}_{v}"
+        for k in ("generator", "critic")
+        for v in ("params", "active", "masked", "masked_active", "itop_rate")
+    }
 
 
 def test_every_masked_weight_is_zero_after_every_step_and_gradients_stay_dense():

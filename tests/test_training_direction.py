@@ -316,3 +316,16 @@ def test_short_training_moves_samples_toward_the_data(name, tmp_path):
     G.load_state_dict(torch.load(tmp_path / "run" / "generator.pt", weights_only=True))
     end = distances(G)
     assert (end < start / LEARN_FACTOR).all(), f"{name}: {start.tolist()} -> {end.tolist()}"
+
+
+@pytest.mark.parametrize("method_name", ALL_METHODS)
+def test_generator_step_leaves_the_critic_gradients_of_the_last_critic_step(method_name):
+    """The critic is frozen during the generator step: after the iteration its gradients are
+    those of its last step (what STU-GAN's ``growth_d: gradient`` regrows by), and it trains
+    again afterwards."""
+    method, m, next_batch, gen = build(tiny_cfg(method_name))
+    method.critic_step(m, next_batch(), gen)
+    grads = [p.grad.clone() for p in m.D.parameters()]
+    method.generator_step(m, 16, gen, torch.device("cpu"))
+    assert all(torch.equal(p.grad, g) for p, g in zip(m.D.parameters(), grads))
+    assert all(p.requires_grad for p in m.D.parameters())

@@ -58,5 +58,5 @@ class SRGAN(SNGAN):
         return {"gamma": dict(self.gamma), "compensations": self.compensations}
 
     def load_state_dict(self, state: dict) -> None:
-        self.gamma = dict(state.get("gamma", {}))
-        self.compensations = int(state.get("compensations", 0))
+        self.gamma = dict(state["gamma"])  # both keys: every checkpoint holds state_dict()
+        self.compensations = int(state["compensations"])

@@ -48,9 +48,8 @@ class STUGAN(WGANGP):
 
     def eager_iteration(self, iteration):
         s = self.cfg["stu"]
-        return (
+        return (  # iterations count from 1: the initial masks (iteration 0) are never explored
             s["explore"]
-            and iteration > 0
             and iteration % s["update_every"] == 0
             and iteration < self.cfg["train"]["iterations"]  # no exploration left to train
         )

@@ -446,3 +446,12 @@ def test_cuda_devices_must_exist(monkeypatch):
         assert str(err.value) == (
             f"config key 'fid.device' is '{name}' but there are only {count} CUDA devices"
         )
+
+
+def test_a_list_as_a_key_is_a_one_line_error(tmp_path):
+    f = tmp_path / "key.yaml"
+    f.write_text("seed: 0\n? [a, b]\n: 1\n")
+    with pytest.raises(
+        C.ConfigError, match=f"^{re.escape(str(f))}:2:3: malformed YAML: found unhashable key$"
+    ):
+        C.load_yaml(f)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+from collections.abc import Hashable
 from pathlib import Path
 
 import yaml
@@ -22,6 +23,8 @@ class Loader(yaml.SafeLoader):
         seen: dict = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):  # PyYAML's own one-line "found unhashable key"
+                break
             if key in seen:
                 mark = key_node.start_mark
                 raise ConfigError(

@@ -395,3 +395,63 @@ def test_default_data_root_is_data(monkeypatch):
 
 def test_stats_key_digest_length():
     assert re.fullmatch(r"mnist-train-32px-1ch-n20-[0-9a-f]{20}", key())
+
+
+def test_duplicate_keys_and_syntax_errors_name_file_line_and_column(tmp_path):
+    f = tmp_path / "dup.yaml"
+    f.write_text("train:\n  lr: 1\n  lr: 2\n")
+    with pytest.raises(C.ConfigError) as err:
+        C.load_yaml(f)
+    assert str(err.value) == (
+        f"{f}:3:3: duplicate key 'lr' (first at line 2); one of the two would be silently lost"
+    )
+    f.write_text("seed: 0\nx: 1\ntrain: {}\nx: 2\n")
+    with pytest.raises(C.ConfigError) as err:
+        C.load_yaml(f)
+    assert str(err.value).startswith(f"{f}:4:1: duplicate key 'x' (first at line 2);")
+    f.write_text("train: [1, 2\n")
+    with pytest.raises(C.ConfigError, match=f"^{re.escape(str(f))}:2:1: malformed YAML: "):
+        C.load_yaml(f)
+
+
+def test_upgrade_adds_the_legacy_keys_and_keeps_the_given_ones():
+    old = {"train": {"precision": "bf16", "lr": 0.1}, "fid": {"bn_mode": "train"}}
+    C.upgrade(old)
+    assert old["train"] == {"precision": "bf16", "lr": 0.1, "cuda_graph": False}
+    assert old["fid"] == {**C.LEGACY["fid"], "bn_mode": "train"}
+    assert "sastm" not in old  # a section the record lacks stays absent
+    old["fid"]["compare_bn_modes"].append("eval")
+    assert C.LEGACY["fid"]["compare_bn_modes"] == []  # copies, not the shared defaults
+    assert C.upgrade({}) == {}
+
+
+def check_devices_with(monkeypatch, available, count, train="cpu", fid="cpu"):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    C.check_devices({"train": {"device": train}, "fid": {"device": fid}})
+
+
+def test_cuda_devices_must_exist(monkeypatch):
+    check_devices_with(monkeypatch, False, 0)  # the CPU needs no CUDA
+    for train, fid in [("cuda", "cpu"), ("cpu", "cuda:0")]:
+        key, name = ("train.device", train) if train != "cpu" else ("fid.device", fid)
+        with pytest.raises(C.ConfigError) as err:
+            check_devices_with(monkeypatch, False, 0, train, fid)
+        assert str(err.value) == f"config key '{key}' is '{name}' but no CUDA device is available"
+    check_devices_with(monkeypatch, True, 1, "cuda", "cuda:0")
+    check_devices_with(monkeypatch, True, 2, "cuda:1", "cuda")
+    for name, count in [("cuda:2", 2), ("cuda", 0), ("cuda:10", 3)]:
+        with pytest.raises(C.ConfigError) as err:
+            check_devices_with(monkeypatch, True, count, "cpu", name)
+        assert str(err.value) == (
+            f"config key 'fid.device' is '{name}' but there are only {count} CUDA devices"
+        )
+
+
+def test_a_list_as_a_key_is_a_one_line_error(tmp_path):
+    f = tmp_path / "key.yaml"
+    f.write_text("seed: 0\n? [a, b]\n: 1\n")
+    with pytest.raises(
+        C.ConfigError, match=f"^{re.escape(str(f))}:2:3: malformed YAML: found unhashable key$"
+    ):
+        C.load_yaml(f)

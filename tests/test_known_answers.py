@@ -320,3 +320,11 @@ def test_bad_shapes_and_options_are_named():
         Generator(40)
     with pytest.raises(ValueError, match=r"^SASTM recombination must be product\|sum, got 'max'$"):
         SASTM(8, recombination="max")
+
+
+def test_dead_frac_counts_entries_zero_for_every_sample():
+    t = torch.tensor([[0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 5.0], [0.0, 2.0, 0.0, 0.0]])
+    assert probes.dead_frac(t) == 0.25  # only the first column is 0 in every row
+    assert probes.dead_frac(torch.zeros(2, 3, 2)) == 1.0
+    assert probes.dead_frac(torch.tensor([[0.0, 1.0], [0.0, 1.0]])) == 0.5
+    assert probes.dead_frac(None) == ""

@@ -1,6 +1,7 @@
 """ssgan.analysis.stats against hand-computed values, and the verdict rule by simulation."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -155,3 +156,107 @@ def test_no_effect_gives_false_holds_in_at_most_5_percent_of_draws():
 def test_in_range():
     assert stats.in_range(0.15) is True and stats.in_range(0.30) is False
     assert stats.in_range(0.0476) is True and stats.in_range(0.2184) is True
+
+
+def test_inputs_are_read_as_float():
+    assert stats.as_array([1, 2]).dtype == np.float64
+    assert stats.as_array(["0.5", "1"]).tolist() == [0.5, 1.0]  # numeric text, as from a CSV
+    assert stats.sign_flip_p(["-1", "-2", "-4"]) == 0.25
+
+
+def test_two_values_are_enough():
+    """n = 2 is the smallest sample with every quantity defined (the docstrings say NaN below)."""
+    assert stats.mean_std([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)), 2)
+    lo, hi = stats.t_ci([1.0, 3.0])  # mean 2, sd/sqrt(2) = 1, t_{.975,1} = 12.706205
+    assert (lo, hi) == (pytest.approx(2 - 12.706205), pytest.approx(2 + 12.706205))
+    ref = st.ttest_1samp([1.0, 3.0], 0.0)
+    assert stats.ttest_zero([1.0, 3.0]) == (
+        pytest.approx(ref.statistic),
+        pytest.approx(ref.pvalue),
+        1,
+    )
+    assert stats.sign_flip_p([-1.0, -2.0]) == 0.5  # |sum| 3 reached by (-,-) and (+,+) of 4
+    assert all(map(math.isfinite, stats.bootstrap_ci([1.0, 3.0], 50, 0)))
+
+
+def test_short_inputs_give_nan_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(stats.mean_std([])[0])
+        assert math.isnan(stats.mean_std([0.2])[1])
+        assert math.isnan(stats.wilcoxon_p([0.0] * 6))  # all zero: no ranks at all
+    assert stats.ttest_zero([])[2] == 0 and stats.ttest_zero([0.1])[2] == 0
+
+
+def test_ttest_zero_without_spread_keeps_df():
+    assert stats.ttest_zero([-0.1, -0.1, -0.1]) == (-math.inf, 0.0, 2)
+    assert stats.ttest_zero([0.2, 0.2, 0.2, 0.2]) == (math.inf, 0.0, 3)
+    t, p, df = stats.ttest_zero([0.0, 0.0, 0.0])
+    assert math.isnan(t) and math.isnan(p) and df == 2
+
+
+def test_wilcoxon_of_equal_nonzero_differences():
+    # all six |d| tied, all positive: scipy's p, not NaN (only all-zero d gives NaN)
+    assert stats.wilcoxon_p([1.0] * 6) == pytest.approx(st.wilcoxon([1.0] * 6).pvalue)
+    assert stats.wilcoxon_p([1.0] * 6) < 0.05
+
+
+def test_holm_caps_each_scaled_p_at_one():
+    # sorted .6*2 = 1.2 -> 1, .9*1 = .9 -> running max 1, 1
+    assert stats.holm([0.6, 0.9]).tolist() == [1.0, 1.0]
+    # five values with a tie: .01*5=.05, .01*4=.04, .02*3=.06, .03*2=.06, .5*1=.5
+    # running max: .05 .05 .06 .06 .5
+    out = stats.holm([0.03, 0.01, 0.5, 0.01, 0.02])
+    assert out == pytest.approx([0.06, 0.05, 0.5, 0.05, 0.06])
+
+
+def _bootstrap_by_hand(x, n_boot, seed, level):
+    x = np.asarray(x, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(x), size=(n_boot, len(x)))
+    means = np.sort(x[idx].mean(axis=1))
+    return tuple(np.quantile(means, [(1 - level) / 2, (1 + level) / 2]))
+
+
+def test_bootstrap_ci_is_the_percentile_interval():
+    x = [0.10, 0.10, 0.25, 0.05, 0.20, -0.3]
+    assert stats.bootstrap_ci(x) == _bootstrap_by_hand(x, 10000, 0, 0.95)  # the defaults
+    assert stats.bootstrap_ci(x, 999, 3, 0.8) == _bootstrap_by_hand(x, 999, 3, 0.8)
+    lo_narrow, hi_narrow = stats.bootstrap_ci(x, 2000, 0, 0.5)
+    lo, hi = stats.bootstrap_ci(x, 2000, 0, 0.95)
+    assert lo < lo_narrow < hi_narrow < hi
+    # a single resample: both ends are its mean
+    one = stats.bootstrap_ci(x, 1, 5)
+    idx = np.random.default_rng(5).integers(0, 6, size=(1, 6))
+    assert one == pytest.approx((np.mean(np.asarray(x)[idx]),) * 2)
+    assert all(map(math.isnan, stats.bootstrap_ci(x, 0, 5)))
+
+
+def test_sign_flip_p_shapes_and_types():
+    assert type(stats.sign_flip_p([-1.0, -2.0, -4.0])) is float
+    assert type(stats.sign_flip_p([0.3])) is float
+    for shape in [(3, 1), (2, 3, 1)]:
+        p = stats.sign_flip_p(np.ones(shape))
+        assert p.shape == shape[:-1] and p.dtype == float and np.isnan(p).all()
+    # an all-zero row is NaN, the others keep their p
+    p = stats.sign_flip_p(np.array([[0.0, 0.0, 0.0], [-1.0, -2.0, -4.0]]))
+    assert math.isnan(p[0]) and p[1] == 0.25
+
+
+def test_sign_flip_p_exact_up_to_12_then_monte_carlo():
+    # n = 12, all equal: only the all-minus and all-plus vectors reach |sum|: 2/4096 exactly
+    assert stats.sign_flip_p([-1.0] * 12) == 2 / 4096
+    # n = 13: Monte Carlo with default_rng(seed), seed 0 by default
+    d = np.r_[np.full(7, -0.1), np.full(6, 0.08)]
+    p0 = stats.sign_flip_p(d)
+    assert p0 == stats.sign_flip_p(d, seed=0) != stats.sign_flip_p(d, seed=1)
+    rng = np.random.default_rng(0)
+    signs = np.vstack([np.ones(13), rng.choice([-1.0, 1.0], size=(stats.MONTE_CARLO, 13))])
+    assert p0 == pytest.approx(np.mean(np.abs(signs @ d) >= abs(d.sum()) * (1 - 1e-12)))
+
+
+def test_verdict_at_the_boundaries():
+    assert stats.verdict(-0.2, -0.1, 0.05, "<") == "inconclusive"  # p = ALPHA is not < ALPHA
+    assert stats.verdict(-0.2, -0.1, 0.0499, "<") == "holds"
+    assert stats.verdict(-0.2, 0.0, 0.01, "<") == "inconclusive"  # CI touching 0 includes it
+    assert stats.verdict(0.0, 0.2, 0.01, ">") == "inconclusive"
+    assert stats.verdict(0.0, 0.2, 0.01, "<") == "inconclusive"

@@ -202,16 +202,23 @@ class Step:
         return storage_fingerprint(m.G, m.D, m.opt_G, m.opt_D)
 
     def _eager(self, iteration: int, side_stream: bool = False) -> dict:
-        if not side_stream:
+        with self._warmup_stream() if side_stream else contextlib.nullcontext():
             stats = self.run_eagerly(iteration)
-        else:  # CUDA only: warm-up before a capture runs on a side stream
-            side = self._side_stream()
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                stats = self.run_eagerly(iteration)
-            torch.cuda.current_stream(self.device).wait_stream(side)
         self.eager_done += 1
         return stats
+
+    @contextlib.contextmanager
+    def _warmup_stream(self):
+        """On CUDA, warm-up before a capture runs on the capture's side stream (as
+        torch.cuda.graph requires); on the CPU (graph logic under test) it is a no-op."""
+        if self.device.type != "cuda":
+            yield
+            return
+        side, main = self._side_stream(), torch.cuda.current_stream(self.device)
+        side.wait_stream(main)
+        with torch.cuda.stream(side):
+            yield
+        main.wait_stream(side)
 
     def _side_stream(self):
         if not hasattr(self, "_stream"):

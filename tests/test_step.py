@@ -5,6 +5,7 @@ graph switch. The CUDA-only capture and replay are checked by tests/test_cuda.py
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -231,3 +232,86 @@ def test_a_failed_capture_falls_back_to_eager_with_the_same_batches(monkeypatch)
     assert step.graph is False and step.captures == 0
     assert step.graph_error == "RuntimeError: operation not permitted when stream is capturing"
     assert runs["fallback"].stream.state_dict() == runs["plain"].stream.state_dict()
+
+
+class ReplayOnCPU:
+    """Stands in for a captured torch.cuda.CUDAGraph on the CPU: ``replay`` runs the iteration
+    that was captured (its number baked in, as a graph's Python branches are) on the buffers."""
+
+    def __init__(self, step, iteration):
+        self.step, self.iteration, self.replays = step, iteration, 0
+
+    def replay(self):
+        self.step.inputs.k = 0
+        self.step._outputs = self.step.run_eagerly(self.iteration)
+        self.replays += 1
+
+
+def graph_run_on_cpu(monkeypatch, cfg):
+    """A Run whose step follows the CUDA-graph schedule on the CPU; returns it and the log of
+    (iteration, how it ran)."""
+    run = Run(cfg, "unused")
+    run.build()
+    step, log = run.step, []
+    step.graph = True
+
+    def capture(iteration):
+        step._graph = ReplayOnCPU(step, iteration)
+        step._fingerprint = step.fingerprint()
+        step.captures += 1
+        log.append((iteration, "capture"))
+
+    eager = step._eager
+
+    def logged_eager(iteration, side_stream=False):
+        log.append((iteration, "warm-up" if side_stream else "eager"))
+        return eager(iteration, side_stream)
+
+    monkeypatch.setattr(step, "_capture", capture)
+    monkeypatch.setattr(step, "_eager", logged_eager)
+    return run, log
+
+
+def test_graph_schedule_warm_up_capture_replay_and_eager_iterations(monkeypatch):
+    """With graphs on: GRAPH_WARMUP eager iterations, one capture, replays; the method's eager
+    iterations (STU-GAN's explorations at 5 and 10) run eagerly between replays without a new
+    capture (they work in place); the trajectory equals an eager run's bitwise."""
+    cfg = _storage_cfg("stu_gan")
+    cfg["stu"]["update_every"] = 5
+    run, log = graph_run_on_cpu(monkeypatch, cfg)
+    plain = Run(copy.deepcopy(cfg), "unused")
+    plain.build()
+    for it in range(1, 13):
+        a, b = plain.step(it), run.step(it)
+        assert all(torch.equal(a[k], b[k]) for k in a), it
+    assert log == [
+        (1, "warm-up"),
+        (2, "warm-up"),
+        (3, "warm-up"),
+        (4, "capture"),
+        (5, "eager"),
+        (10, "eager"),
+    ]
+    assert run.step.captures == 1 and run.step._graph.replays == 12 - 3 - 2
+    assert all(torch.equal(p, q) for p, q in zip(plain.m.G.parameters(), run.m.G.parameters()))
+    assert run.stream.state_dict() == plain.stream.state_dict()
+
+
+def test_graph_schedule_captures_again_after_storage_changes_and_restore(monkeypatch, tmp_path):
+    cfg = tiny_cfg("wgan_gp")
+    run, log = graph_run_on_cpu(monkeypatch, cfg)
+    for it in range(1, 6):
+        run.step(it)
+    assert [kind for _, kind in log].count("capture") == 1
+    run.m.opt_D.state[run.m.D.fc.weight]["exp_avg"] = torch.zeros_like(run.m.D.fc.weight)
+    run.step(6)  # a replaced optimizer state: capture again, do not replay a stale graph
+    assert log[-1] == (6, "capture") and run.step.captures == 2
+    run.step(7)
+    assert log[-1] == (6, "capture") and run.step._graph.replays == 2
+    run.step.restored()  # a checkpoint loaded: capture again, and Adam stays capturable
+    for opt in (run.m.opt_G, run.m.opt_D):
+        assert all(g["capturable"] for g in opt.param_groups)
+        for g in opt.param_groups:  # capturable Adam steps on CUDA only: back to the CPU's
+            g["capturable"] = False
+    run.step(8)
+    assert log[-1] == (8, "capture") and run.step.captures == 3

@@ -151,10 +151,17 @@ def _wait_for(path: Path, proc, timeout=120):
 # stu_gan: masks, exploration (every 7 iterations, so before and after the kill) and the
 # ever-active record must come back from the checkpoint too; its critic is sparse as well.
 # A shorter run (60 iterations, killed after the checkpoint at 20) keeps the case cheap.
-RESUME_CASES = {
+RESUME_CASES = {  # every registered method, with the options that exercise its own state
+    "wgan_gp": (),
     "ssgan": (),
     "stu_gan": ("stu.update_every=7", "stu.density_d=0.5", "train.iterations=60"),
+    "sn_gan": (),  # power-iteration vectors are buffers
+    "sr_gan": ("sr.mode=dynamic", "sr.every=3"),  # gamma and the compensation count
 }
+
+
+def test_kill_and_resume_covers_every_method():
+    assert set(RESUME_CASES) == set(METHODS)
 
 
 @pytest.mark.parametrize("method", list(RESUME_CASES))

@@ -150,6 +150,7 @@ class Step:
         self.inputs = StepInputs(stream, method.batches_per_iteration())
         self.eager_done = 0  # eager iterations since the last (re)start: the graph's warm-up
         self._graph = None
+        self._stream = None  # the capture's side stream (CUDA), made on first use
         self._outputs: dict[str, torch.Tensor] = {}
         self._fingerprint: tuple[int, ...] = ()
         self.captures = 0
@@ -221,7 +222,7 @@ class Step:
         main.wait_stream(side)
 
     def _side_stream(self):
-        if not hasattr(self, "_stream"):
+        if self._stream is None:
             self._stream = torch.cuda.Stream(self.device)
         return self._stream
 

@@ -96,6 +96,9 @@ def test_precision_flags():
         matmul.fp32_precision, conv.fp32_precision = before
     assert isinstance(S.autocast("bf16", torch.device("cpu")), torch.autocast)
     assert not isinstance(S.autocast("fp32", torch.device("cpu")), torch.autocast)
+    with pytest.warns(UserWarning):  # without CUDA the context is built, then disabled
+        on_cuda = S.autocast("bf16", torch.device("cuda"))
+    assert on_cuda.fast_dtype == torch.bfloat16  # CUDA's autocast default would be float16
 
 
 @pytest.mark.parametrize("method", ["wgan_gp", "sn_gan"])
@@ -212,12 +215,14 @@ def test_capturable_optimizer_state_moves_to_the_device():
     assert all(float(s) == 1.0 for s in steps)
 
 
-def test_a_failed_capture_falls_back_to_eager_with_the_same_batches(monkeypatch):
+@pytest.mark.parametrize("method", ["wgan_gp", "sr_gan"])
+def test_a_failed_capture_falls_back_to_eager_with_the_same_batches(method, monkeypatch, capsys):
     """An operation that cannot be captured ends graphs for the run, not the run: the
-    iteration that failed to capture runs eagerly on the batches already drawn."""
+    iteration that failed to capture runs eagerly on the batches already drawn, as that
+    iteration (SR-GAN's hooks read its number), and the reason is printed."""
     runs = {}
     for name in ("plain", "fallback"):
-        run = runs[name] = Run(tiny_cfg("wgan_gp"), "unused")
+        run = runs[name] = Run(tiny_cfg(method, **{"sr.every": 2}), "unused")
         run.build()
     step = runs["fallback"].step
     step.graph, step.eager_done = True, S.GRAPH_WARMUP  # as on CUDA after the warm-up
@@ -232,6 +237,21 @@ def test_a_failed_capture_falls_back_to_eager_with_the_same_batches(monkeypatch)
     assert step.graph is False and step.captures == 0
     assert step.graph_error == "RuntimeError: operation not permitted when stream is capturing"
     assert runs["fallback"].stream.state_dict() == runs["plain"].stream.state_dict()
+    assert (
+        "CUDA graph capture failed, training eagerly: RuntimeError: operation not permitted "
+        "when stream is capturing\n" == capsys.readouterr().err
+    )
+
+
+def test_a_graph_step_makes_both_optimizers_capturable_from_the_start():
+    run = Run(tiny_cfg("wgan_gp"), "unused")
+    run.build()
+    for opt in (run.m.opt_G, run.m.opt_D):
+        assert not any(g["capturable"] for g in opt.param_groups)
+    step = S.Step(run.method, run.m, run.stream, run.gen, run.device, "fp32", graph=True)
+    for opt in (run.m.opt_G, run.m.opt_D):
+        assert all(g["capturable"] for g in opt.param_groups)
+    assert step.graph_error is None and step.captures == 0
 
 
 class ReplayOnCPU:

@@ -15,18 +15,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v mutmut >/dev/null || source scripts/setup-env.sh
+cores=$(getconf _NPROCESSORS_ONLN)  # not nproc: it follows OMP_NUM_THREADS, set to 1 below
 export OMP_NUM_THREADS=1 MPLBACKEND=Agg
 [ -n "${SSGAN_DATA_ROOT:-}" ] || { echo "set SSGAN_DATA_ROOT (MNIST is read by the tests)" >&2; exit 2; }
 if [ -d mutants/ssgan ]; then  # mutmut re-copies changed .py files only: refresh the data files
   (cd ssgan && find . -type f ! -name '*.py' ! -name '*.pyc' ! -path '*/__pycache__/*' \
     -exec cp --parents {} ../mutants/ssgan/ \;)
 fi
+if [ -d mutants/ssgan ]; then  # a module copied unmutated before it was listed: mutate it now
+  python - <<'PY'
+import glob
+import tomllib
+from pathlib import Path
+
+for pattern in tomllib.loads(Path("pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]:
+    for name in glob.glob(pattern):
+        copy = Path("mutants") / name
+        if name.endswith(".py") and copy.is_file() and not Path(f"{copy}.meta").is_file():
+            copy.unlink()
+PY
+fi
 if [ "${1:-}" = "--report-only" ]; then
   shift
   seconds=-1
 else
   start=$(date +%s)
-  mutmut run --max-children "${MUTMUT_CHILDREN:-$(nproc)}" "$@" || true  # survivors are no error
+  mutmut run --max-children "${MUTMUT_CHILDREN:-$cores}" "$@" || true  # survivors are no error
   seconds=$(( $(date +%s) - start ))
 fi
 mutmut results --all True > mutants/results.txt

@@ -136,7 +136,7 @@ def final_values(probe: pd.DataFrame, column: str, select: Callable) -> pd.DataF
     """Per completed run: the probe's last iteration, mean over the selected layers.
     Columns dataset, method, seed, value, layers."""
     rows = []
-    probe = probe[probe["status"] == "completed"] if len(probe) else probe
+    probe = probe[probe["status"] == "completed"]  # runs.gather: the columns even when empty
     for (d, m, s), g in probe.groupby(["dataset", "method", "seed"]):
         last = g[g["iteration"] == g["iteration"].max()]
         names = select(list(dict.fromkeys(last["layer"])))
@@ -147,7 +147,7 @@ def final_values(probe: pd.DataFrame, column: str, select: Callable) -> pd.DataF
                 dataset=d,
                 method=m,
                 seed=s,
-                value=vals.mean() if len(vals) else math.nan,
+                value=vals.mean(),  # NaN when no selected layer has a value
                 layers=",".join(map(str, names)),
             )
         )
@@ -197,8 +197,8 @@ def probe_row(name, claim, comp, dataset, fv, n_boot, seed) -> dict:
         probe=PROBES[claim.table][0],
         metric=f"{claim.column} (final iteration, mean over layers)",
         layers=" ".join(layers),
-        value_baseline=vb[seeds].mean() if len(seeds) else math.nan,
-        value_treatment=vt[seeds].mean() if len(seeds) else math.nan,
+        value_baseline=vb[seeds].mean(),  # NaN without a pair
+        value_treatment=vt[seeds].mean(),
         **paired_stats(diff, n_boot, seed),
         note=why or few_seeds(len(diff)),
     )
@@ -225,7 +225,7 @@ def sastm_only(probes, comp, dataset) -> dict:
             continue
         fv = final_values(probes["sparsity"], src, sastm_layers)
         v = fv.loc[(fv["dataset"] == dataset) & (fv["method"] == comp.treatment), "value"]
-        out[col] = v.mean() if v.notna().any() else math.nan
+        out[col] = v.mean()  # NaN when the treatment has no value
     return out
 
 

@@ -1,0 +1,156 @@
+"""Known answers for the FID tables' parts (ssgan/analysis/tables.py), called directly on a
+hand-built runs table: the complete pairs, every field of a reduction row, the notes at each
+number of pairs and the mode-collapse setting of the leaderboard. (tests/test_aggregate.py
+checks the same tables as ``ssgan aggregate`` writes them.)"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as st
+
+from ssgan.analysis import stats
+from ssgan.analysis import tables as T
+from ssgan.analysis.tables import Comparison
+
+SS = Comparison(baseline="wgan_gp", treatment="ssgan")
+STU = Comparison(baseline="wgan_gp", treatment="stu_gan")
+
+
+def run(dataset, method, seed, fid, status="completed", fid_status="ok", protocol="p-1"):
+    return dict(
+        dataset=dataset,
+        method=method,
+        seed=seed,
+        status=status,
+        fid_status=fid_status,
+        fid=fid,
+        protocol_id=protocol,
+    )
+
+
+def runs_table() -> pd.DataFrame:
+    rows = [run("mnist", "wgan_gp", s, f) for s, f in enumerate([10.0, 20.0, 40.0, 30.0])]
+    rows += [run("mnist", "ssgan", s, f) for s, f in enumerate([9.0, 18.0, 30.0])]
+    rows += [run("mnist", "ssgan", 3, math.nan, status="diverged", fid_status="missing")]
+    rows += [run("mnist", "stu_gan", 1, 25.0), run("mnist", "stu_gan", 2, 20.0)]
+    rows += [
+        run("cifar10", m, 0, f, protocol="p-2") for m, f in (("wgan_gp", 50.0), ("ssgan", 40.0))
+    ]
+    rows += [run("fashion_mnist", "wgan_gp", 0, 7.0)]  # no treatment run at all
+    return pd.DataFrame(rows)
+
+
+def test_fid_pairs_are_the_complete_pairs_of_each_comparison_in_order():
+    p = T.fid_pairs(runs_table(), [SS, STU])
+    assert list(p.columns) == T.PAIR_COLUMNS
+    assert list(zip(p["comparison"], p["dataset"], p["seed"])) == [
+        ("ssgan vs wgan_gp", "mnist", 0),
+        ("ssgan vs wgan_gp", "mnist", 1),
+        ("ssgan vs wgan_gp", "mnist", 2),
+        ("ssgan vs wgan_gp", "cifar10", 0),
+        ("stu_gan vs wgan_gp", "mnist", 1),
+        ("stu_gan vs wgan_gp", "mnist", 2),
+    ]
+    assert list(p.index) == list(range(6))
+    assert list(p["baseline"]) == ["wgan_gp"] * 6
+    assert list(p["treatment"]) == ["ssgan"] * 4 + ["stu_gan"] * 2
+    assert list(p["fid_baseline"]) == [10, 20, 40, 50, 20, 40]
+    assert list(p["fid_treatment"]) == [9, 18, 30, 40, 25, 20]
+    assert p["r"].tolist() == pytest.approx([0.1, 0.1, 0.25, 0.2, -0.25, 0.5])
+    assert p["log_ratio"].tolist() == pytest.approx(np.log([0.9, 0.9, 0.75, 0.8, 1.25, 0.5]))
+    empty = T.fid_pairs(runs_table(), [])
+    assert empty.empty and list(empty.columns) == T.PAIR_COLUMNS
+
+
+def reduction(dataset="mnist", comp=SS, n_boot=500, seed=4):
+    runs = runs_table()
+    return T.reduction_row(runs, T.fid_pairs(runs, [SS, STU]), dataset, comp, n_boot, seed)
+
+
+def test_reduction_row_every_field():
+    r = reduction()
+    assert set(r) == set(T.RED_COLUMNS)
+    fb, ft = np.array([10.0, 20.0, 40.0, 30.0]), np.array([9.0, 18.0, 30.0])
+    rr, d = 1 - ft / fb[:3], np.log(ft / fb[:3])
+    assert (r["comparison"], r["dataset"], r["dataset_name"]) == (
+        "ssgan vs wgan_gp",
+        "mnist",
+        "MNIST",
+    )
+    assert (r["baseline"], r["treatment"], r["protocol_id"]) == ("wgan_gp", "ssgan", "p-1")
+    assert (r["baseline_n"], r["treatment_n"], r["n_pairs"]) == (4, 3, 3)
+    assert r["baseline_fid_mean"] == pytest.approx(fb.mean())
+    assert r["baseline_fid_std"] == pytest.approx(fb.std(ddof=1))
+    assert r["treatment_fid_mean"] == pytest.approx(ft.mean())
+    assert r["treatment_fid_std"] == pytest.approx(ft.std(ddof=1))
+    assert r["r_of_means"] == pytest.approx(1 - ft.mean() / fb.mean())
+    assert (r["r_mean"], r["r_std"]) == (pytest.approx(rr.mean()), pytest.approx(rr.std(ddof=1)))
+    assert (r["r_ci_low"], r["r_ci_high"]) == pytest.approx(stats.bootstrap_ci(rr, 500, 4))
+    assert r["log_ratio_mean"] == pytest.approx(d.mean())
+    half = st.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+    assert r["log_ratio_ci_low"] == pytest.approx(d.mean() - half)
+    assert r["log_ratio_ci_high"] == pytest.approx(d.mean() + half)
+    assert r["r_t_ci_low"] == pytest.approx(1 - math.exp(d.mean() + half))
+    assert r["r_t_ci_high"] == pytest.approx(1 - math.exp(d.mean() - half))
+    ref = st.ttest_1samp(d, 0.0)
+    assert (r["t_stat"], r["p_ttest"], r["df"]) == (
+        pytest.approx(ref.statistic),
+        pytest.approx(ref.pvalue),
+        2,
+    )
+    assert math.isnan(r["p_wilcoxon"])  # 3 pairs < WILCOXON_MIN_N
+    assert r["p_perm"] == pytest.approx(stats.sign_flip_p(d, 4))
+    assert math.isnan(r["p_ttest_holm"]) and math.isnan(r["p_perm_holm"])  # set by the table
+    assert (r["verdict"], r["rule"]) == ("inconclusive", stats.RULE)
+    assert (r["published_low"], r["published_high"]) == stats.PUBLISHED_RANGE
+    assert r["in_published_range"] is True  # r_mean = 0.15
+    assert (r["n_bootstrap"], r["bootstrap_seed"]) == (500, 4)
+    assert (r["n_dropped"], r["dropped"]) == (1, "seed 3: ssgan diverged")
+    assert r["note"] == "n < 6: Wilcoxon not reported, no verdict possible"
+
+
+def test_reduction_row_notes_and_undefined_values_by_number_of_pairs():
+    one = reduction("cifar10")
+    assert (one["n_pairs"], one["protocol_id"], one["r_mean"]) == (1, "p-2", pytest.approx(0.2))
+    assert one["note"] == "1 complete pair: std, CI and tests undefined"
+    assert math.isnan(one["r_std"]) and math.isnan(one["r_t_ci_low"])
+    assert one["log_ratio_mean"] == pytest.approx(math.log(0.8))
+    none = reduction("fashion_mnist")
+    assert none["n_pairs"] == 0 and none["note"] == "no complete pairs: statistics undefined"
+    assert (none["baseline_n"], none["treatment_n"]) == (1, 0)
+    assert math.isnan(none["r_of_means"]) and math.isnan(none["log_ratio_mean"])
+    assert none["in_published_range"] is None and none["dropped"] == "seed 0: ssgan missing"
+    rows = [
+        run("lsun", m, s, 10.0 + s - (m == "ssgan")) for m in ("wgan_gp", "ssgan") for s in range(6)
+    ]
+    runs = pd.DataFrame(rows)
+    six = T.reduction_row(runs, T.fid_pairs(runs, [SS]), "lsun", SS, 100, 3)
+    d = np.log((np.arange(6) + 9.0) / (np.arange(6) + 10.0))
+    assert six["n_pairs"] == 6 and six["note"] == "" and six["protocol_id"] == "p-1"
+    assert six["p_wilcoxon"] == pytest.approx(st.wilcoxon(d).pvalue)
+    r6 = 1 - np.exp(d)
+    assert stats.bootstrap_ci(r6, 100, 0) != stats.bootstrap_ci(r6, 100, 3)  # the seed matters
+    assert (six["r_ci_low"], six["r_ci_high"]) == stats.bootstrap_ci(r6, 100, 3)
+
+
+def test_reduction_row_protocol_of_the_pairs_methods_only():
+    runs = runs_table()
+    runs.loc[runs["method"].isin(["wgan_gp", "ssgan"]), "protocol_id"] = None
+    r = T.reduction_row(runs, T.fid_pairs(runs, [SS]), "mnist", SS, 50, 0)
+    assert r["protocol_id"] is None  # stu_gan's p-1 is not this comparison's
+
+
+def test_manifold_setting_of_runs_with_precision():
+    sub = pd.DataFrame(
+        dict(
+            precision=[0.5, "", math.nan], manifold_n=[64, 64, 64], prc_k=[3, 3, 3], dc_k=[5, 5, 5]
+        ),
+        index=[7, 8, 9],
+    )
+    got = T._manifold_setting(sub)
+    assert list(got.index) == [7, 8, 9] and got.dtype == object
+    assert got.tolist() == ["n=64 k=3/5", None, None]

@@ -151,3 +151,161 @@ def test_sastm_only_columns_are_the_treatments_final_means():
     assert math.isnan(out["sastm_output_zero_frac"]) and math.isnan(out["sastm_spatial_dead_frac"])
     out = CL.sastm_only({"sparsity": pd.DataFrame(rows)}, COMP, "fashion_mnist")
     assert out["sastm_channel_dead_frac"] == pytest.approx((0.75 + 0.95) / 2)
+
+
+def test_few_seeds_notes():
+    assert CL.few_seeds(0) == "0 seed(s) with both values: interval and test undefined"
+    assert CL.few_seeds(1) == "1 seed(s) with both values: interval and test undefined"
+    assert CL.few_seeds(2) == "n = 2: the smallest sign-flip p is 2/2^2 = 0.5, no verdict possible"
+    assert CL.few_seeds(5) == (
+        "n = 5: the smallest sign-flip p is 2/2^5 = 0.0625, no verdict possible"
+    )
+    assert CL.few_seeds(6) == CL.few_seeds(9) == ""
+
+
+def test_paired_stats_of_known_differences():
+    diff = np.array([0.3, -0.1, 0.4, 0.25, 0.05, 0.2, 0.35])
+    got = CL.paired_stats(diff, n_boot=300, seed=5)
+    assert got["n"] == 7 and got["diff_mean"] == pytest.approx(diff.mean())
+    lo, hi = stats.t_ci(diff)
+    assert (got["ci_low"], got["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert got["p_perm"] == pytest.approx(stats.sign_flip_p(diff, 5))
+    assert stats.bootstrap_ci(diff, 300, 5) != stats.bootstrap_ci(diff, 300, 0)
+    assert (got["bootstrap_ci_low"], got["bootstrap_ci_high"]) == stats.bootstrap_ci(diff, 300, 5)
+    assert set(got) == {"n", "diff_mean", "ci_low", "ci_high", "p_perm"} | {
+        "bootstrap_ci_low",
+        "bootstrap_ci_high",
+    }
+
+
+def fid_pairs_table() -> pd.DataFrame:
+    rows = []
+    for comp, dataset, k in (
+        ("ssgan vs wgan_gp", "mnist", 0.8),
+        ("ssgan vs wgan_gp", "cifar10", 1.1),
+        ("stu_gan vs wgan_gp", "mnist", 0.5),
+    ):
+        for s in range(3):
+            fb = 10.0 + s
+            ft = fb * k * (1 + 0.01 * s)
+            rows.append(
+                dict(
+                    comparison=comp,
+                    dataset=dataset,
+                    seed=s,
+                    fid_baseline=fb,
+                    fid_treatment=ft,
+                    log_ratio=math.log(ft / fb),
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def test_fid_row_of_one_comparison_and_dataset():
+    r = CL.fid_row(COMP, "mnist", fid_pairs_table(), n_boot=200, seed=2)
+    d = np.log(0.8 * (1 + 0.01 * np.arange(3)))
+    assert r["n"] == 3 and r["diff_mean"] == pytest.approx(d.mean())
+    assert r["p_perm"] == pytest.approx(stats.sign_flip_p(d, 2))
+    assert r["value_baseline"] == pytest.approx(11.0)
+    assert r["value_treatment"] == pytest.approx(
+        np.mean([(10 + s) * 0.8 * (1 + 0.01 * s) for s in range(3)])
+    )
+    assert (r["probe"], r["layers"], r["note"]) == ("fid.json", "", CL.few_seeds(3))
+    assert r["metric"] == (
+        "log(FID_treatment / FID_baseline) per seed pair; values: mean FID over the pairs"
+    )
+    none = CL.fid_row(COMP, "lsun", fid_pairs_table(), n_boot=20, seed=0)
+    assert (
+        none["n"] == 0
+        and math.isnan(none["value_baseline"])
+        and math.isnan(none["value_treatment"])
+    )
+    assert none["note"] == CL.few_seeds(0)
+
+
+def probes_for_claims() -> dict:
+    """Final probes of 8 seeds per method (the smallest sign-flip p, 2/2^8, passes Holm over
+    two datasets) on mnist (ssgan sparser, fewer dead units, fewer negative weights) and on
+    cifar10 (the same dead units)."""
+    feature, dead, signs, sparsity = [], [], [], []
+    for dataset in ("mnist", "cifar10"):
+        for method in ("wgan_gp", "ssgan"):
+            for s in range(8):
+                ss = method == "ssgan"
+                base = dict(dataset=dataset, method=method, seed=s, status="completed", iteration=9)
+                wobble = 0.01 * ((s * 5) % 3)
+                for layer in ("block0", "block1", "block2"):
+                    feature.append(base | dict(layer=layer, zero_frac=0.3 + 0.2 * ss + wobble))
+                for layer in ("bn0", "bn1", "bn2"):
+                    value = 0.4 + (wobble * (1 - 2 * ss) - 0.1 * ss if dataset == "mnist" else 0.0)
+                    dead.append(base | dict(layer=layer, dead_frac=value))
+                for layer in ("deconv1", "deconv2", "deconv3"):
+                    signs.append(base | dict(layer=layer, neg_frac=0.5 - 0.05 * ss + wobble))
+                if ss:
+                    for layer in ("sastm1", "sastm2"):
+                        sparsity.append(
+                            base
+                            | dict(
+                                layer=layer,
+                                output_zero_frac=0.6,
+                                channel_dead_frac=0.1 * s,
+                                spatial_dead_frac=0.0,
+                            )
+                        )
+    return dict(
+        feature_sparsity=pd.DataFrame(feature),
+        dead_units=pd.DataFrame(dead),
+        weight_signs=pd.DataFrame(signs),
+        sparsity=pd.DataFrame(sparsity),
+    )
+
+
+def test_claims_table_rows_holm_verdicts_and_sastm_columns():
+    probes = probes_for_claims()
+    pairs = fid_pairs_table()
+    datasets = {COMP.name: ["mnist", "cifar10"]}
+    table = CL.claims_table(
+        [COMP], datasets, pairs, probes, kind_of=lambda m: m, n_boot=100, seed=1
+    )
+    assert list(table.columns) == CL.CLAIM_COLUMNS
+    assert list(zip(table["claim"], table["dataset"])) == [
+        (c, d) for c in ("C0", "C1", "C2", "C3") for d in ("mnist", "cifar10")
+    ]
+    assert set(table["comparison"]) == {COMP.name} and set(table["rule"]) == {stats.RULE}
+    assert (set(table["baseline"]), set(table["treatment"])) == ({"wgan_gp"}, {"ssgan"})
+    assert list(table["dataset_name"][:2]) == ["MNIST", "CIFAR-10"]
+    by = table.set_index(["claim", "dataset"])
+    assert by.loc[("C2", "mnist"), "direction"] == "ssgan - wgan_gp < 0"
+    assert by.loc[("C1", "mnist"), "direction"] == "ssgan - wgan_gp > 0"
+    assert by.loc[("C1", "mnist"), "description"] == CL.CLAIMS["C1"].text
+    for name in ("C1", "C2", "C3"):
+        block = table[table["claim"] == name]
+        assert block["p_holm"].tolist() == pytest.approx(
+            list(stats.holm(block["p_perm"])), nan_ok=True
+        )
+    assert by.loc[("C1", "mnist"), "p_perm"] == pytest.approx(2 / 2**8)  # all 8 the same sign
+    assert by.loc[("C1", "mnist"), "p_holm"] == pytest.approx(2 * 2 / 2**8)
+    assert by.loc[("C1", "mnist"), "diff_mean"] == pytest.approx(0.2)
+    assert by.loc[("C1", "mnist"), "layers"] == "block1 block2"
+    assert by.loc[("C2", "mnist"), "layers"] == "bn1 bn2"
+    assert by.loc[("C3", "mnist"), "layers"] == "deconv1 deconv2"
+    verdicts = by["verdict"].to_dict()
+    assert verdicts[("C1", "mnist")] == verdicts[("C1", "cifar10")] == "holds"
+    assert verdicts[("C2", "mnist")] == "holds" and verdicts[("C3", "mnist")] == "holds"
+    assert verdicts[("C2", "cifar10")] == "inconclusive"
+    assert verdicts[("C0", "mnist")] == "inconclusive"  # 3 pairs: no verdict possible
+    assert by.loc[("C0", "cifar10"), "diff_mean"] == pytest.approx(
+        np.mean(np.log(1.1 * (1 + 0.01 * np.arange(3))))
+    )
+    c1 = by.loc[("C1", "mnist")]
+    assert c1["sastm_output_zero_frac"] == pytest.approx(0.6)
+    assert c1["sastm_channel_dead_frac"] == pytest.approx(0.35)
+    assert c1["sastm_spatial_dead_frac"] == 0.0
+    others = table[table["claim"] != "C1"]
+    assert others[list(CL.SASTM_ONLY)].isna().all().all()
+    own = CL.claims_table(
+        [Comparison("wgan_gp", "ssgan", ("C3",))], datasets, pairs, probes, lambda m: m, 50, 0
+    )
+    assert list(own["claim"]) == ["C3", "C3"]
+    other = CL.claims_table([COMP], datasets, pairs, probes, lambda m: "stu_gan", 50, 0)
+    assert list(other["claim"]) == ["C0", "C0"]  # no claims registered: the default set

@@ -14,6 +14,7 @@ from scipy import stats as st
 
 from ssgan.analysis import stats
 from ssgan.analysis import tables as T
+from ssgan.analysis.runs import method_name
 from ssgan.analysis.tables import Comparison
 
 SS = Comparison(baseline="wgan_gp", treatment="ssgan")
@@ -154,3 +155,92 @@ def test_manifold_setting_of_runs_with_precision():
     got = T._manifold_setting(sub)
     assert list(got.index) == [7, 8, 9] and got.dtype == object
     assert got.tolist() == ["n=64 k=3/5", None, None]
+
+
+def paired_runs(effects: dict[str, float], n=7) -> pd.DataFrame:
+    """Per dataset, n seeds of wgan_gp and ssgan with FID_ssgan = FID_wgan_gp * exp(effect +
+    a small seed-dependent wobble)."""
+    rows = []
+    for dataset, effect in effects.items():
+        for s in range(n):
+            fb = 20.0 + 3 * s
+            rows += [run(dataset, "wgan_gp", s, fb)]
+            rows += [run(dataset, "ssgan", s, fb * math.exp(effect + 0.01 * ((s * 5) % 3 - 1)))]
+    return pd.DataFrame(rows)
+
+
+def test_reduction_table_holm_across_datasets_then_the_verdict():
+    runs = paired_runs({"mnist": -0.2, "fashion_mnist": 0.2, "cifar10": 0.0})
+    pairs = T.fid_pairs(runs, [SS])
+    datasets = {SS.name: ["mnist", "fashion_mnist", "cifar10"], STU.name: []}
+    red = T.reduction_table(runs, pairs, [SS, STU], datasets, n_boot=100, seed=1)
+    assert list(red.columns) == T.RED_COLUMNS
+    assert list(red["dataset"]) == ["mnist", "fashion_mnist", "cifar10"]  # no rows for STU
+    rows = [T.reduction_row(runs, pairs, d, SS, 100, 1) for d in datasets[SS.name]]
+    p_t, p_perm = [r["p_ttest"] for r in rows], [r["p_perm"] for r in rows]
+    assert red["p_ttest_holm"].tolist() == pytest.approx(list(stats.holm(p_t)))
+    assert red["p_perm_holm"].tolist() == pytest.approx(list(stats.holm(p_perm)))
+    assert red["p_perm_holm"].iloc[0] == pytest.approx(min(1.0, 3 * min(p_perm)))
+    assert list(red["verdict"]) == ["holds", "does not hold", "inconclusive"]
+    empty = T.reduction_table(runs, pairs, [], {}, n_boot=10)
+    assert empty.empty and list(empty.columns) == T.RED_COLUMNS
+
+
+def test_leaderboard_ranks_means_reductions_and_the_main_manifold_setting():
+    runs = paired_runs({"mnist": -0.2, "cifar10": 0.1})
+    runs = pd.concat(
+        [
+            runs,
+            pd.DataFrame(
+                [
+                    run("mnist", "stu_gan", 0, 20.0),  # ties wgan_gp's mean FID of 29
+                    run("mnist", "stu_gan", 1, 38.0),
+                    run("mnist", "stu_gan", 2, math.nan, status="failed", fid_status="missing"),
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
+    runs["method_kind"] = runs["method"].map({"stu_gan": "stu_gan"})  # others: not recorded
+    for c in ("precision", "recall", "density", "coverage"):
+        runs[c] = 0.5
+    runs.loc[(runs["method"] == "ssgan") & (runs["dataset"] == "mnist"), "precision"] = 0.8
+    runs["manifold_n"], runs["prc_k"], runs["dc_k"] = 64, 3, 5
+    odd = (runs["method"] == "ssgan") & (runs["seed"] == 0) & (runs["dataset"] == "mnist")
+    runs.loc[odd, ["manifold_n", "precision"]] = (32, 0.0)  # another n: left out of the means
+    runs["classes_covered"] = runs["seed"].astype(float)  # over every usable run
+    runs["class_kl"] = math.nan
+    red = T.reduction_table(
+        runs, T.fid_pairs(runs, [SS]), [SS], {SS.name: ["mnist", "cifar10"]}, n_boot=50
+    )
+    lb = T.leaderboard(runs, red)
+    assert list(lb.columns) == T.LEADER_COLUMNS
+    key = list(zip(lb["dataset"], lb["method"], lb["rank"]))
+    assert key == [
+        ("mnist", "ssgan", 1),
+        ("mnist", "wgan_gp", 2),
+        ("mnist", "stu_gan", 2),
+        ("cifar10", "wgan_gp", 1),
+        ("cifar10", "ssgan", 2),
+    ]
+    m = lb[lb["dataset"] == "mnist"].set_index("method")
+    fb = np.array([20.0 + 3 * s for s in range(7)])
+    assert m.loc["wgan_gp", "fid_mean"] == pytest.approx(fb.mean())
+    assert m.loc["wgan_gp", "fid_std"] == pytest.approx(fb.std(ddof=1))
+    assert (m.loc["wgan_gp", "n"], m.loc["stu_gan", "n"]) == (7, 2)
+    assert m.loc["stu_gan", "fid_mean"] == pytest.approx(29.0)
+    assert list(m["method_kind"]) == ["ssgan", "wgan_gp", "stu_gan"]
+    assert list(m["method_name"]) == [method_name(x) for x in m.index]
+    assert m.loc["ssgan", "dataset_name"] == "MNIST"
+    mine = red[red["dataset"] == "mnist"].iloc[0]
+    for k in ("baseline", "n_pairs", "r_mean", "r_t_ci_low", "r_t_ci_high", "p_perm_holm"):
+        assert m.loc["ssgan", k] == mine[k], k
+    assert m.loc["ssgan", "verdict"] == "holds"
+    assert pd.isna(m.loc["wgan_gp", "baseline"]) and pd.isna(m.loc["wgan_gp", "verdict"])
+    assert m.loc["ssgan", "precision_mean"] == pytest.approx(0.8)  # the n=32 run left out
+    assert m.loc["ssgan", "classes_covered_mean"] == pytest.approx(3.0)  # all 7 seeds
+    assert m.loc["stu_gan", "classes_covered_mean"] == pytest.approx(0.5)
+    assert math.isnan(m.loc["ssgan", "class_kl_mean"])
+    assert set(lb["manifold_setting"]) == {"n=64 k=3/5"}
+    assert set(lb["protocol_id"]) == {"p-1"}
+    assert T.leaderboard(runs.iloc[0:0], red.iloc[0:0]).empty

@@ -172,6 +172,11 @@ def test_paired_stats_of_known_differences():
     assert got["p_perm"] == pytest.approx(stats.sign_flip_p(diff, 5))
     assert stats.bootstrap_ci(diff, 300, 5) != stats.bootstrap_ci(diff, 300, 0)
     assert (got["bootstrap_ci_low"], got["bootstrap_ci_high"]) == stats.bootstrap_ci(diff, 300, 5)
+    mixed = np.array(
+        [0.3, -0.2, 0.1, -0.4, 0.25, 0.05, -0.1, 0.2, -0.3, 0.15, 0.1, -0.05, 0.2, -0.1]
+    )
+    assert stats.sign_flip_p(mixed, 5) != stats.sign_flip_p(mixed, 0)  # n > 12: Monte Carlo
+    assert CL.paired_stats(mixed, 10, 5)["p_perm"] == stats.sign_flip_p(mixed, 5)
     assert set(got) == {"n", "diff_mean", "ci_low", "ci_high", "p_perm"} | {
         "bootstrap_ci_low",
         "bootstrap_ci_high",

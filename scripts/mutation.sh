@@ -5,6 +5,7 @@
 #
 #   bash scripts/mutation.sh                          # every configured module
 #   bash scripts/mutation.sh 'ssgan.methods.*' 'ssgan.probes.*'   # only these mutants
+#   bash scripts/mutation.sh $(cat names.txt)         # these mutants again (e.g. survivors, after new tests)
 #   bash scripts/mutation.sh --report-only            # rewrite the report from ./mutants/ results
 #
 # Writes benchmarks/results/mutation.md: killed / survived per module, every survivor with its
@@ -66,12 +67,20 @@ for line in Path("mutants/results.txt").read_text().splitlines():
     by_module[module][status] += 1
     if status == "survived":
         survivors.append((module, name))
+def run_what(globs):
+    if not globs:
+        return "see the notes"
+    if len(globs) > 12:  # a list of names, e.g. the survivors of earlier runs
+        return f"{len(globs)} named mutants"
+    return ", ".join(f"`{g}`" for g in globs)
+
+
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
 out = [
     "# Mutation score",
     "",
     f"Written by `scripts/mutation.sh` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit "
-    f"`{commit.stdout.strip()}`; mutants run: {', '.join(f'`{g}`' for g in globs) or 'see the notes'}; "
+    f"`{commit.stdout.strip()}`; mutants run: {run_what(globs)}; "
     f"{f'{seconds} s' if seconds >= 0 else 'report rewritten from cached results'}. Score = killed / (killed + survived); mutants that no test reaches or that "
     "were not checked are counted apart.",
     "",

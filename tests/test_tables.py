@@ -148,7 +148,10 @@ def test_reduction_row_protocol_of_the_pairs_methods_only():
 def test_manifold_setting_of_runs_with_precision():
     sub = pd.DataFrame(
         dict(
-            precision=[0.5, "", math.nan], manifold_n=[64, 64, 64], prc_k=[3, 3, 3], dc_k=[5, 5, 5]
+            precision=[0.5, "n/a", math.nan],
+            manifold_n=[64, 64, 64],
+            prc_k=[3, 3, 3],
+            dc_k=[5, 5, 5],
         ),
         index=[7, 8, 9],
     )
@@ -196,20 +199,26 @@ def test_leaderboard_ranks_means_reductions_and_the_main_manifold_setting():
                     run("mnist", "stu_gan", 0, 20.0),  # ties wgan_gp's mean FID of 29
                     run("mnist", "stu_gan", 1, 38.0),
                     run("mnist", "stu_gan", 2, math.nan, status="failed", fid_status="missing"),
+                    run("mnist", "ssgan_sigmoid", 0, 90.0),  # a variant of ssgan
+                    run("cifar10", "ssgan_sigmoid", 0, 90.0),  # its kind not recorded here
                 ]
             ),
         ],
         ignore_index=True,
     )
-    runs["method_kind"] = runs["method"].map({"stu_gan": "stu_gan"})  # others: not recorded
+    runs["method_kind"] = runs["method"].map({"stu_gan": "stu_gan", "ssgan_sigmoid": "ssgan"})
+    runs.loc[(runs["dataset"] == "cifar10"), "method_kind"] = None  # older records: no kind
+    runs.loc[runs["method"] == "stu_gan", "protocol_id"] = "p-3"  # each method's own protocol
     for c in ("precision", "recall", "density", "coverage"):
         runs[c] = 0.5
     runs.loc[(runs["method"] == "ssgan") & (runs["dataset"] == "mnist"), "precision"] = 0.8
     runs["manifold_n"], runs["prc_k"], runs["dc_k"] = 64, 3, 5
     odd = (runs["method"] == "ssgan") & (runs["seed"] == 0) & (runs["dataset"] == "mnist")
-    runs.loc[odd, ["manifold_n", "precision"]] = (32, 0.0)  # another n: left out of the means
+    runs.loc[odd, ["manifold_n", "precision"]] = (96, 0.0)  # another n: left out of the means
+    runs["recall"] = runs["recall"].astype(object)  # as read from JSON records
+    runs.loc[runs["method"] == "wgan_gp", "recall"] = "n/a"  # not a number: no mean
     runs["classes_covered"] = runs["seed"].astype(float)  # over every usable run
-    runs["class_kl"] = math.nan
+    runs["class_kl"] = runs["seed"].astype(float) / 10
     red = T.reduction_table(
         runs, T.fid_pairs(runs, [SS]), [SS], {SS.name: ["mnist", "cifar10"]}, n_boot=50
     )
@@ -220,8 +229,10 @@ def test_leaderboard_ranks_means_reductions_and_the_main_manifold_setting():
         ("mnist", "ssgan", 1),
         ("mnist", "wgan_gp", 2),
         ("mnist", "stu_gan", 2),
+        ("mnist", "ssgan_sigmoid", 4),
         ("cifar10", "wgan_gp", 1),
         ("cifar10", "ssgan", 2),
+        ("cifar10", "ssgan_sigmoid", 3),
     ]
     m = lb[lb["dataset"] == "mnist"].set_index("method")
     fb = np.array([20.0 + 3 * s for s in range(7)])
@@ -229,7 +240,9 @@ def test_leaderboard_ranks_means_reductions_and_the_main_manifold_setting():
     assert m.loc["wgan_gp", "fid_std"] == pytest.approx(fb.std(ddof=1))
     assert (m.loc["wgan_gp", "n"], m.loc["stu_gan", "n"]) == (7, 2)
     assert m.loc["stu_gan", "fid_mean"] == pytest.approx(29.0)
-    assert list(m["method_kind"]) == ["ssgan", "wgan_gp", "stu_gan"]
+    assert list(m["method_kind"]) == ["ssgan", "wgan_gp", "stu_gan", "ssgan"]
+    c = lb[lb["dataset"] == "cifar10"].set_index("method")
+    assert list(c["method_kind"]) == ["wgan_gp", "ssgan", "ssgan_sigmoid"]  # the name itself
     assert list(m["method_name"]) == [method_name(x) for x in m.index]
     assert m.loc["ssgan", "dataset_name"] == "MNIST"
     mine = red[red["dataset"] == "mnist"].iloc[0]
@@ -237,10 +250,46 @@ def test_leaderboard_ranks_means_reductions_and_the_main_manifold_setting():
         assert m.loc["ssgan", k] == mine[k], k
     assert m.loc["ssgan", "verdict"] == "holds"
     assert pd.isna(m.loc["wgan_gp", "baseline"]) and pd.isna(m.loc["wgan_gp", "verdict"])
-    assert m.loc["ssgan", "precision_mean"] == pytest.approx(0.8)  # the n=32 run left out
+    assert m.loc["ssgan", "precision_mean"] == pytest.approx(0.8)  # the n=96 run left out
+    assert math.isnan(m.loc["wgan_gp", "recall_mean"])
+    assert m.loc["ssgan", "recall_mean"] == pytest.approx(0.5)
     assert m.loc["ssgan", "classes_covered_mean"] == pytest.approx(3.0)  # all 7 seeds
+    assert m.loc["ssgan", "class_kl_mean"] == pytest.approx(0.3)  # all 7 seeds, n=96 too
     assert m.loc["stu_gan", "classes_covered_mean"] == pytest.approx(0.5)
-    assert math.isnan(m.loc["ssgan", "class_kl_mean"])
-    assert set(lb["manifold_setting"]) == {"n=64 k=3/5"}
-    assert set(lb["protocol_id"]) == {"p-1"}
+    assert set(lb["manifold_setting"]) == {"n=64 k=3/5"}  # the most common, not the largest
+    assert list(m["protocol_id"]) == ["p-1", "p-1", "p-3", "p-1"]
     assert T.leaderboard(runs.iloc[0:0], red.iloc[0:0]).empty
+    none_usable = runs.assign(status="failed")
+    assert T.leaderboard(none_usable, red.iloc[0:0])["n"].tolist() == [0] * 7
+
+
+def test_comparisons_defaults_options_and_errors():
+    runs = runs_table()
+    assert T.comparisons(runs) == [SS, STU]  # every method against wgan_gp, paper order
+    assert T.comparisons(runs, baseline="wgan_gp") == [SS, STU]
+    assert T.comparisons(runs, baseline="ssgan") == [
+        Comparison("ssgan", "wgan_gp"),
+        Comparison("ssgan", "stu_gan"),
+    ]
+    assert T.comparisons(runs, treatment="stu_gan") == [STU]
+    suite = {"comparisons": [{"baseline": "ssgan", "treatment": "stu_gan", "claims": ["C3"]}]}
+    assert T.comparisons(runs, suite) == [Comparison("ssgan", "stu_gan", ("C3",))]
+    assert T.comparisons(runs[runs["method"] != "wgan_gp"]) == []  # no default baseline
+    with pytest.raises(T.AnalysisError) as err:
+        T.comparisons(runs, treatment="sn_gan")
+    assert str(err.value) == (
+        "treatment 'sn_gan' has no runs in this results folder; methods with runs: "
+        "wgan_gp, ssgan, stu_gan"
+    )
+    with pytest.raises(T.AnalysisError) as err:
+        T.comparisons(runs.iloc[0:0], baseline="wgan_gp", treatment="ssgan")
+    assert str(err.value).endswith("methods with runs: none")
+    with pytest.raises(T.AnalysisError) as err:
+        T.comparisons(
+            runs, {"comparisons": [{**suite["comparisons"][0], "claims": ["C3", "X", "Y"]}]}
+        )
+    assert str(err.value) == (
+        "comparison 'stu_gan vs ssgan': unknown claim(s) X, Y; known: C0, C1, C2, C3, SR1"
+    )
+    with pytest.raises(T.AnalysisError, match="baseline and treatment are the same method"):
+        T.comparisons(runs, baseline="ssgan", treatment="ssgan")

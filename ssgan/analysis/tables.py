@@ -322,7 +322,7 @@ def leaderboard(runs, red) -> pd.DataFrame:
     mode-collapse measures (precision ... coverage at the dataset's most common n and k,
     ``manifold_setting``)."""
     ok = runs[usable(runs)].copy()
-    ok["_setting"] = _manifold_setting(ok) if len(ok) else pd.Series(dtype=object)
+    ok["_setting"] = _manifold_setting(ok)
     rows = []
     for d in dataset_order(runs["dataset"]):
         sub = ok[ok["dataset"] == d].copy()

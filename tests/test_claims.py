@@ -92,7 +92,7 @@ def paired_rows():
 
 def test_probe_row_pairs_seeds_with_both_values():
     claim = CL.CLAIMS["C1"]
-    r = CL.probe_row("C1", claim, COMP, "mnist", paired_rows(), n_boot=200, seed=0)
+    r = CL.probe_row(claim, COMP, "mnist", paired_rows(), n_boot=200, seed=0)
     diff = np.array([0.3, 0.4, 0.1])
     assert r["n"] == 3 and r["diff_mean"] == pytest.approx(diff.mean())
     assert r["value_baseline"] == pytest.approx(0.2) and r["value_treatment"] == pytest.approx(
@@ -110,20 +110,20 @@ def test_probe_row_pairs_seeds_with_both_values():
 def test_probe_row_names_the_method_without_values():
     claim = CL.CLAIMS["C2"]
     rows = [("mnist", "wgan_gp", s, 0.1 * s, "bn1") for s in range(3)]
-    r = CL.probe_row("C2", claim, COMP, "mnist", fv_table(rows), n_boot=50, seed=0)
+    r = CL.probe_row(claim, COMP, "mnist", fv_table(rows), n_boot=50, seed=0)
     assert r["n"] == 0 and math.isnan(r["value_baseline"]) and math.isnan(r["diff_mean"])
     assert r["note"] == (
         "no probe_dead_units.csv values for ssgan (runs without this probe, e.g. written before "
         "it existed, or not completed)"
     )
-    r = CL.probe_row("C2", claim, COMP, "mnist", fv_table([]), n_boot=50, seed=0)
+    r = CL.probe_row(claim, COMP, "mnist", fv_table([]), n_boot=50, seed=0)
     assert r["note"].startswith("no probe_dead_units.csv values for wgan_gp and ssgan (")
     assert r["layers"] == ""
 
 
 def test_probe_row_with_enough_seeds_has_no_note():
     rows = [("mnist", m, s, s + (m == "ssgan"), "") for m in ("wgan_gp", "ssgan") for s in range(6)]
-    r = CL.probe_row("C1", CL.CLAIMS["C1"], COMP, "mnist", fv_table(rows), n_boot=50, seed=0)
+    r = CL.probe_row(CL.CLAIMS["C1"], COMP, "mnist", fv_table(rows), n_boot=50, seed=0)
     assert r["n"] == 6 and r["diff_mean"] == pytest.approx(1.0) and r["note"] == ""
 
 
@@ -242,7 +242,11 @@ def probes_for_claims() -> dict:
                 for layer in ("block0", "block1", "block2"):
                     feature.append(base | dict(layer=layer, zero_frac=0.3 + 0.2 * ss + wobble))
                 for layer in ("bn0", "bn1", "bn2"):
-                    value = 0.4 + (wobble * (1 - 2 * ss) - 0.1 * ss if dataset == "mnist" else 0.0)
+                    value = 0.4 + (
+                        wobble * (1 - 2 * ss) + 0.0013 * s**2 * ss - 0.1 * ss
+                        if dataset == "mnist"
+                        else 0.0
+                    )
                     dead.append(base | dict(layer=layer, dead_frac=value))
                 for layer in ("deconv1", "deconv2", "deconv3"):
                     signs.append(base | dict(layer=layer, neg_frac=0.5 - 0.05 * ss + wobble))
@@ -308,6 +312,14 @@ def test_claims_table_rows_holm_verdicts_and_sastm_columns():
     assert c1["sastm_spatial_dead_frac"] == 0.0
     others = table[table["claim"] != "C1"]
     assert others[list(CL.SASTM_ONLY)].isna().all().all()
+    default = CL.claims_table([COMP], datasets, pairs, probes, kind_of=lambda m: m)
+    c1 = default.set_index(["claim", "dataset"]).loc[("C2", "mnist")]  # n_boot 10000, seed 0
+    fv = CL.final_values(probes["dead_units"], "dead_frac", CL.hidden_bn)
+    fvm = fv[fv["dataset"] == "mnist"].pivot(index="seed", columns="method", values="value")
+    d = (fvm["ssgan"] - fvm["wgan_gp"]).to_numpy()
+    assert (c1["bootstrap_ci_low"], c1["bootstrap_ci_high"]) == stats.bootstrap_ci(d, 10000, 0)
+    assert stats.bootstrap_ci(d, 10000, 0) != stats.bootstrap_ci(d, 10001, 0)
+    assert stats.bootstrap_ci(d, 10000, 0) != stats.bootstrap_ci(d, 10000, 1)
     own = CL.claims_table(
         [Comparison("wgan_gp", "ssgan", ("C3",))], datasets, pairs, probes, lambda m: m, 50, 0
     )

@@ -6,6 +6,7 @@ checks the same tables as ``ssgan aggregate`` writes them.)"""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,9 @@ def test_reduction_row_notes_and_undefined_values_by_number_of_pairs():
     assert one["note"] == "1 complete pair: std, CI and tests undefined"
     assert math.isnan(one["r_std"]) and math.isnan(one["r_t_ci_low"])
     assert one["log_ratio_mean"] == pytest.approx(math.log(0.8))
-    none = reduction("fashion_mnist")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy warning about empty means
+        none = reduction("fashion_mnist")
     assert none["n_pairs"] == 0 and none["note"] == "no complete pairs: statistics undefined"
     assert (none["baseline_n"], none["treatment_n"]) == (1, 0)
     assert math.isnan(none["r_of_means"]) and math.isnan(none["log_ratio_mean"])
@@ -136,6 +139,16 @@ def test_reduction_row_notes_and_undefined_values_by_number_of_pairs():
     r6 = 1 - np.exp(d)
     assert stats.bootstrap_ci(r6, 100, 0) != stats.bootstrap_ci(r6, 100, 3)  # the seed matters
     assert (six["r_ci_low"], six["r_ci_high"]) == stats.bootstrap_ci(r6, 100, 3)
+    fb = 10.0 + np.arange(14)
+    ft = fb * np.exp(
+        [0.3, -0.2, 0.1, -0.4, 0.25, 0.05, -0.1, 0.2, -0.3, 0.15, 0.1, -0.05, 0.2, -0.1]
+    )
+    rows = [run("lsun", "wgan_gp", s, f) for s, f in enumerate(fb)]
+    runs = pd.DataFrame(rows + [run("lsun", "ssgan", s, f) for s, f in enumerate(ft)])
+    many = T.reduction_row(runs, T.fid_pairs(runs, [SS]), "lsun", SS, 10, 3)
+    d = np.log(ft / fb)
+    assert stats.sign_flip_p(d, 3) != stats.sign_flip_p(d, 0)  # n > 12: Monte Carlo, seeded
+    assert many["p_perm"] == stats.sign_flip_p(d, 3)
 
 
 def test_reduction_row_protocol_of_the_pairs_methods_only():
@@ -168,7 +181,14 @@ def paired_runs(effects: dict[str, float], n=7) -> pd.DataFrame:
         for s in range(n):
             fb = 20.0 + 3 * s
             rows += [run(dataset, "wgan_gp", s, fb)]
-            rows += [run(dataset, "ssgan", s, fb * math.exp(effect + 0.01 * ((s * 5) % 3 - 1)))]
+            rows += [
+                run(
+                    dataset,
+                    "ssgan",
+                    s,
+                    fb * math.exp(effect + 0.01 * ((s * 5) % 7 - 3) + 0.0003 * s**2),
+                )
+            ]
     return pd.DataFrame(rows)
 
 
@@ -176,9 +196,20 @@ def test_reduction_table_holm_across_datasets_then_the_verdict():
     runs = paired_runs({"mnist": -0.2, "fashion_mnist": 0.2, "cifar10": 0.0})
     pairs = T.fid_pairs(runs, [SS])
     datasets = {SS.name: ["mnist", "fashion_mnist", "cifar10"], STU.name: []}
-    red = T.reduction_table(runs, pairs, [SS, STU], datasets, n_boot=100, seed=1)
+    red = T.reduction_table(runs, pairs, [STU, SS], datasets, n_boot=100, seed=1)
     assert list(red.columns) == T.RED_COLUMNS
     assert list(red["dataset"]) == ["mnist", "fashion_mnist", "cifar10"]  # no rows for STU
+    back = Comparison("ssgan", "wgan_gp")  # the other way round: a second block of rows
+    both = T.reduction_table(
+        runs, T.fid_pairs(runs, [SS, back]), [SS, back], datasets | {back.name: ["mnist"]}
+    )
+    assert list(both.index) == list(range(4)) and list(both["comparison"])[-1] == back.name
+    ci = lambda n_boot, seed: tuple(  # noqa: E731
+        T.reduction_row(runs, pairs, "mnist", SS, n_boot, seed)[k]
+        for k in ("r_ci_low", "r_ci_high")
+    )
+    assert (both.iloc[0]["r_ci_low"], both.iloc[0]["r_ci_high"]) == ci(10000, 0)  # the defaults
+    assert ci(10000, 0) != ci(10000, 1) and ci(10000, 0) != ci(10001, 0)
     rows = [T.reduction_row(runs, pairs, d, SS, 100, 1) for d in datasets[SS.name]]
     p_t, p_perm = [r["p_ttest"] for r in rows], [r["p_perm"] for r in rows]
     assert red["p_ttest_holm"].tolist() == pytest.approx(list(stats.holm(p_t)))
@@ -223,7 +254,7 @@ def test_leaderboard_ranks_means_reductions_and_the_main_manifold_setting():
         runs, T.fid_pairs(runs, [SS]), [SS], {SS.name: ["mnist", "cifar10"]}, n_boot=50
     )
     lb = T.leaderboard(runs, red)
-    assert list(lb.columns) == T.LEADER_COLUMNS
+    assert list(lb.columns) == T.LEADER_COLUMNS and lb["rank"].dtype == "Int64"
     key = list(zip(lb["dataset"], lb["method"], lb["rank"]))
     assert key == [
         ("mnist", "ssgan", 1),

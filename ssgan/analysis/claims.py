@@ -178,7 +178,7 @@ def few_seeds(n: int) -> str:
     return ""
 
 
-def probe_row(name, claim, comp, dataset, fv, n_boot, seed) -> dict:
+def probe_row(claim, comp, dataset, fv, n_boot, seed) -> dict:
     """Paired difference treatment - baseline over the seeds where both have a value."""
     fv = fv[(fv["dataset"] == dataset) & np.isfinite(fv["value"].astype(float))]
     vb = fv[fv["method"] == comp.baseline].set_index("seed")["value"]
@@ -211,8 +211,8 @@ def fid_row(comp, dataset, pairs, n_boot, seed) -> dict:
         probe="fid.json",
         metric="log(FID_treatment / FID_baseline) per seed pair; values: mean FID over the pairs",
         layers="",
-        value_baseline=p["fid_baseline"].mean() if len(p) else math.nan,
-        value_treatment=p["fid_treatment"].mean() if len(p) else math.nan,
+        value_baseline=p["fid_baseline"].mean(),  # NaN without pairs
+        value_treatment=p["fid_treatment"].mean(),
         **paired_stats(p["log_ratio"].to_numpy(float), n_boot, seed),
         note=few_seeds(len(p)),
     )
@@ -246,7 +246,7 @@ def claims_table(comps, datasets, pairs, probes, kind_of, n_boot=10000, seed=0) 
                 r = (
                     fid_row(comp, d, pairs, n_boot, seed)
                     if fv is None
-                    else probe_row(name, claim, comp, d, fv, n_boot, seed)
+                    else probe_row(claim, comp, d, fv, n_boot, seed)
                 )
                 extra = sastm_only(probes, comp, d) if name == "C1" else {}
                 block.append(

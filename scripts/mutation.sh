@@ -34,6 +34,9 @@ for pattern in tomllib.loads(Path("pyproject.toml").read_text())["tool"]["mutmut
         copy = Path("mutants") / name
         if name.endswith(".py") and copy.is_file() and not Path(f"{copy}.meta").is_file():
             copy.unlink()
+            # mutmut maps tests to functions once and keeps the map until a test is added: without
+            # this, every mutant of the newly mutated module would count as reached by no test
+            Path("mutants/mutmut-stats.json").unlink(missing_ok=True)
 PY
 fi
 if [ "${1:-}" = "--report-only" ]; then

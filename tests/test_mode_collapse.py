@@ -85,11 +85,32 @@ def test_density_and_coverage_by_hand():
     assert manifold.density_coverage(real, fake, 1) == (1.0, 0.5)
 
 
+def test_a_fake_exactly_at_a_reals_radius_covers_it():
+    """Closed balls, and the distances kept in the features' precision: real 0's radius is 0.1
+    (its neighbour 0.1) and its nearest fake, -0.1, is exactly as far (in float64; 0.1 rounded
+    to float32 would be farther)."""
+    real = torch.tensor([[0.0], [0.1]], dtype=torch.float64)
+    fake = torch.tensor([[-0.1]], dtype=torch.float64)
+    assert manifold.density_coverage(real, fake, 1) == (1.0, 0.5)
+
+
+def test_density_and_coverage_add_up_over_blocks_of_reals(monkeypatch):
+    real, fake = gaussian(11, d=3, seed=5).double(), gaussian(7, d=3, seed=6).double()
+    whole = manifold.density_coverage(real, fake, 2)
+    monkeypatch.setattr(manifold, "BATCH", 3)  # four blocks of reals
+    assert manifold.density_coverage(real, fake, 2) == pytest.approx(whole)
+    assert whole[0] > 0 and whole[1] > 0
+
+
 def test_small_sample_counts_cap_n_and_k_and_give_null_below_two():
     x = gaussian(10)
     m = manifold.measures(x, gaussian(3, seed=1), CFG)
     assert (m["manifold_n"], m["prc_k"], m["dc_k"]) == (3, 2, 2)
     assert manifold.measures(x, x, {**CFG, "manifold_samples": 6})["manifold_n"] == 6
+    assert manifold.measures(x[:4], gaussian(9, seed=1), CFG)["manifold_n"] == 4  # fewer reals
+    two = manifold.measures(x[:2], gaussian(2, seed=1), CFG)  # the smallest n measured
+    assert (two["manifold_n"], two["prc_k"], two["dc_k"]) == (2, 1, 1)
+    assert all(two[f] is not None for f in manifold.FIELDS)
     assert manifold.measures(x, x[:1], CFG) == dict.fromkeys(
         [*manifold.FIELDS, "manifold_n", "prc_k", "dc_k"]
     )

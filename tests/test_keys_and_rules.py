@@ -455,3 +455,30 @@ def test_a_list_as_a_key_is_a_one_line_error(tmp_path):
         C.ConfigError, match=f"^{re.escape(str(f))}:2:3: malformed YAML: found unhashable key$"
     ):
         C.load_yaml(f)
+
+
+def test_yaml_and_override_errors_are_exact_one_line_messages():
+    from ssgan import config_yaml as Y
+
+    def message(fn, *args):
+        with pytest.raises(C.ConfigError) as err:
+            fn(*args)
+        return str(err.value)
+
+    assert message(Y.yaml_load, "a: [1, 2") == (
+        "<config>:1:9: malformed YAML: expected ',' or ']', but got '<stream end>'"
+    )
+    assert message(Y.yaml_load, "a: b: c") == (
+        "<config>:1:5: malformed YAML: mapping values are not allowed here"
+    )
+    assert message(Y.parse_overrides, ["train.lr=[1, 2"]) == (
+        "override 'train.lr=[1, 2':1:6: malformed YAML: expected ',' or ']', but got '<stream end>'"
+    )
+    assert message(Y.parse_overrides, ["train=3", "train.lr=1"]) == (
+        "override 'train.lr=1' sets a key inside 'train', a value"
+    )
+    assert message(Y.parse_overrides, ["train.lr=1", "train=3"]) == (
+        "override 'train=3' would replace the section 'train' set by other overrides"
+    )
+    assert Y.parse_overrides(["train.lr="]) == {"train": {"lr": None}}
+    assert Y.parse_overrides(["train.lr=XXXX"]) == {"train": {"lr": "XXXX"}}

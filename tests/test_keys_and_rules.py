@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import torch
 import torch_fidelity
+import yaml
 
 from ssgan import config as C
 from ssgan.metrics import real_stats
@@ -482,3 +483,53 @@ def test_yaml_and_override_errors_are_exact_one_line_messages():
     )
     assert Y.parse_overrides(["train.lr="]) == {"train": {"lr": None}}
     assert Y.parse_overrides(["train.lr=XXXX"]) == {"train": {"lr": "XXXX"}}
+
+
+def test_run_hash_is_pinned():
+    """The hash names every run directory already written: its JSON form (sorted keys, compact
+    separators, non-JSON values as str) must not change, or every result would look stale."""
+    assert C.config_hash(resolve()) == (
+        "d8ed1b89a22ce0c407e62e42e36c8bceb70e2600650d215dab5bb992da02778b"
+    )
+    cfg = resolve()
+    gate = cfg["sastm"]["gate"]
+    cfg["sastm"]["gate"] = PurePosixPath(gate)  # a value JSON cannot hold is hashed as its str
+    assert C.config_hash(cfg) == C.config_hash(resolve())
+
+
+def test_run_hash_of_older_records_without_some_keys():
+    """run.json of older versions may lack the variant label, an excluded key or a whole
+    section, or name a method no longer registered: hashing them works and, where only
+    non-hashed keys are missing, gives the same hash."""
+    from ssgan.run_identity import HASH_EXCLUDED, HASH_OMITTED_AT
+
+    old = resolve()
+    old.pop("method_label", None)
+    for key in HASH_EXCLUDED:
+        section, leaf = key.split(".")
+        old.get(section, {}).pop(leaf, None)
+    assert C.config_hash(old) == C.config_hash(resolve())
+    for key in [*HASH_EXCLUDED, *HASH_OMITTED_AT]:
+        partial = resolve()
+        del partial[key.split(".")[0]]
+        assert len(C.config_hash(partial)) == 64
+    assert len(C.config_hash({**resolve(), "method": "retired_method"})) == 64
+
+
+@pytest.mark.parametrize(
+    "error, message",
+    [
+        (yaml.MarkedYAMLError(), "<config>: malformed YAML: malformed YAML"),  # no mark, no text
+        (yaml.YAMLError("first line\nsecond line"), "<config>: malformed YAML: first line"),
+    ],
+)
+def test_yaml_errors_without_a_position_are_one_line_too(monkeypatch, error, message):
+    from ssgan import config_yaml as Y
+
+    def fail(self):
+        raise error
+
+    monkeypatch.setattr(Y.Loader, "get_single_data", fail)
+    with pytest.raises(C.ConfigError) as err:
+        Y.yaml_load("a: 1")
+    assert str(err.value) == message

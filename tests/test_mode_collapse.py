@@ -108,9 +108,12 @@ def test_small_sample_counts_cap_n_and_k_and_give_null_below_two():
     assert (m["manifold_n"], m["prc_k"], m["dc_k"]) == (3, 2, 2)
     assert manifold.measures(x, x, {**CFG, "manifold_samples": 6})["manifold_n"] == 6
     assert manifold.measures(x[:4], gaussian(9, seed=1), CFG)["manifold_n"] == 4  # fewer reals
-    two = manifold.measures(x[:2], gaussian(2, seed=1), CFG)  # the smallest n measured
+    fake2 = gaussian(2, seed=1)
+    two = manifold.measures(x[:2], fake2, CFG)  # the smallest n measured
     assert (two["manifold_n"], two["prc_k"], two["dc_k"]) == (2, 1, 1)
-    assert all(two[f] is not None for f in manifold.FIELDS)
+    dc = manifold.density_coverage(x[:2].double(), fake2.double(), 1)
+    assert (two["density"], two["coverage"]) == pytest.approx(dc)
+    assert all(0.0 <= two[f] <= 1.0 for f in ("precision", "recall"))
     assert manifold.measures(x, x[:1], CFG) == dict.fromkeys(
         [*manifold.FIELDS, "manifold_n", "prc_k", "dc_k"]
     )

@@ -86,7 +86,7 @@ def main() -> None:
                 + f" | {min(loads):.1f}-{max(loads):.1f} |"
             )
     head = [
-        "# CPU training speed before and after the training step (ssgan/step.py)",
+        "# CPU training speed before and after the training step (ssgan/training/step.py)",
         "",
         f"`python benchmarks/cpu_before_after.py --old <checkout of {commits['old']}> --new . "
         f"--methods {a.methods} --widths {a.widths} --rounds {a.rounds} "

@@ -4,7 +4,7 @@ generators (probe_feature_sparsity.csv's blocks).
 
     OMP_NUM_THREADS=1 python benchmarks/dead_gates.py [--seeds 0 1 2] [--skip-train]
 
-At initialisation: the generators of the training path (per-layer seeded, ssgan/seeds.py) at
+At initialisation: the generators of the training path (per-layer seeded, ssgan/training/seeds.py) at
 32 px (CIFAR-10 layout) and 64 px (CelebA-HQ layout), width 64, probe batch 256 drawn from the
 run's probe stream, G in train mode as the training probes. After training: MNIST with
 config/quick.yaml's settings (width 16, 200 iterations, batch 32), the last probe (iteration
@@ -25,10 +25,11 @@ from pathlib import Path
 import torch
 
 from ssgan import config as C
-from ssgan import probes, seeds
+from ssgan import probes
 from ssgan.data import channels_of, resolution_of
 from ssgan.methods import get_method
-from ssgan.train import train
+from ssgan.training import seeds
+from ssgan.training.loop import train
 
 OUT = Path(__file__).parent / "results"
 COLUMNS = ["stage", "resolution", "width", "method", "init", "seed", "iteration", "layer"] + [

@@ -6,14 +6,14 @@
         [--sastm-spatial conv] [--out benchmarks/results/deterministic_cost_<device>.csv]
 
 Each measurement runs the real training step (``Run(cfg, out).build()`` then ``run.step(i)``,
-ssgan/train.py and ssgan/step.py) on a folder of random images, in a fresh subprocess per mode:
+ssgan/training/loop.py and ssgan/training/step.py) on a folder of random images, in a fresh subprocess per mode:
 ``use_deterministic_algorithms``, ``CUBLAS_WORKSPACE_CONFIG`` and the cuDNN flags are global to
 a process and would leak from one mode into the next. Modes:
 
 - ``nondeterministic``: ``train.deterministic: false`` (the reference of every difference;
   ``CUBLAS_WORKSPACE_CONFIG`` is removed from its environment);
 - ``deterministic``: ``train.deterministic: true``, as training sets it up
-  (``ssgan.runtime.seed_everything``);
+  (``ssgan.training.runtime.seed_everything``);
 - ``deterministic_fill``: the same with PyTorch's ``fill_uninitialized_memory`` left on (its
   default, and what training did before runtime.py switched it off): every ``empty`` is
   filled with NaN, one more kernel per allocation (docs/determinism.md).
@@ -166,7 +166,7 @@ def spatial_as_matmul(G: torch.nn.Module) -> None:
 
 def worker(spec: dict) -> dict:
     """One mode of one configuration, in this (fresh) process."""
-    from ssgan.train import Run
+    from ssgan.training.loop import Run
 
     cfg = run_config(spec)
     with tempfile.TemporaryDirectory() as tmp:
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> Path:
     if unknown:
         raise SystemExit(f"--modes: unknown {unknown}; choose from {list(MODES[1:])}")
     from ssgan.methods import METHODS
-    from ssgan.runtime import resolve_device
+    from ssgan.training.runtime import resolve_device
 
     bad = [v for v in a.sastm_spatial.split(",") if v not in ("conv", "matmul")]
     if bad:

@@ -29,10 +29,11 @@ import torch
 from train_step import seconds_per_iteration  # benchmarks/ (the script's folder) is on sys.path
 
 from ssgan import config as C
-from ssgan import io, provenance, spectral
+from ssgan import io, provenance
 from ssgan.methods import get_method
 from ssgan.methods.base import Models
-from ssgan.train import resolve_device
+from ssgan.probes import spectral
+from ssgan.training.loop import resolve_device
 
 
 def timed(fn, repeat: int) -> float:

@@ -53,9 +53,9 @@ import user_loop
 
 from ssgan import config as C
 from ssgan import provenance
-from ssgan.runtime import resolve_device
-from ssgan.step import GRAPH_WARMUP
-from ssgan.train import Run
+from ssgan.training.loop import Run
+from ssgan.training.runtime import resolve_device
+from ssgan.training.step import GRAPH_WARMUP
 
 HERE = Path(__file__).resolve().parent
 COLUMNS = summarise.COLUMNS

@@ -10,8 +10,8 @@ import sys
 # subcommand -> "module:function"; the function takes the parsed args and returns an exit code.
 HANDLERS = {
     "prepare-data": "ssgan.data.prepare:cli",
-    "train": "ssgan.train:cli",
-    "sample": "ssgan.runs:sample_cli",
+    "train": "ssgan.training.loop:cli",
+    "sample": "ssgan.training.runs:sample_cli",
     "real-stats": "ssgan.metrics.cli:real_stats_cli",
     "fid": "ssgan.metrics.cli:fid_cli",
     "aggregate": "ssgan.analysis.aggregate:cli",
@@ -30,7 +30,7 @@ def _epilog() -> str:
     return (
         f"datasets: {', '.join(sorted(DATASETS))}\n"
         f"methods: {', '.join(sorted(METHODS))}\n"
-        f"key=value overrides: {sections} (every key of ssgan/defaults.yaml)"
+        f"key=value overrides: {sections} (every key of ssgan/config/defaults.yaml)"
     )
 
 
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     module, func = HANDLERS[args.command].split(":")
     from ssgan.data import DataError
     from ssgan.errors import ConfigError
-    from ssgan.runs import RunError
+    from ssgan.training.runs import RunError
 
     try:
         return int(getattr(importlib.import_module(module), func)(args) or 0)

@@ -14,10 +14,10 @@ import pytest
 import torch
 import yaml
 
-from ssgan import checkpoint
 from ssgan import config as C
 from ssgan.cli import main
 from ssgan.metrics.evaluate import HISTORY, protocol_id, write_result
+from ssgan.training import checkpoint
 from tests.conftest import TINY, snakemake, tiny_suite
 
 RUN = ["--dataset", "mnist", "--method", "ssgan", "--seed", "0"]

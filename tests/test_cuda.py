@@ -11,7 +11,7 @@ import json
 import pytest
 import torch
 
-from ssgan.train import EXIT_DIVERGED, EXIT_PREEMPTED, Run, train
+from ssgan.training.loop import EXIT_DIVERGED, EXIT_PREEMPTED, Run, train
 from tests.test_train import tiny_cfg
 
 pytestmark = [

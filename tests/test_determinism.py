@@ -1,4 +1,4 @@
-"""``train.deterministic`` (ssgan/runtime.py seed_everything, docs/determinism.md): the switch
+"""``train.deterministic`` (ssgan/training/runtime.py seed_everything, docs/determinism.md): the switch
 reaches torch both ways, leaving PyTorch's ``fill_uninitialized_memory`` off changes no weight,
 and benchmarks/deterministic_cost.py measures both modes through the real training step."""
 
@@ -14,9 +14,9 @@ import sys
 import pytest
 import torch
 
-import ssgan.train
+import ssgan.training.loop
 from ssgan.models import SASTM, Generator
-from ssgan.train import Run, train
+from ssgan.training.loop import Run, train
 from tests.conftest import REPO
 from tests.test_train import same_weights, tiny_cfg
 
@@ -60,7 +60,7 @@ def test_filling_uninitialized_memory_changes_no_weight(tmp_path, monkeypatch):
     """A 12-iteration ssgan run with PyTorch's default (every ``empty`` filled with NaN, as
     deterministic training did before) ends bitwise equal to one without the fill."""
     filled = []
-    seed = ssgan.train.seed_everything
+    seed = ssgan.training.loop.seed_everything
 
     def seed_with_fill(s, deterministic):
         seed(s, deterministic)
@@ -68,7 +68,7 @@ def test_filling_uninitialized_memory_changes_no_weight(tmp_path, monkeypatch):
         filled.append(torch.are_deterministic_algorithms_enabled())
 
     assert train(tiny_cfg(), tmp_path / "nofill") == 0
-    monkeypatch.setattr(ssgan.train, "seed_everything", seed_with_fill)
+    monkeypatch.setattr(ssgan.training.loop, "seed_everything", seed_with_fill)
     assert train(tiny_cfg(), tmp_path / "fill") == 0
     assert filled == [True]
     assert same_weights(tmp_path / "nofill", tmp_path / "fill")

@@ -1,5 +1,5 @@
 """Keys and rules: every field of the real-statistics cache key changes the key (the image
-content hash included), and every validation rule of ssgan/config.py rejects a bad value and
+content hash included), and every validation rule of ssgan/config/resolve.py rejects a bad value and
 accepts the boundary next to it, so removing or loosening a rule fails a test here."""
 
 from __future__ import annotations
@@ -459,7 +459,7 @@ def test_a_list_as_a_key_is_a_one_line_error(tmp_path):
 
 
 def test_yaml_and_override_errors_are_exact_one_line_messages():
-    from ssgan import config_yaml as Y
+    from ssgan.config import yaml_io as Y
 
     def message(fn, *args):
         with pytest.raises(C.ConfigError) as err:
@@ -501,7 +501,7 @@ def test_run_hash_of_older_records_without_some_keys():
     """run.json of older versions may lack the variant label, an excluded key or a whole
     section, or name a method no longer registered: hashing them works and, where only
     non-hashed keys are missing, gives the same hash."""
-    from ssgan.run_identity import HASH_EXCLUDED, HASH_OMITTED_AT
+    from ssgan.config.identity import HASH_EXCLUDED, HASH_OMITTED_AT
 
     old = resolve()
     old.pop("method_label", None)
@@ -526,7 +526,7 @@ def test_run_hash_of_older_records_without_some_keys():
     ],
 )
 def test_yaml_errors_without_a_position_are_one_line_too(monkeypatch, error, message):
-    from ssgan import config_yaml as Y
+    from ssgan.config import yaml_io as Y
 
     def fail(self):
         raise error

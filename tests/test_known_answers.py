@@ -1,5 +1,5 @@
 """Known answers: the batches are u/127.5 - 1 of the stored uint8 exactly, and every probe
-(ssgan/probes.py) measured on a generator with hand-set weights gives the value the weights
+(ssgan/probes/generator.py) measured on a generator with hand-set weights gives the value the weights
 imply, not just a number in [0, 1]."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from ssgan.config import resolve
 from ssgan.data.idx import load_labels
 from ssgan.metrics import classifier as K
 from ssgan.metrics import manifold
-from ssgan.runs import RunError
+from ssgan.training.runs import RunError
 from tests.fid_fixtures import N_SET, small_cfg
 
 CFG = {"prc_k": 3, "dc_k": 5, "manifold_samples": 10000}

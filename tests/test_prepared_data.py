@@ -259,7 +259,7 @@ def test_second_run_never_decodes_and_real_stats_read_the_same_array(tmp_path, m
 
 
 def test_training_from_the_memory_map_is_bitwise_the_in_memory_run(tmp_path):
-    from ssgan.train import train
+    from ssgan.training.loop import train
 
     over = C.parse_overrides(
         TINY + ["train.iterations=4", "data.max_images=64", f"data.prepared_dir={tmp_path / 'p'}"]

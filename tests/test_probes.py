@@ -5,9 +5,10 @@ import torch
 from torch import nn
 
 from ssgan import config as C
-from ssgan import probes, seeds
+from ssgan import probes
 from ssgan.methods import get_method
 from ssgan.models import SASTM, Generator
+from ssgan.training import seeds
 from tests.test_models import SASTM_OPTS
 
 

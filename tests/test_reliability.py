@@ -28,7 +28,8 @@ import pytest
 import torch
 import yaml
 
-from ssgan import checkpoint, io
+from ssgan import io
+from ssgan.training import checkpoint
 from tests.conftest import DATA_ROOT, REPO, fault_rng, ssgan_cli
 
 ENV1 = {"OMP_NUM_THREADS": "1"}
@@ -235,7 +236,8 @@ elif mode == "ckpt_rename":
         return real_replace(src, dst, *a, **k)
     os.replace = replace
 elif mode == "csv":
-    from ssgan import io, train
+    from ssgan import io
+    from ssgan.training import loop as train
     real_ckpt = train.Run.save_checkpoint
     def save_checkpoint(self, iteration):
         if iteration == when:
@@ -246,7 +248,7 @@ elif mode == "csv":
         return real_ckpt(self, iteration)
     train.Run.save_checkpoint = save_checkpoint
 elif mode == "after_ckpt":
-    from ssgan import checkpoint
+    from ssgan.training import checkpoint
     real_ckpt_save = checkpoint.save
     def ckpt_save(ckpt_dir, iteration, *a, **k):
         path = real_ckpt_save(ckpt_dir, iteration, *a, **k)
@@ -485,7 +487,7 @@ def test_bad_checkpoint_is_rejected_logged_and_skipped(
 
 
 def test_planted_pickle_generator_is_refused(tmp_path, reference):
-    from ssgan.runs import RunError, load_generator
+    from ssgan.training.runs import RunError, load_generator
 
     out = copy_run(reference, tmp_path / "run")
     marker = tmp_path / "pwned"
@@ -713,9 +715,9 @@ def _writers(tmp_path: Path):
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from ssgan import train
     from ssgan.analysis import aggregate, plots
     from ssgan.metrics import real_stats
+    from ssgan.training import loop as train
 
     def fig_save(v):
         fig = plt.figure()

@@ -2,8 +2,8 @@
 
 import torch
 
-from ssgan import seeds
-from ssgan.train import Run
+from ssgan.training import seeds
+from ssgan.training.loop import Run
 from tests.test_train import tiny_cfg
 
 

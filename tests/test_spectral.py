@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssgan import checkpoint, spectral
 from ssgan import config as C
 from ssgan.data import BatchStream, load_images
 from ssgan.methods import METHODS, get_method
 from ssgan.methods.base import Models
 from ssgan.methods.sn_gan import hinge_critic_loss
-from ssgan.train import train
+from ssgan.probes import spectral
+from ssgan.training import checkpoint
+from ssgan.training.loop import train
 from tests.conftest import TINY
 
 
@@ -382,7 +383,7 @@ def test_no_collapse_claim_and_spectrum_figure(tmp_path):
 def test_divergence_of_sr_gan_is_recorded_with_its_spectra(tmp_path):
     """A non-finite loss ends an sr_gan run as ``diverged`` like any method's, its spectrum rows
     up to that iteration on disk."""
-    from ssgan.train import EXIT_DIVERGED
+    from ssgan.training.loop import EXIT_DIVERGED
 
     out = tmp_path / "d"
     assert train(cfg_for("sr_gan", "debug.nan_at=6", "sr.every=2"), out) == EXIT_DIVERGED

@@ -1,4 +1,4 @@
-"""The generator iteration as training runs it (ssgan/step.py), on the CPU: the static input
+"""The generator iteration as training runs it (ssgan/training/step.py), on the CPU: the static input
 buffers give the stream's batches in the stream's order, every method works in place (what a
 CUDA graph needs), restoring a checkpoint keeps the storage, the precision policy and the
 graph switch. The CUDA-only capture and replay are checked by tests/test_cuda.py on a GPU."""
@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from ssgan import config as C
-from ssgan import step as S
 from ssgan.data import BatchStream
 from ssgan.methods import METHODS
 from ssgan.metrics.extractor import exact_gpu
-from ssgan.train import Run, train
+from ssgan.training import step as S
+from ssgan.training.loop import Run, train
 from tests.test_train import tiny_cfg
 
 

@@ -25,8 +25,8 @@ from ssgan.methods.sparse_masks import (
     masked_weights,
 )
 from ssgan.models import Critic, Generator
-from ssgan.seeds import layer_seed
-from ssgan.train import train
+from ssgan.training.loop import train
+from ssgan.training.seeds import layer_seed
 from tests.conftest import TINY
 
 
@@ -407,7 +407,7 @@ def test_adam_moments_of_regrown_weights_are_kept_or_reset(reset):
 def test_divergence_keeps_the_records_up_to_it(tmp_path):
     """A non-finite loss ends a stu_gan run as ``diverged`` like any method, with the mask
     records of the explorations before it on disk."""
-    from ssgan.train import EXIT_DIVERGED
+    from ssgan.training.loop import EXIT_DIVERGED
 
     out = tmp_path / "nan"
     assert train(cfg_of("stu.update_every=3", "debug.nan_at=7"), out) == EXIT_DIVERGED

@@ -13,7 +13,7 @@ import torch
 
 from ssgan import config as C
 from ssgan.methods import METHODS
-from ssgan.train import EXIT_DIVERGED, EXIT_PREEMPTED, train
+from ssgan.training.loop import EXIT_DIVERGED, EXIT_PREEMPTED, train
 from tests.conftest import REPO, TINY, ssgan_cli
 
 

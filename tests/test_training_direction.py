@@ -22,7 +22,7 @@ from ssgan.methods import METHODS, get_method
 from ssgan.methods.base import Models
 from ssgan.methods.sn_gan import SNGAN
 from ssgan.methods.wgan_gp import WGANGP
-from ssgan.train import train
+from ssgan.training.loop import train
 
 ALL_METHODS = sorted(METHODS)
 RES, CH = 32, 1  # MNIST
@@ -40,7 +40,7 @@ def images(n: int) -> torch.Tensor:
 
 
 def build(cfg: dict, critic: nn.Module | None = None, lr_G=None, lr_D=None):
-    """(method, models, next_batch, noise generator) as ssgan/train.py builds them; ``lr_*=0``
+    """(method, models, next_batch, noise generator) as ssgan/training/loop.py builds them; ``lr_*=0``
     freezes a network (its optimizer still steps, so steps can be counted)."""
     torch.manual_seed(cfg["seed"])
     method = get_method(cfg["method"], cfg)
@@ -273,7 +273,7 @@ def pixel_histogram(x: torch.Tensor, bins: int = 10) -> torch.Tensor:
     return h / h.sum()
 
 
-# Measured (ssgan/train.py, width 8, batch 32, lr 0.001, 200 iterations, seeds 0 and 1): from
+# Measured (ssgan/training/loop.py, width 8, batch 32, lr 0.001, 200 iterations, seeds 0 and 1): from
 # an untrained generator's (1.9, 0.7-0.9), the two distances below fall to (0.03-0.10,
 # 0.07) for wgan_gp and (0.39, 0.17) for ssgan (seed 0); with the generator loss's sign
 # flipped both rise above 1.4. One critic step per iteration instead of five still learns
@@ -285,7 +285,7 @@ LEARN_FACTOR = 3  # both distances must fall below start / LEARN_FACTOR
 
 @pytest.mark.parametrize("name", ALL_METHODS)
 def test_short_training_moves_samples_toward_the_data(name, tmp_path):
-    """A real 200-iteration run (ssgan/train.py) of a width-8 generator brings its samples
+    """A real 200-iteration run (ssgan/training/loop.py) of a width-8 generator brings its samples
     toward the data (u/127.5 - 1 of the stored uint8): the L1 distance of the pixel histograms
     and the RMS distance of the mean images, on 512 samples against 2048 images."""
     cfg = tiny_cfg(

@@ -89,7 +89,7 @@ def summary(frames) -> str:
 
 
 def cli(args) -> int:
-    from ssgan.config_yaml import load_yaml
+    from ssgan.config.yaml_io import load_yaml
 
     results = Path(args.results)
     if not results.is_dir():

@@ -1,6 +1,6 @@
 """Spectra of the critic over training (SR-GAN's view, Liu et al. 2019, their Fig. 2-3): for
 every critic convolution the singular values of W / s_1, sorted, one curve per probe iteration
-(ssgan/spectral.py records them as probe_spectrum.csv in every run). "Spectral collapse" shows
+(ssgan/probes/spectral.py records them as probe_spectrum.csv in every run). "Spectral collapse" shows
 as the curves falling from ~0.5-1 to below ~0.4; the summary (fraction of normalised values
 above 0.5, claim SR1) is drawn over training beside it.
 """
@@ -16,7 +16,7 @@ from ssgan.analysis.figure_kit import empty_figure, grid, no_data, save
 from ssgan.analysis.probe_plots import layer_grid
 from ssgan.analysis.runs import dataset_name, dataset_order, method_name, method_order
 
-# As ssgan/spectral.py writes them (the analysis package does not import torch; a test checks
+# As ssgan/probes/spectral.py writes them (the analysis package does not import torch; a test checks
 # that the two agree).
 SPECTRUM_FILE = "probe_spectrum.csv"
 SPECTRUM_COLUMNS = ["iteration", "layer", "index", "value"]

@@ -8,7 +8,7 @@ from ssgan import config as C
 from ssgan import io
 from ssgan.data.prepared import Prepared, prepare, reference
 from ssgan.data.registry import DATASETS, channels_of, data_root, resolution_of, train_split
-from ssgan.runs import out_file
+from ssgan.training.runs import out_file
 
 
 def describe(p: Prepared, split: str, use: str) -> dict:

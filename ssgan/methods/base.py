@@ -1,7 +1,7 @@
 """The method interface and its registry.
 
 A method decides how G and D are built and how one *generator iteration* runs (its critic
-steps included). Training (ssgan/train.py, ssgan/step.py) owns everything else: data, RNG,
+steps included). Training (ssgan/training/loop.py, ssgan/training/step.py) owns everything else: data, RNG,
 checkpoints, logging, probes. Hooks for the related methods:
 ``after_critic_step``/``after_generator_step`` (STU-GAN's weight masks and prune/regrow,
 SR-GAN's spectral compensation) and ``state_dict``/``load_state_dict`` (their extra state,
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ssgan.seeds import init_layers
+from ssgan.training.seeds import init_layers
 
 METHODS: dict[str, type[Method]] = {}
 
@@ -48,7 +48,7 @@ class Models:
 class Method:
     name = "base"
     # CSV files this method writes into the run directory (file -> columns), beside the
-    # probes every method writes (ssgan/run_files.py CSV_FILES); rows come from ``drain_rows``.
+    # probes every method writes (ssgan/training/run_files.py CSV_FILES); rows come from ``drain_rows``.
     record_files: dict[str, list[str]] = {}
     # Config sections this method never reads: left out of its runs' config hash, so an edit
     # there reruns only the runs it can change (WGAN-GP ignores sastm.*).
@@ -65,7 +65,7 @@ class Method:
         raise NotImplementedError
 
     def build_networks(self, resolution: int, channels: int, init_seed: int):
-        """(G, D) on the CPU, every layer initialised from its own seed (ssgan/seeds.py), so
+        """(G, D) on the CPU, every layer initialised from its own seed (ssgan/training/seeds.py), so
         layers that methods share start equal for the same ``init_seed``."""
         G = init_layers(self.build_generator(resolution, channels), init_seed, "G")
         D = init_layers(self.build_critic(resolution, channels), init_seed, "D")
@@ -92,7 +92,7 @@ class Method:
         """True where this iteration's hooks do work that is not a fixed sequence of kernels
         (a data-dependent prune/regrow, an SVD, Python-side bookkeeping): with CUDA graphs such
         an iteration runs eagerly, on the same tensors, and the others replay one graph
-        (ssgan/step.py). Hooks must then change tensors in place (never replace a parameter or
+        (ssgan/training/step.py). Hooks must then change tensors in place (never replace a parameter or
         its storage) and do nothing iteration-dependent in the other iterations."""
         return False
 

@@ -7,7 +7,7 @@ checkpoint), the layer uses W / sigma. Hinge loss:
     critic     L_D = E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]
     generator  L_G = -E[D(G(z))]
 Adam 2e-4, betas (0, 0.9), n_critic 5 and no normalisation layer in the critic are this
-method's own defaults (``per_method`` in ssgan/defaults.yaml), so a suite can change them.
+method's own defaults (``per_method`` in ssgan/config/defaults.yaml), so a suite can change them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ssgan.methods.base import Models, register_method
 from ssgan.methods.wgan_gp import WGANGP
-from ssgan.seeds import init_layers, layer_seed
+from ssgan.training.seeds import init_layers, layer_seed
 
 
 def hinge_critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
@@ -28,7 +28,7 @@ def hinge_critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tenso
 def add_spectral_norm(D: nn.Module, init_seed: int | None = None) -> nn.Module:
     """Spectral normalisation on every convolution and linear layer of D (in place). With
     ``init_seed`` the power iteration's starting vectors u, v are drawn from the layer's own
-    seed and the global RNG is left as it was (ssgan/seeds.py); without, from the global RNG."""
+    seed and the global RNG is left as it was (ssgan/training/seeds.py); without, from the global RNG."""
     for name, m in D.named_modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             if init_seed is None:

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from ssgan.seeds import layer_seed
+from ssgan.training.seeds import layer_seed
 
 MASK_COLUMNS = [
     "iteration",

@@ -1,5 +1,5 @@
 """SR-GAN (Liu et al., ICCV 2019): SN-GAN plus spectral compensation of the critic's
-convolutions (ssgan/spectral.py; linear layers and G untouched), options under ``sr:``.
+convolutions (ssgan/probes/spectral.py; linear layers and G untouched), options under ``sr:``.
 
 When the generator iteration is a multiple of ``sr.every`` the raw stored weight of every
 critic convolution is compensated: after each critic update of that iteration, as the
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import torch
 
-from ssgan import spectral
 from ssgan.methods.base import Models, register_method
 from ssgan.methods.sn_gan import SNGAN
+from ssgan.probes import spectral
 
 
 @register_method("sr_gan")

@@ -14,10 +14,10 @@ masked layer at iteration 0 and at every exploration) and run.json's ``method_su
 
 from __future__ import annotations
 
-from ssgan import seeds
 from ssgan.methods.base import register_method
 from ssgan.methods.sparse_masks import MASK_COLUMNS, SparseMasks, cosine_death_rate
 from ssgan.methods.wgan_gp import WGANGP
+from ssgan.training import seeds
 
 
 @register_method("stu_gan")

@@ -41,7 +41,7 @@ from ssgan import io
 from ssgan.data import channels_of, load_images, resolution_of
 from ssgan.data.idx import load_labels
 from ssgan.metrics.extractor import cache_dir, file_lock
-from ssgan.runs import RunError
+from ssgan.training.runs import RunError
 
 # Datasets with labels -> the least test accuracy at which the classifier is used.
 MIN_ACCURACY = {"mnist": 0.98, "fashion_mnist": 0.88}

@@ -8,7 +8,7 @@ from ssgan.metrics.classifier import get_classifier, has_labels
 from ssgan.metrics.evaluate import eval_config, resolve_device, run_fid
 from ssgan.metrics.extractor import Inception, resolve_weights
 from ssgan.metrics.real_stats import real_statistics
-from ssgan.runs import out_file, read_run
+from ssgan.training.runs import out_file, read_run
 
 
 def _file_cfg(args) -> dict | None:

@@ -3,7 +3,7 @@ FID-over-training curve). See docs/run_layout.md for the fields.
 
 Generated samples: ``fid.n_fake`` latents z ~ N(0, I) drawn at once on the CPU from
 ``torch.Generator().manual_seed(latent_seed(seed))``, the run seed's ``eval`` stream
-(ssgan/seeds.py; so both methods of a seed see the same latents, and the same run always
+(ssgan/training/seeds.py; so both methods of a seed see the same latents, and the same run always
 gives the same FID), tanh output mapped to uint8 by round((x + 1) * 127.5) clamped to
 [0, 255] (the inverse of the training map x / 127.5 - 1). G's BatchNorm (``fid.bn_mode``):
 ``eval`` uses the running statistics, so the number does not depend on ``fid.batch_size``
@@ -33,7 +33,7 @@ import torch_fidelity
 import ssgan.metrics.distances as distances
 import ssgan.metrics.manifold as manifold
 from ssgan import config as C
-from ssgan import io, provenance, seeds
+from ssgan import io, provenance
 from ssgan.data import resolution_of
 from ssgan.metrics.classifier import Classifier, class_coverage, get_classifier, has_labels
 from ssgan.metrics.extractor import (
@@ -45,7 +45,8 @@ from ssgan.metrics.extractor import (
     resolve_weights,
 )
 from ssgan.metrics.real_stats import RealStats, real_statistics, reference_split
-from ssgan.runs import RunError, load_generator, read_run
+from ssgan.training import seeds
+from ssgan.training.runs import RunError, load_generator, read_run
 
 HISTORY = "fid_history.jsonl"  # earlier evaluations replaced in fid.json, one JSON per line
 CURVE_COLUMNS = ["iteration", "fid", "kid_mean", "kid_std"]

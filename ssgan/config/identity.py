@@ -8,11 +8,11 @@ import copy
 import hashlib
 import json
 
-from ssgan.config_yaml import defaults
+from ssgan.config.yaml_io import defaults
 from ssgan.methods import METHODS
 
 # Keys added after runs were recorded, with the value they had before they existed: a run
-# config read back from an older run.json gets them (ssgan/runs.py read_run).
+# config read back from an older run.json gets them (ssgan/training/runs.py read_run).
 LEGACY = {
     "model": {"critic_norm": "none"},
     "train": {"precision": "fp32", "cuda_graph": False},

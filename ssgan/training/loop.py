@@ -2,8 +2,8 @@
 
 Reproducible: the seed fixes every RNG. Initialisation (per layer), training noise, data order
 (ssgan/data/stream.py), probe and sample latents (and FID latents, ssgan/metrics) each draw
-from their own stream derived from the seed (ssgan/seeds.py; the layout is in run.json). Resumable: a
-checkpoint (ssgan/checkpoint.py) holds models, optimizers, RNG states, data position and
+from their own stream derived from the seed (ssgan/training/seeds.py; the layout is in run.json). Resumable: a
+checkpoint (ssgan/training/checkpoint.py) holds models, optimizers, RNG states, data position and
 iteration; starting the same command again continues from the newest good checkpoint and,
 on CPU, ends bitwise identical to an uninterrupted run. SIGTERM/SIGINT (SLURM preemption)
 write a checkpoint and exit with EXIT_PREEMPTED. A non-finite loss ends the run with status
@@ -20,16 +20,17 @@ from pathlib import Path
 
 import torch
 
-from ssgan import checkpoint, io, probes, provenance, runs, seeds
 from ssgan import config as C
+from ssgan import io, probes, provenance
 from ssgan.data import BatchStream, channels_of, resolution_of
 from ssgan.data.prepared import training_images
 from ssgan.methods import get_method
 from ssgan.methods.base import Models
-from ssgan.run_files import CSV_FILES, RunFiles, io_save, now, read_csv_upto
-from ssgan.runs import RunError
-from ssgan.runtime import resolve_device, rng_state, seed_everything, set_rng_state
-from ssgan.step import Step, set_precision, use_graph
+from ssgan.training import checkpoint, runs, seeds
+from ssgan.training.run_files import CSV_FILES, RunFiles, io_save, now, read_csv_upto
+from ssgan.training.runs import RunError
+from ssgan.training.runtime import resolve_device, rng_state, seed_everything, set_rng_state
+from ssgan.training.step import Step, set_precision, use_graph
 
 EXIT_DIVERGED = 3
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: rerun the same command to resume

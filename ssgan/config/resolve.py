@@ -11,8 +11,8 @@ names its registered method with ``method:`` (a *variant*, e.g. ``ssgan_sigmoid:
 sastm: {gate: sigmoid}}``). In the run config ``method`` is the registered method and
 ``method_label`` the label (what run directories and tables show).
 
-Beside this module: ``ssgan.config_yaml`` reads YAML (files, overrides, defaults.yaml),
-``ssgan.suite`` holds the suite config's keys and grid, ``ssgan.run_identity`` the config hash
+Beside this module: ``ssgan.config.yaml_io`` reads YAML (files, overrides, defaults.yaml),
+``ssgan.config.suite`` holds the suite config's keys and grid, ``ssgan.config.identity`` the config hash
 and the keys of older records; their public names are importable from here as well.
 """
 
@@ -23,7 +23,17 @@ import difflib
 import re
 from pathlib import Path
 
-from ssgan.config_yaml import (  # noqa: F401  (re-exported: C.load_yaml, ...)
+from ssgan.config.identity import (  # noqa: F401  (re-exported: C.config_hash, ...)
+    HASH_EXCLUDED,
+    HASH_OMITTED_AT,
+    LEGACY,
+    config_hash,
+    differing_keys,
+    hash_relevant,
+    upgrade,
+)
+from ssgan.config.suite import SLICE_KEYS, SUITE_KEYS, grid, is_suite, method_entry  # noqa: F401  (C.grid)
+from ssgan.config.yaml_io import (  # noqa: F401  (re-exported: C.load_yaml, ...)
     PER_METHOD,
     PER_RESOLUTION,
     Loader,
@@ -35,16 +45,6 @@ from ssgan.config_yaml import (  # noqa: F401  (re-exported: C.load_yaml, ...)
 from ssgan.data import DATASETS, data_root
 from ssgan.errors import ConfigError
 from ssgan.methods import METHODS
-from ssgan.run_identity import (  # noqa: F401  (re-exported: C.config_hash, ...)
-    HASH_EXCLUDED,
-    HASH_OMITTED_AT,
-    LEGACY,
-    config_hash,
-    differing_keys,
-    hash_relevant,
-    upgrade,
-)
-from ssgan.suite import SLICE_KEYS, SUITE_KEYS, grid, is_suite, method_entry  # noqa: F401  (C.grid)
 
 TOP_LEVEL = ("dataset", "label", "method", "method_label", "seed")
 CHOICES = {

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import torch
 
-from ssgan import checkpoint, io
+from ssgan import io
+from ssgan.config.identity import differing_keys, hash_relevant, upgrade
 from ssgan.data import channels_of, resolution_of
 from ssgan.methods import get_method
-from ssgan.run_identity import differing_keys, hash_relevant, upgrade
-from ssgan.seeds import stream_seed
+from ssgan.training import checkpoint
+from ssgan.training.seeds import stream_seed
 
 
 class RunError(RuntimeError):

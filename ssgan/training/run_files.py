@@ -1,7 +1,7 @@
 """What a run writes besides its checkpoints: the run record (run.json and its copy beside the
 checkpoints), the CSVs (rows kept in memory, rewritten atomically at every checkpoint, so they
 never hold rows the checkpoint does not know), probes, sample grids and weight files. ``RunFiles``
-is the part of ``ssgan.train.Run`` that keeps them; the files are listed in docs/run_layout.md."""
+is the part of ``ssgan.training.loop.Run`` that keeps them; the files are listed in docs/run_layout.md."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from pathlib import Path
 
 import torch
 
-from ssgan import io, probes, provenance, seeds, spectral
+from ssgan import io, probes, provenance
 from ssgan.models import SASTM, count_parameters
+from ssgan.probes import spectral
+from ssgan.training import seeds
 
 LOG_COLUMNS = [
     "iteration",

@@ -13,6 +13,7 @@ import torch
 
 from ssgan import config as C
 from ssgan.methods import METHODS
+from ssgan.models.sastm import INITS as SASTM_INITS
 from ssgan.training.loop import EXIT_DIVERGED, EXIT_PREEMPTED, train
 from tests.conftest import REPO, TINY, ssgan_cli
 
@@ -151,23 +152,31 @@ def _wait_for(path: Path, proc, timeout=120):
 # stu_gan: masks, exploration (every 7 iterations, so before and after the kill) and the
 # ever-active record must come back from the checkpoint too; its critic is sparse as well.
 # A shorter run (60 iterations, killed after the checkpoint at 20) keeps the case cheap.
-RESUME_CASES = {  # every registered method, with the options that exercise its own state
-    "wgan_gp": (),
-    "ssgan": (),
-    "stu_gan": ("stu.update_every=7", "stu.density_d=0.5", "train.iterations=60"),
-    "sn_gan": (),  # power-iteration vectors are buffers
-    "sr_gan": ("sr.mode=dynamic", "sr.every=3"),  # gamma and the compensation count
+RESUME_CASES = {  # every registered method and SASTM init, with the options that exercise
+    # its own state: label -> (method, options)
+    "wgan_gp": ("wgan_gp", ()),
+    "ssgan_open": ("ssgan", ("sastm.init=open",)),
+    "ssgan_default": ("ssgan", ("sastm.init=default",)),
+    "ssgan_balanced": ("ssgan", ("sastm.init=balanced",)),  # calibrated at build, not on resume
+    "stu_gan": ("stu_gan", ("stu.update_every=7", "stu.density_d=0.5", "train.iterations=60")),
+    "sn_gan": ("sn_gan", ()),  # power-iteration vectors are buffers
+    "sr_gan": ("sr_gan", ("sr.mode=dynamic", "sr.every=3")),  # gamma and the compensation count
 }
 
 
-def test_kill_and_resume_covers_every_method():
-    assert set(RESUME_CASES) == set(METHODS)
+def test_kill_and_resume_covers_every_method_and_sastm_init():
+    assert {m for m, _ in RESUME_CASES.values()} == set(METHODS)
+    inits = {
+        o.split("=")[1] for _, opts in RESUME_CASES.values() for o in opts if "sastm.init" in o
+    }
+    assert inits == set(SASTM_INITS)
 
 
-@pytest.mark.parametrize("method", list(RESUME_CASES))
-def test_kill_and_resume_is_bitwise_identical(tmp_path, method):
-    ref_args, ref = _start(tmp_path / "ref", RESUME_CASES[method], method)
-    args, proc = _start(tmp_path / "killed", RESUME_CASES[method], method)
+@pytest.mark.parametrize("case", list(RESUME_CASES))
+def test_kill_and_resume_is_bitwise_identical(tmp_path, case):
+    method, opts = RESUME_CASES[case]
+    ref_args, ref = _start(tmp_path / "ref", opts, method)
+    args, proc = _start(tmp_path / "killed", opts, method)
     _wait_for(tmp_path / "killed" / "checkpoints" / "ckpt_00000020.pt", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

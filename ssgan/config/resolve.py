@@ -52,7 +52,7 @@ CHOICES = {
     "sastm.branches": ("both", "channel", "spatial"),
     "sastm.recombination": ("product", "sum"),
     "sastm.position": ("before_bn", "after_bn"),
-    "sastm.init": ("open", "default"),
+    "sastm.init": ("open", "default", "balanced"),
     "model.critic_norm": ("none", "layernorm"),
     "sr.mode": ("static", "dynamic"),
     "sr.when": ("after_each_critic_step", "after_critic_steps"),

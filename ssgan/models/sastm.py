@@ -22,15 +22,26 @@ spatial positions start that way. ``init = "open"`` (the default) sets the last 
 branch (W2, the 1x1 convolution) to weight 0 and bias 1, so every coefficient starts at
 gate(1) -- open for every sample and position (with ReLU gates SASTM starts as the identity
 and sparsity must be learnt); ``init = "default"`` keeps PyTorch's initialisation.
+``init = "balanced"`` starts from PyTorch's initialisation and then calibrates every
+pre-activation of SASTM on a batch of generator inputs (``calibrate``, called by the method
+after seeding; data-dependent, as LSUV): each hidden unit of the channel branch and each
+gate's pre-activation gets its median over the batch (channel gate c: over samples; the
+spatial gate: over samples and positions) subtracted through its bias, and each gate's last
+layer is rescaled so its open coefficients average 1. Every gate is then closed for about
+half of the inputs and open for the others: exact zeros that depend on the input from the
+first step, almost no gate dead for a whole batch, and features passed at their scale.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
 
 GATES = {"relu": nn.functional.relu, "sigmoid": torch.sigmoid}
-INITS = ("open", "default")
+INITS = ("open", "default", "balanced")
+CALIBRATION_BATCH = 256  # latents of the balanced init's calibration batch
 
 
 class SASTM(nn.Module):
@@ -80,6 +91,19 @@ class SASTM(nn.Module):
             last.weight.zero_()
             last.bias.fill_(1.0)
 
+    @torch.no_grad()
+    def calibrate(self, x: torch.Tensor) -> None:
+        """``init = "balanced"``: centre each pre-activation at its median over ``x`` (a batch
+        of this module's inputs) and scale each gate's last layer so that the open
+        coefficients average 1 over the batch."""
+        if self.use_channel:
+            pooled = x.mean(dim=(2, 3))
+            self.fc1.bias -= self.fc1(pooled).median(dim=0).values
+            _centre_scale(self.fc2, self.fc2(nn.functional.relu(self.fc1(pooled))), self.gate)
+        if self.use_spatial:
+            pre = self.spatial(x).transpose(0, 1).flatten(1)  # 1 x (B*H*W)
+            _centre_scale(self.spatial, pre.T, self.gate)
+
     def coefficients(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Sparsity decomposition: (channel coefficients B x C x 1 x 1, spatial B x 1 x H x W)."""
         a = s = None
@@ -107,3 +131,36 @@ class SASTM(nn.Module):
             f"gate={self.gate_name}, branches={self.branches}, "
             f"recombination={self.recombination}, init={self.init}"
         )
+
+
+def _centre_scale(layer: nn.Module, pre: torch.Tensor, gate) -> None:
+    """Subtract the median over dimension 0 from each output of ``layer`` (rows of ``pre``,
+    N x outputs) and divide the row by the mean of its open coefficients (left unscaled where
+    nothing is open: a constant pre-activation)."""
+    median = pre.median(dim=0).values
+    layer.bias -= median
+    open_ = gate(pre - median)
+    mask = open_ > 0
+    mean_open = (open_ * mask).sum(0) / mask.sum(0).clamp(min=1)
+    scale = torch.where(mean_open > 0, mean_open, torch.ones_like(mean_open))
+    layer.weight /= scale.view(-1, *([1] * (layer.weight.dim() - 1)))
+    layer.bias /= scale
+
+
+@torch.no_grad()
+def calibrate(G: nn.Module, z: torch.Tensor) -> nn.Module:
+    """Calibrate every SASTM of ``G`` whose init is ``balanced``, in forward order (each on the
+    inputs it receives once the earlier ones are calibrated), from forward passes of a copy
+    of ``G`` in training mode on ``z``: G's own BatchNorm statistics are untouched."""
+    Gc = copy.deepcopy(G).train()
+    names = [n for n, m in Gc.named_modules() if isinstance(m, SASTM) and m.init == "balanced"]
+    for name in names:
+        m = Gc.get_submodule(name)
+        seen = {}
+        hook = m.register_forward_pre_hook(lambda _m, inp, seen=seen: seen.__setitem__("x", inp[0]))
+        Gc(z)
+        hook.remove()
+        m.calibrate(seen["x"])
+    for name in names:
+        G.get_submodule(name).load_state_dict(Gc.get_submodule(name).state_dict())
+    return G

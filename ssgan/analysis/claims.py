@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ssgan.analysis import stats
-from ssgan.analysis.runs import PROBES, dataset_name
+from ssgan.analysis.runs import INERT_NOTE, PROBES, dataset_name, sastm_inertness
 
 
 def _numbered(layers, prefix) -> dict[str, int]:
@@ -123,6 +123,7 @@ CLAIM_COLUMNS = [
     "verdict",
     "rule",
     *SASTM_ONLY,
+    "sastm_inert",  # share of the treatment's runs flagged inert (runs.INERT_ZERO_FRAC)
     "note",
 ]
 
@@ -229,6 +230,16 @@ def sastm_only(probes, comp, dataset) -> dict:
     return out
 
 
+def inert_share(probes, comp, dataset) -> float:
+    """Share of the treatment's runs on ``dataset`` whose SASTMs stayed inert; NaN without any
+    SASTM rows (a treatment without SASTM)."""
+    sp = probes["sparsity"]
+    sp = sp[(sp["dataset"] == dataset) & (sp["method"] == comp.treatment)]
+    flags = [sastm_inertness(g)[1] for _, g in sp.groupby("seed")]
+    flags = [f for f in flags if f is not None]
+    return float(np.mean(flags)) if flags else math.nan
+
+
 def claims_table(comps, datasets, pairs, probes, kind_of, n_boot=10000, seed=0) -> pd.DataFrame:
     """One row per comparison x claim x dataset (``datasets[comp.name]``); Holm across the
     datasets of one comparison and claim, then the verdict rule."""
@@ -249,6 +260,9 @@ def claims_table(comps, datasets, pairs, probes, kind_of, n_boot=10000, seed=0) 
                     else probe_row(claim, comp, d, fv, n_boot, seed)
                 )
                 extra = sastm_only(probes, comp, d) if name == "C1" else {}
+                inert = inert_share(probes, comp, d)
+                if inert > 0:
+                    r["note"] = "; ".join(filter(None, [r.get("note"), INERT_NOTE]))
                 block.append(
                     dict(
                         comparison=comp.name,
@@ -262,6 +276,7 @@ def claims_table(comps, datasets, pairs, probes, kind_of, n_boot=10000, seed=0) 
                         rule=stats.RULE,
                         **r,
                         **extra,
+                        sastm_inert=inert,
                     )
                 )
             holm = stats.holm([b["p_perm"] for b in block])

@@ -19,6 +19,12 @@ from ssgan.methods.sparse_masks import MASK_COLUMNS
 from ssgan.metrics.evaluate import protocol_id
 
 BASELINE, TREATMENT = "wgan_gp", "ssgan"  # the paper's comparison
+# A Self-Sparse GAN run whose SASTM output (Y, probe_sparsity.csv output_zero_frac) never has
+# this share of exact zeros in any SASTM at any probe is flagged: its SASTMs stayed within that
+# share of the identity, so a comparison with WGAN-GP tests WGAN-GP plus an identity module
+# (docs/analysis.md).
+INERT_ZERO_FRAC = 0.05
+INERT_NOTE = "SASTM inert: this comparison tests an identity module"
 
 METHOD_NAMES = {
     "wgan_gp": "WGAN-GP",
@@ -78,6 +84,8 @@ RUN_COLUMNS = [
     "params_critic",
     "params_sastm",
     "params_active",
+    "sastm_zero_max",
+    "sastm_inert",
     "git_commit",
     "git_dirty",
     "device",
@@ -295,8 +303,30 @@ def run_row(run_dir: Path, results: Path) -> dict:
             notes.append(
                 f"fid.json is for iteration {row['fid_iteration']}, run ended at {row['iteration']}"
             )
+    row["sastm_zero_max"], row["sastm_inert"] = sastm_inertness(_probe_rows(run_dir))
+    if row["sastm_inert"]:
+        notes.append(INERT_NOTE)
     row["note"] = "; ".join(notes)
     return row
+
+
+def _probe_rows(run_dir: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(run_dir / PROBES["sparsity"][0])
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        return pd.DataFrame()
+
+
+def sastm_inertness(sparsity: pd.DataFrame) -> tuple[float, bool | None]:
+    """(largest SASTM output zero fraction over a run's probes and SASTMs, inert flag); NaN and
+    None for a run without SASTM rows (other methods, runs without the probe)."""
+    if "output_zero_frac" not in sparsity:
+        return math.nan, None
+    zeros = pd.to_numeric(sparsity["output_zero_frac"], errors="coerce").dropna()
+    if zeros.empty:
+        return math.nan, None
+    top = float(zeros.max())
+    return top, top < INERT_ZERO_FRAC
 
 
 def runs_table(results: Path) -> pd.DataFrame:

@@ -135,10 +135,12 @@ class SASTM(nn.Module):
 
 def _centre_scale(layer: nn.Module, pre: torch.Tensor, gate) -> None:
     """Subtract the median over dimension 0 from each output of ``layer`` (rows of ``pre``,
-    N x outputs) and divide the row by the mean of its open coefficients (left unscaled where
-    nothing is open: a constant pre-activation)."""
+    N x outputs); with the ReLU gate, also divide the row by the mean of its open coefficients
+    (left unscaled where nothing is open: a constant pre-activation)."""
     median = pre.median(dim=0).values
     layer.bias -= median
+    if gate is not nn.functional.relu:  # sigmoid: centred only (every coefficient is open)
+        return
     open_ = gate(pre - median)
     mask = open_ > 0
     mean_open = (open_ * mask).sum(0) / mask.sum(0).clamp(min=1)

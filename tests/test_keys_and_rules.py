@@ -487,9 +487,11 @@ def test_yaml_and_override_errors_are_exact_one_line_messages():
 
 def test_run_hash_is_pinned():
     """The hash names every run directory already written: its JSON form (sorted keys, compact
-    separators, non-JSON values as str) must not change, or every result would look stale."""
+    separators, non-JSON values as str) must not change, or every result would look stale.
+    Changed deliberately once: the SASTM default became sastm.init balanced, position after_bn
+    (issue 28, benchmarks/results/sastm_forms.md), so every ssgan run's config differs."""
     assert C.config_hash(resolve()) == (
-        "d8ed1b89a22ce0c407e62e42e36c8bceb70e2600650d215dab5bb992da02778b"
+        "3431fc1266c38257fcfc8f4a37cdc300b772dbe147605dfc6baf81a23776b91c"
     )
     cfg = resolve()
     gate = cfg["sastm"]["gate"]

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from ssgan import config as C
 from ssgan.analysis import claims as CL
 from ssgan.analysis import runs as R
+from ssgan.training.loop import train
 from tests.test_claims import COMP, fid_pairs_table, probes_for_claims
 
 QUICK = Path(__file__).parents[1] / "config" / "quick.yaml"
@@ -21,6 +23,35 @@ def test_sastm_inertness_threshold():
     assert R.sastm_inertness(rows(0.0, R.INERT_ZERO_FRAC)) == (R.INERT_ZERO_FRAC, False)
     top, flag = R.sastm_inertness(R.pd.DataFrame())  # WGAN-GP: no SASTM rows
     assert math.isnan(top) and flag is None
+
+
+def test_open_init_quick_run_is_flagged_and_the_default_is_not(tmp_path):
+    """config/quick.yaml's sizes (width 16, batch 32), 40 of its 160 iterations (time; with
+    the open init no coefficient is zero at 160 either: benchmarks/results/dead_gates.md's
+    200-iteration quick runs): the open init is the
+    identity and stays below the threshold; the default init (balanced) zeroes ~3/4 of Y."""
+    quick = C.load_yaml(QUICK)
+    short = {
+        "train": {"iterations": 40, "checkpoint_every": 20, "sample_every": 40},
+        "fid": {"checkpoints": []},
+    }
+    tables = {}
+    for name, sastm in (("open", {"init": "open"}), ("default", {})):
+        cfg = C.resolve(
+            "mnist",
+            "ssgan",
+            0,
+            quick,
+            {**short, "probe": {"every": 20}, **({"sastm": sastm} if sastm else {})},
+        )
+        assert train(cfg, tmp_path / name / "runs" / "mnist" / "ssgan" / "seed0") == 0
+        tables[name] = R.runs_table(tmp_path / name).iloc[0]
+    inert, default = tables["open"], tables["default"]
+    assert inert["status"] == default["status"] == "completed"
+    assert bool(inert["sastm_inert"]) is True and inert["sastm_zero_max"] == 0.0
+    assert R.INERT_NOTE in inert["note"]
+    assert bool(default["sastm_inert"]) is False and default["sastm_zero_max"] > 0.5
+    assert R.INERT_NOTE not in (default["note"] or "")
 
 
 def test_claims_rows_of_an_inert_treatment_carry_the_note():

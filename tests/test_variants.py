@@ -119,7 +119,7 @@ def test_dry_run_ablation_grid(tmp_path):
     proc = snakemake("-n", "--configfile", "config/ablation.yaml", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout)
-    assert counts["train"] == counts["fid"] == 3 * 10 * 7 and counts["prepare_data"] == 3
+    assert counts["train"] == counts["fid"] == 3 * 12 * 7 and counts["prepare_data"] == 3
     labels = set(re.findall(r"runs/\w+/(\w+)/seed\d+/run\.json", proc.stdout))
     assert labels == {
         "wgan_gp",
@@ -127,11 +127,13 @@ def test_dry_run_ablation_grid(tmp_path):
         "ssgan_sigmoid",
         "ssgan_channel",
         "ssgan_spatial",
-        "ssgan_after_bn",
+        "ssgan_before_bn",
         "ssgan_sum",
         "ssgan_r16",
         "ssgan_on_output",
+        "ssgan_init_open",
         "ssgan_init_default",
+        "ssgan_open_before_bn",
     }
 
 

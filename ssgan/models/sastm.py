@@ -18,7 +18,7 @@ attention) never produces exact zeros and is the natural ablation.
 Initialisation (``init``, assumed): with ReLU gates and PyTorch's default initialisation a
 gate whose pre-activation is negative for every sample is *dead* from the start (no
 gradient reaches its row), and 38-50% of the channels and, in some seeds, nearly all
-spatial positions start that way. ``init = "open"`` (the default) sets the last layer of each
+spatial positions start that way. ``init = "open"`` sets the last layer of each
 branch (W2, the 1x1 convolution) to weight 0 and bias 1, so every coefficient starts at
 gate(1) -- open for every sample and position (with ReLU gates SASTM starts as the identity
 and sparsity must be learnt); ``init = "default"`` keeps PyTorch's initialisation.
@@ -30,6 +30,8 @@ spatial gate: over samples and positions) subtracted through its bias, and each 
 layer is rescaled so its open coefficients average 1. Every gate is then closed for about
 half of the inputs and open for the others: exact zeros that depend on the input from the
 first step, almost no gate dead for a whole batch, and features passed at their scale.
+``balanced`` is the default of the suite (ssgan/config/defaults.yaml; the choice is in
+docs/assumptions.md); the module's own default stays ``open``, which needs no calibration.
 """
 
 from __future__ import annotations

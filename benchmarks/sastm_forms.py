@@ -314,10 +314,57 @@ def summary(rows: list, fids: dict, args, missing: list) -> str:
             f"{fids['wgan_gp']:.2f}" if "wgan_gp" in fids else "",
         ]
         lines.append(f"| {form} | {layer} | " + " | ".join(cells) + " |")
+    lines += ["", *criterion_lines(rows, keys)]
     if "wgan_gp" in fids:
         lines += ["", f"WGAN-GP (same seed and iterations): FID {fids['wgan_gp']:.2f}."]
     lines += ["", f"Forms not run (time budget): {', '.join(missing) or 'none'}."]
     return "\n".join(lines) + "\n"
+
+
+# docs/assumptions.md, "SASTM default form": the criterion the default is chosen by
+MIN_INPUT_DEPENDENT, MAX_DEAD, MIN_RELU_GAIN = 0.10, 0.10, 0.05
+
+
+def criterion_lines(rows: list, keys: list) -> list[str]:
+    """Per form: (1) input-dependent zeros during training, (2) few dead gates at the end,
+    (3) sparsity that reaches the ReLU, each in every SASTM layer."""
+    out = [
+        "Criterion (docs/assumptions.md): (1) channel or spatial zero - dead >= 0.10 on average, "
+        "zeros at every probe, (2) dead <= 0.10 at the end, (3) ReLU zeros - WGAN-GP's >= 0.05, "
+        "in every SASTM.",
+        "",
+    ]
+    for form in dict.fromkeys(k[0] for k in keys):
+        ok = [True, True, True]
+        for layer in [k[1] for k in keys if k[0] == form]:
+            sel = sorted(
+                (r for r in rows if (r["form"], r["layer"]) == (form, layer)),
+                key=lambda r: int(r["iteration"]),
+            )
+            train_ = [r for r in sel if int(r["iteration"]) > 0] or sel
+            zc = [(_f(r["channel_zero_frac"]) or 0.0) for r in train_]
+            zs = [(_f(r["spatial_zero_frac"]) or 0.0) for r in train_]
+            dep = statistics.mean(
+                max(
+                    (_f(r[f"{b}_zero_frac"]) or 0.0) - (_f(r[f"{b}_dead_frac"]) or 0.0)
+                    for b in ("channel", "spatial")
+                )
+                for r in train_
+            )
+            ok[0] &= dep >= MIN_INPUT_DEPENDENT and all(c + t > 0 for c, t in zip(zc, zs))
+            last = sel[-1]
+            ok[1] &= all(
+                (_f(last[c]) or 0.0) <= MAX_DEAD for c in ("channel_dead_frac", "spatial_dead_frac")
+            )
+            gain = [
+                _f(r["relu_zero"]) - _f(r["wgan_relu_zero"])
+                for r in train_
+                if _f(r["relu_zero"]) is not None and _f(r["wgan_relu_zero"]) is not None
+            ]
+            ok[2] &= bool(gain) and statistics.mean(gain) >= MIN_RELU_GAIN
+        marks = ", ".join(f"({i + 1}) {'yes' if v else 'no'}" for i, v in enumerate(ok))
+        out.append(f"- {form}: {marks}: {'qualifies' if all(ok) else 'does not qualify'}")
+    return out
 
 
 def figure(rows: list, path: Path) -> None:

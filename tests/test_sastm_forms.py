@@ -39,3 +39,38 @@ def test_gate_gradients_at_initialisation():
     # input-dependent gates are not cancelled, before BN or after
     for form in ("ssgan_balanced_after_bn", "ssgan_balanced_before_bn"):
         assert min(ratio[form].values()) > 0.15, form
+
+
+def _rows(form, zero, dead, relu, wgan_relu):
+    return [
+        {
+            "form": form,
+            "layer": "sastm1",
+            "iteration": str(it),
+            "channel_zero_frac": str(zero),
+            "spatial_zero_frac": "0.0",
+            "channel_dead_frac": str(dead),
+            "spatial_dead_frac": "0.0",
+            "relu_zero": str(relu),
+            "wgan_relu_zero": str(wgan_relu),
+        }
+        for it in (0, 50, 100)
+    ]
+
+
+def test_criterion_separates_the_three_failures():
+    forms = {
+        "sparse": (0.5, 0.0, 0.85, 0.5),
+        "identity": (0.0, 0.0, 0.5, 0.5),  # (1) no zeros
+        "narrow": (0.5, 0.45, 0.85, 0.5),  # (1) zeros, but from dead gates; (2) many dead
+        "recentred": (0.5, 0.0, 0.52, 0.5),  # (3) the zeros do not reach the ReLU
+    }
+    rows = [r for f, v in forms.items() for r in _rows(f, *v)]
+    lines = S.criterion_lines(rows, [(f, "sastm1") for f in forms])
+    verdict = {ln.split(":")[0][2:]: ln.split(": ", 1)[1] for ln in lines if ln.startswith("- ")}
+    assert verdict == {
+        "sparse": "(1) yes, (2) yes, (3) yes: qualifies",
+        "identity": "(1) no, (2) yes, (3) no: does not qualify",
+        "narrow": "(1) no, (2) no, (3) yes: does not qualify",
+        "recentred": "(1) yes, (2) yes, (3) no: does not qualify",
+    }

@@ -124,7 +124,10 @@ PROBES = {
         "probe_weights.csv",
         ["iteration", "layer", "neg_frac", "mean", "std", "q05", "q25", "q50", "q75", "q95"],
     ),
-    "dead_units": ("probe_dead_units.csv", ["iteration", "layer", "dead_frac"]),
+    "dead_units": (
+        "probe_dead_units.csv",
+        ["iteration", "layer", "dead_frac", "dead_channel_frac"],  # older runs: dead_frac only
+    ),
     "weight_hist": (
         "weight_hist.csv",
         ["stage", "iteration", "layer", "bin_left", "bin_right", "count"],

@@ -43,7 +43,14 @@ DATASET_NAMES = {
 # fid.json's mode-collapse measures (ssgan/metrics/manifold.py, classifier.py) and their
 # settings: null in fid.json (blank here) when off, for unlabelled datasets, or in older records
 COLLAPSE_MEASURES = ["precision", "recall", "density", "coverage", "classes_covered", "class_kl"]
-COLLAPSE_COLUMNS = [*COLLAPSE_MEASURES, "manifold_n", "prc_k", "dc_k", "classifier_accuracy"]
+COLLAPSE_COLUMNS = [
+    *COLLAPSE_MEASURES,
+    "manifold_n",
+    "manifold_seed",
+    "prc_k",
+    "dc_k",
+    "classifier_accuracy",
+]
 RUN_COLUMNS = [
     "dataset",
     "method",
@@ -95,6 +102,7 @@ INT_COLUMNS = [
     "fid_iteration",
     "classes_covered",
     "manifold_n",
+    "manifold_seed",
     "prc_k",
     "dc_k",
     "n_fake",

@@ -167,12 +167,59 @@ def test_manifold_seed_is_part_of_the_protocol_and_validated():
 
 
 def test_class_histogram_kl_to_uniform():
-    assert K.class_coverage(torch.arange(100) % 10) == {"classes_covered": 10, "class_kl": 0.0}
+    assert K.class_coverage(torch.arange(100) % 10) == {
+        "classes_covered": 10,
+        "class_kl": 0.0,
+        "class_kl_real": None,  # no real histogram given
+        "class_min_share": 0.1,
+    }
     one = K.class_coverage(torch.full((7,), 4))
     assert one["classes_covered"] == 1 and one["class_kl"] == pytest.approx(math.log(10))
     two = K.class_coverage(torch.tensor([1, 2, 1, 2]))
     assert two["classes_covered"] == 2 and two["class_kl"] == pytest.approx(math.log(5))
-    assert K.class_coverage(torch.empty(0, dtype=torch.long))["classes_covered"] is None
+    empty = K.class_coverage(torch.empty(0, dtype=torch.long), torch.full((10,), 0.1))
+    assert empty["classes_covered"] is None and empty["class_kl_real"] is None
+
+
+def _labels(counts: list[int]) -> torch.Tensor:
+    return torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+
+
+def test_a_class_counts_only_above_a_tenth_of_its_uniform_share():
+    """A collapsed generator with a few stray samples in every other class: 9 of 1000 (0.9%)
+    per class is below 10% of the uniform 10%, so it covers one class, not ten; 10 of 1000
+    (exactly 1%) counts."""
+    stray = K.class_coverage(_labels([919] + [9] * 9))
+    assert stray["classes_covered"] == 1 and stray["class_min_share"] == K.MIN_SHARE == 0.1
+    assert K.class_coverage(_labels([910] + [10] * 9))["classes_covered"] == 10
+    assert K.class_coverage(_labels([500, 500] + [0] * 8))["classes_covered"] == 2
+
+
+def test_class_kl_against_the_real_test_histogram_is_zero_where_the_data_are_matched():
+    """The classifier's own histogram on real images is not uniform (confusions, an unbalanced
+    test split): a generator with exactly that histogram has KL 0 to it but not to uniform,
+    and a uniform generator the reverse."""
+    q = torch.tensor([0.28] + [0.08] * 9, dtype=torch.float64)
+    matched = K.class_coverage(_labels([280] + [80] * 9), q)  # 1000 samples, shares q
+    assert matched["class_kl_real"] == pytest.approx(0.0, abs=1e-12)
+    assert matched["class_kl"] == pytest.approx(float((q * torch.log(q * 10)).sum()))
+    assert matched["class_kl"] > 0.1
+    uniform = K.class_coverage(torch.arange(1000) % 10, q)
+    assert uniform["class_kl"] == 0.0
+    assert uniform["class_kl_real"] == pytest.approx(float((0.1 * torch.log(0.1 / q)).sum()))
+    assert uniform["class_kl_real"] > 0.02
+
+
+def test_real_histogram_is_the_classifiers_own_with_a_floor_of_half_a_sample():
+    class Fixed(K.Classifier):
+        def predict(self, images, batch_size=1000):
+            return _labels([10, 30] + [0] * 7 + [60])  # never class 2..8 on "real" images
+
+    clf = Fixed(torch.nn.Sequential(), "k", 0.99, True, 0.0)
+    q = K.real_histogram(clf, torch.zeros(100, 1, 2, 2, dtype=torch.uint8))
+    assert q.tolist() == pytest.approx([0.1, 0.3] + [0.005] * 7 + [0.6])
+    # a generated sample in a class never predicted on real images: large, finite
+    assert math.isfinite(K.class_coverage(torch.tensor([2, 2, 0, 1]), q)["class_kl_real"])
 
 
 def test_labels_are_read_in_image_order():
@@ -224,10 +271,12 @@ def test_classifier_covers_all_classes_on_real_images_and_one_on_copies(mnist_cl
     assert mnist_classifier.accuracy >= K.MIN_ACCURACY["mnist"]
     pred = mnist_classifier.predict(images[:1000])
     assert float((pred == labels[:1000]).double().mean()) > 0.97
-    real = K.class_coverage(pred)
+    real = K.class_coverage(pred, mnist_classifier.real_share)
     assert real["classes_covered"] == 10 and real["class_kl"] < 0.02
+    assert real["class_kl_real"] < real["class_kl"]  # 1000 of its own test images
+    assert mnist_classifier.real_share.sum() == pytest.approx(1.0)
     copies = K.class_coverage(mnist_classifier.predict(images[:1].repeat(200, 1, 1, 1)))
-    assert copies == {"classes_covered": 1, "class_kl": pytest.approx(math.log(10))}
+    assert (copies["classes_covered"], copies["class_kl"]) == (1, pytest.approx(math.log(10)))
 
 
 @pytest.mark.slow
@@ -257,6 +306,7 @@ def test_fid_json_carries_the_mode_collapse_measures(
     assert all(0 <= rec[f] <= 1 for f in ("precision", "recall", "coverage"))
     assert rec["density"] >= 0
     assert 1 <= rec["classes_covered"] <= 10 and 0 <= rec["class_kl"] <= math.log(10) + 1e-9
+    assert rec["class_kl_real"] >= 0 and rec["class_min_share"] == K.MIN_SHARE
     assert rec["classifier_key"] == mnist_classifier.key
     assert rec["classifier_accuracy"] == mnist_classifier.accuracy
 

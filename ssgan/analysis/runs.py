@@ -49,6 +49,8 @@ COLLAPSE_COLUMNS = [
     "manifold_seed",
     "prc_k",
     "dc_k",
+    "class_kl_real",  # beside class_kl: against the classifier's histogram on real test images
+    "class_min_share",  # classes_covered threshold (x 1/classes); blank: older, any sample
     "classifier_accuracy",
 ]
 RUN_COLUMNS = [

@@ -239,7 +239,9 @@ def record(run: dict, cfg: dict, **fields) -> dict:
         "prc_k": None,
         "dc_k": None,
         "classes_covered": None,  # labelled datasets with fid.class_coverage, else null
-        "class_kl": None,
+        "class_kl": None,  # KL(class histogram || uniform)
+        "class_kl_real": None,  # KL(class histogram || the classifier's on real test images)
+        "class_min_share": None,  # classes_covered counts shares >= this x 1 / classes
         "classifier_key": None,
         "classifier_accuracy": None,
         "dataset": run.get("dataset"),
@@ -288,7 +290,7 @@ def evaluate_generator(
     )
     collapse = manifold.measures(real.features, feats, f) if f["manifold"] else {}
     if classifier is not None:
-        collapse.update(class_coverage(labels), **classifier.record())
+        collapse.update(class_coverage(labels, classifier.real_share), **classifier.record())
     return record(
         run,
         cfg,

@@ -247,7 +247,7 @@ def probes_for_claims() -> dict:
                         if dataset == "mnist"
                         else 0.0
                     )
-                    dead.append(base | dict(layer=layer, dead_frac=value))
+                    dead.append(base | dict(layer=layer, dead_frac=0.5, dead_channel_frac=value))
                 for layer in ("deconv1", "deconv2", "deconv3"):
                     signs.append(base | dict(layer=layer, neg_frac=0.5 - 0.05 * ss + wobble))
                 if ss:
@@ -314,7 +314,7 @@ def test_claims_table_rows_holm_verdicts_and_sastm_columns():
     assert others[list(CL.SASTM_ONLY)].isna().all().all()
     default = CL.claims_table([COMP], datasets, pairs, probes, kind_of=lambda m: m)
     c1 = default.set_index(["claim", "dataset"]).loc[("C2", "mnist")]  # n_boot 10000, seed 0
-    fv = CL.final_values(probes["dead_units"], "dead_frac", CL.hidden_bn)
+    fv = CL.final_values(probes["dead_units"], "dead_channel_frac", CL.hidden_bn)
     fvm = fv[fv["dataset"] == "mnist"].pivot(index="seed", columns="method", values="value")
     d = (fvm["ssgan"] - fvm["wgan_gp"]).to_numpy()
     assert (c1["bootstrap_ci_low"], c1["bootstrap_ci_high"]) == stats.bootstrap_ci(d, 10000, 0)

@@ -69,12 +69,13 @@ CLAIMS = {
         ">",
         "sparser feature maps: more exact zeros in the post-ReLU maps fed to the deconvolutions",
     ),
-    "C2": Claim(
+    "C2": Claim(  # not dead_frac: with SASTM before BN that is C1's number (docs/assumptions.md)
         "dead_units",
-        "dead_frac",
+        "dead_channel_frac",
         hidden_bn,
         "<",
-        "fewer dead units after BatchNorm (post-BN pre-ReLU activations <= 0)",
+        "fewer dead channels after BatchNorm (post-BN output <= 0 for every sample and position "
+        "of the probe batch: no gradient reaches them)",
     ),
     "C3": Claim(
         "weight_signs", "neg_frac", hidden_deconv, "<", "fewer negative deconvolution weights"

@@ -43,7 +43,16 @@ DATASET_NAMES = {
 # fid.json's mode-collapse measures (ssgan/metrics/manifold.py, classifier.py) and their
 # settings: null in fid.json (blank here) when off, for unlabelled datasets, or in older records
 COLLAPSE_MEASURES = ["precision", "recall", "density", "coverage", "classes_covered", "class_kl"]
-COLLAPSE_COLUMNS = [*COLLAPSE_MEASURES, "manifold_n", "prc_k", "dc_k", "classifier_accuracy"]
+COLLAPSE_COLUMNS = [
+    *COLLAPSE_MEASURES,
+    "manifold_n",
+    "manifold_seed",
+    "prc_k",
+    "dc_k",
+    "class_kl_real",  # beside class_kl: against the classifier's histogram on real test images
+    "class_min_share",  # classes_covered threshold (x 1/classes); blank: older, any sample
+    "classifier_accuracy",
+]
 RUN_COLUMNS = [
     "dataset",
     "method",
@@ -95,6 +104,7 @@ INT_COLUMNS = [
     "fid_iteration",
     "classes_covered",
     "manifold_n",
+    "manifold_seed",
     "prc_k",
     "dc_k",
     "n_fake",
@@ -124,7 +134,10 @@ PROBES = {
         "probe_weights.csv",
         ["iteration", "layer", "neg_frac", "mean", "std", "q05", "q25", "q50", "q75", "q95"],
     ),
-    "dead_units": ("probe_dead_units.csv", ["iteration", "layer", "dead_frac"]),
+    "dead_units": (
+        "probe_dead_units.csv",
+        ["iteration", "layer", "dead_frac", "dead_channel_frac"],  # older runs: dead_frac only
+    ),
     "weight_hist": (
         "weight_hist.csv",
         ["stage", "iteration", "layer", "bin_left", "bin_right", "count"],

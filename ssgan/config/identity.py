@@ -25,6 +25,7 @@ LEGACY = {
         "prc_k": 3,
         "dc_k": 5,
         "manifold_samples": 10000,
+        "manifold_seed": None,  # the first n reals in file order
         "class_coverage": False,
     },
 }

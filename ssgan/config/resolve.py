@@ -246,6 +246,13 @@ def validate(cfg: dict) -> dict:
     nan_at = cfg["debug"]["nan_at"]
     if nan_at is not None and (isinstance(nan_at, bool) or not isinstance(nan_at, int)):
         raise ConfigError(f"config key 'debug.nan_at' must be an integer or null, got {nan_at!r}")
+    m_seed = cfg["fid"]["manifold_seed"]
+    if m_seed is not None and (
+        isinstance(m_seed, bool) or not isinstance(m_seed, int) or m_seed < 0
+    ):
+        raise ConfigError(
+            f"config key 'fid.manifold_seed' must be a non-negative integer or null, got {m_seed!r}"
+        )
     stu = cfg["stu"]
     for key in ("density_g", "density_d"):
         if not 0 < stu[key] <= 1:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ssgan.probes import spectral
 from ssgan.training.seeds import init_layers
 
 METHODS: dict[str, type[Method]] = {}
@@ -108,6 +109,12 @@ class Method:
         every probe (``probe=True``: add rows measured now) and before every write of the CSVs
         (checkpoint, divergence, end), so the rows on disk always match the checkpoint."""
         return {}
+
+    def critic_spectrum(self, m: Models, iteration: int) -> tuple[list[dict], list[dict]]:
+        """The critic spectra the probe at ``iteration`` records (``spectral.spectrum_rows``):
+        the critic as it is now, unless the method changed its spectrum on purpose in this
+        iteration (SR-GAN's compensation), in which case the spectrum it had before."""
+        return spectral.spectrum_rows(m.D, iteration)
 
     def summary(self, m: Models) -> dict:
         """Plain values recorded in run.json under ``method_summary`` (e.g. active weights),

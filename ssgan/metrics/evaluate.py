@@ -15,7 +15,8 @@ KID's random subsets are drawn by torch-fidelity with numpy's RandomState(latent
 Mode-collapse measures on the same samples: precision/recall/density/coverage on their
 features (``fid.manifold``; ssgan/metrics/manifold.py) and, on labelled datasets, class
 coverage of their images (``fid.class_coverage``; ssgan/metrics/classifier.py). They are
-recorded with their settings but are not part of the FID protocol (FID does not depend on them).
+recorded with their settings; of those only the reals' subset (``fid.manifold_seed``) is part
+of the protocol id, so that measures on different reference subsets are never averaged.
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ PROTOCOL_FIELDS = {
     "resize": None,
     "weights_sha256": None,
     "bn_mode": "eval",
+    "manifold_seed": None,  # the manifold measures' real subset; older records: the first n
 }
 
 
@@ -233,10 +235,13 @@ def record(run: dict, cfg: dict, **fields) -> dict:
         "fid_by_bn_mode": None,
         **dict.fromkeys(manifold.FIELDS),  # mode collapse (fid.manifold), null when off
         "manifold_n": None,
+        "manifold_seed": None,  # the reals' subset (fid.manifold_seed; null: the first n)
         "prc_k": None,
         "dc_k": None,
         "classes_covered": None,  # labelled datasets with fid.class_coverage, else null
-        "class_kl": None,
+        "class_kl": None,  # KL(class histogram || uniform)
+        "class_kl_real": None,  # KL(class histogram || the classifier's on real test images)
+        "class_min_share": None,  # classes_covered counts shares >= this x 1 / classes
         "classifier_key": None,
         "classifier_accuracy": None,
         "dataset": run.get("dataset"),
@@ -285,7 +290,7 @@ def evaluate_generator(
     )
     collapse = manifold.measures(real.features, feats, f) if f["manifold"] else {}
     if classifier is not None:
-        collapse.update(class_coverage(labels), **classifier.record())
+        collapse.update(class_coverage(labels, classifier.real_share), **classifier.record())
     return record(
         run,
         cfg,

@@ -8,8 +8,13 @@
   a is 0 for every sample of the probe batch, and of spatial positions whose s is;
 - weight signs (claim 3): fraction of negative weights, mean, std and quantiles of every
   generator deconvolution, plus histograms at the start and the end of training;
-- dead units (claim 2): fraction of post-BN, pre-ReLU activations <= 0 per generator
-  BatchNorm (these units pass no gradient through the following ReLU).
+- dead units (claim 2), per generator BatchNorm: ``dead_frac``, the fraction of post-BN, pre-ReLU
+  activations <= 0 (each passes no gradient through the following ReLU), and
+  ``dead_channel_frac``, the fraction of BN channels that are <= 0 for every sample and position
+  of the probe batch: channels whose ReLU output is 0 throughout, so that no gradient reaches the
+  channel's BN scale and shift nor anything that feeds it. With SASTM before BatchNorm
+  ``dead_frac`` of bn{i} *is* the zero fraction of block{i} (claim 1), so claim 2 reads
+  ``dead_channel_frac`` (docs/assumptions.md).
 
 Activation probes run a deep copy of G in training mode (batch statistics, as during
 training) on a fixed latent batch, so they change neither the model nor any RNG.
@@ -46,7 +51,7 @@ WEIGHT_COLUMNS = [
     "q75",
     "q95",
 ]
-DEAD_COLUMNS = ["iteration", "layer", "dead_frac"]
+DEAD_COLUMNS = ["iteration", "layer", "dead_frac", "dead_channel_frac"]
 HIST_COLUMNS = ["stage", "iteration", "layer", "bin_left", "bin_right", "count"]
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -117,6 +122,17 @@ def dead_frac(t: torch.Tensor | None):
     return "" if t is None else _r((t == 0).all(dim=0).float().mean())
 
 
+def dead_channel_frac(out: torch.Tensor) -> float:
+    """Fraction of channels (dimension 1) whose every entry, over all samples and positions, is
+    <= 0: after ReLU they are 0 for the whole batch and pass no gradient."""
+    return _r((out <= 0).transpose(0, 1).flatten(1).all(dim=1).float().mean())
+
+
+def dead_units(out: torch.Tensor) -> dict:
+    """The dead-unit columns of one BatchNorm output."""
+    return {"dead_frac": _r((out <= 0).float().mean()), "dead_channel_frac": dead_channel_frac(out)}
+
+
 @torch.no_grad()
 def activation_rows(
     G: nn.Module, z: torch.Tensor, iteration: int
@@ -124,13 +140,13 @@ def activation_rows(
     """(SASTM sparsity rows, dead-unit rows, feature-sparsity rows) from one forward pass of a
     copy of G on ``z``."""
     Gc = copy.deepcopy(G).train()
-    dead: dict[str, float] = {}
+    dead: dict[str, dict] = {}
     features: dict[str, float] = {}
     hooks = []
     for name, bn in named_layers(Gc, nn.BatchNorm2d):
         hooks.append(
             bn.register_forward_hook(
-                lambda _m, _i, out, name=name: dead.__setitem__(name, _r((out <= 0).float().mean()))
+                lambda _m, _i, out, name=name: dead.__setitem__(name, dead_units(out))
             )
         )
     for i, (_, deconv) in enumerate(named_layers(Gc, nn.ConvTranspose2d)):
@@ -158,7 +174,7 @@ def activation_rows(
         }
         for name, m in sastms
     ]
-    dead_rows = [{"iteration": iteration, "layer": k, "dead_frac": v} for k, v in dead.items()]
+    dead_rows = [{"iteration": iteration, "layer": k, **v} for k, v in dead.items()]
     feature_rows = [
         {"iteration": iteration, "layer": k, "zero_frac": v} for k, v in features.items()
     ]

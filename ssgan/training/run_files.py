@@ -136,7 +136,7 @@ class RunFiles:
         self.rows["probe_feature_sparsity.csv"] += features
         self.rows["probe_dead_units.csv"] += dead
         self.rows["probe_weights.csv"] += probes.weight_rows(self.m.G, iteration)
-        spectrum, summary = spectral.spectrum_rows(self.m.D, iteration)
+        spectrum, summary = self.method.critic_spectrum(self.m, iteration)
         self.rows["probe_spectrum.csv"] += spectrum
         self.rows["probe_spectrum_summary.csv"] += summary
 

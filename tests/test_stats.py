@@ -30,7 +30,7 @@ def test_short_inputs_give_nan_not_errors():
         assert all(map(math.isnan, stats.bootstrap_ci(x, 100, 0)))
         assert all(map(math.isnan, stats.t_ci(x)))
         assert math.isnan(stats.wilcoxon_p(x))
-    assert stats.in_range(float("nan")) is None
+    assert stats.in_range(float("nan"), 0.1) is None
 
 
 def test_ttest_on_log_ratios_by_hand():
@@ -109,15 +109,48 @@ def test_sign_flip_p_exact_by_hand():
     assert p == stats.sign_flip_p(d, seed=1) and 0 < p < 0.01
 
 
-def test_verdict_rule():
-    assert stats.verdict(-0.2, -0.1, 0.01, "<") == "holds"
-    assert stats.verdict(0.1, 0.2, 0.01, "<") == "does not hold"
-    assert stats.verdict(0.1, 0.2, 0.01, ">") == "holds"
-    assert stats.verdict(-0.2, -0.1, 0.01, ">") == "does not hold"
-    assert stats.verdict(-0.1, 0.2, 0.01, "<") == "inconclusive"  # interval contains 0
-    assert stats.verdict(-0.2, -0.1, 0.06, "<") == "inconclusive"  # p too large
-    assert stats.verdict(float("nan"), float("nan"), 0.01, ">") == "inconclusive"
-    assert stats.verdict(-0.2, -0.1, float("nan"), "<") == "inconclusive"
+def test_decide_rule():
+    assert stats.decide(0.01, True, 5) == "holds"
+    assert stats.decide(0.01, False, 5) == "does not hold"
+    assert stats.decide(0.06, True, 5) == "inconclusive"  # p too large
+    assert stats.decide(0.01, True, stats.MIN_N - 1) == "inconclusive"  # too few pairs
+    assert stats.decide(float("nan"), True, 8) == "inconclusive"
+    batch = stats.decide(np.array([0.01, 0.01, 0.2]), np.array([True, False, True]), 6)
+    assert batch.tolist() == ["holds", "does not hold", "inconclusive"]
+
+
+def test_claim_test_kinds_bounds_and_sides():
+    x = np.array([-0.12, -0.10, -0.08, -0.11, -0.09])  # mean -0.1, sd 0.0158
+    p, fav = stats.claim_test(x, "superiority", "<")
+    assert p == pytest.approx(st.ttest_1samp(x, 0).pvalue) and p == stats.ttest_zero(x)[1]
+    assert fav and not stats.claim_test(x, "superiority", ">")[1]
+    # non-inferiority of "lower is better" with margin 0.05: bound +0.05, far above the mean
+    p, fav = stats.claim_test(x, "non-inferiority", "<", 0.05)
+    assert p == pytest.approx(st.ttest_1samp(x, 0.05).pvalue) and fav
+    # the same data claimed ">" (higher is better): bound -0.05, the mean is worse than that
+    p, fav = stats.claim_test(x, "non-inferiority", ">", 0.05)
+    assert p == pytest.approx(st.ttest_1samp(x, -0.05).pvalue) and not fav
+    # equivalence within 0.2: both one-sided bounds tested, the larger p counts
+    p, fav = stats.claim_test(x, "equivalence", "<", 0.2)
+    ps = [st.ttest_1samp(x, b).pvalue for b in (0.2, -0.2)]
+    assert p == pytest.approx(max(ps)) and fav
+    p, fav = stats.claim_test(x, "equivalence", "<", 0.05)  # outside: the nearer bound's p
+    assert p == pytest.approx(st.ttest_1samp(x, -0.05).pvalue) and not fav
+    batch, fav = stats.claim_test(np.vstack([x, -x]), "superiority", "<")
+    assert batch.tolist() == pytest.approx([p_ := st.ttest_1samp(x, 0).pvalue, p_])
+    assert fav.tolist() == [True, False]
+    with pytest.raises(ValueError, match="needs a margin > 0"):
+        stats.claim_test(x, "non-inferiority", "<")
+    with pytest.raises(ValueError, match="claim kind 'better'"):
+        stats.claim_test(x, "better", "<")
+
+
+def test_holm_of_a_batch_is_holm_of_each_row():
+    p = np.array([[0.01, 0.04, 0.03], [0.2, np.nan, 0.01], [np.nan, np.nan, np.nan]])
+    got = stats.holm(p)
+    for row, want in zip(got, p):
+        assert row == pytest.approx(stats.holm(list(want)), nan_ok=True)
+    assert got[1].tolist() == pytest.approx([0.2, np.nan, 0.02], nan_ok=True)
 
 
 def test_n3_with_p_0057_is_inconclusive():
@@ -130,16 +163,17 @@ def test_n3_with_p_0057_is_inconclusive():
     assert lo > 0  # the bootstrap interval alone would have given a verdict
     t_lo, t_hi = stats.t_ci(d)
     assert t_lo < 0 < t_hi and stats.sign_flip_p(d) == 0.25
-    p_holm = stats.holm([stats.sign_flip_p(d)])[0]
-    assert stats.verdict(t_lo, t_hi, p_holm, "<") == "inconclusive"
+    p, fav = stats.claim_test(d, "superiority", "<")
+    assert stats.decide(stats.holm([p])[0], fav, len(d)) == "inconclusive"
+    # and with p < 0.05 at n = 3 still none: below MIN_N nothing is decided
+    assert stats.decide(0.001, False, 3) == "inconclusive"
 
 
 def simulate(effect: float, n: int = 10, draws: int = 200, sd: float = 0.1, seed: int = 0):
     """Verdicts on ``draws`` synthetic data sets of n per-seed log FID ratios ~ N(log(1 - effect), sd)."""
     d = np.random.default_rng(seed).normal(math.log(1 - effect), sd, size=(draws, n))
-    p = stats.sign_flip_p(d)  # one p per draw (exact, 2^10 sign vectors)
-    mean, half = d.mean(1), st.t.ppf(0.975, n - 1) * d.std(1, ddof=1) / math.sqrt(n)
-    return [stats.verdict(m - h, m + h, pi, "<") for m, h, pi in zip(mean, half, p)]
+    p, fav = stats.claim_test(d, "superiority", "<")  # one p per draw
+    return list(stats.decide(p, fav, n))
 
 
 def test_simulated_20_percent_reduction_holds_in_95_percent_of_draws():
@@ -153,9 +187,12 @@ def test_no_effect_gives_false_holds_in_at_most_5_percent_of_draws():
     assert v.count("holds") > 0  # the test can reject at all (a broken p would give none)
 
 
-def test_in_range():
-    assert stats.in_range(0.15) is True and stats.in_range(0.30) is False
-    assert stats.in_range(0.0476) is True and stats.in_range(0.2184) is True
+def test_in_range_of_an_interval():
+    assert stats.in_range(0.10, 0.15) is True and stats.in_range(0.25, 0.30) is False
+    assert stats.in_range(0.0476, 0.2184) is True and stats.in_range(0.15, 0.15) is True
+    assert stats.in_range(-0.05, 0.01) is False  # wholly below 4.76%
+    assert stats.in_range(0.0, 0.10) is None  # straddles 4.76%: the data cannot say
+    assert stats.in_range(0.10, 0.30) is None and stats.in_range(float("nan"), 0.1) is None
 
 
 def test_inputs_are_read_as_float():
@@ -254,9 +291,12 @@ def test_sign_flip_p_exact_up_to_12_then_monte_carlo():
     assert p0 == pytest.approx(np.mean(np.abs(signs @ d) >= abs(d.sum()) * (1 - 1e-12)))
 
 
-def test_verdict_at_the_boundaries():
-    assert stats.verdict(-0.2, -0.1, 0.05, "<") == "inconclusive"  # p = ALPHA is not < ALPHA
-    assert stats.verdict(-0.2, -0.1, 0.0499, "<") == "holds"
-    assert stats.verdict(-0.2, 0.0, 0.01, "<") == "inconclusive"  # CI touching 0 includes it
-    assert stats.verdict(0.0, 0.2, 0.01, ">") == "inconclusive"
-    assert stats.verdict(0.0, 0.2, 0.01, "<") == "inconclusive"
+def test_decide_at_the_boundaries():
+    assert stats.decide(stats.ALPHA, True, 9) == "inconclusive"  # p = ALPHA is not < ALPHA
+    assert stats.decide(0.0499, True, 9) == "holds"
+    assert stats.decide(0.0499, True, stats.MIN_N) == "holds"
+    # a t-test p just below 0.05 is an interval just excluding 0
+    x = np.array([-0.2, -0.05, -0.1, 0.02, -0.12])
+    p, _ = stats.claim_test(x)
+    lo, hi = stats.t_ci(x)
+    assert (p < 0.05) == (hi < 0)

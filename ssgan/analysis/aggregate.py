@@ -80,7 +80,9 @@ def summary(frames) -> str:
         lines.append(
             f"  {r.comparison}, {r.dataset_name}: r = {100 * r.r_mean:.2f}% (n={r.n_pairs} pairs, "
             f"95% t-CI [{100 * r.r_t_ci_low:.2f}%, {100 * r.r_t_ci_high:.2f}%], "
-            f"p_holm={r.p_perm_holm:.3g}): {r.verdict}"
+            f"t-test p_holm={r.p_ttest_holm:.3g}, sign-flip p_holm={r.p_perm_holm:.3g}): "
+            f"{r.verdict}"
+            + (" (the sign-flip rule disagrees)" if r.tests_disagree else "")
             + (f"; dropped {r.dropped}" if r.dropped else "")
         )
     for c in claims.itertuples():

@@ -34,7 +34,7 @@ def test_dry_run_lists_the_full_paper_grid_without_data(tmp_path):
     proc = snakemake("-n", *isolated(tmp_path), env={"SSGAN_DATA_ROOT": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
-    assert counts["train"] == 70 and counts["fid"] == 70  # 7 datasets x 2 methods x 5 seeds
+    assert counts["train"] == 154 and counts["fid"] == 154  # 7 datasets x 2 methods x 11 seeds
     assert counts["prepare_data"] == 7 and counts["real_stats"] == 7
     assert counts["aggregate"] == counts["plot"] == 1
 

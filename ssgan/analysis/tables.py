@@ -126,8 +126,13 @@ def fid_pairs(runs: pd.DataFrame, comps) -> pd.DataFrame:
     )
 
 
-def dropped_reasons(runs: pd.DataFrame, dataset: str, comp, name=str) -> list[str]:
-    """'seed 3: ssgan diverged' for every seed of the dataset that is not a complete pair."""
+NOT_IN_SLICE = "not in this slice"
+
+
+def dropped_reasons(runs: pd.DataFrame, dataset: str, comp, name=str, grid=None) -> list[str]:
+    """'seed 3: ssgan diverged' for every seed of the dataset that is not a complete pair. With
+    ``grid`` (the suite config's (dataset, method, seed) cells), a run the grid never asked for
+    (a variant's slice leaves it out by design) is "not in this slice", not "missing"."""
     pair = (comp.treatment, comp.baseline)
     sub = runs[(runs["dataset"] == dataset) & runs["method"].isin(pair)]
     ok = usable(sub)
@@ -136,7 +141,9 @@ def dropped_reasons(runs: pd.DataFrame, dataset: str, comp, name=str) -> list[st
         why = []
         for m in pair:
             rows = sub[(sub["seed"] == seed) & (sub["method"] == m)]
-            if rows.empty or not ok[rows.index].all():
+            if rows.empty and grid is not None and (dataset, m, seed) not in grid:
+                why.append(f"{name(m)} {NOT_IN_SLICE}")
+            elif rows.empty or not ok[rows.index].all():
                 why.append(f"{name(m)} {why_unusable(None if rows.empty else rows.iloc[0])}")
         if why:
             out.append(f"seed {seed}: {', '.join(why)}")
@@ -190,7 +197,7 @@ RED_COLUMNS = [
 ]
 
 
-def reduction_row(runs, pairs, dataset, comp, n_boot, seed) -> dict:
+def reduction_row(runs, pairs, dataset, comp, n_boot, seed, grid=None) -> dict:
     ok = runs[usable(runs) & (runs["dataset"] == dataset)]
     b_mean, b_std, b_n = stats.mean_std(ok.loc[ok["method"] == comp.baseline, "fid"])
     t_mean, t_std, t_n = stats.mean_std(ok.loc[ok["method"] == comp.treatment, "fid"])
@@ -200,7 +207,8 @@ def reduction_row(runs, pairs, dataset, comp, n_boot, seed) -> dict:
     lo, hi = stats.bootstrap_ci(r, n_boot, seed)
     d_lo, d_hi = stats.t_ci(d)
     t, p_t, df = stats.ttest_zero(d)
-    dropped = dropped_reasons(runs, dataset, comp)
+    dropped = dropped_reasons(runs, dataset, comp, grid=grid)
+    by_design = [x for x in dropped if x.endswith(NOT_IN_SLICE) and "," not in x]
     note = (
         "no complete pairs: statistics undefined"
         if n == 0
@@ -250,7 +258,7 @@ def reduction_row(runs, pairs, dataset, comp, n_boot, seed) -> dict:
         in_published_range=stats.in_range(1 - math.exp(d_hi), 1 - math.exp(d_lo)),
         n_bootstrap=n_boot,
         bootstrap_seed=seed,
-        n_dropped=len(dropped),
+        n_dropped=len(dropped) - len(by_design),  # seeds the slice never asked for: not dropped
         dropped="; ".join(dropped),
         note=note,
     )
@@ -268,14 +276,14 @@ def few_pairs(n: int) -> str:
     return ""
 
 
-def reduction_table(runs, pairs, comps, datasets, n_boot=10000, seed=0) -> pd.DataFrame:
+def reduction_table(runs, pairs, comps, datasets, n_boot=10000, seed=0, grid=None) -> pd.DataFrame:
     """One row per comparison x dataset; Holm across the datasets of one comparison that have
     >= stats.MIN_N pairs (the others are not tested), then the verdict rule (``stats.decide``)
     on the paired t-test, the sign-flip rule beside it."""
     parts = []
     for c in comps:
         red = pd.DataFrame(
-            [reduction_row(runs, pairs, d, c, n_boot, seed) for d in datasets[c.name]],
+            [reduction_row(runs, pairs, d, c, n_boot, seed, grid) for d in datasets[c.name]],
             columns=RED_COLUMNS,
         )
         if red.empty:

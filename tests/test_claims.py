@@ -174,9 +174,27 @@ def test_paired_stats_of_known_differences():
     assert stats.bootstrap_ci(diff, 300, 5) != stats.bootstrap_ci(diff, 300, 0)
     assert (got["bootstrap_ci_low"], got["bootstrap_ci_high"]) == stats.bootstrap_ci(diff, 300, 5)
     mixed = np.array(
-        [0.3, -0.2, 0.1, -0.4, 0.25, 0.05, -0.1, 0.2, -0.3, 0.15, 0.1, -0.05, 0.2, -0.1]
+        [
+            0.3,
+            -0.2,
+            0.1,
+            -0.4,
+            0.25,
+            0.05,
+            -0.1,
+            0.2,
+            -0.3,
+            0.15,
+            0.1,
+            -0.05,
+            0.2,
+            -0.1,
+            0.1,
+            0,
+            0.2,
+        ]
     )
-    assert stats.sign_flip_p(mixed, 5) != stats.sign_flip_p(mixed, 0)  # n > 12: Monte Carlo
+    assert stats.sign_flip_p(mixed, 5) != stats.sign_flip_p(mixed, 0)  # n > 16: Monte Carlo
     assert CL.paired_stats(mixed, 10, 5)["p_perm"] == stats.sign_flip_p(mixed, 5)
     assert got["p_ttest"] == pytest.approx(stats.ttest_zero(diff)[1])  # C0's kind: superiority
     assert set(got) == {"n", "diff_mean", "ci_low", "ci_high", "p_ttest", "p_perm"} | {

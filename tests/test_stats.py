@@ -103,7 +103,7 @@ def test_sign_flip_p_exact_by_hand():
     assert math.isnan(stats.sign_flip_p([0.3])) and math.isnan(stats.sign_flip_p([0.0, 0.0]))
     batch = stats.sign_flip_p(np.array([[-1.0, -2.0, -4.0], [-1.0, -2.0, 3.0]]))
     assert batch.tolist() == [0.25, 1.0]
-    # beyond EXACT_MAX_N: Monte Carlo, reproducible, close to the exact value
+    # n = 14 <= EXACT_MAX_N: every sign vector, whatever the seed
     d = np.r_[np.full(13, -0.1), 0.05]
     p = stats.sign_flip_p(d, seed=1)
     assert p == stats.sign_flip_p(d, seed=1) and 0 < p < 0.01
@@ -255,9 +255,13 @@ def _bootstrap_by_hand(x, n_boot, seed, level):
 
 
 def test_bootstrap_ci_is_the_percentile_interval():
+    """scipy.stats.bootstrap draws the same resamples as the hand-written loop did (equal to the
+    last rounding bit: scipy's quantile sums in another order)."""
     x = [0.10, 0.10, 0.25, 0.05, 0.20, -0.3]
-    assert stats.bootstrap_ci(x) == _bootstrap_by_hand(x, 10000, 0, 0.95)  # the defaults
-    assert stats.bootstrap_ci(x, 999, 3, 0.8) == _bootstrap_by_hand(x, 999, 3, 0.8)
+    by_hand = _bootstrap_by_hand(x, 10000, 0, 0.95)
+    assert stats.bootstrap_ci(x) == pytest.approx(by_hand, rel=1e-12, abs=1e-15)  # the defaults
+    by_hand = _bootstrap_by_hand(x, 999, 3, 0.8)
+    assert stats.bootstrap_ci(x, 999, 3, 0.8) == pytest.approx(by_hand, rel=1e-12, abs=1e-15)
     lo_narrow, hi_narrow = stats.bootstrap_ci(x, 2000, 0, 0.5)
     lo, hi = stats.bootstrap_ci(x, 2000, 0, 0.95)
     assert lo < lo_narrow < hi_narrow < hi
@@ -279,16 +283,26 @@ def test_sign_flip_p_shapes_and_types():
     assert math.isnan(p[0]) and p[1] == 0.25
 
 
-def test_sign_flip_p_exact_up_to_12_then_monte_carlo():
-    # n = 12, all equal: only the all-minus and all-plus vectors reach |sum|: 2/4096 exactly
-    assert stats.sign_flip_p([-1.0] * 12) == 2 / 4096
-    # n = 13: Monte Carlo with default_rng(seed), seed 0 by default
-    d = np.r_[np.full(7, -0.1), np.full(6, 0.08)]
+def _exact_sign_flip(d):
+    n = len(d)
+    signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+    return np.mean(np.abs(signs @ d) >= abs(d.sum()) * (1 - 1e-12))
+
+
+def test_sign_flip_p_exact_up_to_16_then_monte_carlo():
+    # n = 16, all equal: only the all-minus and all-plus vectors reach |sum|: 2/65536 exactly
+    assert stats.sign_flip_p([-1.0] * 16) == 2 / 2**16 and stats.EXACT_MAX_N == 16
+    d13 = np.r_[np.full(7, -0.1), np.full(6, 0.08)]
+    assert stats.sign_flip_p(d13, seed=0) == stats.sign_flip_p(d13, seed=1) == _exact_sign_flip(d13)
+    # n = 17: Monte Carlo with default_rng(seed), seed 0 by default, (k + 1) / (B + 1)
+    d = np.r_[np.full(9, -0.1), np.full(8, 0.08)]
     p0 = stats.sign_flip_p(d)
     assert p0 == stats.sign_flip_p(d, seed=0) != stats.sign_flip_p(d, seed=1)
-    rng = np.random.default_rng(0)
-    signs = np.vstack([np.ones(13), rng.choice([-1.0, 1.0], size=(stats.MONTE_CARLO, 13))])
-    assert p0 == pytest.approx(np.mean(np.abs(signs @ d) >= abs(d.sum()) * (1 - 1e-12)))
+    exact = _exact_sign_flip(d)
+    se = math.sqrt(exact * (1 - exact) / stats.MONTE_CARLO)
+    assert abs(p0 - exact) < 4 * se and p0 != exact
+    k = round(p0 * (stats.MONTE_CARLO + 1)) - 1  # an integer count of random sign vectors
+    assert p0 == pytest.approx((k + 1) / (stats.MONTE_CARLO + 1))
 
 
 def test_decide_at_the_boundaries():

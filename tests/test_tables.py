@@ -141,15 +141,33 @@ def test_reduction_row_notes_and_undefined_values_by_number_of_pairs():
     r6 = 1 - np.exp(d)
     assert stats.bootstrap_ci(r6, 100, 0) != stats.bootstrap_ci(r6, 100, 3)  # the seed matters
     assert (six["r_ci_low"], six["r_ci_high"]) == stats.bootstrap_ci(r6, 100, 3)
-    fb = 10.0 + np.arange(14)
+    fb = 10.0 + np.arange(17)
     ft = fb * np.exp(
-        [0.3, -0.2, 0.1, -0.4, 0.25, 0.05, -0.1, 0.2, -0.3, 0.15, 0.1, -0.05, 0.2, -0.1]
+        [
+            0.3,
+            -0.2,
+            0.1,
+            -0.4,
+            0.25,
+            0.05,
+            -0.1,
+            0.2,
+            -0.3,
+            0.15,
+            0.1,
+            -0.05,
+            0.2,
+            -0.1,
+            0.1,
+            0,
+            0.2,
+        ]
     )
     rows = [run("lsun", "wgan_gp", s, f) for s, f in enumerate(fb)]
     runs = pd.DataFrame(rows + [run("lsun", "ssgan", s, f) for s, f in enumerate(ft)])
     many = T.reduction_row(runs, T.fid_pairs(runs, [SS]), "lsun", SS, 10, 3)
     d = np.log(ft / fb)
-    assert stats.sign_flip_p(d, 3) != stats.sign_flip_p(d, 0)  # n > 12: Monte Carlo, seeded
+    assert stats.sign_flip_p(d, 3) != stats.sign_flip_p(d, 0)  # n > 16: Monte Carlo, seeded
     assert many["p_perm"] == stats.sign_flip_p(d, 3)
 
 

@@ -9,6 +9,7 @@ crashes on short inputs, and returns NaN where a quantity is undefined (n < 2).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import stats as st
@@ -25,8 +26,8 @@ ALPHA = 0.05  # verdict level (Holm-adjusted)
 # would rest on an interval with 2 or 3 degrees of freedom.
 MIN_N = 5
 KINDS = ("superiority", "non-inferiority", "equivalence")
-EXACT_MAX_N = 12  # sign-flip test: all 2^n sign vectors up to here, else MONTE_CARLO random ones
-MONTE_CARLO = 2**16
+MONTE_CARLO = 2**16  # sign-flip test: random sign vectors where 2^n exceeds this
+EXACT_MAX_N = 16  # 2^16 = MONTE_CARLO: up to here scipy enumerates all 2^n sign vectors
 RULE = (
     f"n >= {MIN_N} pairs and the Holm-adjusted paired t-test p < 0.05 (the 95% Student-t "
     "interval excludes the claim's bound): holds on the claimed side, does not hold on the "
@@ -105,49 +106,66 @@ def holm(pvals) -> np.ndarray:
 
 
 def bootstrap_ci(x, n_boot: int = 10000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean: resample the n values with replacement n_boot
-    times (numpy default_rng(seed)), take the (1-level)/2 and (1+level)/2 quantiles of the
-    resampled means. (NaN, NaN) for n < 2."""
+    """Percentile bootstrap CI of the mean (scipy.stats.bootstrap, method "percentile"): resample
+    the n values with replacement n_boot times (numpy default_rng(seed)), take the (1-level)/2
+    and (1+level)/2 quantiles of the resampled means. (NaN, NaN) for n < 2."""
     x = as_array(x)
-    n = len(x)
-    if n < 2 or n_boot < 1:
+    if len(x) < 2 or n_boot < 1:
         return NAN, NAN
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    with warnings.catch_warnings():  # n_boot = 1: scipy's standard error (unused) is 0/0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = st.bootstrap(
+            (x,),
+            np.mean,
+            n_resamples=n_boot,
+            confidence_level=level,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+            vectorized=True,
+        )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def t_ci(x, level: float = 0.95) -> tuple[float, float]:
-    """Student-t CI of the mean: mean +- t_{(1+level)/2, n-1} * sd / sqrt(n); NaN for n < 2."""
-    mean, sd, n = mean_std(x)
-    if n < 2:
+    """Student-t CI of the mean: mean +- t_{(1+level)/2, n-1} * sd / sqrt(n)
+    (scipy.stats.ttest_1samp(...).confidence_interval); NaN for n < 2."""
+    x = as_array(x)
+    if len(x) < 2:
         return NAN, NAN
-    half = st.t.ppf((1 + level) / 2, n - 1) * sd / math.sqrt(n)
-    return mean - half, mean + half
+    with warnings.catch_warnings():  # equal values: scipy warns of precision loss, the CI is fine
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = st.ttest_1samp(x, 0.0).confidence_interval(level)
+    return float(ci.low), float(ci.high)
+
+
+def _sum(a, axis=-1):
+    return a.sum(axis=axis)
 
 
 def sign_flip_p(d, seed: int = 0) -> np.ndarray | float:
-    """Two-sided paired permutation (sign-flip) p of mean(d) = 0, over the last axis of ``d``.
+    """Two-sided paired permutation (sign-flip) p of mean(d) = 0, over the last axis of ``d``
+    (scipy.stats.permutation_test on one sample, permutation_type "samples": each sign flipped).
 
     Under H0 each difference is as likely +d_s as -d_s; p = share of sign vectors e (all 2^n
-    for n <= EXACT_MAX_N, else MONTE_CARLO random ones from default_rng(seed), plus the
-    observed one) with |sum e_s d_s| >= |sum d_s|. The smallest p is 2/2^n (0.25 at n = 3,
-    0.0625 at n = 5, 0.031 at n = 6). NaN for n < 2 or when every d_s is 0. ``d`` may be a
-    batch (..., n): one p per row (the simulation tests use that)."""
+    for n <= EXACT_MAX_N = 16, else MONTE_CARLO random ones from default_rng(seed), p counting
+    the observed one: (k + 1) / (MONTE_CARLO + 1)) with |sum e_s d_s| >= |sum d_s| (scipy's
+    2 x the smaller one-sided p; the same here, the null distribution being symmetric). The
+    smallest p is 2/2^n (0.25 at n = 3, 0.0625 at n = 5, 0.031 at n = 6). NaN for n < 2 or when
+    every d_s is 0. ``d`` may be a batch (..., n): one p per row (the calibration uses that)."""
     d = np.asarray(d, dtype=float)
     n = d.shape[-1]
     if n < 2:
         return np.full(d.shape[:-1], NAN)[()] if d.ndim > 1 else NAN
-    if n <= EXACT_MAX_N:
-        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
-    else:
-        rng = np.random.default_rng(seed)
-        signs = np.vstack([np.ones(n), rng.choice([-1.0, 1.0], size=(MONTE_CARLO, n))])
-    obs = np.abs(d.sum(axis=-1))
-    flipped = np.abs(d @ signs.T)
-    p = (flipped >= obs[..., None] * (1 - 1e-12) - 1e-15).mean(axis=-1)
-    p = np.where(np.all(d == 0, axis=-1), NAN, p)
+    res = st.permutation_test(
+        (d,),
+        _sum,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=MONTE_CARLO,  # scipy enumerates exactly when 2^n <= this (n <= EXACT_MAX_N)
+        rng=np.random.default_rng(seed),
+        axis=-1,
+    )
+    p = np.where(np.all(d == 0, axis=-1), NAN, res.pvalue)
     return float(p) if p.ndim == 0 else p
 
 

@@ -164,6 +164,7 @@ def sign_flip_p(d, seed: int = 0) -> np.ndarray | float:
         n_resamples=MONTE_CARLO,  # scipy enumerates exactly when 2^n <= this (n <= EXACT_MAX_N)
         rng=np.random.default_rng(seed),
         axis=-1,
+        batch=max(1, 2**22 // d.size),  # sign vectors per step: memory ~ 32 MiB x 8, not 2^n x d
     )
     p = np.where(np.all(d == 0, axis=-1), NAN, res.pvalue)
     return float(p) if p.ndim == 0 else p

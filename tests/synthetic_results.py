@@ -311,3 +311,32 @@ if __name__ == "__main__":
     import sys
 
     print(write_synthetic(sys.argv[1]))
+
+
+def write_fid_grid(
+    root,
+    reduction: dict,
+    seeds: int,
+    jitter: float = 0.02,
+    methods=("wgan_gp", "ssgan"),
+    extra=None,
+) -> Path:
+    """A results folder of FIDs only (run.json + fid.json per run, today's layout): per dataset
+    ``d`` of ``reduction``, baseline (methods[0]) FID 40 + 2 s and treatment (methods[1]) FID =
+    that x (1 - reduction[d] + jitter x e_s), e_s = (-1, 0.5, 1, -0.5, 0, ...) (mean about 0),
+    over ``seeds`` paired seeds. ``extra(dataset, method, seed)``: more fid.json fields."""
+    root = Path(root)
+    e = [-1.0, 0.5, 1.0, -0.5, 0.0, 0.25, -0.25, 0.75, -0.75, 0.1, -0.1, 0.0]
+    for dataset, r in reduction.items():
+        for s in range(seeds):
+            base = 40.0 + 2 * s
+            treated = base * (1 - r + jitter * e[s])
+            for method, fid in ((methods[0], base), (methods[1], treated)):
+                run = root / "runs" / dataset / method / f"seed{s}"
+                run.mkdir(parents=True)
+                (run / "run.json").write_text(
+                    json.dumps(_record(dataset, method, s, "completed", ITERS))
+                )
+                more = extra(dataset, method, s) if extra else {}
+                (run / "fid.json").write_text(json.dumps({**_fid(fid), **more}))
+    return root

@@ -363,19 +363,28 @@ def test_death_rate_order_is_checked():
 
 def test_related_grid_and_quick_slice():
     """config/related.yaml: 3 datasets x (WGAN-GP, Self-Sparse GAN, STU-GAN at G density 0.1
-    and 0.3, SN-GAN, SR-GAN) x 5 seeds, STU-GAN compared with WGAN-GP; the quick config runs stu_gan on MNIST
-    seed 0 only, exploring during its 160 iterations."""
+    and 0.3 and with static masks, SN-GAN, SR-GAN) x 10 seeds, STU-GAN non-inferior to WGAN-GP
+    and better than its static masks; the quick config runs stu_gan on MNIST seed 0 only,
+    exploring during its 160 iterations."""
     from tests.conftest import REPO
 
     suite = C.load_yaml(REPO / "config" / "related.yaml")
     grid = C.grid(suite)
-    assert len(grid) == 90 and {d for d, _, _ in grid} == {"mnist", "fashion_mnist", "cifar10"}
+    assert len(grid) == 210 and {d for d, _, _ in grid} == {"mnist", "fashion_mnist", "cifar10"}
     dens = {
         m: C.resolve("cifar10", m, 0, suite)["stu"]["density_g"] for m in ("stu_gan", "stu_gan_g03")
     }
     assert dens == {"stu_gan": 0.1, "stu_gan_g03": 0.3}
     assert C.resolve("cifar10", "stu_gan_g03", 0, suite)["method"] == "stu_gan"
-    assert {"baseline": "wgan_gp", "treatment": "stu_gan"} in suite["comparisons"]
+    comps = {(c["baseline"], c["treatment"]): c for c in suite["comparisons"]}
+    assert comps["wgan_gp", "stu_gan"]["claims"] == ["N0", "C0"]  # non-inferiority first
+    assert comps["stu_gan_static", "stu_gan"]["claims"] == ["C0"]
+    static = C.resolve("cifar10", "stu_gan_static", 0, suite)
+    assert (static["method"], static["stu"]["explore"], static["stu"]["density_g"]) == (
+        "stu_gan",
+        False,
+        C.resolve("cifar10", "stu_gan", 0, suite)["stu"]["density_g"],
+    )  # equal density, masks never explored
     quick = C.load_yaml(REPO / "config" / "quick.yaml")
     assert [(d, s) for d, m, s in C.grid(quick) if m == "stu_gan"] == [("mnist", 0)]
     cfg = C.resolve("mnist", "stu_gan", 0, quick)

@@ -23,6 +23,9 @@ EXIT_BAD_INPUT = 2
 
 def _epilog() -> str:
     from ssgan import config as C
+    from ssgan import plugins
+
+    plugins.load()  # installed plugins' methods and datasets are listed and accepted
     from ssgan.data import DATASETS
     from ssgan.methods import METHODS
 

@@ -18,6 +18,7 @@ SUITE_KEYS = (
     "resources",
     "fid_cache",
     "comparisons",
+    "plugins",
 )
 # Keys of a variant entry (``methods.<label>``) that select its slice of the grid, not overrides.
 SLICE_KEYS = ("datasets", "seeds")

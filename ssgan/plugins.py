@@ -1,8 +1,10 @@
 """Methods, datasets and claims from outside the package.
 
-A plugin is a module that registers what it adds when imported (``@register_method``,
-``register_dataset``, ``claims.register_claim``). The suite imports two kinds, before it resolves
-a config:
+A plugin is a module that registers what it adds when imported: a method with
+``@register_method`` (its ``display_name``, ``color``, ``claims`` and ``reference_losses`` as
+class attributes, ssgan/methods/base.py), a dataset with ``register_dataset``, a claim as a
+``Claim`` in ``ssgan.analysis.claims.CLAIMS`` (named in its method's ``claims``). The suite
+imports two kinds, before it resolves a config:
 
 * installed packages naming a module in the entry-point group ``ssgan.plugins``
   (``[project.entry-points."ssgan.plugins"] ls_gan = "my_pkg.ls_gan"``): loaded by every

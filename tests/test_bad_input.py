@@ -6,6 +6,7 @@ where the workflow's own check is the point; one slow end-to-end test of config 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -504,6 +505,8 @@ def test_progress_line_per_log_interval_when_stderr_is_not_a_tty(tmp_path, capsy
     lines = [line for line in err.splitlines() if line.startswith("mnist/ssgan/seed0: iteration")]
     assert code == 0 and [line.split()[2] for line in lines] == ["4/12", "8/12", "12/12"]
     assert "critic_loss" in lines[0] and "it/s" in lines[0]
+    etas = [line.split("ETA ")[1] for line in lines]  # hours:minutes:seconds left at this rate
+    assert all(re.fullmatch(r"\d+:\d\d:\d\d", e) for e in etas) and etas[-1] == "0:00:00"
 
 
 # ----------------------------------------------------------- the workflow's check (snakemake -n)

@@ -48,6 +48,7 @@ HASH_EXCLUDED = (
     "train.checkpoint_every",
     "train.keep_checkpoints",
     "train.sample_every",
+    "log.tensorboard",  # a copy of the curves, not a different run
     "data.root",
     "data.num_workers",
     "data.prepared_dir",

@@ -395,6 +395,10 @@ def run_fid(run_dir: str | Path, cfg: dict | None = None, checkpoint: int | None
             )
     recs = evaluate_run(run_dir, cfg, iterations)
     note = write_result(main, recs[-1])
+    if cfg.get("log", {}).get("tensorboard") and checkpoint is None:
+        from ssgan.training.curves import fid_curve
+
+        fid_curve(run_dir, recs)
     if checkpoints:
         rows = [{k: r[k] for k in CURVE_COLUMNS} for r in recs]
         io.write_csv(

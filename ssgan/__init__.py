@@ -1,6 +1,6 @@
 """ssgan-bench: Self-Sparse GAN vs WGAN-GP reproducibility suite.
 
-The Python interface (``ssgan.resolve_config``, ``train``, ``fid``, ``load_run``, ``runs_table``,
+The Python interface (``ssgan.resolve_config``, ``train_run``, ``fid``, ``load_run``, ``runs_table``,
 ``compare``; docs/api.md) lives in ``ssgan.api`` and is loaded on first use, so ``import ssgan``
 stays as light as it was (no torch).
 """
@@ -13,7 +13,16 @@ from ssgan import moved as _moved
 
 __version__ = "0.1.0"
 
-API = ("FIDResult", "Run", "compare", "fid", "load_run", "resolve_config", "runs_table", "train")
+API = (
+    "FIDResult",
+    "Run",
+    "compare",
+    "fid",
+    "load_run",
+    "resolve_config",
+    "runs_table",
+    "train_run",
+)
 __all__ = ["__version__", *API]  # the same names as ssgan.api.__all__ (tests/test_api.py)
 
 _moved.install()  # ssgan.train, ssgan.runs, ... still import (ssgan/moved.py)

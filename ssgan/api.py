@@ -6,7 +6,7 @@ resume) and a FID computed here is the number ``ssgan fid`` records, under the s
 ::
 
     cfg = ssgan.resolve_config("mnist", "ssgan", 0, {"train.iterations": 200, "model.width": 16})
-    run = ssgan.train(cfg, "results/runs/mnist/ssgan/seed0")
+    run = ssgan.train_run(cfg, "results/runs/mnist/ssgan/seed0")
     score = ssgan.fid(run, n=1000)              # or an nn.Module / an image folder, dataset="mnist"
     table = ssgan.runs_table("results")         # results/tables/runs.csv as a DataFrame
     ssgan.compare("results", "wgan_gp", "ssgan")  # relative_fid_reduction.csv's rows
@@ -37,7 +37,7 @@ __all__ = [
     "load_run",
     "resolve_config",
     "runs_table",
-    "train",
+    "train_run",
 ]
 
 
@@ -145,15 +145,16 @@ def load_run(run_dir: str | Path) -> Run:
     return Run(run_dir, record, fid_record)
 
 
-def train(cfg: Mapping, out: str | Path, supersede: str | Path | None = None) -> Run:
+def train_run(cfg: Mapping, out: str | Path, supersede: str | Path | None = None) -> Run:
     """Train (or resume, or confirm) the run of ``cfg`` in ``out``; the run read back. Its
-    ``status`` says how it ended (``completed``, ``diverged``); ``supersede`` as in the CLI."""
+    ``status`` says how it ended (``completed``, ``diverged``); ``supersede`` as in the CLI.
+    Not ``ssgan.train``: that name is the training module's old import path (ssgan/moved.py)."""
     from ssgan import config as C
-    from ssgan.training.loop import train as train_run
+    from ssgan.training.loop import train
 
     cfg = C.validate(dict(cfg))
     C.check_devices(cfg, ("train.device",))
-    train_run(cfg, out, supersede)
+    train(cfg, out, supersede)
     return load_run(out)
 
 

@@ -30,6 +30,13 @@ def test_import_ssgan_loads_no_torch_and_the_names_are_the_api():
 
     assert sorted(ssgan.API) == sorted(api.__all__)
     assert all(getattr(ssgan, name) is getattr(api, name) for name in ssgan.API)
+    import warnings
+
+    with warnings.catch_warnings():  # the moved module's old path must not shadow the API
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import ssgan.train as old_path
+
+    assert callable(ssgan.train_run) and ssgan.train is old_path
     with pytest.raises(AttributeError, match="no attribute 'tran'"):
         ssgan.tran  # noqa: B018
 
@@ -67,7 +74,7 @@ def test_fid_of_a_generator_needs_a_dataset_and_runs_table_a_results_folder(tmp_
 
 def test_the_doc_has_the_session_blocks():
     blocks = code_blocks(DOC.read_text())
-    assert len(blocks) == 4 and "ssgan.train(" in blocks[0] and "ssgan.compare(" in blocks[3]
+    assert len(blocks) == 4 and "ssgan.train_run(" in blocks[0] and "ssgan.compare(" in blocks[3]
 
 
 @pytest.mark.slow

@@ -24,6 +24,9 @@ EXIT_BAD_INPUT = 2
 
 def _epilog() -> str:
     from ssgan import config as C
+    from ssgan import plugins
+
+    plugins.load()  # installed plugins' methods and datasets are listed and accepted
     from ssgan.data import DATASETS
     from ssgan.methods import METHODS
 
@@ -35,12 +38,28 @@ def _epilog() -> str:
     )
 
 
+class _Version(argparse.Action):
+    """``--version``; asks git only when given (every other command starts without it)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ssgan.provenance import version_line
+
+        print(version_line())
+        parser.exit()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ssgan",
         description="Self-Sparse GAN reproducibility suite",
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--version", action=_Version, help="print the version and the git commit, then exit"
     )
     sub = p.add_subparsers(dest="command", required=True)
 

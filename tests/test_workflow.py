@@ -68,6 +68,19 @@ def test_dry_run_quick_config(tmp_path):
     assert counts["train"] == counts["fid"] == 12 and counts["prepare_data"] == 2
 
 
+def test_dry_run_demo_config(tmp_path):
+    """config/demo.yaml (MNIST at the paper's widths, both methods, 3 seeds): the plan only."""
+    proc = snakemake("-n", "--configfile", "config/demo.yaml", *isolated(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    counts = job_counts(proc.stdout)
+    assert counts["train"] == counts["fid"] == 6 and counts["prepare_data"] == 1
+    from ssgan import config as C
+
+    suite = C.load_yaml(Path(__file__).resolve().parents[1] / "config" / "demo.yaml")
+    cfg = C.resolve("mnist", "ssgan", 2, suite)
+    assert cfg["model"]["width"] == 64 and cfg["train"]["iterations"] == 400
+
+
 def test_lint_is_clean():
     proc = snakemake("--lint")
     assert (

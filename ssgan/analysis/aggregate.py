@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ssgan import io
+from ssgan import io, plugins
 from ssgan.analysis import claims as C
 from ssgan.analysis import paper_table
 from ssgan.analysis import runs as R
@@ -126,6 +126,7 @@ def cli(args) -> int:
             f"no run directories under {results}/runs/<dataset>/<method>/seed<N>/"
         )
     suite = load_yaml(args.config) if getattr(args, "config", None) else None
+    plugins.load((suite or {}).get("plugins"))
     frames = aggregate(
         results,
         args.out,

@@ -167,8 +167,13 @@ CLAIM_COLUMNS = [
 
 
 def claims_for(comparison, kind_of: Callable[[str], str]) -> tuple[str, ...]:
-    """The comparison's own list, else the set registered for its treatment's method."""
-    return comparison.claims or CLAIM_SETS.get(kind_of(comparison.treatment), DEFAULT_CLAIMS)
+    """The comparison's own list, else the set registered for its treatment's method here,
+    else the method's own ``claims`` (a plugin's), else FID only."""
+    from ssgan.methods import METHODS
+
+    kind = kind_of(comparison.treatment)
+    own = getattr(METHODS.get(kind), "claims", ())
+    return comparison.claims or CLAIM_SETS.get(kind) or tuple(own) or DEFAULT_CLAIMS
 
 
 def primary_of(comparison, kind_of: Callable[[str], str]) -> str:

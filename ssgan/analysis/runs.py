@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ssgan import io
+from ssgan import io, plugins
 from ssgan.errors import ConfigError
 from ssgan.methods.sparse_masks import MASK_COLUMNS
 from ssgan.metrics.evaluate import protocol_id
@@ -165,7 +165,12 @@ def dataset_name(label: str) -> str:
 
 
 def method_name(method: str) -> str:
-    return METHOD_NAMES.get(method, str(method))
+    """Display name: METHOD_NAMES, else the registered method's ``display_name`` (a plugin's),
+    else the label as it is."""
+    from ssgan.methods import METHODS
+
+    registered = METHODS.get(method)
+    return METHOD_NAMES.get(method) or getattr(registered, "display_name", None) or str(method)
 
 
 def dataset_order(labels) -> list[str]:
@@ -236,6 +241,10 @@ def run_row(run_dir: Path, results: Path) -> dict:
         row["status"] = "failed"
         notes.append(f"no run.json ({files} files)" if err == "missing" else err)
     else:
+        try:  # the run's method may be a plugin's: its display name, colour, claims
+            plugins.load((run.get("config") or {}).get("plugins") or None)
+        except ConfigError as err:
+            notes.append(str(err))
         prov = run.get("provenance") or {}
         params = run.get("params") or {}
         execution = run.get("execution") or {}

@@ -49,6 +49,7 @@ HASH_EXCLUDED = (
     "train.checkpoint_every",
     "train.keep_checkpoints",
     "train.sample_every",
+    "log.tensorboard",  # a copy of the curves, not a different run
     "data.root",
     "data.num_workers",
     "data.prepared_dir",
@@ -69,6 +70,7 @@ def hash_relevant(cfg: dict) -> dict:
     for section in method.unused_sections if method else ():
         relevant.pop(section, None)
     relevant.pop("method_label", None)  # a name only: a variant's overrides are in the config
+    relevant.pop("plugins", None)  # where the method's code is found, not what it computes
     for key in HASH_EXCLUDED:
         section, leaf = key.split(".")
         relevant.get(section, {}).pop(leaf, None)

@@ -23,6 +23,7 @@ import difflib
 import re
 from pathlib import Path
 
+from ssgan import plugins
 from ssgan.config.identity import (  # noqa: F401  (re-exported: C.config_hash, ...)
     HASH_EXCLUDED,
     HASH_OMITTED_AT,
@@ -326,6 +327,8 @@ def resolve(
                 )
             entry = dict(entries[dataset] or {})
             cfg["dataset"] = entry.pop("dataset", dataset)
+            if file_cfg.get("plugins") is not None:
+                layers.append(("plugins", {"plugins": file_cfg["plugins"]}))
             if file_cfg.get("data_root") is not None:
                 layers.append(("data_root", {"data": {"root": file_cfg["data_root"]}}))
             layers.append(("defaults", file_cfg.get("defaults") or {}))
@@ -335,6 +338,11 @@ def resolve(
         else:
             layers.append(("the --config file", file_cfg))
     layers.append(("the key=value overrides", overrides or {}))
+    # Plugins first: the method, a variant's method and the dataset may be theirs.
+    for _, layer in layers:
+        if "plugins" in layer:
+            plugins.load(layer["plugins"])
+    plugins.load()
     # The registered method's own defaults come first, so every suite layer can change them.
     own = PER_METHOD.get(cfg["method"], {})
     layers.insert(0, (f"defaults.yaml per_method.{cfg['method']}", own))

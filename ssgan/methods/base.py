@@ -54,6 +54,17 @@ class Method:
     # Config sections this method never reads: left out of its runs' config hash, so an edit
     # there reruns only the runs it can change (WGAN-GP ignores sastm.*).
     unused_sections: tuple[str, ...] = ()
+    # How tables and figures show the method when ssgan/analysis has no entry for it (a
+    # plugin's method): its name in tables and legends, its colour (None: one drawn from the
+    # palette, stable for the name) and the claims judged for it (``()``: FID only, claim C0).
+    display_name: str | None = None
+    color: str | None = None
+    claims: tuple[str, ...] = ()
+    # The logged losses in closed form for a linear critic D(x) = <w, x> + b, as a function
+    # (cfg, w, b, real, fake_critic, fake_generator) -> {"wasserstein", "gradient_penalty",
+    # "critic_loss", "generator_loss"}: tests/test_training_direction.py checks
+    # ``train_iteration`` against it for a method whose loss family it does not know.
+    reference_losses = None
 
     def __init__(self, cfg: dict):
         self.cfg = cfg

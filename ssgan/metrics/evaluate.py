@@ -276,17 +276,38 @@ def evaluate_generator(
         )
 
     feats, labels = features(f["bn_mode"], classifier)
-    fid = distances.fid(distances.statistics(feats), real.stats)
     by_mode = None
     if compare and f["compare_bn_modes"]:
+        fid = distances.fid(distances.statistics(feats), real.stats)
         by_mode = {
             mode: fid
             if mode == f["bn_mode"]
             else distances.fid(distances.statistics(features(mode)[0]), real.stats)
             for mode in dict.fromkeys([f["bn_mode"], *f["compare_bn_modes"]])
         }
+    return score(feats, labels, cfg, run, real, inception, t0, iteration, by_mode, classifier)
+
+
+def score(
+    feats: torch.Tensor,
+    labels: torch.Tensor | None,
+    cfg: dict,
+    run: dict,
+    real: RealStats,
+    inception: Inception,
+    t0: float,
+    iteration: int | None = None,
+    by_mode: dict | None = None,
+    classifier: Classifier | None = None,
+) -> dict:
+    """The fid.json record (without provenance) of generated images' features (and their
+    classes by ``classifier``): FID/KID against ``real`` and the mode-collapse measures; ``t0``
+    is when generation began.
+    KID's subsets are drawn with the run seed's latent seed."""
+    f = cfg["fid"]
+    fid = distances.fid(distances.statistics(feats), real.stats)
     kid_mean, kid_std, kid_size = distances.kid(
-        feats, real.features, f["kid_subset_size"], seed=seed
+        feats, real.features, f["kid_subset_size"], seed=latent_seed(run["seed"])
     )
     collapse = manifold.measures(real.features, feats, f) if f["manifold"] else {}
     if classifier is not None:
@@ -379,6 +400,10 @@ def run_fid(run_dir: str | Path, cfg: dict | None = None, checkpoint: int | None
             )
     recs = evaluate_run(run_dir, cfg, iterations)
     note = write_result(main, recs[-1])
+    if cfg.get("log", {}).get("tensorboard") and checkpoint is None:
+        from ssgan.training.curves import fid_curve
+
+        fid_curve(run_dir, recs)
     if checkpoints:
         rows = [{k: r[k] for k in CURVE_COLUMNS} for r in recs]
         io.write_csv(

@@ -54,6 +54,9 @@ CHOICES = {
     "sastm.position": ("before_bn", "after_bn"),
     "sastm.init": ("open", "default"),
     "model.critic_norm": ("none", "layernorm"),
+    "model.arch": ("dcgan", "resnet"),
+    "train.lr_decay": ("none", "linear"),
+    "sastm.resnet_after": ("conv1", "block"),
     "sr.mode": ("static", "dynamic"),
     "sr.when": ("after_each_critic_step", "after_critic_steps"),
     "fid.bn_mode": ("eval", "batch"),
@@ -81,6 +84,7 @@ POSITIVE_INT = {
     "train.iterations",
     "train.batch_size",
     "train.n_critic",
+    "train.accumulate",
     "train.log_every",
     "train.checkpoint_every",
     "train.keep_checkpoints",
@@ -90,6 +94,8 @@ POSITIVE_INT = {
     "probe.batch_size",
     "probe.hist_bins",
     "model.width",
+    "model.resnet_g_width",
+    "model.resnet_d_width",
     "model.z_dim",
     "sastm.reduction",
     "stu.update_every",
@@ -213,8 +219,22 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(
             f"config key 'data.max_images' must be a positive integer or null, got {n_max!r}"
         )
-    if cfg["model"]["width"] < cfg["sastm"]["reduction"]:
-        raise ConfigError("config key 'sastm.reduction' must not exceed 'model.width'")
+    model = cfg["model"]
+    width_key = "resnet_g_width" if model["arch"] == "resnet" else "width"
+    if model[width_key] < cfg["sastm"]["reduction"]:
+        raise ConfigError(f"config key 'sastm.reduction' must not exceed 'model.{width_key}'")
+    if model["arch"] == "resnet":
+        res_used = res or DATASETS[cfg["dataset"]].resolution
+        if res_used not in (32, 48):
+            raise ConfigError(
+                f"config key 'model.arch' is resnet, which has 32 and 48 px networks; "
+                f"this run's resolution is {res_used}"
+            )
+        if model["critic_norm"] == "layernorm":
+            raise ConfigError(
+                "config key 'model.critic_norm' must be none with model.arch resnet "
+                "(the ResNet critic has no normalisation layer)"
+            )
     beta1 = cfg["train"]["beta1"]
     if isinstance(beta1, bool) or not isinstance(beta1, (int, float)):
         raise ConfigError(f"config key 'train.beta1' must be a number in [0, 1), got {beta1!r}")
@@ -230,6 +250,14 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(
             f"config key 'train.batch_size' must be at least 2 (BatchNorm needs two samples), "
             f"got {t['batch_size']!r}"
+        )
+    g_batch = t["g_batch_size"]
+    if g_batch is not None and (
+        isinstance(g_batch, bool) or not isinstance(g_batch, int) or g_batch < 2
+    ):
+        raise ConfigError(
+            f"config key 'train.g_batch_size' must be an integer of at least 2 (BatchNorm) or "
+            f"null (= train.batch_size), got {g_batch!r}"
         )
     if t["cuda_graph"] != "auto" and not isinstance(t["cuda_graph"], bool):
         raise ConfigError(

@@ -154,8 +154,13 @@ def _wait_for(path: Path, proc, timeout=120):
 RESUME_CASES = {  # every registered method, with the options that exercise its own state
     "wgan_gp": (),
     "ssgan": (),
-    "stu_gan": ("stu.update_every=7", "stu.density_d=0.5", "train.iterations=60"),
-    "sn_gan": (),  # power-iteration vectors are buffers
+    "stu_gan": (
+        "stu.update_every=7",
+        "stu.density_d=0.5",
+        "train.iterations=60",
+        "train.ema_decay=0.9",  # the masked moving average of G
+    ),
+    "sn_gan": ("train.ema_decay=0.99", "train.ema_start=5"),  # u, v are buffers; G's average
     "sr_gan": ("sr.mode=dynamic", "sr.every=3"),  # gamma and the compensation count
 }
 
@@ -194,6 +199,14 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, method, arch):
     assert run["status"] == "completed" and run["attempts"] == 2
     assert [e["kind"] for e in run["events"]] == ["resumed"] and run["events"][0]["iteration"] >= 20
     assert same_weights(tmp_path / "ref", tmp_path / "killed")
+    final = [
+        torch.load(tmp_path / d / "checkpoints" / f"ckpt_{last:08d}.pt", weights_only=True)
+        for d in ("ref", "killed")
+    ]
+    ema = [f["method"].get("ema", {}) for f in final]
+    assert bool(ema[0]) == any("ema_decay" in a for a in extra)
+    assert ema[0].keys() == ema[1].keys()
+    assert all(torch.equal(ema[0][k], ema[1][k]) for k in ema[0])
     for name in (
         "probe_weights.csv",
         "probe_dead_units.csv",

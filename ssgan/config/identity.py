@@ -26,8 +26,11 @@ LEGACY = {
         "g_batch_size": None,
         "accumulate": 1,
         "lr_decay": "none",
+        "ema_decay": None,
+        "ema_start": 0,
     },
     "sastm": {"init": "default", "resnet_after": "conv1"},
+    "stu": {"mask_linear": False},
     "fid": {
         "bn_mode": "eval",
         "compare_bn_modes": [],
@@ -78,6 +81,9 @@ HASH_OMITTED_AT = {
     "train.g_batch_size": None,
     "train.accumulate": 1,
     "train.lr_decay": "none",
+    "train.ema_decay": None,
+    "train.ema_start": 0,
+    "stu.mask_linear": False,
 }
 
 

@@ -79,7 +79,7 @@ PATH_KEYS = {
 }  # a string or null
 NUMBER = re.compile(r"^[-+]?(\d[\d_]*)?\.?\d*([eE][-+]?\d+)?$")
 # Numbers whose default is null (filled per resolution, see PER_RESOLUTION) but a number when set.
-NULLABLE_NUMBERS = {"train.beta1"}
+NULLABLE_NUMBERS = {"train.beta1", "train.ema_decay"}
 POSITIVE_INT = {
     "train.iterations",
     "train.batch_size",
@@ -258,6 +258,18 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(
             f"config key 'train.g_batch_size' must be an integer of at least 2 (BatchNorm) or "
             f"null (= train.batch_size), got {g_batch!r}"
+        )
+    ema = t["ema_decay"]
+    if ema is not None and (
+        isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 < ema < 1
+    ):
+        raise ConfigError(
+            f"config key 'train.ema_decay' must be a number in (0, 1) or null, got {ema!r}"
+        )
+    start = t["ema_start"]
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise ConfigError(
+            f"config key 'train.ema_start' must be a non-negative integer, got {start!r}"
         )
     if t["cuda_graph"] != "auto" and not isinstance(t["cuda_graph"], bool):
         raise ConfigError(

@@ -111,6 +111,10 @@ def main(argv=None) -> None:
     for name in args.cases.split(","):
         rows.append(case(name, args.iters))
         print(rows[-1], file=sys.stderr)
+    write_table(rows, args)
+
+
+def write_table(rows: list[dict], args) -> None:
     base = {r["case"].split()[1]: r for r in rows if r["case"].startswith("dcgan")}
     cols = list(rows[0])
     lines = [
@@ -121,12 +125,12 @@ def main(argv=None) -> None:
         "times are upper bounds; FLOPs are exact counts of convolutions and matmuls, "
         "forward and backward, by `torch.utils.flop_counter`). n_critic 5, critic batch 64.",
         "",
-        "| " + " | ".join(cols) + " | x DCGAN (time) | x DCGAN (FLOPs) |",
+        "| " + " | ".join(cols) + " | x DCGAN (CPU s) | x DCGAN (FLOPs) |",
         "|" + "---|" * (len(cols) + 2),
     ]
     for r in rows:
         ref = base.get(r["case"].split()[1])
-        ratio_t = f"{r['s/iteration'] / ref['s/iteration']:.1f}" if ref else ""
+        ratio_t = f"{r['CPU s/iteration'] / ref['CPU s/iteration']:.1f}" if ref else ""
         ratio_f = f"{r['GFLOP/iteration'] / ref['GFLOP/iteration']:.1f}" if ref else ""
         cells = [f"{v:,.2f}" if isinstance(v, float) else f"{v:,}" for v in list(r.values())[1:]]
         lines.append("| " + " | ".join([r["case"], *cells]) + f" | {ratio_t} | {ratio_f} |")

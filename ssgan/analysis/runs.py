@@ -87,6 +87,10 @@ RUN_COLUMNS = [
     "params_critic",
     "params_sastm",
     "params_active",
+    "density_g",
+    "density_d",
+    "density_g_all",
+    "density_d_all",
     "git_commit",
     "git_dirty",
     "device",
@@ -223,6 +227,21 @@ def active_params(run: dict, params: dict):
     return params["generator"] + params["critic"]
 
 
+def densities(run: dict) -> dict:
+    """A sparse run's configured densities (``stu.density_g``/``density_d``: of the masked
+    weights) and its density as it is: active over all parameters of G and of D (the dense
+    linear layers, biases and norms included), from ``method_summary``; empty for dense runs."""
+    summary = run.get("method_summary") or {}
+    if "generator_active" not in summary:
+        return {}
+    stu = (run.get("config") or {}).get("stu") or {}
+    out = {"density_g": stu.get("density_g"), "density_d": stu.get("density_d")}
+    for net, key in (("generator", "density_g_all"), ("critic", "density_d_all")):
+        params = summary.get(f"{net}_params")
+        out[key] = summary[f"{net}_active"] / params if params else None
+    return out
+
+
 def run_row(run_dir: Path, results: Path) -> dict:
     """The folder names the run (one row per cell); a record that names another run is a
     ``mismatch`` (e.g. a run directory copied to the wrong place) and enters no statistics."""
@@ -271,6 +290,7 @@ def run_row(run_dir: Path, results: Path) -> dict:
             train_precision=execution.get("precision", "fp32"),
             cuda_graph=execution.get("cuda_graph", False),
             config_hash=run.get("config_hash"),
+            **densities(run),
         )
         if said != where:
             notes.append(

@@ -14,9 +14,23 @@ from ssgan.methods import METHODS
 # Keys added after runs were recorded, with the value they had before they existed: a run
 # config read back from an older run.json gets them (ssgan/training/runs.py read_run).
 LEGACY = {
-    "model": {"critic_norm": "none"},
-    "train": {"precision": "fp32", "cuda_graph": False},
-    "sastm": {"init": "default"},
+    "model": {
+        "critic_norm": "none",
+        "arch": "dcgan",
+        "resnet_g_width": 256,
+        "resnet_d_width": 128,
+    },
+    "train": {
+        "precision": "fp32",
+        "cuda_graph": False,
+        "g_batch_size": None,
+        "accumulate": 1,
+        "lr_decay": "none",
+        "ema_decay": None,
+        "ema_start": 0,
+    },
+    "sastm": {"init": "default", "resnet_after": "conv1"},
+    "stu": {"mask_linear": False},
     "fid": {
         "bn_mode": "eval",
         "compare_bn_modes": [],
@@ -60,7 +74,19 @@ HASH_EXCLUDED = (
 
 # Keys added after results were recorded, left out of the hash at the value that computes what
 # the code computed before they existed: those results keep their hash (and their checkpoints).
-HASH_OMITTED_AT = {"train.precision": "fp32"}
+HASH_OMITTED_AT = {
+    "train.precision": "fp32",
+    "model.arch": "dcgan",
+    "model.resnet_g_width": 256,  # a DCGAN run never reads the ResNet widths; a ResNet run at
+    "model.resnet_d_width": 128,  # the reference widths is told apart by model.arch
+    "sastm.resnet_after": "conv1",
+    "train.g_batch_size": None,
+    "train.accumulate": 1,
+    "train.lr_decay": "none",
+    "train.ema_decay": None,
+    "train.ema_start": 0,
+    "stu.mask_linear": False,
+}
 
 
 def hash_relevant(cfg: dict) -> dict:

@@ -38,6 +38,24 @@ def get_method(name: str, cfg: dict) -> Method:
     return METHODS[name](cfg)
 
 
+def learning_rate(train: dict, iteration: int) -> float:
+    """The learning rate of generator iteration ``iteration`` (1-based): ``train.lr``, or with
+    ``train.lr_decay: linear`` lr * (1 - (iteration - 1) / train.iterations)."""
+    if train.get("lr_decay", "none") == "none":
+        return train["lr"]
+    return train["lr"] * (1 - (iteration - 1) / train["iterations"])
+
+
+def set_learning_rates(m: Models, train: dict, iteration: int) -> None:
+    """Both optimizers at ``learning_rate`` (every iteration: a resumed run recomputes it)."""
+    if train.get("lr_decay", "none") == "none":
+        return
+    lr = learning_rate(train, iteration)
+    for opt in (m.opt_G, m.opt_D):
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+
 @dataclass
 class Models:
     G: nn.Module
@@ -98,7 +116,13 @@ class Method:
 
     def batches_per_iteration(self) -> int:
         """Batches ``train_iteration`` draws (training fills that many static buffers)."""
-        return self.cfg["train"]["n_critic"]
+        return self.cfg["train"]["n_critic"] * self.cfg["train"].get("accumulate", 1)
+
+    def graphable(self) -> bool:
+        """False where no iteration can be replayed from a CUDA graph: a learning rate that
+        changes every iteration (``train.lr_decay``; a graph holds the lr it was captured
+        with)."""
+        return self.cfg["train"].get("lr_decay", "none") == "none"
 
     def eager_iteration(self, iteration: int) -> bool:
         """True where this iteration's hooks do work that is not a fixed sequence of kernels

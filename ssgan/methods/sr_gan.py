@@ -76,8 +76,13 @@ class SRGAN(SNGAN):
         return {"sr_compensations": self.compensations}
 
     def state_dict(self) -> dict:
-        return {"gamma": dict(self.gamma), "compensations": self.compensations}
+        return {
+            **super().state_dict(),
+            "gamma": dict(self.gamma),
+            "compensations": self.compensations,
+        }
 
     def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
         self.gamma = dict(state["gamma"])  # both keys: every checkpoint holds state_dict()
         self.compensations = int(state["compensations"])

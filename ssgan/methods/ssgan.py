@@ -1,11 +1,11 @@
 """Self-Sparse GAN (Qian et al. 2021): WGAN-GP whose generator has a SASTM after every
-hidden deconvolution (ssgan/models/sastm.py); critic, losses and schedule are unchanged."""
+hidden deconvolution (ssgan/models/sastm.py; on the ResNet: ssgan/models/resnet.py); critic, losses and schedule are unchanged."""
 
 from __future__ import annotations
 
 from ssgan.methods.base import register_method
 from ssgan.methods.wgan_gp import WGANGP
-from ssgan.models import Generator
+from ssgan.models import build_generator
 
 
 @register_method("ssgan")
@@ -13,5 +13,4 @@ class SelfSparseGAN(WGANGP):
     unused_sections = ("stu", "sr")
 
     def build_generator(self, resolution, channels):
-        m = self.cfg["model"]
-        return Generator(resolution, channels, m["width"], m["z_dim"], sastm=self.cfg["sastm"])
+        return build_generator(self.cfg["model"], resolution, channels, sastm=self.cfg["sastm"])

@@ -7,7 +7,8 @@
   spatial coefficients s and output Y, and its *dead* gates: the fraction of channels whose
   a is 0 for every sample of the probe batch, and of spatial positions whose s is;
 - weight signs (claim 3): fraction of negative weights, mean, std and quantiles of every
-  generator deconvolution, plus histograms at the start and the end of training;
+  generator deconvolution (``generator_convolutions``: every convolution of a ResNet G), plus
+  histograms at the start and the end of training;
 - dead units (claim 2), per generator BatchNorm: ``dead_frac``, the fraction of post-BN, pre-ReLU
   activations <= 0 (each passes no gradient through the following ReLU), and
   ``dead_channel_frac``, the fraction of BN channels that are <= 0 for every sample and position
@@ -66,6 +67,20 @@ def named_layers(G: nn.Module, kind: type) -> list[tuple[str, nn.Module]]:
     return [(f"{prefix[kind]}{i + 1}", m) for i, m in enumerate(mods)]
 
 
+def generator_convolutions(G: nn.Module) -> list[tuple[str, nn.Module]]:
+    """G's own convolutions in forward order (SASTM's 1x1 convolutions excluded): deconv1, ...
+    in the DCGAN family (every one upsamples); conv1, ... in the ResNet family (per up-block:
+    conv1, conv2, its 1x1 shortcut; then the output convolution)."""
+    inside = {id(c) for s in G.modules() if isinstance(s, SASTM) for c in s.modules()}
+    convs = [
+        m
+        for m in G.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and id(m) not in inside
+    ]
+    deconv = all(isinstance(m, nn.ConvTranspose2d) for m in convs)
+    return [(f"{'deconv' if deconv else 'conv'}{i + 1}", m) for i, m in enumerate(convs)]
+
+
 def _r(x: float) -> float:
     return round(float(x), 8)
 
@@ -73,7 +88,7 @@ def _r(x: float) -> float:
 @torch.no_grad()
 def weight_rows(G: nn.Module, iteration: int) -> list[dict]:
     rows = []
-    for name, conv in named_layers(G, nn.ConvTranspose2d):
+    for name, conv in generator_convolutions(G):
         w = conv.weight.detach().flatten().float().cpu()
         q = torch.quantile(w, torch.tensor(QUANTILES))
         rows.append(
@@ -92,7 +107,7 @@ def weight_rows(G: nn.Module, iteration: int) -> list[dict]:
 @torch.no_grad()
 def histogram_rows(G: nn.Module, stage: str, iteration: int, bins: int) -> list[dict]:
     rows = []
-    for name, conv in named_layers(G, nn.ConvTranspose2d):
+    for name, conv in generator_convolutions(G):
         w = conv.weight.detach().flatten().float().cpu()
         lim = float(w.abs().max()) or 1.0
         counts = torch.histc(w, bins=bins, min=-lim, max=lim)
@@ -149,7 +164,7 @@ def activation_rows(
                 lambda _m, _i, out, name=name: dead.__setitem__(name, dead_units(out))
             )
         )
-    for i, (_, deconv) in enumerate(named_layers(Gc, nn.ConvTranspose2d)):
+    for i, (_, deconv) in enumerate(generator_convolutions(Gc)):
         hooks.append(  # the map fed to deconvolution i + 1 is block{i}
             deconv.register_forward_pre_hook(
                 lambda _m, inp, name=f"block{i}": features.__setitem__(name, zero_frac(inp[0]))

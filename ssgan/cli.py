@@ -15,6 +15,7 @@ HANDLERS = {
     "real-stats": "ssgan.metrics.cli:real_stats_cli",
     "fid": "ssgan.metrics.cli:fid_cli",
     "aggregate": "ssgan.analysis.aggregate:cli",
+    "plan": "ssgan.analysis.plan:cli",
     "plot": "ssgan.analysis.plots:cli",
 }
 
@@ -23,6 +24,9 @@ EXIT_BAD_INPUT = 2
 
 def _epilog() -> str:
     from ssgan import config as C
+    from ssgan import plugins
+
+    plugins.load()  # installed plugins' methods and datasets are listed and accepted
     from ssgan.data import DATASETS
     from ssgan.methods import METHODS
 
@@ -34,12 +38,28 @@ def _epilog() -> str:
     )
 
 
+class _Version(argparse.Action):
+    """``--version``; asks git only when given (every other command starts without it)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ssgan.provenance import version_line
+
+        print(version_line())
+        parser.exit()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ssgan",
         description="Self-Sparse GAN reproducibility suite",
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--version", action=_Version, help="print the version and the git commit, then exit"
     )
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -111,6 +131,21 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--treatment", help="one comparison: method whose reduction is measured (default: each)"
     )
+
+    n = sub.add_parser(
+        "plan",
+        help="seeds needed: minimum detectable FID reduction and seeds for 80%% power",
+        description="Per comparison x dataset: the minimum FID reduction the verdict rule "
+        "detects with 80%% power at the grid's n and family size, and the seeds needed for "
+        "4.76%%, 10%% and 20%%, from a results folder's measured seed-to-seed sd of the log "
+        "FID ratios (--results) or an assumed one (--sd; with --config, for that grid).",
+    )
+    n.add_argument("--results", help="results folder: sd measured on its complete FID pairs")
+    n.add_argument("--sd", type=float, help="assumed sd of log(FID_t/FID_b) between seeds")
+    n.add_argument("--config", help="suite config: its comparisons, seeds and datasets")
+    n.add_argument("--n", type=int, help="paired seeds (default: the grid's / the folder's)")
+    n.add_argument("--family", type=int, help="Holm family size (default: datasets compared)")
+    n.add_argument("--out", help="also write the table as CSV here")
 
     g = sub.add_parser("plot", help="figures from an aggregated results folder")
     g.add_argument("--results", required=True)

@@ -30,6 +30,17 @@ def git_commit() -> dict:
         return {"commit": None, "dirty": None}
 
 
+def version_line() -> str:
+    """``ssgan --version``: the package version and the commit it runs from (``+dirty`` when
+    tracked files differ from it; ``commit unknown`` outside a git checkout)."""
+    from ssgan import __version__
+
+    git = git_commit()
+    if git["commit"] is None:
+        return f"ssgan {__version__} (commit unknown: not run from a git checkout)"
+    return f"ssgan {__version__} (commit {git['commit']}{'+dirty' if git['dirty'] else ''})"
+
+
 def package_versions() -> dict:
     out = {}
     for name in PACKAGES:

@@ -11,12 +11,13 @@ Probes at iterations 0, 100, 200 (diverged/running runs stop at 100). Final-iter
   mnist   sparsity (ssgan)    sastm1 = .30 + .01 s, sastm2 = .50 + .01 s          -> C1 holds
           neg_frac            hidden deconvs: wgan_gp .50 + .01 s, ssgan .40 + .01 s;
                               output deconv3: ssgan .95 (must be excluded)        -> C3 holds
-          dead_frac           bn1, bn2: wgan_gp .50, ssgan .60; bn0: ssgan 0 (excluded) -> C2 does not hold
+          dead_channel_frac   bn1, bn2: wgan_gp .50, ssgan .60; bn0: ssgan 0 (excluded) -> C2 does not hold
   cifar10 sparsity (ssgan)    0 everywhere                                        -> C1 does not hold
           neg_frac            wgan_gp .50, ssgan .50 + (.02, -.02, .01, -.01, 0)[s] -> C3 inconclusive
-          dead_frac           wgan_gp .50, ssgan .30                              -> C2 holds
+          dead_channel_frac   wgan_gp .50, ssgan .30                              -> C2 holds
 At iteration 100 the values point the other way, so using any but the final iteration shows.
-mnist and cifar10 are an older result folder: no probe_feature_sparsity.csv, no dead-gate columns.
+mnist and cifar10 are an older result folder: no probe_feature_sparsity.csv, no dead-gate columns
+(their dead_frac holds the dead_channel_frac values, not read by any claim).
 
 fashion_mnist (written with today's probes), seeds 0-7, every run completed:
         wgan_gp        FID 30 + s
@@ -25,7 +26,8 @@ fashion_mnist (written with today's probes), seeds 0-7, every run completed:
   feature sparsity  block1, block2: wgan_gp .40 + .005 s, ssgan .60 + .01 s, ssgan_sigmoid .40 + .005 s
                     block0: .90 for ssgan (follows the linear layer: excluded)        -> C1 holds
   SASTM (ssgan)     output_zero_frac .50, channel_dead_frac .25, spatial_dead_frac .125
-  dead_frac         bn1, bn2: wgan_gp .50, ssgan .30 + .001 s                           -> C2 holds
+  dead_channel_frac bn1, bn2: wgan_gp .50, ssgan .30 + .001 s                           -> C2 holds
+  dead_frac         .40 everywhere (not what C2 reads)
   neg_frac          wgan_gp .50, ssgan .50 + .02 (-1)^s                                -> C3 inconclusive
   FID in batch-norm batch mode (fid_by_bn_mode): wgan_gp 1.1 x, ssgan 1.25 x the eval FID
 Integrity cases: cifar10/wgan_gp/seed5 was evaluated under another FID protocol (n_fake 1000);
@@ -188,7 +190,7 @@ def _fashion_probes(run: Path, method, seed):
             (it, f"deconv{k}", neg, 0, 0.02, -0.03, -0.01, 0, 0.01, 0.03) for k in (1, 2, 3)
         ]
         dead = 0.30 + 0.001 * seed if method == "ssgan" and final else 0.50
-        rows["dead"] += [(it, f"bn{k}", dead) for k in (1, 2)]
+        rows["dead"] += [(it, f"bn{k}", 0.40, dead) for k in (1, 2)]
     _csv(
         run / "probe_sparsity.csv",
         "iteration,layer,channel_zero_frac,spatial_zero_frac,output_zero_frac,"
@@ -201,7 +203,7 @@ def _fashion_probes(run: Path, method, seed):
         "iteration,layer,neg_frac,mean,std,q05,q25,q50,q75,q95",
         rows["w"],
     )
-    _csv(run / "probe_dead_units.csv", "iteration,layer,dead_frac", rows["dead"])
+    _csv(run / "probe_dead_units.csv", "iteration,layer,dead_frac,dead_channel_frac", rows["dead"])
 
 
 def _probes(run: Path, dataset, method, seed, last_iter):
@@ -214,14 +216,14 @@ def _probes(run: Path, dataset, method, seed, last_iter):
         if method == "ssgan":
             sp_rows += [(it, l, v / 2, v / 2, v) for l, v in sp.items()]
         w_rows += [(it, l, v, 0.0, 0.02, -0.03, -0.01, 0.0, 0.01, 0.03) for l, v in neg.items()]
-        d_rows += [(it, l, v) for l, v in dead.items()]
+        d_rows += [(it, l, v, v) for l, v in dead.items()]
     _csv(
         run / "probe_sparsity.csv",
         "iteration,layer,channel_zero_frac,spatial_zero_frac,output_zero_frac",
         sp_rows,
     )
     _csv(run / "probe_weights.csv", "iteration,layer,neg_frac,mean,std,q05,q25,q50,q75,q95", w_rows)
-    _csv(run / "probe_dead_units.csv", "iteration,layer,dead_frac", d_rows)
+    _csv(run / "probe_dead_units.csv", "iteration,layer,dead_frac,dead_channel_frac", d_rows)
     edges = np.linspace(-0.1, 0.1, 11)
     shift = 2 if method == "ssgan" else 0
     h_rows = [
@@ -309,3 +311,32 @@ if __name__ == "__main__":
     import sys
 
     print(write_synthetic(sys.argv[1]))
+
+
+def write_fid_grid(
+    root,
+    reduction: dict,
+    seeds: int,
+    jitter: float = 0.02,
+    methods=("wgan_gp", "ssgan"),
+    extra=None,
+) -> Path:
+    """A results folder of FIDs only (run.json + fid.json per run, today's layout): per dataset
+    ``d`` of ``reduction``, baseline (methods[0]) FID 40 + 2 s and treatment (methods[1]) FID =
+    that x (1 - reduction[d] + jitter x e_s), e_s = (-1, 0.5, 1, -0.5, 0, ...) (mean about 0),
+    over ``seeds`` paired seeds. ``extra(dataset, method, seed)``: more fid.json fields."""
+    root = Path(root)
+    e = [-1.0, 0.5, 1.0, -0.5, 0.0, 0.25, -0.25, 0.75, -0.75, 0.1, -0.1, 0.0]
+    for dataset, r in reduction.items():
+        for s in range(seeds):
+            base = 40.0 + 2 * s
+            treated = base * (1 - r + jitter * e[s])
+            for method, fid in ((methods[0], base), (methods[1], treated)):
+                run = root / "runs" / dataset / method / f"seed{s}"
+                run.mkdir(parents=True)
+                (run / "run.json").write_text(
+                    json.dumps(_record(dataset, method, s, "completed", ITERS))
+                )
+                more = extra(dataset, method, s) if extra else {}
+                (run / "fid.json").write_text(json.dumps({**_fid(fid), **more}))
+    return root

@@ -6,6 +6,7 @@ where the workflow's own check is the point; one slow end-to-end test of config 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -477,11 +478,35 @@ def test_help_lists_datasets_methods_and_override_sections(capsys):
         )
 
 
+def test_version_names_the_package_version_and_the_commit(capsys, monkeypatch):
+    import subprocess
+
+    import ssgan
+    from ssgan import provenance
+
+    head = subprocess.run(
+        ["git", "-C", str(Path(ssgan.__file__).parent), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    out = capsys.readouterr().out.strip()
+    assert exit_.value.code == 0 and len(head) == 40
+    assert out.startswith(f"ssgan {ssgan.__version__} (commit {head}") and out.endswith(")")
+    monkeypatch.setattr(provenance, "git_commit", lambda: {"commit": None, "dirty": None})
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert "commit unknown" in capsys.readouterr().out
+
+
 def test_progress_line_per_log_interval_when_stderr_is_not_a_tty(tmp_path, capsys):
     code, err = cli(capsys, "train", *RUN, "--out", tmp_path / "run", *TINY, "train.log_every=4")
     lines = [line for line in err.splitlines() if line.startswith("mnist/ssgan/seed0: iteration")]
     assert code == 0 and [line.split()[2] for line in lines] == ["4/12", "8/12", "12/12"]
     assert "critic_loss" in lines[0] and "it/s" in lines[0]
+    etas = [line.split("ETA ")[1] for line in lines]  # hours:minutes:seconds left at this rate
+    assert all(re.fullmatch(r"\d+:\d\d:\d\d", e) for e in etas) and etas[-1] == "0:00:00"
 
 
 # ----------------------------------------------------------- the workflow's check (snakemake -n)

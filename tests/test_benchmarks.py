@@ -101,18 +101,18 @@ def test_gpu_hours_of_the_paper_grid_from_a_hand_made_csv(tmp_path):
         w.writerows(rows)
     (rows,) = summarise.read([path]).values()
     runs = summarise.suite_runs(REPO / "config" / "config.yaml")
-    assert len(runs) == 70 and {r["iterations"] for r in runs} == {100000}
+    assert len(runs) == 154 and {r["iterations"] for r in runs} == {100000}
     est = summarise.gpu_hours(runs, summarise.rates(rows, summarise.ESTIMATE))
-    # 3 datasets x 5 seeds at 32 px (MNIST, Fashion-MNIST, CIFAR-10), 3 x 5 at 64, 5 at 48 (STL-10)
+    # 3 datasets x 11 seeds at 32 px (MNIST, Fashion-MNIST, CIFAR-10), 3 x 11 at 64, 11 at 48 (STL-10)
     hours = {k[0] + str(k[2]): g["hours"] for k, g in est["groups"].items()}
-    assert hours["wgan_gp32"] == pytest.approx(15 * 100000 / 100 / 3600)
-    assert hours["wgan_gp64"] == pytest.approx(15 * 100000 / 50 / 3600)
-    assert hours["ssgan32"] == pytest.approx(15 * 100000 / 80 / 3600)
-    assert est["total"] == pytest.approx(1500000 * (1 / 100 + 1 / 50 + 1 / 80) / 3600)
+    assert hours["wgan_gp32"] == pytest.approx(33 * 100000 / 100 / 3600)
+    assert hours["wgan_gp64"] == pytest.approx(33 * 100000 / 50 / 3600)
+    assert hours["ssgan32"] == pytest.approx(33 * 100000 / 80 / 3600)
+    assert est["total"] == pytest.approx(3300000 * (1 / 100 + 1 / 50 + 1 / 80) / 3600)
     assert sorted(est["not_measured"]) == [
         ("ssgan", 64, 48, 64),
         ("ssgan", 64, 64, 64),
         ("wgan_gp", 64, 48, 64),
     ]
     packed = summarise.rates(rows, {**summarise.ESTIMATE, "runs_per_gpu": "2"})
-    assert summarise.gpu_hours(runs, packed)["total"] == pytest.approx(500000 / 1.0 / 3600)
+    assert summarise.gpu_hours(runs, packed)["total"] == pytest.approx(1100000 / 1.0 / 3600)

@@ -156,9 +156,10 @@ def test_sastm_only_columns_are_the_treatments_final_means():
 def test_few_seeds_notes():
     assert CL.few_seeds(0) == "0 seed(s) with both values: interval and test undefined"
     assert CL.few_seeds(1) == "1 seed(s) with both values: interval and test undefined"
-    assert CL.few_seeds(2) == "n = 2: the smallest sign-flip p is 2/2^2 = 0.5, no verdict possible"
+    assert CL.few_seeds(2) == "n = 2 < 5 pairs: too few for a verdict (descriptive only)"
+    assert CL.few_seeds(4) == "n = 4 < 5 pairs: too few for a verdict (descriptive only)"
     assert CL.few_seeds(5) == (
-        "n = 5: the smallest sign-flip p is 2/2^5 = 0.0625, no verdict possible"
+        "n = 5: the smallest sign-flip p is 2/2^5 = 0.0625; the verdict rests on the t-test alone"
     )
     assert CL.few_seeds(6) == CL.few_seeds(9) == ""
 
@@ -173,14 +174,39 @@ def test_paired_stats_of_known_differences():
     assert stats.bootstrap_ci(diff, 300, 5) != stats.bootstrap_ci(diff, 300, 0)
     assert (got["bootstrap_ci_low"], got["bootstrap_ci_high"]) == stats.bootstrap_ci(diff, 300, 5)
     mixed = np.array(
-        [0.3, -0.2, 0.1, -0.4, 0.25, 0.05, -0.1, 0.2, -0.3, 0.15, 0.1, -0.05, 0.2, -0.1]
+        [
+            0.3,
+            -0.2,
+            0.1,
+            -0.4,
+            0.25,
+            0.05,
+            -0.1,
+            0.2,
+            -0.3,
+            0.15,
+            0.1,
+            -0.05,
+            0.2,
+            -0.1,
+            0.1,
+            0,
+            0.2,
+        ]
     )
-    assert stats.sign_flip_p(mixed, 5) != stats.sign_flip_p(mixed, 0)  # n > 12: Monte Carlo
+    assert stats.sign_flip_p(mixed, 5) != stats.sign_flip_p(mixed, 0)  # n > 16: Monte Carlo
     assert CL.paired_stats(mixed, 10, 5)["p_perm"] == stats.sign_flip_p(mixed, 5)
-    assert set(got) == {"n", "diff_mean", "ci_low", "ci_high", "p_perm"} | {
+    assert got["p_ttest"] == pytest.approx(stats.ttest_zero(diff)[1])  # C0's kind: superiority
+    assert set(got) == {"n", "diff_mean", "ci_low", "ci_high", "p_ttest", "p_perm"} | {
         "bootstrap_ci_low",
         "bootstrap_ci_high",
     }
+    # non-inferiority: both tests from the margin on the unclaimed side, not from 0
+    ni = CL.paired_stats(diff, 300, 5, CL.Claim("fid", "x", None, "<", "", "non-inferiority", 0.5))
+    assert ni["p_ttest"] == pytest.approx(stats.t_pvalue(diff, 0.5))
+    assert ni["p_perm"] == stats.sign_flip_p(diff - 0.5, 5) != got["p_perm"]
+    ni = CL.paired_stats(diff, 300, 5, CL.Claim("fid", "x", None, ">", "", "non-inferiority", 0.5))
+    assert ni["p_perm"] == stats.sign_flip_p(diff + 0.5, 5)
 
 
 def fid_pairs_table() -> pd.DataFrame:
@@ -247,7 +273,7 @@ def probes_for_claims() -> dict:
                         if dataset == "mnist"
                         else 0.0
                     )
-                    dead.append(base | dict(layer=layer, dead_frac=value))
+                    dead.append(base | dict(layer=layer, dead_frac=0.5, dead_channel_frac=value))
                 for layer in ("deconv1", "deconv2", "deconv3"):
                     signs.append(base | dict(layer=layer, neg_frac=0.5 - 0.05 * ss + wobble))
                 if ss:
@@ -287,13 +313,26 @@ def test_claims_table_rows_holm_verdicts_and_sastm_columns():
     assert by.loc[("C2", "mnist"), "direction"] == "ssgan - wgan_gp < 0"
     assert by.loc[("C1", "mnist"), "direction"] == "ssgan - wgan_gp > 0"
     assert by.loc[("C1", "mnist"), "description"] == CL.CLAIMS["C1"].text
-    for name in ("C1", "C2", "C3"):
-        block = table[table["claim"] == name]
+    # C0 is primary (Holm over its 2 datasets); C1-C3 are secondary, corrected together (6 rows)
+    assert table.loc[table["primary"], "claim"].unique().tolist() == ["C0"]
+    assert table.loc[table["primary"], "n"].tolist() == [3, 3]  # too few: not tested
+    assert table.loc[table["primary"], "p_holm"].isna().all()
+    for block in (table[table["primary"]], table[~table["primary"]]):
+        tested = block["n"] >= stats.MIN_N
+        size = block["p_ttest"].where(tested).notna().sum()
         assert block["p_holm"].tolist() == pytest.approx(
-            list(stats.holm(block["p_perm"])), nan_ok=True
+            list(stats.holm(block["p_ttest"].where(tested))), nan_ok=True
         )
+        assert block["p_perm_holm"].tolist() == pytest.approx(
+            list(stats.holm(block["p_perm"].where(tested))), nan_ok=True
+        )
+        label = "primary" if block["primary"].all() else "secondary"
+        assert set(block["family"]) == {f"{label}: Holm over {size} rows"}
     assert by.loc[("C1", "mnist"), "p_perm"] == pytest.approx(2 / 2**8)  # all 8 the same sign
-    assert by.loc[("C1", "mnist"), "p_holm"] == pytest.approx(2 * 2 / 2**8)
+    # the smallest sign-flip p is multiplied by the secondary family's size
+    m = table.loc[~table["primary"], "p_perm"].notna().sum()
+    assert m >= 5 and by.loc[("C1", "mnist"), "p_perm_holm"] == pytest.approx(m * 2 / 2**8)
+    assert set(table["kind"]) == {"superiority"} and set(table["margin"]) == {0.0}
     assert by.loc[("C1", "mnist"), "diff_mean"] == pytest.approx(0.2)
     assert by.loc[("C1", "mnist"), "layers"] == "block1 block2"
     assert by.loc[("C2", "mnist"), "layers"] == "bn1 bn2"
@@ -314,7 +353,7 @@ def test_claims_table_rows_holm_verdicts_and_sastm_columns():
     assert others[list(CL.SASTM_ONLY)].isna().all().all()
     default = CL.claims_table([COMP], datasets, pairs, probes, kind_of=lambda m: m)
     c1 = default.set_index(["claim", "dataset"]).loc[("C2", "mnist")]  # n_boot 10000, seed 0
-    fv = CL.final_values(probes["dead_units"], "dead_frac", CL.hidden_bn)
+    fv = CL.final_values(probes["dead_units"], "dead_channel_frac", CL.hidden_bn)
     fvm = fv[fv["dataset"] == "mnist"].pivot(index="seed", columns="method", values="value")
     d = (fvm["ssgan"] - fvm["wgan_gp"]).to_numpy()
     assert (c1["bootstrap_ci_low"], c1["bootstrap_ci_high"]) == stats.bootstrap_ci(d, 10000, 0)

@@ -418,7 +418,14 @@ def test_duplicate_keys_and_syntax_errors_name_file_line_and_column(tmp_path):
 def test_upgrade_adds_the_legacy_keys_and_keeps_the_given_ones():
     old = {"train": {"precision": "bf16", "lr": 0.1}, "fid": {"bn_mode": "train"}}
     C.upgrade(old)
-    assert old["train"] == {"precision": "bf16", "lr": 0.1, "cuda_graph": False}
+    recipe = {"g_batch_size": None, "accumulate": 1, "lr_decay": "none", "ema_decay": None}
+    assert old["train"] == {
+        "precision": "bf16",
+        "lr": 0.1,
+        "cuda_graph": False,
+        **recipe,
+        "ema_start": 0,
+    }
     assert old["fid"] == {**C.LEGACY["fid"], "bn_mode": "train"}
     assert "sastm" not in old  # a section the record lacks stays absent
     old["fid"]["compare_bn_modes"].append("eval")

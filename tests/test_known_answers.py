@@ -328,3 +328,33 @@ def test_dead_frac_counts_entries_zero_for_every_sample():
     assert probes.dead_frac(torch.zeros(2, 3, 2)) == 1.0
     assert probes.dead_frac(torch.tensor([[0.0, 1.0], [0.0, 1.0]])) == 0.5
     assert probes.dead_frac(None) == ""
+
+
+def test_weight_probe_counts_exact_zeros_as_not_negative():
+    """STU-GAN's masked weights are exact zeros: a quarter negative, half exactly zero, a
+    quarter positive is 25% negative (counting zeros, ``<= 0``, would give 75%); on a real
+    STU-GAN generator at density 0.1 the fraction is that of the active weights' signs, about
+    half the density, far from the dense network's 0.5."""
+    G = generator()
+    pattern = torch.tensor([-1.0, 0.0, 0.0, 1.0])
+    with torch.no_grad():
+        for conv in of_kind(G, nn.ConvTranspose2d):
+            conv.weight.copy_(pattern.repeat(conv.weight.numel() // 4).view_as(conv.weight))
+    assert [r["neg_frac"] for r in probes.weight_rows(G, 0)] == [0.25] * 3
+    from ssgan import config as C
+    from ssgan.methods import get_method
+
+    cfg = C.resolve("mnist", "stu_gan", 0, overrides={"model": {"width": 8}})
+    method = get_method("stu_gan", cfg)
+    G, D = method.build_networks(32, 1, 0)
+    method.optimizers(G, D)  # draws and applies the masks
+    masked = 0
+    for r, conv in zip(probes.weight_rows(G, 0), of_kind(G, nn.ConvTranspose2d)):
+        w = conv.weight.detach()
+        active = float((w != 0).float().mean())
+        assert r["neg_frac"] == round(float((w < 0).float().mean()), 8)
+        if active < 0.5:  # ERK may leave a small layer dense
+            masked += 1
+            assert 0 < r["neg_frac"] < active  # zeros not counted
+            assert float((w <= 0).float().mean()) > 0.5 > active
+    assert masked >= 2

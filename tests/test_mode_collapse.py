@@ -19,7 +19,7 @@ from ssgan.metrics import manifold
 from ssgan.training.runs import RunError
 from tests.fid_fixtures import N_SET, small_cfg
 
-CFG = {"prc_k": 3, "dc_k": 5, "manifold_samples": 10000}
+CFG = {"prc_k": 3, "dc_k": 5, "manifold_samples": 10000, "manifold_seed": 0}
 COLLAPSE_FIELDS = [
     *manifold.FIELDS,
     "manifold_n",
@@ -114,18 +114,112 @@ def test_small_sample_counts_cap_n_and_k_and_give_null_below_two():
     dc = manifold.density_coverage(x[:2].double(), fake2.double(), 1)
     assert (two["density"], two["coverage"]) == pytest.approx(dc)
     assert all(0.0 <= two[f] <= 1.0 for f in ("precision", "recall"))
-    assert manifold.measures(x, x[:1], CFG) == dict.fromkeys(
-        [*manifold.FIELDS, "manifold_n", "prc_k", "dc_k"]
-    )
+    assert manifold.measures(x, x[:1], CFG) == {
+        **dict.fromkeys([*manifold.FIELDS, "manifold_n", "prc_k", "dc_k"]),
+        "manifold_seed": 0,
+    }
+
+
+def test_reals_are_a_seeded_random_subset_not_the_first_in_file_order():
+    """A class-sorted reference set (1000 reals per cluster, cluster 0 first) and fakes from
+    every cluster, n = 1000: the first 1000 reals are cluster 0 only, so only a tenth of the
+    fakes lies on that 'real manifold' and coverage is biased down; the seeded subset spans every
+    cluster. The subset depends on the seed alone (the same for every run), not on the fakes."""
+    centres = gaussian(10, seed=99) * 10
+    real = torch.cat([centres[c] + gaussian(1000, seed=10 + c) for c in range(10)])
+    fake = clusters(1000, seed=2)
+    cfg = {**CFG, "manifold_samples": 1000}
+    first = manifold.measures(real, fake, {**cfg, "manifold_seed": None})
+    drawn = manifold.measures(real, fake, cfg)
+    assert first["manifold_seed"] is None and drawn["manifold_seed"] == 0
+    assert first["precision"] < 0.15  # at most the tenth of the fakes from cluster 0
+    # measured: first n P .080 R .842 coverage .328; seeded subset P .796 R .779 coverage .969
+    assert first["coverage"] < 0.5 < 0.9 < drawn["coverage"]
+    assert drawn["precision"] > 0.7 and drawn["recall"] > 0.7
+    sub = manifold.reference_subset(real, 1000, 0)
+    which = torch.cdist(sub, centres).argmin(1)
+    assert torch.bincount(which, minlength=10).min() > 50  # every cluster, about 100 each
+    assert torch.equal(sub, manifold.reference_subset(real, 1000, 0))
+    assert not torch.equal(sub, manifold.reference_subset(real, 1000, 1))
+    assert len(set(map(tuple, sub.tolist()))) == 1000  # without replacement
+    assert torch.equal(manifold.reference_subset(real, 5, None), real[:5])
+    assert manifold.measures(real, fake, cfg) == drawn  # deterministic
+
+
+def test_manifold_seed_is_part_of_the_protocol_and_validated():
+    from ssgan import config as C
+    from ssgan.errors import ConfigError
+    from ssgan.metrics.evaluate import protocol_id
+
+    old = {"n_fake": 64, "n_real": 256, "split": "train", "bn_mode": "eval"}
+    assert protocol_id({**old, "manifold_seed": None}) == protocol_id(old)  # first n, as before
+    assert protocol_id({**old, "manifold_seed": 0}) != protocol_id(old)
+    assert protocol_id({**old, "manifold_seed": 0}) != protocol_id({**old, "manifold_seed": 1})
+    assert C.resolve("mnist", "wgan_gp", 0)["fid"]["manifold_seed"] == 0
+    for bad in ("-1", "1.5", "true", "abc"):
+        with pytest.raises(ConfigError) as err:
+            C.resolve(
+                "mnist", "wgan_gp", 0, overrides=C.parse_overrides([f"fid.manifold_seed={bad}"])
+            )
+        assert "config key 'fid.manifold_seed' must be a non-negative integer or null" in str(
+            err.value
+        )
 
 
 def test_class_histogram_kl_to_uniform():
-    assert K.class_coverage(torch.arange(100) % 10) == {"classes_covered": 10, "class_kl": 0.0}
+    assert K.class_coverage(torch.arange(100) % 10) == {
+        "classes_covered": 10,
+        "class_kl": 0.0,
+        "class_kl_real": None,  # no real histogram given
+        "class_min_share": 0.1,
+    }
     one = K.class_coverage(torch.full((7,), 4))
     assert one["classes_covered"] == 1 and one["class_kl"] == pytest.approx(math.log(10))
     two = K.class_coverage(torch.tensor([1, 2, 1, 2]))
     assert two["classes_covered"] == 2 and two["class_kl"] == pytest.approx(math.log(5))
-    assert K.class_coverage(torch.empty(0, dtype=torch.long))["classes_covered"] is None
+    empty = K.class_coverage(torch.empty(0, dtype=torch.long), torch.full((10,), 0.1))
+    assert empty["classes_covered"] is None and empty["class_kl_real"] is None
+
+
+def _labels(counts: list[int]) -> torch.Tensor:
+    return torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+
+
+def test_a_class_counts_only_above_a_tenth_of_its_uniform_share():
+    """A collapsed generator with a few stray samples in every other class: 9 of 1000 (0.9%)
+    per class is below 10% of the uniform 10%, so it covers one class, not ten; 10 of 1000
+    (exactly 1%) counts."""
+    stray = K.class_coverage(_labels([919] + [9] * 9))
+    assert stray["classes_covered"] == 1 and stray["class_min_share"] == K.MIN_SHARE == 0.1
+    assert K.class_coverage(_labels([910] + [10] * 9))["classes_covered"] == 10
+    assert K.class_coverage(_labels([500, 500] + [0] * 8))["classes_covered"] == 2
+
+
+def test_class_kl_against_the_real_test_histogram_is_zero_where_the_data_are_matched():
+    """The classifier's own histogram on real images is not uniform (confusions, an unbalanced
+    test split): a generator with exactly that histogram has KL 0 to it but not to uniform,
+    and a uniform generator the reverse."""
+    q = torch.tensor([0.28] + [0.08] * 9, dtype=torch.float64)
+    matched = K.class_coverage(_labels([280] + [80] * 9), q)  # 1000 samples, shares q
+    assert matched["class_kl_real"] == pytest.approx(0.0, abs=1e-12)
+    assert matched["class_kl"] == pytest.approx(float((q * torch.log(q * 10)).sum()))
+    assert matched["class_kl"] > 0.1
+    uniform = K.class_coverage(torch.arange(1000) % 10, q)
+    assert uniform["class_kl"] == 0.0
+    assert uniform["class_kl_real"] == pytest.approx(float((0.1 * torch.log(0.1 / q)).sum()))
+    assert uniform["class_kl_real"] > 0.02
+
+
+def test_real_histogram_is_the_classifiers_own_with_a_floor_of_half_a_sample():
+    class Fixed(K.Classifier):
+        def predict(self, images, batch_size=1000):
+            return _labels([10, 30] + [0] * 7 + [60])  # never class 2..8 on "real" images
+
+    clf = Fixed(torch.nn.Sequential(), "k", 0.99, True, 0.0)
+    q = K.real_histogram(clf, torch.zeros(100, 1, 2, 2, dtype=torch.uint8))
+    assert q.tolist() == pytest.approx([0.1, 0.3] + [0.005] * 7 + [0.6])
+    # a generated sample in a class never predicted on real images: large, finite
+    assert math.isfinite(K.class_coverage(torch.tensor([2, 2, 0, 1]), q)["class_kl_real"])
 
 
 def test_labels_are_read_in_image_order():
@@ -177,10 +271,12 @@ def test_classifier_covers_all_classes_on_real_images_and_one_on_copies(mnist_cl
     assert mnist_classifier.accuracy >= K.MIN_ACCURACY["mnist"]
     pred = mnist_classifier.predict(images[:1000])
     assert float((pred == labels[:1000]).double().mean()) > 0.97
-    real = K.class_coverage(pred)
+    real = K.class_coverage(pred, mnist_classifier.real_share)
     assert real["classes_covered"] == 10 and real["class_kl"] < 0.02
+    assert real["class_kl_real"] < real["class_kl"]  # 1000 of its own test images
+    assert mnist_classifier.real_share.sum() == pytest.approx(1.0)
     copies = K.class_coverage(mnist_classifier.predict(images[:1].repeat(200, 1, 1, 1)))
-    assert copies == {"classes_covered": 1, "class_kl": pytest.approx(math.log(10))}
+    assert (copies["classes_covered"], copies["class_kl"]) == (1, pytest.approx(math.log(10)))
 
 
 @pytest.mark.slow
@@ -210,6 +306,7 @@ def test_fid_json_carries_the_mode_collapse_measures(
     assert all(0 <= rec[f] <= 1 for f in ("precision", "recall", "coverage"))
     assert rec["density"] >= 0
     assert 1 <= rec["classes_covered"] <= 10 and 0 <= rec["class_kl"] <= math.log(10) + 1e-9
+    assert rec["class_kl_real"] >= 0 and rec["class_min_share"] == K.MIN_SHARE
     assert rec["classifier_key"] == mnist_classifier.key
     assert rec["classifier_accuracy"] == mnist_classifier.accuracy
 

@@ -10,6 +10,7 @@ import hashlib
 import io as pyio
 import json
 import pickle
+import re
 import subprocess
 import sys
 import time
@@ -304,7 +305,7 @@ def test_killed_prepare_data_resumes_to_a_byte_identical_array(tmp_path):
     again = ssgan_cli(
         *_prepare_cmd(tmp_path, prep, tmp_path / "p.json", "data.prepare_chunk=10")[3:]
     )
-    assert f" {done + 1}/24 chunks" in again.stderr  # resumed after the chunks on disk
+    assert f" {done + 1}/24 [" in again.stderr  # resumed after the chunks on disk (tqdm status)
     assert next(prep.glob("*.npy")).read_bytes() == want
     assert not list(prep.glob("*.chunks10"))  # the chunks are gone once the array is written
     record = json.loads((tmp_path / "p.json").read_text())
@@ -334,3 +335,17 @@ def test_concurrent_prepare_data_calls_produce_one_valid_file(tmp_path):
     cfg = cfg_for("lsun_bedroom", tmp_path, prep)
     p = prepare(cfg)
     assert not p.built and p.record["sha256"] == records[0]["sha256"]
+
+
+def test_progress_in_a_job_log_is_tqdm_status_lines_ending_at_every_chunk(tmp_path, capsys):
+    make_mini_imagenet(tmp_path, per_class=2)
+    cfg = cfg_for("mini_imagenet", tmp_path, tmp_path / "prep", prepare_chunk=2)
+    p = prepare(cfg)
+    chunks = -(-len(p.images) // 2)
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("prepare ")]
+    assert chunks > 1 and lines, "no progress line"
+    # tqdm's status: name, percent, done/total, [elapsed<left, rate]; the last one at 100%
+    assert re.fullmatch(
+        rf"prepare {re.escape(p.path.name)}: 100% {chunks}/{chunks} \[\d\d:\d\d<00:00, .*chunk/s\]",
+        lines[-1],
+    ), lines[-1]

@@ -1,5 +1,7 @@
 """Probes on hand-set weights (known values) and the dead SASTM gates at initialisation."""
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -106,3 +108,82 @@ def test_open_init_has_no_dead_gate_and_default_init_has_many(dataset):
         sparsity, _, _ = probes.activation_rows(G, z, 0)
         # PyTorch's init: a large share of every SASTM's channel gates is dead from the start
         assert all(r["channel_dead_frac"] > 0.2 for r in sparsity), sparsity
+
+
+def test_dead_channels_are_channels_nonpositive_for_every_sample_and_position():
+    # 2 samples x 3 channels x 2 positions: channel 0 <= 0 everywhere (dead), channel 1 has one
+    # positive entry (sparse, not dead), channel 2 is exactly 0 everywhere (dead: ReLU passes 0).
+    out = torch.tensor(
+        [[[-1.0, -2.0], [-1.0, 3.0], [0.0, 0.0]], [[-0.5, 0.0], [-1.0, -1.0], [0.0, 0.0]]]
+    )
+    assert probes.dead_channel_frac(out) == pytest.approx(2 / 3, abs=1e-7)
+    assert probes.dead_channel_frac(out[:, :, :, None]) == pytest.approx(
+        2 / 3, abs=1e-7
+    )  # 4-D maps as well
+    assert probes.dead_channel_frac(-torch.ones(4, 5)) == 1.0  # BatchNorm1d output (N x C)
+    assert probes.dead_channel_frac(torch.ones(4, 5)) == 0.0
+
+
+def test_dead_channels_read_batchnorm_output_not_its_zero_fraction():
+    """gamma 0 makes BN output beta on every entry: beta -1 on the first k channels -> k dead
+    channels. A second set of channels with gamma 1, beta 0 is about half negative: it adds to
+    dead_frac but not to dead_channel_frac, so the two columns differ."""
+    torch.manual_seed(0)
+    G = Generator(32, 1, width=8, z_dim=16)
+    for (_, bn), k in zip(probes.named_layers(G, nn.BatchNorm2d), (128, 4, 2)):
+        with torch.no_grad():
+            half = bn.num_features // 2
+            bn.weight[:half] = 0.0
+            bn.bias[:half] = 1.0
+            bn.bias[:k] = -1.0
+    _, dead, _ = probes.activation_rows(G, torch.randn(10, 16), 5)
+    assert [r["layer"] for r in dead] == ["bn0", "bn1", "bn2"]
+    assert [r["dead_channel_frac"] for r in dead] == [0.25, 0.25, 0.25]
+    for r in dead:
+        assert 0.25 + 0.15 < r["dead_frac"] < 0.25 + 0.35  # plus about half of the other half
+
+
+def _per_layer_final(run, claim) -> list[float]:
+    """A claim's per-layer values at the last probe of one run, in layer order."""
+    import pandas as pd
+
+    from ssgan.analysis.runs import PROBES
+
+    df = pd.read_csv(run / PROBES[claim.table][0])
+    last = df[df["iteration"] == df["iteration"].max()].set_index("layer")
+    return [float(last.loc[layer, claim.column]) for layer in claim.layers(list(last.index))]
+
+
+def test_claims_of_a_comparison_measure_different_things_on_trained_runs(tmp_path):
+    """Trained runs (WGAN-GP, Self-Sparse GAN with both SASTM inits, SR-GAN): no two probe
+    claims of a comparison give the same value at any of their layers. The old C2 (the zero
+    fraction after BatchNorm, ``dead_frac``) would: with SASTM before BN it is C1's number."""
+    from ssgan.analysis import claims as CL
+    from ssgan.analysis.runs import PROBES
+    from ssgan.training.loop import train
+    from tests.test_train import tiny_cfg
+
+    runs = {
+        "wgan_gp": tiny_cfg("wgan_gp"),
+        "ssgan": tiny_cfg("ssgan"),
+        "ssgan_default": tiny_cfg("ssgan", **{"sastm.init": "default"}),
+        "sr_gan": tiny_cfg("sr_gan", **{"sr.every": 2}),
+    }
+    for name, cfg in runs.items():
+        assert train(cfg, tmp_path / name) == 0
+    for kind, names in CL.CLAIM_SETS.items():
+        measured = [CL.CLAIMS[c] for c in names if CL.CLAIMS[c].table in PROBES]
+        for run in (tmp_path / r for r in runs if r.startswith(kind) or r == "wgan_gp"):
+            values = [_per_layer_final(run, c) for c in measured]
+            assert all(values), (run, values)
+            for i in range(len(values)):
+                for j in range(i + 1, len(values)):
+                    pairs = list(zip(values[i], values[j]))
+                    assert pairs and all(a != b for a, b in pairs), (run.name, names, values)
+    # the reason C2 moved: the old reading equals C1 layer for layer on every trained run
+    old_c2 = dataclasses.replace(CL.CLAIMS["C2"], column="dead_frac")
+    for name in ("wgan_gp", "ssgan", "ssgan_default"):
+        run = tmp_path / name
+        assert _per_layer_final(run, old_c2) == _per_layer_final(run, CL.CLAIMS["C1"])
+    # dead channels are seen where they exist: PyTorch's SASTM init leaves gates dead
+    assert max(_per_layer_final(tmp_path / "ssgan_default", CL.CLAIMS["C2"])) > 0

@@ -30,7 +30,7 @@ def test_short_inputs_give_nan_not_errors():
         assert all(map(math.isnan, stats.bootstrap_ci(x, 100, 0)))
         assert all(map(math.isnan, stats.t_ci(x)))
         assert math.isnan(stats.wilcoxon_p(x))
-    assert stats.in_range(float("nan")) is None
+    assert stats.in_range(float("nan"), 0.1) is None
 
 
 def test_ttest_on_log_ratios_by_hand():
@@ -103,21 +103,54 @@ def test_sign_flip_p_exact_by_hand():
     assert math.isnan(stats.sign_flip_p([0.3])) and math.isnan(stats.sign_flip_p([0.0, 0.0]))
     batch = stats.sign_flip_p(np.array([[-1.0, -2.0, -4.0], [-1.0, -2.0, 3.0]]))
     assert batch.tolist() == [0.25, 1.0]
-    # beyond EXACT_MAX_N: Monte Carlo, reproducible, close to the exact value
+    # n = 14 <= EXACT_MAX_N: every sign vector, whatever the seed
     d = np.r_[np.full(13, -0.1), 0.05]
     p = stats.sign_flip_p(d, seed=1)
     assert p == stats.sign_flip_p(d, seed=1) and 0 < p < 0.01
 
 
-def test_verdict_rule():
-    assert stats.verdict(-0.2, -0.1, 0.01, "<") == "holds"
-    assert stats.verdict(0.1, 0.2, 0.01, "<") == "does not hold"
-    assert stats.verdict(0.1, 0.2, 0.01, ">") == "holds"
-    assert stats.verdict(-0.2, -0.1, 0.01, ">") == "does not hold"
-    assert stats.verdict(-0.1, 0.2, 0.01, "<") == "inconclusive"  # interval contains 0
-    assert stats.verdict(-0.2, -0.1, 0.06, "<") == "inconclusive"  # p too large
-    assert stats.verdict(float("nan"), float("nan"), 0.01, ">") == "inconclusive"
-    assert stats.verdict(-0.2, -0.1, float("nan"), "<") == "inconclusive"
+def test_decide_rule():
+    assert stats.decide(0.01, True, 5) == "holds"
+    assert stats.decide(0.01, False, 5) == "does not hold"
+    assert stats.decide(0.06, True, 5) == "inconclusive"  # p too large
+    assert stats.decide(0.01, True, stats.MIN_N - 1) == "inconclusive"  # too few pairs
+    assert stats.decide(float("nan"), True, 8) == "inconclusive"
+    batch = stats.decide(np.array([0.01, 0.01, 0.2]), np.array([True, False, True]), 6)
+    assert batch.tolist() == ["holds", "does not hold", "inconclusive"]
+
+
+def test_claim_test_kinds_bounds_and_sides():
+    x = np.array([-0.12, -0.10, -0.08, -0.11, -0.09])  # mean -0.1, sd 0.0158
+    p, fav = stats.claim_test(x, "superiority", "<")
+    assert p == pytest.approx(st.ttest_1samp(x, 0).pvalue) and p == stats.ttest_zero(x)[1]
+    assert fav and not stats.claim_test(x, "superiority", ">")[1]
+    # non-inferiority of "lower is better" with margin 0.05: bound +0.05, far above the mean
+    p, fav = stats.claim_test(x, "non-inferiority", "<", 0.05)
+    assert p == pytest.approx(st.ttest_1samp(x, 0.05).pvalue) and fav
+    # the same data claimed ">" (higher is better): bound -0.05, the mean is worse than that
+    p, fav = stats.claim_test(x, "non-inferiority", ">", 0.05)
+    assert p == pytest.approx(st.ttest_1samp(x, -0.05).pvalue) and not fav
+    # equivalence within 0.2: both one-sided bounds tested, the larger p counts
+    p, fav = stats.claim_test(x, "equivalence", "<", 0.2)
+    ps = [st.ttest_1samp(x, b).pvalue for b in (0.2, -0.2)]
+    assert p == pytest.approx(max(ps)) and fav
+    p, fav = stats.claim_test(x, "equivalence", "<", 0.05)  # outside: the nearer bound's p
+    assert p == pytest.approx(st.ttest_1samp(x, -0.05).pvalue) and not fav
+    batch, fav = stats.claim_test(np.vstack([x, -x]), "superiority", "<")
+    assert batch.tolist() == pytest.approx([p_ := st.ttest_1samp(x, 0).pvalue, p_])
+    assert fav.tolist() == [True, False]
+    with pytest.raises(ValueError, match="needs a margin > 0"):
+        stats.claim_test(x, "non-inferiority", "<")
+    with pytest.raises(ValueError, match="claim kind 'better'"):
+        stats.claim_test(x, "better", "<")
+
+
+def test_holm_of_a_batch_is_holm_of_each_row():
+    p = np.array([[0.01, 0.04, 0.03], [0.2, np.nan, 0.01], [np.nan, np.nan, np.nan]])
+    got = stats.holm(p)
+    for row, want in zip(got, p):
+        assert row == pytest.approx(stats.holm(list(want)), nan_ok=True)
+    assert got[1].tolist() == pytest.approx([0.2, np.nan, 0.02], nan_ok=True)
 
 
 def test_n3_with_p_0057_is_inconclusive():
@@ -130,16 +163,17 @@ def test_n3_with_p_0057_is_inconclusive():
     assert lo > 0  # the bootstrap interval alone would have given a verdict
     t_lo, t_hi = stats.t_ci(d)
     assert t_lo < 0 < t_hi and stats.sign_flip_p(d) == 0.25
-    p_holm = stats.holm([stats.sign_flip_p(d)])[0]
-    assert stats.verdict(t_lo, t_hi, p_holm, "<") == "inconclusive"
+    p, fav = stats.claim_test(d, "superiority", "<")
+    assert stats.decide(stats.holm([p])[0], fav, len(d)) == "inconclusive"
+    # and with p < 0.05 at n = 3 still none: below MIN_N nothing is decided
+    assert stats.decide(0.001, False, 3) == "inconclusive"
 
 
 def simulate(effect: float, n: int = 10, draws: int = 200, sd: float = 0.1, seed: int = 0):
     """Verdicts on ``draws`` synthetic data sets of n per-seed log FID ratios ~ N(log(1 - effect), sd)."""
     d = np.random.default_rng(seed).normal(math.log(1 - effect), sd, size=(draws, n))
-    p = stats.sign_flip_p(d)  # one p per draw (exact, 2^10 sign vectors)
-    mean, half = d.mean(1), st.t.ppf(0.975, n - 1) * d.std(1, ddof=1) / math.sqrt(n)
-    return [stats.verdict(m - h, m + h, pi, "<") for m, h, pi in zip(mean, half, p)]
+    p, fav = stats.claim_test(d, "superiority", "<")  # one p per draw
+    return list(stats.decide(p, fav, n))
 
 
 def test_simulated_20_percent_reduction_holds_in_95_percent_of_draws():
@@ -153,9 +187,12 @@ def test_no_effect_gives_false_holds_in_at_most_5_percent_of_draws():
     assert v.count("holds") > 0  # the test can reject at all (a broken p would give none)
 
 
-def test_in_range():
-    assert stats.in_range(0.15) is True and stats.in_range(0.30) is False
-    assert stats.in_range(0.0476) is True and stats.in_range(0.2184) is True
+def test_in_range_of_an_interval():
+    assert stats.in_range(0.10, 0.15) is True and stats.in_range(0.25, 0.30) is False
+    assert stats.in_range(0.0476, 0.2184) is True and stats.in_range(0.15, 0.15) is True
+    assert stats.in_range(-0.05, 0.01) is False  # wholly below 4.76%
+    assert stats.in_range(0.0, 0.10) is None  # straddles 4.76%: the data cannot say
+    assert stats.in_range(0.10, 0.30) is None and stats.in_range(float("nan"), 0.1) is None
 
 
 def test_inputs_are_read_as_float():
@@ -218,9 +255,13 @@ def _bootstrap_by_hand(x, n_boot, seed, level):
 
 
 def test_bootstrap_ci_is_the_percentile_interval():
+    """scipy.stats.bootstrap draws the same resamples as the hand-written loop did (equal to the
+    last rounding bit: scipy's quantile sums in another order)."""
     x = [0.10, 0.10, 0.25, 0.05, 0.20, -0.3]
-    assert stats.bootstrap_ci(x) == _bootstrap_by_hand(x, 10000, 0, 0.95)  # the defaults
-    assert stats.bootstrap_ci(x, 999, 3, 0.8) == _bootstrap_by_hand(x, 999, 3, 0.8)
+    by_hand = _bootstrap_by_hand(x, 10000, 0, 0.95)
+    assert stats.bootstrap_ci(x) == pytest.approx(by_hand, rel=1e-12, abs=1e-15)  # the defaults
+    by_hand = _bootstrap_by_hand(x, 999, 3, 0.8)
+    assert stats.bootstrap_ci(x, 999, 3, 0.8) == pytest.approx(by_hand, rel=1e-12, abs=1e-15)
     lo_narrow, hi_narrow = stats.bootstrap_ci(x, 2000, 0, 0.5)
     lo, hi = stats.bootstrap_ci(x, 2000, 0, 0.95)
     assert lo < lo_narrow < hi_narrow < hi
@@ -242,21 +283,34 @@ def test_sign_flip_p_shapes_and_types():
     assert math.isnan(p[0]) and p[1] == 0.25
 
 
-def test_sign_flip_p_exact_up_to_12_then_monte_carlo():
-    # n = 12, all equal: only the all-minus and all-plus vectors reach |sum|: 2/4096 exactly
-    assert stats.sign_flip_p([-1.0] * 12) == 2 / 4096
-    # n = 13: Monte Carlo with default_rng(seed), seed 0 by default
-    d = np.r_[np.full(7, -0.1), np.full(6, 0.08)]
+def _exact_sign_flip(d):
+    n = len(d)
+    signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+    return np.mean(np.abs(signs @ d) >= abs(d.sum()) * (1 - 1e-12))
+
+
+def test_sign_flip_p_exact_up_to_16_then_monte_carlo():
+    # n = 16, all equal: only the all-minus and all-plus vectors reach |sum|: 2/65536 exactly
+    assert stats.sign_flip_p([-1.0] * 16) == 2 / 2**16 and stats.EXACT_MAX_N == 16
+    d13 = np.r_[np.full(7, -0.1), np.full(6, 0.08)]
+    assert stats.sign_flip_p(d13, seed=0) == stats.sign_flip_p(d13, seed=1) == _exact_sign_flip(d13)
+    # n = 17: Monte Carlo with default_rng(seed), seed 0 by default, (k + 1) / (B + 1)
+    d = np.r_[np.full(9, -0.1), np.full(8, 0.08)]
     p0 = stats.sign_flip_p(d)
     assert p0 == stats.sign_flip_p(d, seed=0) != stats.sign_flip_p(d, seed=1)
-    rng = np.random.default_rng(0)
-    signs = np.vstack([np.ones(13), rng.choice([-1.0, 1.0], size=(stats.MONTE_CARLO, 13))])
-    assert p0 == pytest.approx(np.mean(np.abs(signs @ d) >= abs(d.sum()) * (1 - 1e-12)))
+    exact = _exact_sign_flip(d)
+    se = math.sqrt(exact * (1 - exact) / stats.MONTE_CARLO)
+    assert abs(p0 - exact) < 4 * se and p0 != exact
+    k = round(p0 * (stats.MONTE_CARLO + 1)) - 1  # an integer count of random sign vectors
+    assert p0 == pytest.approx((k + 1) / (stats.MONTE_CARLO + 1))
 
 
-def test_verdict_at_the_boundaries():
-    assert stats.verdict(-0.2, -0.1, 0.05, "<") == "inconclusive"  # p = ALPHA is not < ALPHA
-    assert stats.verdict(-0.2, -0.1, 0.0499, "<") == "holds"
-    assert stats.verdict(-0.2, 0.0, 0.01, "<") == "inconclusive"  # CI touching 0 includes it
-    assert stats.verdict(0.0, 0.2, 0.01, ">") == "inconclusive"
-    assert stats.verdict(0.0, 0.2, 0.01, "<") == "inconclusive"
+def test_decide_at_the_boundaries():
+    assert stats.decide(stats.ALPHA, True, 9) == "inconclusive"  # p = ALPHA is not < ALPHA
+    assert stats.decide(0.0499, True, 9) == "holds"
+    assert stats.decide(0.0499, True, stats.MIN_N) == "holds"
+    # a t-test p just below 0.05 is an interval just excluding 0
+    x = np.array([-0.2, -0.05, -0.1, 0.02, -0.12])
+    p, _ = stats.claim_test(x)
+    lo, hi = stats.t_ci(x)
+    assert (p < 0.05) == (hi < 0)

@@ -363,19 +363,28 @@ def test_death_rate_order_is_checked():
 
 def test_related_grid_and_quick_slice():
     """config/related.yaml: 3 datasets x (WGAN-GP, Self-Sparse GAN, STU-GAN at G density 0.1
-    and 0.3, SN-GAN, SR-GAN) x 5 seeds, STU-GAN compared with WGAN-GP; the quick config runs stu_gan on MNIST
-    seed 0 only, exploring during its 160 iterations."""
+    and 0.3 and with static masks, SN-GAN, SR-GAN) x 10 seeds, STU-GAN non-inferior to WGAN-GP
+    and better than its static masks; the quick config runs stu_gan on MNIST seed 0 only,
+    exploring during its 160 iterations."""
     from tests.conftest import REPO
 
     suite = C.load_yaml(REPO / "config" / "related.yaml")
     grid = C.grid(suite)
-    assert len(grid) == 90 and {d for d, _, _ in grid} == {"mnist", "fashion_mnist", "cifar10"}
+    assert len(grid) == 210 and {d for d, _, _ in grid} == {"mnist", "fashion_mnist", "cifar10"}
     dens = {
         m: C.resolve("cifar10", m, 0, suite)["stu"]["density_g"] for m in ("stu_gan", "stu_gan_g03")
     }
     assert dens == {"stu_gan": 0.1, "stu_gan_g03": 0.3}
     assert C.resolve("cifar10", "stu_gan_g03", 0, suite)["method"] == "stu_gan"
-    assert {"baseline": "wgan_gp", "treatment": "stu_gan"} in suite["comparisons"]
+    comps = {(c["baseline"], c["treatment"]): c for c in suite["comparisons"]}
+    assert comps["wgan_gp", "stu_gan"]["claims"] == ["N0", "C0"]  # non-inferiority first
+    assert comps["stu_gan_static", "stu_gan"]["claims"] == ["C0"]
+    static = C.resolve("cifar10", "stu_gan_static", 0, suite)
+    assert (static["method"], static["stu"]["explore"], static["stu"]["density_g"]) == (
+        "stu_gan",
+        False,
+        C.resolve("cifar10", "stu_gan", 0, suite)["stu"]["density_g"],
+    )  # equal density, masks never explored
     quick = C.load_yaml(REPO / "config" / "quick.yaml")
     assert [(d, s) for d, m, s in C.grid(quick) if m == "stu_gan"] == [("mnist", 0)]
     cfg = C.resolve("mnist", "stu_gan", 0, quick)
@@ -415,3 +424,55 @@ def test_divergence_keeps_the_records_up_to_it(tmp_path):
     assert run["status"] == "diverged" and run["diverged_at"] == 7
     assert sorted({int(r["iteration"]) for r in rows(out / "stu_masks.csv")}) == [0, 3, 6]
     assert run["method_summary"]["generator_active"] < run["method_summary"]["generator_params"]
+
+
+# ------------------------------------------------------------------ density as it is
+
+
+@pytest.mark.parametrize(
+    "arch,density,linear,overall",
+    [  # G's overall density at 32 px RGB, reference widths (dcgan: width 64)
+        ("dcgan", 0.05, False, 0.4768),
+        ("dcgan", 0.1, False, 0.5044),
+        ("dcgan", 0.3, False, 0.6145),
+        ("dcgan", 0.1, True, 0.1097),
+        ("resnet", 0.1, False, 0.2124),
+        ("resnet", 0.05, True, 0.0522),
+    ],
+)
+def test_overall_density_of_the_generator(arch, density, linear, overall):
+    """``density_g`` counts the masked weights only: the dense linear layer (45% of the DCGAN's
+    G) keeps the DCGAN at 50% for density_g 0.1; ``stu.mask_linear`` masks it too."""
+    from ssgan.models import ResNetGenerator
+
+    G = ResNetGenerator(32, 3, 256, 128) if arch == "resnet" else Generator(32, 3, 64, 128)
+    masks = sparse_masks.SparseMasks(G, density, 0, "G", linear)
+    assert ("fc.weight" in masks.masks) == linear
+    c = masks.counts()
+    assert round(c["active"] / c["params"], 4) == overall
+    nonzero = sum(int((w != 0).sum()) for w in masks.weights.values())
+    assert nonzero == c["masked_active"]  # masked-out weights are 0, the active ones are not
+
+
+def test_runs_table_shows_the_density_as_it_is(tmp_path):
+    from ssgan.analysis.runs import run_row
+
+    results = tmp_path / "results"
+    for method, extra in (
+        ("stu_gan", ["stu.density_d=0.5", "stu.mask_linear=true"]),
+        ("wgan_gp", []),
+    ):
+        run_dir = results / "mnist" / method / "seed0"
+        assert train(cfg_of(*extra, method=method), run_dir) == 0
+    stu = run_row(results / "mnist" / "stu_gan" / "seed0", results)
+    summary = json.loads((results / "mnist/stu_gan/seed0/run.json").read_text())["method_summary"]
+    G = torch.load(results / "mnist/stu_gan/seed0/generator.pt", weights_only=True)
+    weights = {k: v for k, v in G.items() if "running" not in k and "num_batches" not in k}
+    nonzero = sum(int((v != 0).sum()) for v in weights.values())
+    assert (stu["density_g"], stu["density_d"]) == (0.1, 0.5)
+    assert stu["density_g_all"] == summary["generator_active"] / summary["generator_params"]
+    assert abs(stu["density_g_all"] - nonzero / summary["generator_params"]) < 1e-3
+    assert 0.1 < stu["density_g_all"] < 0.2  # fc masked too: near density_g, not 0.5
+    assert 0.5 < stu["density_d_all"] < 0.56
+    dense = run_row(results / "mnist" / "wgan_gp" / "seed0", results)
+    assert [dense[k] for k in ("density_g", "density_d", "density_g_all")] == [None] * 3

@@ -109,10 +109,12 @@ def test_reduction_row_every_field():
     assert math.isnan(r["p_ttest_holm"]) and math.isnan(r["p_perm_holm"])  # set by the table
     assert (r["verdict"], r["rule"]) == ("inconclusive", stats.RULE)
     assert (r["published_low"], r["published_high"]) == stats.PUBLISHED_RANGE
-    assert r["in_published_range"] is True  # r_mean = 0.15
+    # r_mean = 0.15 is in the range, but its interval (3 pairs) reaches far beyond it
+    assert r["in_published_range"] is None and r["r_t_ci_low"] < 0.0476
     assert (r["n_bootstrap"], r["bootstrap_seed"]) == (500, 4)
     assert (r["n_dropped"], r["dropped"]) == (1, "seed 3: ssgan diverged")
-    assert r["note"] == "n < 6: Wilcoxon not reported, no verdict possible"
+    assert r["note"] == "n = 3 < 5 pairs: too few for a verdict (descriptive only)"
+    assert (r["perm_verdict"], r["tests_disagree"]) == ("inconclusive", False)
 
 
 def test_reduction_row_notes_and_undefined_values_by_number_of_pairs():
@@ -139,15 +141,33 @@ def test_reduction_row_notes_and_undefined_values_by_number_of_pairs():
     r6 = 1 - np.exp(d)
     assert stats.bootstrap_ci(r6, 100, 0) != stats.bootstrap_ci(r6, 100, 3)  # the seed matters
     assert (six["r_ci_low"], six["r_ci_high"]) == stats.bootstrap_ci(r6, 100, 3)
-    fb = 10.0 + np.arange(14)
+    fb = 10.0 + np.arange(17)
     ft = fb * np.exp(
-        [0.3, -0.2, 0.1, -0.4, 0.25, 0.05, -0.1, 0.2, -0.3, 0.15, 0.1, -0.05, 0.2, -0.1]
+        [
+            0.3,
+            -0.2,
+            0.1,
+            -0.4,
+            0.25,
+            0.05,
+            -0.1,
+            0.2,
+            -0.3,
+            0.15,
+            0.1,
+            -0.05,
+            0.2,
+            -0.1,
+            0.1,
+            0,
+            0.2,
+        ]
     )
     rows = [run("lsun", "wgan_gp", s, f) for s, f in enumerate(fb)]
     runs = pd.DataFrame(rows + [run("lsun", "ssgan", s, f) for s, f in enumerate(ft)])
     many = T.reduction_row(runs, T.fid_pairs(runs, [SS]), "lsun", SS, 10, 3)
     d = np.log(ft / fb)
-    assert stats.sign_flip_p(d, 3) != stats.sign_flip_p(d, 0)  # n > 12: Monte Carlo, seeded
+    assert stats.sign_flip_p(d, 3) != stats.sign_flip_p(d, 0)  # n > 16: Monte Carlo, seeded
     assert many["p_perm"] == stats.sign_flip_p(d, 3)
 
 
@@ -255,20 +275,42 @@ def test_leaderboard_ranks_means_reductions_and_the_main_manifold_setting():
     )
     lb = T.leaderboard(runs, red)
     assert list(lb.columns) == T.LEADER_COLUMNS and lb["rank"].dtype == "Int64"
-    key = list(zip(lb["dataset"], lb["method"], lb["rank"]))
-    assert key == [
+    key = list(zip(lb["dataset"], lb["method"]))
+    assert key == [  # by mean FID
+        ("mnist", "ssgan"),
+        ("mnist", "wgan_gp"),
+        ("mnist", "stu_gan"),
+        ("mnist", "ssgan_sigmoid"),
+        ("cifar10", "wgan_gp"),
+        ("cifar10", "ssgan"),
+        ("cifar10", "ssgan_sigmoid"),
+    ]
+    # stu_gan (2 runs) and ssgan_sigmoid (1) have fewer than MIN_N: no ranks, only description
+    assert lb["rank"].isna().all()
+    assert set(lb["ranking"]) == {f"descriptive: a method has n < {stats.MIN_N} runs"}
+    two = runs[runs["method"].isin(["wgan_gp", "ssgan"])]  # 7 seeds each
+    ranked = T.leaderboard(two, red)
+    assert list(zip(ranked["dataset"], ranked["method"], ranked["rank"])) == [
         ("mnist", "ssgan", 1),
         ("mnist", "wgan_gp", 2),
-        ("mnist", "stu_gan", 2),
-        ("mnist", "ssgan_sigmoid", 4),
         ("cifar10", "wgan_gp", 1),
         ("cifar10", "ssgan", 2),
-        ("cifar10", "ssgan_sigmoid", 3),
     ]
+    assert set(ranked["ranking"]) == {"ranked"}
+    tie = pd.concat([two, runs[runs["method"] == "stu_gan"]] * 1, ignore_index=True)
+    tie = pd.concat(
+        [tie, pd.DataFrame([run("mnist", "stu_gan", s, 29.0) for s in range(3, 6)])],
+        ignore_index=True,
+    )  # stu_gan: 5 usable runs, mean 29 = wgan_gp's: ties share the better rank
+    t = T.leaderboard(tie, red).set_index(["dataset", "method"])["rank"]
+    assert (t["mnist", "wgan_gp"], t["mnist", "stu_gan"], t["mnist", "ssgan"]) == (2, 2, 1)
     m = lb[lb["dataset"] == "mnist"].set_index("method")
     fb = np.array([20.0 + 3 * s for s in range(7)])
     assert m.loc["wgan_gp", "fid_mean"] == pytest.approx(fb.mean())
     assert m.loc["wgan_gp", "fid_std"] == pytest.approx(fb.std(ddof=1))
+    assert (m.loc["wgan_gp", "fid_ci_low"], m.loc["wgan_gp", "fid_ci_high"]) == pytest.approx(
+        stats.t_ci(fb)
+    )
     assert (m.loc["wgan_gp", "n"], m.loc["stu_gan", "n"]) == (7, 2)
     assert m.loc["stu_gan", "fid_mean"] == pytest.approx(29.0)
     assert list(m["method_kind"]) == ["ssgan", "wgan_gp", "stu_gan", "ssgan"]
@@ -277,7 +319,7 @@ def test_leaderboard_ranks_means_reductions_and_the_main_manifold_setting():
     assert list(m["method_name"]) == [method_name(x) for x in m.index]
     assert m.loc["ssgan", "dataset_name"] == "MNIST"
     mine = red[red["dataset"] == "mnist"].iloc[0]
-    for k in ("baseline", "n_pairs", "r_mean", "r_t_ci_low", "r_t_ci_high", "p_perm_holm"):
+    for k in ("baseline", "n_pairs", "r_mean", "r_t_ci_low", "r_t_ci_high", "p_ttest_holm"):
         assert m.loc["ssgan", k] == mine[k], k
     assert m.loc["ssgan", "verdict"] == "holds"
     assert pd.isna(m.loc["wgan_gp", "baseline"]) and pd.isna(m.loc["wgan_gp", "verdict"])
@@ -320,7 +362,8 @@ def test_comparisons_defaults_options_and_errors():
             runs, {"comparisons": [{**suite["comparisons"][0], "claims": ["C3", "X", "Y"]}]}
         )
     assert str(err.value) == (
-        "comparison 'stu_gan vs ssgan': unknown claim(s) X, Y; known: C0, C1, C2, C3, SR1"
+        "comparison 'stu_gan vs ssgan': unknown claim(s) X, Y; known: "
+        "C0, C1, C2, C3, N0, MC1, MC2, MC3, SR1"
     )
     with pytest.raises(T.AnalysisError, match="baseline and treatment are the same method"):
         T.comparisons(runs, baseline="ssgan", treatment="ssgan")

@@ -163,8 +163,16 @@ RESUME_CASES = {  # every registered method and SASTM init, with the options tha
     "ssgan_open": ("ssgan", ("sastm.init=open",)),
     "ssgan_default": ("ssgan", ("sastm.init=default",)),
     "ssgan_balanced": ("ssgan", ("sastm.init=balanced",)),  # calibrated at build, not on resume
-    "stu_gan": ("stu_gan", ("stu.update_every=7", "stu.density_d=0.5", "train.iterations=60")),
-    "sn_gan": ("sn_gan", ()),  # power-iteration vectors are buffers
+    "stu_gan": (
+        "stu_gan",
+        (
+            "stu.update_every=7",
+            "stu.density_d=0.5",
+            "train.iterations=60",
+            "train.ema_decay=0.9",  # the masked moving average of G
+        ),
+    ),
+    "sn_gan": ("sn_gan", ("train.ema_decay=0.99", "train.ema_start=5")),  # u, v are buffers
     "sr_gan": ("sr_gan", ("sr.mode=dynamic", "sr.every=3")),  # gamma and the compensation count
 }
 
@@ -177,23 +185,51 @@ def test_kill_and_resume_covers_every_method_and_sastm_init():
     assert inits == set(SASTM_INITS)
 
 
-@pytest.mark.parametrize("case", list(RESUME_CASES))
-def test_kill_and_resume_is_bitwise_identical(tmp_path, case):
+# Both network families; the ResNet at tiny widths and 60 iterations (killed after 20). The
+# SASTM inits other than the default run on the DCGAN only: the init is the same code on both.
+ARCH_CASES = {
+    "dcgan": (),
+    "resnet": (
+        "model.arch=resnet",
+        "model.resnet_g_width=16",
+        "model.resnet_d_width=8",
+        "train.iterations=60",
+    ),
+}
+KILL_CASES = [
+    (case, arch)
+    for case in RESUME_CASES
+    for arch in ARCH_CASES
+    if arch == "dcgan" or case not in ("ssgan_open", "ssgan_default")
+]
+
+
+@pytest.mark.parametrize(("case", "arch"), KILL_CASES)
+def test_kill_and_resume_is_bitwise_identical(tmp_path, case, arch):
     method, opts = RESUME_CASES[case]
-    ref_args, ref = _start(tmp_path / "ref", opts, method)
-    args, proc = _start(tmp_path / "killed", opts, method)
+    extra = (*ARCH_CASES[arch], *opts)
+    ref_args, ref = _start(tmp_path / "ref", extra, method)
+    args, proc = _start(tmp_path / "killed", extra, method)
     _wait_for(tmp_path / "killed" / "checkpoints" / "ckpt_00000020.pt", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert ref.wait() == 0
     ckpts = sorted(p.name for p in (tmp_path / "killed" / "checkpoints").glob("*.pt"))
-    last = 60 if method == "stu_gan" else 150
+    last = int([a for a in ("train.iterations=150", *extra) if "iterations=" in a][-1][17:])
     assert "ckpt_00000020.pt" in ckpts and f"ckpt_{last:08d}.pt" not in ckpts
     ssgan_cli("train", *args)  # the same command again resumes
     run = json.loads((tmp_path / "killed" / "run.json").read_text())
     assert run["status"] == "completed" and run["attempts"] == 2
     assert [e["kind"] for e in run["events"]] == ["resumed"] and run["events"][0]["iteration"] >= 20
     assert same_weights(tmp_path / "ref", tmp_path / "killed")
+    final = [
+        torch.load(tmp_path / d / "checkpoints" / f"ckpt_{last:08d}.pt", weights_only=True)
+        for d in ("ref", "killed")
+    ]
+    ema = [f["method"].get("ema", {}) for f in final]
+    assert bool(ema[0]) == any("ema_decay" in a for a in extra)
+    assert ema[0].keys() == ema[1].keys()
+    assert all(torch.equal(ema[0][k], ema[1][k]) for k in ema[0])
     for name in (
         "probe_weights.csv",
         "probe_dead_units.csv",
@@ -209,9 +245,10 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, case):
     assert strip(tmp_path / "ref" / "train_log.csv") == strip(tmp_path / "killed" / "train_log.csv")
 
 
+@pytest.mark.parametrize("arch", list(ARCH_CASES))
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_sigterm_checkpoints_and_exits_for_retry(tmp_path, method):
-    args, proc = _start(tmp_path / "pre", method=method)
+def test_sigterm_checkpoints_and_exits_for_retry(tmp_path, method, arch):
+    args, proc = _start(tmp_path / "pre", ARCH_CASES[arch], method=method)
     _wait_for(tmp_path / "pre" / "checkpoints" / "ckpt_00000010.pt", proc)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == EXIT_PREEMPTED
@@ -228,8 +265,9 @@ def test_sigterm_checkpoints_and_exits_for_retry(tmp_path, method):
     }
 
 
+@pytest.mark.parametrize("arch", list(ARCH_CASES))
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_injected_nan_ends_with_status_diverged(tmp_path, method):
+def test_injected_nan_ends_with_status_diverged(tmp_path, method, arch):
     out = tmp_path / "nan"
     proc = ssgan_cli(
         "train",
@@ -242,6 +280,7 @@ def test_injected_nan_ends_with_status_diverged(tmp_path, method):
         "--out",
         str(out),
         *TINY,
+        *ARCH_CASES[arch],
         "debug.nan_at=7",
         check=False,
     )
@@ -262,6 +301,7 @@ def test_injected_nan_ends_with_status_diverged(tmp_path, method):
         "--out",
         str(out),
         *TINY,
+        *ARCH_CASES[arch],
         "debug.nan_at=7",
         check=False,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ssgan import io
+from ssgan import io, plugins
 from ssgan.analysis import claims as C
 from ssgan.analysis import paper_table
 from ssgan.analysis import runs as R
@@ -30,6 +30,21 @@ TABLES = (
     "fid_bn_modes.csv",
     *(f"{name}.csv" for name in R.PROBES),
 )
+
+
+PIPELINE_CHECK = (
+    "pipeline check, not evidence (suite config pipeline_check: true; tiny networks and few "
+    "iterations)"
+)
+
+
+def suite_grid(suite) -> set | None:
+    """The suite config's (dataset, method, seed) cells, or None without a suite grid."""
+    if not suite or not suite.get("datasets") or not suite.get("methods"):
+        return None
+    from ssgan.config.suite import grid
+
+    return set(grid(suite))
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -52,10 +67,18 @@ def aggregate(
     datasets = T.comparison_datasets(runs, comps)
     probes = {name: R.gather(results, runs, name) for name in R.PROBES}
     pairs = T.fid_pairs(runs, comps)
-    red = T.reduction_table(runs, pairs, comps, datasets, n_boot, seed)
+    grid = suite_grid(suite)
+    red = T.reduction_table(runs, pairs, comps, datasets, n_boot, seed, grid)
     kinds = dict(zip(runs["method"], runs["method_kind"].fillna(runs["method"])))
-    claims = C.claims_table(comps, datasets, pairs, probes, lambda m: kinds.get(m, m), n_boot, seed)
+    claims = C.claims_table(
+        comps, datasets, pairs, probes, lambda m: kinds.get(m, m), n_boot, seed, runs
+    )
     md, tex = paper_table.paper_table(red, runs, comps)
+    if suite and suite.get("pipeline_check"):  # the quick config: tiny networks, few iterations
+        for df in (red, claims):
+            df["note"] = [PIPELINE_CHECK + (f"; {n}" if n else "") for n in df["note"].fillna("")]
+        md = f"**{PIPELINE_CHECK}.**\n\n" + md
+        tex = f"% {PIPELINE_CHECK}\n" + tex
     frames = {
         "runs": runs,
         "fid_pairs": pairs,
@@ -76,11 +99,15 @@ def summary(frames) -> str:
     runs, red, claims = frames["runs"], frames["relative_fid_reduction"], frames["claims"]
     counts = runs["status"].value_counts()
     lines = [f"{len(runs)} runs: " + ", ".join(f"{counts[s]} {s}" for s in counts.index)]
+    if len(red) and str(red["note"].iloc[0]).startswith(PIPELINE_CHECK):
+        lines.insert(0, PIPELINE_CHECK.capitalize())
     for r in red.itertuples():
         lines.append(
             f"  {r.comparison}, {r.dataset_name}: r = {100 * r.r_mean:.2f}% (n={r.n_pairs} pairs, "
             f"95% t-CI [{100 * r.r_t_ci_low:.2f}%, {100 * r.r_t_ci_high:.2f}%], "
-            f"p_holm={r.p_perm_holm:.3g}): {r.verdict}"
+            f"t-test p_holm={r.p_ttest_holm:.3g}, sign-flip p_holm={r.p_perm_holm:.3g}): "
+            f"{r.verdict}"
+            + (" (the sign-flip rule disagrees)" if r.tests_disagree else "")
             + (f"; dropped {r.dropped}" if r.dropped else "")
         )
     for c in claims.itertuples():
@@ -99,6 +126,7 @@ def cli(args) -> int:
             f"no run directories under {results}/runs/<dataset>/<method>/seed<N>/"
         )
     suite = load_yaml(args.config) if getattr(args, "config", None) else None
+    plugins.load((suite or {}).get("plugins"))
     frames = aggregate(
         results,
         args.out,

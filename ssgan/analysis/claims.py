@@ -1,9 +1,13 @@
-"""The claims registry and ``claims.csv``: every claim is a probe file, a metric, the layers it
-is averaged over and the claimed sign of (treatment - baseline), judged by the one verdict
-rule of ``stats.verdict`` (docs/analysis.md).
+"""The claims registry and ``claims.csv``: every claim is a probe file (or a runs.csv column), a
+metric, the layers it is averaged over, the claimed sign of (treatment - baseline) and its kind
+(superiority, non-inferiority or equivalence with a margin), judged by the one verdict rule of
+``stats.decide`` (docs/analysis.md). One claim per comparison is primary (the comparison's
+``primary:``, else the first of its claims); it is Holm-corrected over its datasets, the
+secondary claims together over claims x datasets.
 
 A new method adds its claims here: one ``Claim`` in ``CLAIMS`` (its probe table must be in
-``runs.PROBES``) and its name in ``CLAIM_SETS`` under the registered method it applies to.
+``runs.PROBES``) and its name in ``CLAIM_SETS`` under the registered method it applies to,
+the primary claim first.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from ssgan.analysis import stats
-from ssgan.analysis.runs import INERT_NOTE, PROBES, dataset_name, sastm_inertness
+from ssgan.analysis.runs import INERT_NOTE, PROBES, dataset_name, sastm_inertness, usable
+
+NAN = math.nan
 
 
 def _numbered(layers, prefix) -> dict[str, int]:
@@ -53,11 +59,20 @@ def critic_convs(layers) -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    table: str  # probe table (runs.PROBES key); "fid" for the FID claim
+    table: str  # probe table (runs.PROBES key); "fid": the FID log ratio; "runs": a runs.csv column
     column: str  # measurement
     layers: Callable | None  # layer selector (list of names -> the ones averaged)
     direction: str  # claimed sign of (treatment - baseline): "<" or ">"
     text: str
+    kind: str = "superiority"  # stats.KINDS
+    margin: float = 0.0  # non-inferiority / equivalence margin, in the difference's units
+
+
+# Sparse vs dense ("without sacrificing performance", STU-GAN): the sparse FID is at most 10%
+# above the dense one, margin log(1.10) on the log ratio. 10% is the smallest reduction the
+# grids' seeds are sized to resolve (80% power at sd 0.08, docs/analysis.md): a tighter margin
+# could not be shown at these n, a looser one would call a visible loss "non-inferior".
+NI_MARGIN = math.log(1.10)
 
 
 CLAIMS = {
@@ -69,16 +84,31 @@ CLAIMS = {
         ">",
         "sparser feature maps: more exact zeros in the post-ReLU maps fed to the deconvolutions",
     ),
-    "C2": Claim(
+    "C2": Claim(  # not dead_frac: with SASTM before BN that is C1's number (docs/assumptions.md)
         "dead_units",
-        "dead_frac",
+        "dead_channel_frac",
         hidden_bn,
         "<",
-        "fewer dead units after BatchNorm (post-BN pre-ReLU activations <= 0)",
+        "fewer dead channels after BatchNorm (post-BN output <= 0 for every sample and position "
+        "of the probe batch: no gradient reaches them)",
     ),
     "C3": Claim(
         "weight_signs", "neg_frac", hidden_deconv, "<", "fewer negative deconvolution weights"
     ),
+    "N0": Claim(
+        "fid",
+        "log_ratio",
+        None,
+        "<",
+        "FID not more than 10% above the baseline's (non-inferiority, margin log 1.1)",
+        kind="non-inferiority",
+        margin=NI_MARGIN,
+    ),
+    # mode collapse (SR-GAN's claim): manifold measures and class coverage of the final
+    # generator, runs.csv columns of usable runs (fid.json; docs/run_layout.md)
+    "MC1": Claim("runs", "recall", None, ">", "less mode collapse: higher recall"),
+    "MC2": Claim("runs", "coverage", None, ">", "less mode collapse: higher coverage"),
+    "MC3": Claim("runs", "classes_covered", None, ">", "less mode collapse: more classes covered"),
     "SR1": Claim(  # SR-GAN (Liu et al. 2019): compensation prevents the spectrum's collapse
         "spectrum_summary",
         "frac_above_half",
@@ -89,7 +119,8 @@ CLAIMS = {
     ),
 }
 # registered method of the treatment -> the claims of its comparisons (config `claims:` overrides)
-CLAIM_SETS = {"ssgan": ("C0", "C1", "C2", "C3"), "sr_gan": ("C0", "SR1")}
+# (the first is the primary claim unless the comparison names another)
+CLAIM_SETS = {"ssgan": ("C0", "C1", "C2", "C3"), "sr_gan": ("MC1", "MC2", "MC3", "C0", "SR1")}
 DEFAULT_CLAIMS = ("C0",)
 # Self-Sparse-GAN-only measurements shown beside C1 (final probe, mean over SASTM layers): no
 # baseline has them, so they are described, never compared with a constant.
@@ -108,6 +139,10 @@ CLAIM_COLUMNS = [
     "metric",
     "layers",
     "direction",
+    "kind",
+    "margin",
+    "primary",
+    "family",
     "baseline",
     "treatment",
     "value_baseline",
@@ -116,11 +151,15 @@ CLAIM_COLUMNS = [
     "diff_mean",
     "ci_low",
     "ci_high",
-    "p_perm",
+    "p_ttest",
     "p_holm",
+    "p_perm",
+    "p_perm_holm",
     "bootstrap_ci_low",
     "bootstrap_ci_high",
     "verdict",
+    "perm_verdict",
+    "tests_disagree",
     "rule",
     *SASTM_ONLY,
     "sastm_inert",  # share of the treatment's runs flagged inert (runs.INERT_ZERO_FRAC)
@@ -129,8 +168,18 @@ CLAIM_COLUMNS = [
 
 
 def claims_for(comparison, kind_of: Callable[[str], str]) -> tuple[str, ...]:
-    """The comparison's own list, else the set registered for its treatment's method."""
-    return comparison.claims or CLAIM_SETS.get(kind_of(comparison.treatment), DEFAULT_CLAIMS)
+    """The comparison's own list, else the set registered for its treatment's method here,
+    else the method's own ``claims`` (a plugin's), else FID only."""
+    from ssgan.methods import METHODS
+
+    kind = kind_of(comparison.treatment)
+    own = getattr(METHODS.get(kind), "claims", ())
+    return comparison.claims or CLAIM_SETS.get(kind) or tuple(own) or DEFAULT_CLAIMS
+
+
+def primary_of(comparison, kind_of: Callable[[str], str]) -> str:
+    """The comparison's primary claim: its ``primary``, else the first of its claims."""
+    return getattr(comparison, "primary", "") or claims_for(comparison, kind_of)[0]
 
 
 def final_values(probe: pd.DataFrame, column: str, select: Callable) -> pd.DataFrame:
@@ -155,28 +204,60 @@ def final_values(probe: pd.DataFrame, column: str, select: Callable) -> pd.DataF
     return pd.DataFrame(rows, columns=["dataset", "method", "seed", "value", "layers"])
 
 
-def paired_stats(diff, n_boot: int, seed: int) -> dict:
-    """Mean, Student-t 95% CI, exact sign-flip p and bootstrap CI of per-seed differences."""
+def paired_stats(diff, n_boot: int, seed: int, claim: Claim = None) -> dict:
+    """Mean, Student-t 95% CI, the claim's t-test p (``stats.claim_test``; superiority when no
+    claim is given), the sign-flip p of the differences from the same bound and the bootstrap
+    CI of per-seed differences."""
+    c = claim or CLAIMS["C0"]
     mean, _, n = stats.mean_std(diff)
     lo, hi = stats.t_ci(diff)
     b_lo, b_hi = stats.bootstrap_ci(diff, n_boot, seed)
+    p_t, _ = stats.claim_test(diff, c.kind, c.direction, c.margin)
     return dict(
         n=n,
         diff_mean=mean,
         ci_low=lo,
         ci_high=hi,
-        p_perm=stats.sign_flip_p(diff, seed),
+        p_ttest=float(p_t),
+        p_perm=perm_p(diff, c, seed),
         bootstrap_ci_low=b_lo,
         bootstrap_ci_high=b_hi,
     )
 
 
+def perm_p(diff, claim: Claim, seed: int = 0) -> float:
+    """The sign-flip p of the same null as the claim's t-test: from 0 (superiority), from the
+    unclaimed margin (non-inferiority), the larger of the two margins' (equivalence)."""
+    d = stats.as_array(diff)
+    if claim.kind == "superiority":
+        return stats.sign_flip_p(d, seed)
+    if claim.kind == "non-inferiority":
+        bound = claim.margin if claim.direction == "<" else -claim.margin  # worse by the margin
+        return stats.sign_flip_p(d - bound, seed)
+    hi, lo = stats.sign_flip_p(d - claim.margin, seed), stats.sign_flip_p(d + claim.margin, seed)
+    return float(np.fmax(hi, lo))
+
+
 def few_seeds(n: int) -> str:
     if n < 2:
         return f"{n} seed(s) with both values: interval and test undefined"
+    if n < stats.MIN_N:
+        return f"n = {n} < {stats.MIN_N} pairs: too few for a verdict (descriptive only)"
     if n < stats.WILCOXON_MIN_N:  # 2/2^n >= 0.0625: the sign-flip p cannot reach 0.05
-        return f"n = {n}: the smallest sign-flip p is 2/2^{n} = {2 / 2**n:.3g}, no verdict possible"
+        return (
+            f"n = {n}: the smallest sign-flip p is 2/2^{n} = {2 / 2**n:.3g}; "
+            "the verdict rests on the t-test alone"
+        )
     return ""
+
+
+def run_values(runs: pd.DataFrame, column: str) -> pd.DataFrame:
+    """A runs.csv column of the usable runs, in final_values' layout (no layers)."""
+    ok = runs[usable(runs)]
+    out = ok[["dataset", "method", "seed"]].assign(
+        value=pd.to_numeric(ok[column], errors="coerce") if column in ok else math.nan, layers=""
+    )
+    return out.reset_index(drop=True)
 
 
 def probe_row(claim, comp, dataset, fv, n_boot, seed) -> dict:
@@ -187,26 +268,29 @@ def probe_row(claim, comp, dataset, fv, n_boot, seed) -> dict:
     seeds = vb.index.intersection(vt.index)
     diff = (vt[seeds] - vb[seeds]).to_numpy(float)
     missing = [m for m, v in ((comp.baseline, vb), (comp.treatment, vt)) if v.empty]
+    source = "runs.csv" if claim.table == "runs" else PROBES[claim.table][0]
     why = (
-        f"no {PROBES[claim.table][0]} values for {' and '.join(missing)} (runs without this probe, "
+        f"no {source} values for {' and '.join(missing)} (runs without this probe, "
         f"e.g. written before it existed, or not completed)"
         if missing
         else ""
     )
     layers = sorted(set(",".join(fv["layers"]).split(",")) - {""})
     return dict(
-        probe=PROBES[claim.table][0],
-        metric=f"{claim.column} (final iteration, mean over layers)",
+        probe=source,
+        metric=f"{claim.column} (usable runs, final generator)"
+        if claim.table == "runs"
+        else f"{claim.column} (final iteration, mean over layers)",
         layers=" ".join(layers),
         value_baseline=vb[seeds].mean(),  # NaN without a pair
         value_treatment=vt[seeds].mean(),
-        **paired_stats(diff, n_boot, seed),
+        **paired_stats(diff, n_boot, seed, claim),
         note=why or few_seeds(len(diff)),
     )
 
 
-def fid_row(comp, dataset, pairs, n_boot, seed) -> dict:
-    """C0 on the complete FID pairs: d_s = log(FID_t,s / FID_b,s), claimed < 0."""
+def fid_row(comp, dataset, pairs, n_boot, seed, claim: Claim = None) -> dict:
+    """An FID claim (C0, N0) on the complete FID pairs: d_s = log(FID_t,s / FID_b,s)."""
     p = pairs[(pairs["comparison"] == comp.name) & (pairs["dataset"] == dataset)]
     return dict(
         probe="fid.json",
@@ -214,7 +298,7 @@ def fid_row(comp, dataset, pairs, n_boot, seed) -> dict:
         layers="",
         value_baseline=p["fid_baseline"].mean(),  # NaN without pairs
         value_treatment=p["fid_treatment"].mean(),
-        **paired_stats(p["log_ratio"].to_numpy(float), n_boot, seed),
+        **paired_stats(p["log_ratio"].to_numpy(float), n_boot, seed, claim),
         note=few_seeds(len(p)),
     )
 
@@ -240,22 +324,29 @@ def inert_share(probes, comp, dataset) -> float:
     return float(np.mean(flags)) if flags else math.nan
 
 
-def claims_table(comps, datasets, pairs, probes, kind_of, n_boot=10000, seed=0) -> pd.DataFrame:
-    """One row per comparison x claim x dataset (``datasets[comp.name]``); Holm across the
-    datasets of one comparison and claim, then the verdict rule."""
+def claims_table(
+    comps, datasets, pairs, probes, kind_of, n_boot=10000, seed=0, runs=None
+) -> pd.DataFrame:
+    """One row per comparison x claim x dataset (``datasets[comp.name]``). Holm: the primary
+    claim over its datasets, the secondary claims together over claims x datasets (rows with
+    fewer than stats.MIN_N pairs are not tested and not counted); then the
+    verdict rule on the t-test (``verdict``) and on the sign-flip test (``perm_verdict``)."""
     rows = []
     for comp in comps:
+        primary = primary_of(comp, kind_of)
+        block = []
         for name in claims_for(comp, kind_of):
             claim = CLAIMS[name]
             fv = (
                 None
                 if claim.table == "fid"
+                else run_values(runs, claim.column)
+                if claim.table == "runs"
                 else final_values(probes[claim.table], claim.column, claim.layers)
             )
-            block = []
             for d in datasets[comp.name]:
                 r = (
-                    fid_row(comp, d, pairs, n_boot, seed)
+                    fid_row(comp, d, pairs, n_boot, seed, claim)
                     if fv is None
                     else probe_row(claim, comp, d, fv, n_boot, seed)
                 )
@@ -271,6 +362,9 @@ def claims_table(comps, datasets, pairs, probes, kind_of, n_boot=10000, seed=0) 
                         dataset_name=dataset_name(d),
                         description=claim.text,
                         direction=f"{comp.treatment} - {comp.baseline} {claim.direction} 0",
+                        kind=claim.kind,
+                        margin=claim.margin,
+                        primary=name == primary,
                         baseline=comp.baseline,
                         treatment=comp.treatment,
                         rule=stats.RULE,
@@ -279,9 +373,20 @@ def claims_table(comps, datasets, pairs, probes, kind_of, n_boot=10000, seed=0) 
                         sastm_inert=inert,
                     )
                 )
-            holm = stats.holm([b["p_perm"] for b in block])
-            for b, p in zip(block, holm):
-                b["p_holm"] = p
-                b["verdict"] = stats.verdict(b["ci_low"], b["ci_high"], p, claim.direction)
-            rows += block
+        for is_primary in (True, False):
+            fam = [b for b in block if b["primary"] == is_primary]
+            tested = [b["n"] >= stats.MIN_N for b in fam]  # too few pairs: not tested
+            ps = stats.holm([b["p_ttest"] if t else NAN for b, t in zip(fam, tested)])
+            pp = stats.holm([b["p_perm"] if t else NAN for b, t in zip(fam, tested)])
+            size = int(np.isfinite(ps).sum())
+            label = "primary" if is_primary else "secondary"
+            for b, p, q in zip(fam, ps, pp):
+                c = CLAIMS[b["claim"]]
+                fav = stats.favourable(b["diff_mean"], c.kind, c.direction, c.margin)
+                b["family"] = f"{label}: Holm over {size} rows"
+                b["p_holm"], b["p_perm_holm"] = p, q
+                b["verdict"] = stats.decide(p, fav, b["n"])
+                b["perm_verdict"] = stats.decide(q, fav, b["n"])
+                b["tests_disagree"] = b["verdict"] != b["perm_verdict"]
+        rows += block
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)

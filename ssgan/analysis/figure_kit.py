@@ -32,8 +32,12 @@ DPI = 150
 
 
 def color(method: str) -> str:
+    from ssgan.methods import METHODS
+
     if method in METHOD_COLORS:
         return METHOD_COLORS[method]
+    if getattr(METHODS.get(method), "color", None):  # a plugin method's own colour
+        return METHODS[method].color
     extra = sns.color_palette("tab10").as_hex()[4:]
     return extra[sum(map(ord, method)) % len(extra)]  # stable for a given name
 

@@ -32,6 +32,13 @@ def _p(p, tex=False) -> str:
     return ("--" if tex else "–") if not np.isfinite(p) else f"{p:.3g}"
 
 
+def _verdict(verdict, n, tex=False) -> str:
+    """The verdict, with why when n is below the rule's minimum."""
+    if n >= stats.MIN_N:
+        return verdict
+    return f"{verdict} (n {'$<$' if tex else '<'} {stats.MIN_N}: no verdict possible)"
+
+
 def _protocol(runs) -> str:
     ok = runs[usable(runs)]
     vals = lambda c: "/".join(map(str, dict.fromkeys(ok[c].dropna()))) or "n/a"  # noqa: E731
@@ -55,8 +62,8 @@ def paper_rows(red, tex=False) -> list[list[str]]:
             _pm(r.treatment_fid_mean, r.treatment_fid_std, r.treatment_n, tex=tex),
             _pm(r.r_mean, r.r_std, r.n_pairs, pct=True, tex=tex),
             _ci(r.r_t_ci_low, r.r_t_ci_high, tex),
-            _p(r.p_perm_holm, tex),
-            r.verdict,
+            _p(r.p_ttest_holm, tex),
+            _verdict(r.verdict, r.n_pairs, tex),
             published,
         ]
         for r in red.itertuples()
@@ -95,8 +102,8 @@ def paper_table(red, runs, comps) -> tuple[str, str]:
     notes = [
         f"FID: mean ± std over seeds of completed runs with a finite FID (n runs). Relative decrease: "
         f"r_s = 1 − FID({T}, seed s) / FID({B}, seed s) per paired seed, mean ± std (n complete pairs); 95% CI: "
-        f"Student-t interval of the mean log(FID({T}) / FID({B})) mapped to r = 1 − exp(·); p: exact "
-        f"sign-flip test of the log ratios, Holm-adjusted across datasets. Verdict: {stats.RULE}.",
+        f"Student-t interval of the mean log(FID({T}) / FID({B})) mapped to r = 1 − exp(·); p: paired "
+        f"t-test of the log ratios, Holm-adjusted across datasets. Verdict: {stats.RULE}.",
         "ᵃ Qian et al. (2021) publish only the range of the relative FID decrease across all "
         "their datasets (MNIST, Fashion-MNIST, CIFAR-10, STL-10, mini-ImageNet, CelebA-HQ, LSUN bedroom).",
         f"FID protocol: {_protocol(runs)}.",

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ssgan import io
+from ssgan import io, plugins
 from ssgan.errors import ConfigError
 from ssgan.methods.sparse_masks import MASK_COLUMNS
 from ssgan.metrics.evaluate import protocol_id
@@ -49,7 +49,16 @@ DATASET_NAMES = {
 # fid.json's mode-collapse measures (ssgan/metrics/manifold.py, classifier.py) and their
 # settings: null in fid.json (blank here) when off, for unlabelled datasets, or in older records
 COLLAPSE_MEASURES = ["precision", "recall", "density", "coverage", "classes_covered", "class_kl"]
-COLLAPSE_COLUMNS = [*COLLAPSE_MEASURES, "manifold_n", "prc_k", "dc_k", "classifier_accuracy"]
+COLLAPSE_COLUMNS = [
+    *COLLAPSE_MEASURES,
+    "manifold_n",
+    "manifold_seed",
+    "prc_k",
+    "dc_k",
+    "class_kl_real",  # beside class_kl: against the classifier's histogram on real test images
+    "class_min_share",  # classes_covered threshold (x 1/classes); blank: older, any sample
+    "classifier_accuracy",
+]
 RUN_COLUMNS = [
     "dataset",
     "method",
@@ -86,6 +95,10 @@ RUN_COLUMNS = [
     "params_active",
     "sastm_zero_max",
     "sastm_inert",
+    "density_g",
+    "density_d",
+    "density_g_all",
+    "density_d_all",
     "git_commit",
     "git_dirty",
     "device",
@@ -103,6 +116,7 @@ INT_COLUMNS = [
     "fid_iteration",
     "classes_covered",
     "manifold_n",
+    "manifold_seed",
     "prc_k",
     "dc_k",
     "n_fake",
@@ -132,7 +146,10 @@ PROBES = {
         "probe_weights.csv",
         ["iteration", "layer", "neg_frac", "mean", "std", "q05", "q25", "q50", "q75", "q95"],
     ),
-    "dead_units": ("probe_dead_units.csv", ["iteration", "layer", "dead_frac"]),
+    "dead_units": (
+        "probe_dead_units.csv",
+        ["iteration", "layer", "dead_frac", "dead_channel_frac"],  # older runs: dead_frac only
+    ),
     "weight_hist": (
         "weight_hist.csv",
         ["stage", "iteration", "layer", "bin_left", "bin_right", "count"],
@@ -160,7 +177,12 @@ def dataset_name(label: str) -> str:
 
 
 def method_name(method: str) -> str:
-    return METHOD_NAMES.get(method, str(method))
+    """Display name: METHOD_NAMES, else the registered method's ``display_name`` (a plugin's),
+    else the label as it is."""
+    from ssgan.methods import METHODS
+
+    registered = METHODS.get(method)
+    return METHOD_NAMES.get(method) or getattr(registered, "display_name", None) or str(method)
 
 
 def dataset_order(labels) -> list[str]:
@@ -213,6 +235,21 @@ def active_params(run: dict, params: dict):
     return params["generator"] + params["critic"]
 
 
+def densities(run: dict) -> dict:
+    """A sparse run's configured densities (``stu.density_g``/``density_d``: of the masked
+    weights) and its density as it is: active over all parameters of G and of D (the dense
+    linear layers, biases and norms included), from ``method_summary``; empty for dense runs."""
+    summary = run.get("method_summary") or {}
+    if "generator_active" not in summary:
+        return {}
+    stu = (run.get("config") or {}).get("stu") or {}
+    out = {"density_g": stu.get("density_g"), "density_d": stu.get("density_d")}
+    for net, key in (("generator", "density_g_all"), ("critic", "density_d_all")):
+        params = summary.get(f"{net}_params")
+        out[key] = summary[f"{net}_active"] / params if params else None
+    return out
+
+
 def run_row(run_dir: Path, results: Path) -> dict:
     """The folder names the run (one row per cell); a record that names another run is a
     ``mismatch`` (e.g. a run directory copied to the wrong place) and enters no statistics."""
@@ -231,6 +268,10 @@ def run_row(run_dir: Path, results: Path) -> dict:
         row["status"] = "failed"
         notes.append(f"no run.json ({files} files)" if err == "missing" else err)
     else:
+        try:  # the run's method may be a plugin's: its display name, colour, claims
+            plugins.load((run.get("config") or {}).get("plugins") or None)
+        except ConfigError as err:
+            notes.append(str(err))
         prov = run.get("provenance") or {}
         params = run.get("params") or {}
         execution = run.get("execution") or {}
@@ -257,6 +298,7 @@ def run_row(run_dir: Path, results: Path) -> dict:
             train_precision=execution.get("precision", "fp32"),
             cuda_graph=execution.get("cuda_graph", False),
             config_hash=run.get("config_hash"),
+            **densities(run),
         )
         if said != where:
             notes.append(

@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from ssgan.analysis import stats
+from ssgan.analysis import power, stats
 from ssgan.analysis.claims import CLAIMS
 from ssgan.analysis.runs import (
     BASELINE,
@@ -33,6 +33,7 @@ class Comparison:
     baseline: str
     treatment: str
     claims: tuple[str, ...] = ()  # empty: the claims registered for the treatment's method
+    primary: str = ""  # empty: the first of its claims (claims.primary_of)
 
     @property
     def name(self) -> str:
@@ -50,7 +51,9 @@ def comparisons(runs, suite=None, baseline=None, treatment=None) -> list[Compari
         comps = [Comparison(base, t) for t in treats]
     elif suite and suite.get("comparisons"):
         comps = [
-            Comparison(c["baseline"], c["treatment"], tuple(c.get("claims") or ()))
+            Comparison(
+                c["baseline"], c["treatment"], tuple(c.get("claims") or ()), c.get("primary") or ""
+            )
             for c in suite["comparisons"]
         ]
     else:
@@ -67,10 +70,15 @@ def comparisons(runs, suite=None, baseline=None, treatment=None) -> list[Compari
                     f"{role} {m!r} has no runs in this results folder; methods with runs: "
                     f"{', '.join(methods) or 'none'}"
                 )
-        bad = [k for k in c.claims if k not in CLAIMS]
+        bad = [k for k in (*c.claims, *([c.primary] if c.primary else [])) if k not in CLAIMS]
         if bad:
             raise AnalysisError(
                 f"comparison {c.name!r}: unknown claim(s) {', '.join(bad)}; known: {', '.join(CLAIMS)}"
+            )
+        if c.primary and c.claims and c.primary not in c.claims:
+            raise AnalysisError(
+                f"comparison {c.name!r}: primary claim {c.primary} is not among its claims "
+                f"({', '.join(c.claims)})"
             )
     return comps
 
@@ -118,8 +126,13 @@ def fid_pairs(runs: pd.DataFrame, comps) -> pd.DataFrame:
     )
 
 
-def dropped_reasons(runs: pd.DataFrame, dataset: str, comp, name=str) -> list[str]:
-    """'seed 3: ssgan diverged' for every seed of the dataset that is not a complete pair."""
+NOT_IN_SLICE = "not in this slice"
+
+
+def dropped_reasons(runs: pd.DataFrame, dataset: str, comp, name=str, grid=None) -> list[str]:
+    """'seed 3: ssgan diverged' for every seed of the dataset that is not a complete pair. With
+    ``grid`` (the suite config's (dataset, method, seed) cells), a run the grid never asked for
+    (a variant's slice leaves it out by design) is "not in this slice", not "missing"."""
     pair = (comp.treatment, comp.baseline)
     sub = runs[(runs["dataset"] == dataset) & runs["method"].isin(pair)]
     ok = usable(sub)
@@ -128,7 +141,9 @@ def dropped_reasons(runs: pd.DataFrame, dataset: str, comp, name=str) -> list[st
         why = []
         for m in pair:
             rows = sub[(sub["seed"] == seed) & (sub["method"] == m)]
-            if rows.empty or not ok[rows.index].all():
+            if rows.empty and grid is not None and (dataset, m, seed) not in grid:
+                why.append(f"{name(m)} {NOT_IN_SLICE}")
+            elif rows.empty or not ok[rows.index].all():
                 why.append(f"{name(m)} {why_unusable(None if rows.empty else rows.iloc[0])}")
         if why:
             out.append(f"seed {seed}: {', '.join(why)}")
@@ -167,6 +182,9 @@ RED_COLUMNS = [
     "p_perm",
     "p_perm_holm",
     "verdict",
+    "perm_verdict",
+    "tests_disagree",
+    "min_detectable_r",
     "rule",
     "published_low",
     "published_high",
@@ -179,7 +197,7 @@ RED_COLUMNS = [
 ]
 
 
-def reduction_row(runs, pairs, dataset, comp, n_boot, seed) -> dict:
+def reduction_row(runs, pairs, dataset, comp, n_boot, seed, grid=None) -> dict:
     ok = runs[usable(runs) & (runs["dataset"] == dataset)]
     b_mean, b_std, b_n = stats.mean_std(ok.loc[ok["method"] == comp.baseline, "fid"])
     t_mean, t_std, t_n = stats.mean_std(ok.loc[ok["method"] == comp.treatment, "fid"])
@@ -189,15 +207,14 @@ def reduction_row(runs, pairs, dataset, comp, n_boot, seed) -> dict:
     lo, hi = stats.bootstrap_ci(r, n_boot, seed)
     d_lo, d_hi = stats.t_ci(d)
     t, p_t, df = stats.ttest_zero(d)
-    dropped = dropped_reasons(runs, dataset, comp)
+    dropped = dropped_reasons(runs, dataset, comp, grid=grid)
+    by_design = [x for x in dropped if x.endswith(NOT_IN_SLICE) and "," not in x]
     note = (
         "no complete pairs: statistics undefined"
         if n == 0
         else "1 complete pair: std, CI and tests undefined"
         if n == 1
-        else f"n < {stats.WILCOXON_MIN_N}: Wilcoxon not reported, no verdict possible"
-        if n < stats.WILCOXON_MIN_N
-        else ""
+        else few_pairs(n)
     )
     ids = ok.loc[ok["method"].isin([comp.baseline, comp.treatment]), "protocol_id"].dropna()
     return dict(
@@ -232,36 +249,65 @@ def reduction_row(runs, pairs, dataset, comp, n_boot, seed) -> dict:
         p_perm=stats.sign_flip_p(d, seed),
         p_perm_holm=math.nan,
         verdict="inconclusive",
+        perm_verdict="inconclusive",
+        tests_disagree=False,
+        min_detectable_r=math.nan,  # needs the family size: set by reduction_table
         rule=stats.RULE,
         published_low=stats.PUBLISHED_RANGE[0],
         published_high=stats.PUBLISHED_RANGE[1],
-        in_published_range=stats.in_range(r_mean),
+        in_published_range=stats.in_range(1 - math.exp(d_hi), 1 - math.exp(d_lo)),
         n_bootstrap=n_boot,
         bootstrap_seed=seed,
-        n_dropped=len(dropped),
+        n_dropped=len(dropped) - len(by_design),  # seeds the slice never asked for: not dropped
         dropped="; ".join(dropped),
         note=note,
     )
 
 
-def reduction_table(runs, pairs, comps, datasets, n_boot=10000, seed=0) -> pd.DataFrame:
-    """One row per comparison x dataset; Holm across the datasets of one comparison."""
+def few_pairs(n: int) -> str:
+    """What a row with n >= 2 pairs can mean (empty when it can support a verdict and both tests)."""
+    if n < stats.MIN_N:
+        return f"n = {n} < {stats.MIN_N} pairs: too few for a verdict (descriptive only)"
+    if n < stats.WILCOXON_MIN_N:
+        return (
+            f"n = {n}: the sign-flip and Wilcoxon p cannot go below 2/2^{n} = {2 / 2**n:.3g}; "
+            "the verdict rests on the t-test alone"
+        )
+    return ""
+
+
+def reduction_table(runs, pairs, comps, datasets, n_boot=10000, seed=0, grid=None) -> pd.DataFrame:
+    """One row per comparison x dataset; Holm across the datasets of one comparison that have
+    >= stats.MIN_N pairs (the others are not tested), then the verdict rule (``stats.decide``)
+    on the paired t-test, the sign-flip rule beside it."""
     parts = []
     for c in comps:
         red = pd.DataFrame(
-            [reduction_row(runs, pairs, d, c, n_boot, seed) for d in datasets[c.name]],
+            [reduction_row(runs, pairs, d, c, n_boot, seed, grid) for d in datasets[c.name]],
             columns=RED_COLUMNS,
         )
         if red.empty:
             continue
-        red["p_ttest_holm"] = stats.holm(red["p_ttest"])
-        red["p_perm_holm"] = stats.holm(red["p_perm"])
-        red["verdict"] = [
-            stats.verdict(r.log_ratio_ci_low, r.log_ratio_ci_high, r.p_perm_holm, "<")
-            for r in red.itertuples()
+        tested = red["n_pairs"] >= stats.MIN_N  # rows too small for a verdict are not tested
+        red["p_ttest_holm"] = stats.holm(red["p_ttest"].where(tested))
+        red["p_perm_holm"] = stats.holm(red["p_perm"].where(tested))
+        fav = red["log_ratio_mean"].to_numpy(float) < 0  # the claim: lower FID
+        red["verdict"] = stats.decide(red["p_ttest_holm"], fav, red["n_pairs"])
+        red["perm_verdict"] = stats.decide(red["p_perm_holm"], fav, red["n_pairs"])
+        red["tests_disagree"] = red["verdict"] != red["perm_verdict"]
+        fam = int(red["p_ttest_holm"].notna().sum()) or 1
+        red["min_detectable_r"] = [
+            power.min_detectable(sd, n, fam)
+            for sd, n in zip(log_ratio_sd(pairs, c, red["dataset"]), red["n_pairs"])
         ]
         parts.append(red)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RED_COLUMNS)
+
+
+def log_ratio_sd(pairs, comp, datasets) -> list[float]:
+    """Sample sd of the per-seed log ratios of a comparison per dataset (NaN below 2 pairs)."""
+    p = pairs[pairs["comparison"] == comp.name]
+    return [stats.mean_std(p.loc[p["dataset"] == d, "log_ratio"])[1] for d in datasets]
 
 
 # ---------------------------------------------------------------- leaderboard
@@ -276,11 +322,15 @@ LEADER_COLUMNS = [
     "fid_mean",
     "fid_std",
     "n",
+    "fid_ci_low",
+    "fid_ci_high",
+    "ranking",
     "baseline",
     "n_pairs",
     "r_mean",
     "r_t_ci_low",
     "r_t_ci_high",
+    "p_ttest_holm",
     "p_perm_holm",
     "verdict",
     "protocol_id",
@@ -315,8 +365,10 @@ def collapse_means(sub: pd.DataFrame) -> dict:
 
 
 def leaderboard(runs, red) -> pd.DataFrame:
-    """Per dataset every method with usable runs: FID mean ± std, n, rank (1 = lowest mean
-    FID; ties share the best rank), its paired reduction against its baseline (its first
+    """Per dataset every method with usable runs: FID mean ± std, n, Student-t 95% interval,
+    rank (1 = lowest mean FID; ties share the best rank) only where every method of the
+    dataset has >= stats.MIN_N runs (``ranking`` "ranked", else "descriptive" and no rank), its
+    paired reduction against its baseline (its first
     comparison as treatment; blank for a method that is only a baseline) and the means of the
     mode-collapse measures (precision ... coverage at the dataset's most common n and k,
     ``manifold_setting``)."""
@@ -331,6 +383,7 @@ def leaderboard(runs, red) -> pd.DataFrame:
         sub["_main_setting"] = sub["_setting"] == main
         for m in method_order(runs.loc[runs["dataset"] == d, "method"]):
             mean, std, n = stats.mean_std(sub.loc[sub["method"] == m, "fid"])
+            ci_low, ci_high = stats.t_ci(sub.loc[sub["method"] == m, "fid"])
             kinds = runs.loc[(runs["dataset"] == d) & (runs["method"] == m), "method_kind"]
             mine = red[(red["dataset"] == d) & (red["treatment"] == m)]
             r = mine.iloc[0] if len(mine) else {}
@@ -344,11 +397,14 @@ def leaderboard(runs, red) -> pd.DataFrame:
                     fid_mean=mean,
                     fid_std=std,
                     n=n,
+                    fid_ci_low=ci_low,
+                    fid_ci_high=ci_high,
                     protocol_id=sub.loc[sub["method"] == m, "protocol_id"].dropna().iloc[0]
                     if n
                     else None,
                     **{k: r.get(k) for k in ("baseline", "n_pairs", "r_mean", "r_t_ci_low")},
-                    **{k: r.get(k) for k in ("r_t_ci_high", "p_perm_holm", "verdict")},
+                    **{k: r.get(k) for k in ("r_t_ci_high", "p_ttest_holm", "p_perm_holm")},
+                    verdict=r.get("verdict"),
                     **collapse_means(sub[sub["method"] == m]),
                     manifold_setting=main,
                 )
@@ -357,7 +413,14 @@ def leaderboard(runs, red) -> pd.DataFrame:
     if lb.empty:
         return lb
     lb["rank"] = lb.groupby("dataset", sort=False)["fid_mean"].rank(method="min").astype("Int64")
-    lb = lb.sort_values(["dataset", "rank"], key=_leader_key(lb), kind="stable", na_position="last")
+    few = lb.groupby("dataset", sort=False)["n"].transform("min") < stats.MIN_N
+    lb["ranking"] = [
+        f"descriptive: a method has n < {stats.MIN_N} runs" if f else "ranked" for f in few
+    ]
+    lb.loc[few, "rank"] = pd.NA
+    lb = lb.sort_values(
+        ["dataset", "fid_mean"], key=_leader_key(lb), kind="stable", na_position="last"
+    )
     return lb.reset_index(drop=True)
 
 

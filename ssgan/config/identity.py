@@ -14,9 +14,23 @@ from ssgan.methods import METHODS
 # Keys added after runs were recorded, with the value they had before they existed: a run
 # config read back from an older run.json gets them (ssgan/training/runs.py read_run).
 LEGACY = {
-    "model": {"critic_norm": "none"},
-    "train": {"precision": "fp32", "cuda_graph": False},
-    "sastm": {"init": "default"},
+    "model": {
+        "critic_norm": "none",
+        "arch": "dcgan",
+        "resnet_g_width": 256,
+        "resnet_d_width": 128,
+    },
+    "train": {
+        "precision": "fp32",
+        "cuda_graph": False,
+        "g_batch_size": None,
+        "accumulate": 1,
+        "lr_decay": "none",
+        "ema_decay": None,
+        "ema_start": 0,
+    },
+    "sastm": {"init": "default", "resnet_after": "conv1"},
+    "stu": {"mask_linear": False},
     "fid": {
         "bn_mode": "eval",
         "compare_bn_modes": [],
@@ -25,6 +39,7 @@ LEGACY = {
         "prc_k": 3,
         "dc_k": 5,
         "manifold_samples": 10000,
+        "manifold_seed": None,  # the first n reals in file order
         "class_coverage": False,
     },
 }
@@ -48,6 +63,7 @@ HASH_EXCLUDED = (
     "train.checkpoint_every",
     "train.keep_checkpoints",
     "train.sample_every",
+    "log.tensorboard",  # a copy of the curves, not a different run
     "data.root",
     "data.num_workers",
     "data.prepared_dir",
@@ -58,7 +74,19 @@ HASH_EXCLUDED = (
 
 # Keys added after results were recorded, left out of the hash at the value that computes what
 # the code computed before they existed: those results keep their hash (and their checkpoints).
-HASH_OMITTED_AT = {"train.precision": "fp32"}
+HASH_OMITTED_AT = {
+    "train.precision": "fp32",
+    "model.arch": "dcgan",
+    "model.resnet_g_width": 256,  # a DCGAN run never reads the ResNet widths; a ResNet run at
+    "model.resnet_d_width": 128,  # the reference widths is told apart by model.arch
+    "sastm.resnet_after": "conv1",
+    "train.g_batch_size": None,
+    "train.accumulate": 1,
+    "train.lr_decay": "none",
+    "train.ema_decay": None,
+    "train.ema_start": 0,
+    "stu.mask_linear": False,
+}
 
 
 def hash_relevant(cfg: dict) -> dict:
@@ -68,6 +96,7 @@ def hash_relevant(cfg: dict) -> dict:
     for section in method.unused_sections if method else ():
         relevant.pop(section, None)
     relevant.pop("method_label", None)  # a name only: a variant's overrides are in the config
+    relevant.pop("plugins", None)  # where the method's code is found, not what it computes
     for key in HASH_EXCLUDED:
         section, leaf = key.split(".")
         relevant.get(section, {}).pop(leaf, None)

@@ -23,6 +23,7 @@ import difflib
 import re
 from pathlib import Path
 
+from ssgan import plugins
 from ssgan.config.identity import (  # noqa: F401  (re-exported: C.config_hash, ...)
     HASH_EXCLUDED,
     HASH_OMITTED_AT,
@@ -54,6 +55,9 @@ CHOICES = {
     "sastm.position": ("before_bn", "after_bn"),
     "sastm.init": ("open", "default", "balanced"),
     "model.critic_norm": ("none", "layernorm"),
+    "model.arch": ("dcgan", "resnet"),
+    "train.lr_decay": ("none", "linear"),
+    "sastm.resnet_after": ("conv1", "block"),
     "sr.mode": ("static", "dynamic"),
     "sr.when": ("after_each_critic_step", "after_critic_steps"),
     "fid.bn_mode": ("eval", "batch"),
@@ -76,11 +80,12 @@ PATH_KEYS = {
 }  # a string or null
 NUMBER = re.compile(r"^[-+]?(\d[\d_]*)?\.?\d*([eE][-+]?\d+)?$")
 # Numbers whose default is null (filled per resolution, see PER_RESOLUTION) but a number when set.
-NULLABLE_NUMBERS = {"train.beta1"}
+NULLABLE_NUMBERS = {"train.beta1", "train.ema_decay"}
 POSITIVE_INT = {
     "train.iterations",
     "train.batch_size",
     "train.n_critic",
+    "train.accumulate",
     "train.log_every",
     "train.checkpoint_every",
     "train.keep_checkpoints",
@@ -90,6 +95,8 @@ POSITIVE_INT = {
     "probe.batch_size",
     "probe.hist_bins",
     "model.width",
+    "model.resnet_g_width",
+    "model.resnet_d_width",
     "model.z_dim",
     "sastm.reduction",
     "stu.update_every",
@@ -213,8 +220,22 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(
             f"config key 'data.max_images' must be a positive integer or null, got {n_max!r}"
         )
-    if cfg["model"]["width"] < cfg["sastm"]["reduction"]:
-        raise ConfigError("config key 'sastm.reduction' must not exceed 'model.width'")
+    model = cfg["model"]
+    width_key = "resnet_g_width" if model["arch"] == "resnet" else "width"
+    if model[width_key] < cfg["sastm"]["reduction"]:
+        raise ConfigError(f"config key 'sastm.reduction' must not exceed 'model.{width_key}'")
+    if model["arch"] == "resnet":
+        res_used = res or DATASETS[cfg["dataset"]].resolution
+        if res_used not in (32, 48):
+            raise ConfigError(
+                f"config key 'model.arch' is resnet, which has 32 and 48 px networks; "
+                f"this run's resolution is {res_used}"
+            )
+        if model["critic_norm"] == "layernorm":
+            raise ConfigError(
+                "config key 'model.critic_norm' must be none with model.arch resnet "
+                "(the ResNet critic has no normalisation layer)"
+            )
     beta1 = cfg["train"]["beta1"]
     if isinstance(beta1, bool) or not isinstance(beta1, (int, float)):
         raise ConfigError(f"config key 'train.beta1' must be a number in [0, 1), got {beta1!r}")
@@ -231,6 +252,26 @@ def validate(cfg: dict) -> dict:
             f"config key 'train.batch_size' must be at least 2 (BatchNorm needs two samples), "
             f"got {t['batch_size']!r}"
         )
+    g_batch = t["g_batch_size"]
+    if g_batch is not None and (
+        isinstance(g_batch, bool) or not isinstance(g_batch, int) or g_batch < 2
+    ):
+        raise ConfigError(
+            f"config key 'train.g_batch_size' must be an integer of at least 2 (BatchNorm) or "
+            f"null (= train.batch_size), got {g_batch!r}"
+        )
+    ema = t["ema_decay"]
+    if ema is not None and (
+        isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 < ema < 1
+    ):
+        raise ConfigError(
+            f"config key 'train.ema_decay' must be a number in (0, 1) or null, got {ema!r}"
+        )
+    start = t["ema_start"]
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise ConfigError(
+            f"config key 'train.ema_start' must be a non-negative integer, got {start!r}"
+        )
     if t["cuda_graph"] != "auto" and not isinstance(t["cuda_graph"], bool):
         raise ConfigError(
             f"config key 'train.cuda_graph' must be auto, true or false, got {t['cuda_graph']!r}"
@@ -246,6 +287,13 @@ def validate(cfg: dict) -> dict:
     nan_at = cfg["debug"]["nan_at"]
     if nan_at is not None and (isinstance(nan_at, bool) or not isinstance(nan_at, int)):
         raise ConfigError(f"config key 'debug.nan_at' must be an integer or null, got {nan_at!r}")
+    m_seed = cfg["fid"]["manifold_seed"]
+    if m_seed is not None and (
+        isinstance(m_seed, bool) or not isinstance(m_seed, int) or m_seed < 0
+    ):
+        raise ConfigError(
+            f"config key 'fid.manifold_seed' must be a non-negative integer or null, got {m_seed!r}"
+        )
     stu = cfg["stu"]
     for key in ("density_g", "density_d"):
         if not 0 < stu[key] <= 1:
@@ -319,6 +367,8 @@ def resolve(
                 )
             entry = dict(entries[dataset] or {})
             cfg["dataset"] = entry.pop("dataset", dataset)
+            if file_cfg.get("plugins") is not None:
+                layers.append(("plugins", {"plugins": file_cfg["plugins"]}))
             if file_cfg.get("data_root") is not None:
                 layers.append(("data_root", {"data": {"root": file_cfg["data_root"]}}))
             layers.append(("defaults", file_cfg.get("defaults") or {}))
@@ -328,6 +378,11 @@ def resolve(
         else:
             layers.append(("the --config file", file_cfg))
     layers.append(("the key=value overrides", overrides or {}))
+    # Plugins first: the method, a variant's method and the dataset may be theirs.
+    for _, layer in layers:
+        if "plugins" in layer:
+            plugins.load(layer["plugins"])
+    plugins.load()
     # The registered method's own defaults come first, so every suite layer can change them.
     own = PER_METHOD.get(cfg["method"], {})
     layers.insert(0, (f"defaults.yaml per_method.{cfg['method']}", own))

@@ -18,6 +18,8 @@ SUITE_KEYS = (
     "resources",
     "fid_cache",
     "comparisons",
+    "pipeline_check",
+    "plugins",
 )
 # Keys of a variant entry (``methods.<label>``) that select its slice of the grid, not overrides.
 SLICE_KEYS = ("datasets", "seeds")

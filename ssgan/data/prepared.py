@@ -304,23 +304,34 @@ def _versions() -> dict:
 
 
 class _Progress:
-    """Chunks done, images/s and the time left, on stderr (at most once a second)."""
+    """Chunks done, the rate and the time left, by tqdm: its bar on a terminal; in a job log
+    (stderr not a terminal) its status as one line at most once a second and at the end. The
+    rate counts this attempt's chunks only (a resumed build starts at the chunks it kept)."""
 
     def __init__(self, name: str, total: int, done: int, t0: float):
-        self.name, self.total, self.done, self.start, self.t0 = name, total, done, done, t0
-        self.last = 0.0
+        from tqdm import tqdm
+
+        self.tqdm, self.prefix = tqdm, f"prepare {name}"
+        self.total, self.done, self.start, self.t0, self.last = total, done, done, t0, 0.0
+        self.bar = None
+        if sys.stderr.isatty():
+            self.bar = tqdm(
+                total=total, initial=done, desc=self.prefix, unit="chunk", file=sys.stderr
+            )
 
     def step(self) -> None:
         self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.done == self.total:
+                self.bar.close()
+            return
         now = time.perf_counter()
         if now - self.last < 1.0 and self.done < self.total:
             return
         self.last = now
-        rate = (self.done - self.start) / max(now - self.t0, 1e-9)
-        left = (self.total - self.done) / rate if rate > 0 else float("nan")
-        print(
-            f"prepare {self.name}: {self.done}/{self.total} chunks, {rate:.2f} chunks/s, "
-            f"{left:.0f} s left",
-            file=sys.stderr,
-            flush=True,
-        )
+        line = self.tqdm.format_meter(
+            self.done, self.total, now - self.t0, ncols=0, prefix=self.prefix, unit="chunk",
+            initial=self.start,
+        )  # fmt: skip
+        print(line, file=sys.stderr, flush=True)

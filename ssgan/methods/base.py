@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ssgan.probes import spectral
 from ssgan.training.seeds import init_layers
 
 METHODS: dict[str, type[Method]] = {}
@@ -37,6 +38,24 @@ def get_method(name: str, cfg: dict) -> Method:
     return METHODS[name](cfg)
 
 
+def learning_rate(train: dict, iteration: int) -> float:
+    """The learning rate of generator iteration ``iteration`` (1-based): ``train.lr``, or with
+    ``train.lr_decay: linear`` lr * (1 - (iteration - 1) / train.iterations)."""
+    if train.get("lr_decay", "none") == "none":
+        return train["lr"]
+    return train["lr"] * (1 - (iteration - 1) / train["iterations"])
+
+
+def set_learning_rates(m: Models, train: dict, iteration: int) -> None:
+    """Both optimizers at ``learning_rate`` (every iteration: a resumed run recomputes it)."""
+    if train.get("lr_decay", "none") == "none":
+        return
+    lr = learning_rate(train, iteration)
+    for opt in (m.opt_G, m.opt_D):
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+
 @dataclass
 class Models:
     G: nn.Module
@@ -53,6 +72,17 @@ class Method:
     # Config sections this method never reads: left out of its runs' config hash, so an edit
     # there reruns only the runs it can change (WGAN-GP ignores sastm.*).
     unused_sections: tuple[str, ...] = ()
+    # How tables and figures show the method when ssgan/analysis has no entry for it (a
+    # plugin's method): its name in tables and legends, its colour (None: one drawn from the
+    # palette, stable for the name) and the claims judged for it (``()``: FID only, claim C0).
+    display_name: str | None = None
+    color: str | None = None
+    claims: tuple[str, ...] = ()
+    # The logged losses in closed form for a linear critic D(x) = <w, x> + b, as a function
+    # (cfg, w, b, real, fake_critic, fake_generator) -> {"wasserstein", "gradient_penalty",
+    # "critic_loss", "generator_loss"}: tests/test_training_direction.py checks
+    # ``train_iteration`` against it for a method whose loss family it does not know.
+    reference_losses = None
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
@@ -86,7 +116,13 @@ class Method:
 
     def batches_per_iteration(self) -> int:
         """Batches ``train_iteration`` draws (training fills that many static buffers)."""
-        return self.cfg["train"]["n_critic"]
+        return self.cfg["train"]["n_critic"] * self.cfg["train"].get("accumulate", 1)
+
+    def graphable(self) -> bool:
+        """False where no iteration can be replayed from a CUDA graph: a learning rate that
+        changes every iteration (``train.lr_decay``; a graph holds the lr it was captured
+        with)."""
+        return self.cfg["train"].get("lr_decay", "none") == "none"
 
     def eager_iteration(self, iteration: int) -> bool:
         """True where this iteration's hooks do work that is not a fixed sequence of kernels
@@ -108,6 +144,12 @@ class Method:
         every probe (``probe=True``: add rows measured now) and before every write of the CSVs
         (checkpoint, divergence, end), so the rows on disk always match the checkpoint."""
         return {}
+
+    def critic_spectrum(self, m: Models, iteration: int) -> tuple[list[dict], list[dict]]:
+        """The critic spectra the probe at ``iteration`` records (``spectral.spectrum_rows``):
+        the critic as it is now, unless the method changed its spectrum on purpose in this
+        iteration (SR-GAN's compensation), in which case the spectrum it had before."""
+        return spectral.spectrum_rows(m.D, iteration)
 
     def summary(self, m: Models) -> dict:
         """Plain values recorded in run.json under ``method_summary`` (e.g. active weights),

@@ -54,16 +54,11 @@ class SNGAN(WGANGP):
         D = init_layers(super().build_critic(resolution, channels), init_seed, "D")
         return G, add_spectral_norm(D, init_seed)
 
-    def critic_step(self, m: Models, real: torch.Tensor, gen: torch.Generator) -> dict:
+    def critic_loss(self, m: Models, real: torch.Tensor, gen: torch.Generator):
         with torch.no_grad():
             fake = m.G(self.sample_z(real.shape[0], gen, real.device))
         d_real, d_fake = m.D(real).float(), m.D(fake).float()  # fp32 losses under bf16
-        loss = hinge_critic_loss(d_real, d_fake)
-        m.opt_D.zero_grad(set_to_none=False)  # in place: see Method.eager_iteration
-        loss.backward()
-        m.opt_D.step()
-        return {
-            "critic_loss": loss.detach(),
+        return hinge_critic_loss(d_real, d_fake), {
             "gradient_penalty": torch.zeros((), device=real.device),  # none: a log column
-            "wasserstein": (d_real.mean() - d_fake.mean()).detach(),
+            "wasserstein": d_real.mean() - d_fake.mean(),
         }

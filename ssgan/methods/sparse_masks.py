@@ -1,7 +1,7 @@
 """Weight masks of dynamic sparse training (STU-GAN, Liu et al. 2022; ../shared/PAPER.md §2).
 
 Every 4-D weight of a network (convolutions and transposed convolutions) gets a 0/1 mask;
-linear layers, biases and norms stay dense. After every optimizer step the weights are
+linear layers (unless ``stu.mask_linear``), biases and norms stay dense. After every optimizer step the weights are
 masked, W <- W * M (gradients are not masked, Adam's state is kept). Exploration prunes the
 fraction p_t of each layer's active weights with the smallest |w| and regrows as many at
 inactive positions, so a layer's count of active weights never changes.
@@ -36,9 +36,17 @@ MASK_COLUMNS = [
 ]
 
 
-def masked_weights(net: nn.Module) -> dict[str, nn.Parameter]:
-    """Parameter name -> every 4-D weight of ``net`` (conv and transposed conv kernels)."""
-    return {name: p for name, p in net.named_parameters() if p.dim() == 4}
+def masked_weights(net: nn.Module, linear: bool = False) -> dict[str, nn.Parameter]:
+    """Parameter name -> every 4-D weight of ``net`` (conv and transposed conv kernels; the raw
+    stored weight under spectral norm), and with ``linear`` every linear layer's weight."""
+    linears = set()
+    if linear:
+        for mod_name, mod in net.named_modules():
+            if isinstance(mod, nn.Linear):
+                p = getattr(mod, "parametrizations", None)
+                leaf = "parametrizations.weight.original" if p is not None else "weight"
+                linears.add(f"{mod_name}.{leaf}" if mod_name else leaf)
+    return {n: p for n, p in net.named_parameters() if p.dim() == 4 or n in linears}
 
 
 def erk_densities(shapes: dict[str, tuple[int, ...]], density: float) -> dict[str, float]:
@@ -73,9 +81,11 @@ class SparseMasks:
     """The masks of one network, their ever-active record (in-time over-parameterisation),
     masking and exploration. A network at density 1 has no masks (it stays dense)."""
 
-    def __init__(self, net: nn.Module, density: float, init_seed: int, prefix: str):
+    def __init__(
+        self, net: nn.Module, density: float, init_seed: int, prefix: str, linear: bool = False
+    ):
         self.prefix, self.init_seed = prefix, init_seed
-        weights = masked_weights(net)
+        weights = masked_weights(net, linear)
         self.density = erk_densities({n: tuple(w.shape) for n, w in weights.items()}, density)
         self.weights = weights if density < 1 else {}
         self.params = sum(p.numel() for p in net.parameters())

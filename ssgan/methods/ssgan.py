@@ -1,5 +1,5 @@
 """Self-Sparse GAN (Qian et al. 2021): WGAN-GP whose generator has a SASTM after every
-hidden deconvolution (ssgan/models/sastm.py); critic, losses and schedule are unchanged."""
+hidden deconvolution (ssgan/models/sastm.py; on the ResNet: ssgan/models/resnet.py); critic, losses and schedule are unchanged."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from ssgan.methods.base import register_method
 from ssgan.methods.wgan_gp import WGANGP
-from ssgan.models import Generator
+from ssgan.models import build_generator
 from ssgan.models.sastm import CALIBRATION_BATCH, calibrate
 from ssgan.training.seeds import layer_seed
 
@@ -17,8 +17,7 @@ class SelfSparseGAN(WGANGP):
     unused_sections = ("stu", "sr")
 
     def build_generator(self, resolution, channels):
-        m = self.cfg["model"]
-        return Generator(resolution, channels, m["width"], m["z_dim"], sastm=self.cfg["sastm"])
+        return build_generator(self.cfg["model"], resolution, channels, sastm=self.cfg["sastm"])
 
     def build_networks(self, resolution, channels, init_seed):
         """``sastm.init: balanced`` calibrates the seeded SASTMs on a latent batch of their own

@@ -36,8 +36,8 @@ class STUGAN(WGANGP):
         opts = super().optimizers(G, D)
         s, init = self.cfg["stu"], seeds.stream_seed(self.cfg["seed"], "init")
         self.sparse = {
-            "G": SparseMasks(G, s["density_g"], init, "G"),
-            "D": SparseMasks(D, s["density_d"], init, "D"),
+            "G": SparseMasks(G, s["density_g"], init, "G", s["mask_linear"]),
+            "D": SparseMasks(D, s["density_d"], init, "D", s["mask_linear"]),
         }
         return opts
 
@@ -91,9 +91,19 @@ class STUGAN(WGANGP):
             out[f"{name}_itop_rate"] = c["ever_active"] / c["masked"] if c["masked"] else None
         return out
 
+    def update_ema(self, m, iteration):
+        """The moving average stays as sparse as G: masked like G's weights (the reference's
+        sparse EMA), so it is 0 wherever G's mask is."""
+        super().update_ema(m, iteration)
+        for name, mask in self.sparse["G"].masks.items():
+            if name in self.ema:
+                self.ema[name].mul_(mask)
+
     def state_dict(self):
-        return {net: sparse.state_dict() for net, sparse in self.sparse.items()}
+        out = {net: sparse.state_dict() for net, sparse in self.sparse.items()}
+        return {**super().state_dict(), **out}
 
     def load_state_dict(self, state):
+        super().load_state_dict(state)
         for net, sparse in self.sparse.items():
             sparse.load_state_dict(state[net])

@@ -1,10 +1,21 @@
 """Class coverage of generated samples on labelled datasets (MNIST, Fashion-MNIST).
 
 A small CNN, trained once by the suite on the training split and cached, labels the
-generated images; fid.json gets the number of classes they cover and
-KL(generated class histogram || uniform) = sum_c p_c log(p_c * C) (nats; 0 for a uniform
-histogram, log C = 2.303 when every sample falls in one class). A collapsed generator
-covers few classes and has a large KL even when its FID looks plausible.
+generated images (class histogram p); fid.json gets
+
+- ``classes_covered``: the classes holding at least ``MIN_SHARE`` of the uniform share, i.e.
+  p_c >= 0.1 / C (1% of the samples at C = 10; recorded as ``class_min_share``). Counting a
+  class from one sample would saturate at C with 50k samples even for a collapsed generator
+  (a few stray samples land in every class);
+- ``class_kl`` = KL(p || uniform) = sum_c p_c log(p_c * C) (nats; 0 for a uniform histogram,
+  log C = 2.303 when every sample falls in one class);
+- ``class_kl_real`` = KL(p || q), q the classifier's own histogram on the real test images:
+  the classifier's confusions (and a test split that is not exactly balanced) shift q away from
+  uniform, so a generator that matches the data is 0 here, not at the KL to uniform. q is
+  floored at half a test sample (1 / (2 n_test)) so that a class the classifier never predicts
+  on real images gives a large finite value.
+
+A collapsed generator covers few classes and has a large KL even when its FID looks plausible.
 
 The classifier: three stride-2 conv + BatchNorm + ReLU stages (5x5 to 16 channels, 3x3 to
 32 and 64) and a linear layer, on the run's resolution and channels (the generated images'
@@ -46,6 +57,7 @@ from ssgan.training.runs import RunError
 # Datasets with labels -> the least test accuracy at which the classifier is used.
 MIN_ACCURACY = {"mnist": 0.98, "fashion_mnist": 0.88}
 CLASSES = 10
+MIN_SHARE = 0.1  # a class is covered when its share is >= MIN_SHARE / CLASSES (docs/analysis.md)
 VERSION = 1  # bump when the network or its training changes
 EPOCHS, BATCH, LR, SEED = 2, 128, 2e-3, 0
 
@@ -73,6 +85,7 @@ class Classifier:
     accuracy: float  # on the test split
     cache_hit: bool
     seconds: float  # training (or loading) time
+    real_share: torch.Tensor | None = None  # its class histogram on the real test images
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -88,14 +101,35 @@ class Classifier:
         return {"classifier_key": self.key, "classifier_accuracy": self.accuracy}
 
 
-def class_coverage(labels: torch.Tensor) -> dict:
-    """Classes covered and KL(histogram || uniform) of predicted labels; null when empty."""
+def class_share(labels: torch.Tensor) -> torch.Tensor:
+    """The class histogram of labels, as shares (float64, length CLASSES)."""
+    return torch.bincount(labels, minlength=CLASSES).double() / len(labels)
+
+
+def kl(p: torch.Tensor, q: torch.Tensor) -> float:
+    """KL(p || q) in nats over the classes with p > 0 (q > 0 there)."""
+    nz = p > 0
+    return max(float((p[nz] * torch.log(p[nz] / q[nz])).sum()), 0.0)
+
+
+def class_coverage(labels: torch.Tensor, real_share: torch.Tensor | None = None) -> dict:
+    """Classes covered (share >= MIN_SHARE / CLASSES), KL to uniform and, given the real
+    histogram, KL to it, of predicted labels; null when there are none."""
+    out = {"classes_covered": None, "class_kl": None, "class_kl_real": None}
+    out["class_min_share"] = MIN_SHARE
     if len(labels) == 0:
-        return {"classes_covered": None, "class_kl": None}
-    p = torch.bincount(labels, minlength=CLASSES).double() / len(labels)
-    nz = p[p > 0]
-    kl = float((nz * torch.log(nz * CLASSES)).sum())
-    return {"classes_covered": int((p > 0).sum()), "class_kl": max(kl, 0.0)}
+        return out
+    p = class_share(labels)
+    out["classes_covered"] = int((p >= MIN_SHARE / CLASSES).sum())
+    out["class_kl"] = kl(p, torch.full_like(p, 1 / CLASSES))
+    if real_share is not None:
+        out["class_kl_real"] = kl(p, real_share)
+    return out
+
+
+def real_histogram(clf: Classifier, images: torch.Tensor) -> torch.Tensor:
+    """The classifier's class histogram on real images, floored at half a sample."""
+    return class_share(clf.predict(images)).clamp(min=0.5 / len(images))
 
 
 def _split(cfg: dict, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,4 +241,7 @@ def get_classifier(cfg: dict) -> Classifier:
                 entry = net, meta
     net, meta = entry
     _check(cfg["dataset"], meta["test_accuracy"])
-    return Classifier(net, key, meta["test_accuracy"], hit, time.perf_counter() - t0)
+    clf = Classifier(net, key, meta["test_accuracy"], hit, 0.0)
+    clf.real_share = real_histogram(clf, _split(cfg, "test")[0])
+    clf.seconds = time.perf_counter() - t0
+    return clf

@@ -77,9 +77,12 @@ def fid_cli(args) -> int:
                 f"k {rec['prc_k']}/{rec['dc_k']})"
             )
         if rec["classes_covered"] is not None:
+            to_real = rec.get("class_kl_real")
             print(
-                f"  classes covered {rec['classes_covered']}/10  KL to uniform "
-                f"{rec['class_kl']:.3f}  (classifier test accuracy {rec['classifier_accuracy']:.4f})"
+                f"  classes covered {rec['classes_covered']}/10 (share >= "
+                f"{rec['class_min_share']} x 1/10)  KL to uniform {rec['class_kl']:.3f}"
+                + (f", to the real test histogram {to_real:.3f}" if to_real is not None else "")
+                + f"  (classifier test accuracy {rec['classifier_accuracy']:.4f})"
             )
     if rec.get("replaced"):
         print(f"fid {args.run}: {rec['replaced']}")

@@ -15,7 +15,8 @@ KID's random subsets are drawn by torch-fidelity with numpy's RandomState(latent
 Mode-collapse measures on the same samples: precision/recall/density/coverage on their
 features (``fid.manifold``; ssgan/metrics/manifold.py) and, on labelled datasets, class
 coverage of their images (``fid.class_coverage``; ssgan/metrics/classifier.py). They are
-recorded with their settings but are not part of the FID protocol (FID does not depend on them).
+recorded with their settings; of those only the reals' subset (``fid.manifold_seed``) is part
+of the protocol id, so that measures on different reference subsets are never averaged.
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ PROTOCOL_FIELDS = {
     "resize": None,
     "weights_sha256": None,
     "bn_mode": "eval",
+    "manifold_seed": None,  # the manifold measures' real subset; older records: the first n
 }
 
 
@@ -233,10 +235,13 @@ def record(run: dict, cfg: dict, **fields) -> dict:
         "fid_by_bn_mode": None,
         **dict.fromkeys(manifold.FIELDS),  # mode collapse (fid.manifold), null when off
         "manifold_n": None,
+        "manifold_seed": None,  # the reals' subset (fid.manifold_seed; null: the first n)
         "prc_k": None,
         "dc_k": None,
         "classes_covered": None,  # labelled datasets with fid.class_coverage, else null
-        "class_kl": None,
+        "class_kl": None,  # KL(class histogram || uniform)
+        "class_kl_real": None,  # KL(class histogram || the classifier's on real test images)
+        "class_min_share": None,  # classes_covered counts shares >= this x 1 / classes
         "classifier_key": None,
         "classifier_accuracy": None,
         "dataset": run.get("dataset"),
@@ -271,21 +276,42 @@ def evaluate_generator(
         )
 
     feats, labels = features(f["bn_mode"], classifier)
-    fid = distances.fid(distances.statistics(feats), real.stats)
     by_mode = None
     if compare and f["compare_bn_modes"]:
+        fid = distances.fid(distances.statistics(feats), real.stats)
         by_mode = {
             mode: fid
             if mode == f["bn_mode"]
             else distances.fid(distances.statistics(features(mode)[0]), real.stats)
             for mode in dict.fromkeys([f["bn_mode"], *f["compare_bn_modes"]])
         }
+    return score(feats, labels, cfg, run, real, inception, t0, iteration, by_mode, classifier)
+
+
+def score(
+    feats: torch.Tensor,
+    labels: torch.Tensor | None,
+    cfg: dict,
+    run: dict,
+    real: RealStats,
+    inception: Inception,
+    t0: float,
+    iteration: int | None = None,
+    by_mode: dict | None = None,
+    classifier: Classifier | None = None,
+) -> dict:
+    """The fid.json record (without provenance) of generated images' features (and their
+    classes by ``classifier``): FID/KID against ``real`` and the mode-collapse measures; ``t0``
+    is when generation began.
+    KID's subsets are drawn with the run seed's latent seed."""
+    f = cfg["fid"]
+    fid = distances.fid(distances.statistics(feats), real.stats)
     kid_mean, kid_std, kid_size = distances.kid(
-        feats, real.features, f["kid_subset_size"], seed=seed
+        feats, real.features, f["kid_subset_size"], seed=latent_seed(run["seed"])
     )
     collapse = manifold.measures(real.features, feats, f) if f["manifold"] else {}
     if classifier is not None:
-        collapse.update(class_coverage(labels), **classifier.record())
+        collapse.update(class_coverage(labels, classifier.real_share), **classifier.record())
     return record(
         run,
         cfg,
@@ -374,6 +400,10 @@ def run_fid(run_dir: str | Path, cfg: dict | None = None, checkpoint: int | None
             )
     recs = evaluate_run(run_dir, cfg, iterations)
     note = write_result(main, recs[-1])
+    if cfg.get("log", {}).get("tensorboard") and checkpoint is None:
+        from ssgan.training.curves import fid_curve
+
+        fid_curve(run_dir, recs)
     if checkpoints:
         rows = [{k: r[k] for k in CURVE_COLUMNS} for r in recs]
         io.write_csv(

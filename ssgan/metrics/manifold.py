@@ -14,9 +14,13 @@ paper); density and coverage are computed here (k = ``fid.dc_k``, 5 as Naeem et 
 recommend). A collapsed generator keeps its precision but loses recall and coverage.
 
 Sample counts: both sets are cut to the same n = min(``fid.manifold_samples``, n_fake,
-n_real) (the first n of each: the fakes' latents are i.i.d., the reals are the first images
-of the reference split), since the k-NN radii and so all four numbers depend on the set
-sizes; n and each k used (capped at n - 1) are recorded. With n < 2 nothing is computed and
+n_real), since the k-NN radii and so all four numbers depend on the set sizes; n and each k
+used (capped at n - 1) are recorded. The fakes are the first n (their latents are i.i.d.); the
+reals are a random subset of the reference features drawn with ``fid.manifold_seed`` (the same
+subset for every run of a dataset), not the first n in file order, which in a class-sorted
+folder (mini-ImageNet's ``train/<class>/``) covers a few classes only and biases recall and
+coverage down. The seed is recorded and part of the FID protocol id; null keeps the first n
+(the records written before the key). With n < 2 nothing is computed and
 the fields are null. At small n (the quick config: 64) the radii are wide and the numbers are
 noisy and biased upwards; compare them only at equal n and k, like FIDs at equal n_fake.
 """
@@ -52,14 +56,27 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int) -> tuple[fl
     return density, coverage
 
 
+def reference_subset(real: torch.Tensor, n: int, seed: int | None) -> torch.Tensor:
+    """n rows of ``real``: drawn without replacement with ``seed`` (None: the first n)."""
+    if seed is None:
+        return real[:n]
+    pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:n]
+    return real[pick]
+
+
 def measures(real: torch.Tensor, fake: torch.Tensor, fid_cfg: dict) -> dict:
     """fid.json's mode-collapse fields for real and fake feature sets (N x d, M x d)."""
     n = min(fid_cfg["manifold_samples"], len(real), len(fake))
     out = dict.fromkeys(FIELDS)
-    out.update(manifold_n=n if n >= 2 else None, prc_k=None, dc_k=None)
+    out.update(
+        manifold_n=n if n >= 2 else None,
+        manifold_seed=fid_cfg["manifold_seed"],
+        prc_k=None,
+        dc_k=None,
+    )
     if n < 2:
         return out
-    real, fake = real[:n].double(), fake[:n].double()
+    real, fake = reference_subset(real, n, fid_cfg["manifold_seed"]).double(), fake[:n].double()
     out["prc_k"], out["dc_k"] = min(fid_cfg["prc_k"], n - 1), min(fid_cfg["dc_k"], n - 1)
     # torch-fidelity's convention: features_1 generated, features_2 real
     out["precision"], out["recall"] = calculate_precision_recall_part(

@@ -7,9 +7,15 @@
   spatial coefficients s and output Y, and its *dead* gates: the fraction of channels whose
   a is 0 for every sample of the probe batch, and of spatial positions whose s is;
 - weight signs (claim 3): fraction of negative weights, mean, std and quantiles of every
-  generator deconvolution, plus histograms at the start and the end of training;
-- dead units (claim 2): fraction of post-BN, pre-ReLU activations <= 0 per generator
-  BatchNorm (these units pass no gradient through the following ReLU).
+  generator deconvolution (``generator_convolutions``: every convolution of a ResNet G), plus
+  histograms at the start and the end of training;
+- dead units (claim 2), per generator BatchNorm: ``dead_frac``, the fraction of post-BN, pre-ReLU
+  activations <= 0 (each passes no gradient through the following ReLU), and
+  ``dead_channel_frac``, the fraction of BN channels that are <= 0 for every sample and position
+  of the probe batch: channels whose ReLU output is 0 throughout, so that no gradient reaches the
+  channel's BN scale and shift nor anything that feeds it. With SASTM before BatchNorm
+  ``dead_frac`` of bn{i} *is* the zero fraction of block{i} (claim 1), so claim 2 reads
+  ``dead_channel_frac`` (docs/assumptions.md).
 
 Activation probes run a deep copy of G in training mode (batch statistics, as during
 training) on a fixed latent batch, so they change neither the model nor any RNG.
@@ -46,7 +52,7 @@ WEIGHT_COLUMNS = [
     "q75",
     "q95",
 ]
-DEAD_COLUMNS = ["iteration", "layer", "dead_frac"]
+DEAD_COLUMNS = ["iteration", "layer", "dead_frac", "dead_channel_frac"]
 HIST_COLUMNS = ["stage", "iteration", "layer", "bin_left", "bin_right", "count"]
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -61,6 +67,20 @@ def named_layers(G: nn.Module, kind: type) -> list[tuple[str, nn.Module]]:
     return [(f"{prefix[kind]}{i + 1}", m) for i, m in enumerate(mods)]
 
 
+def generator_convolutions(G: nn.Module) -> list[tuple[str, nn.Module]]:
+    """G's own convolutions in forward order (SASTM's 1x1 convolutions excluded): deconv1, ...
+    in the DCGAN family (every one upsamples); conv1, ... in the ResNet family (per up-block:
+    conv1, conv2, its 1x1 shortcut; then the output convolution)."""
+    inside = {id(c) for s in G.modules() if isinstance(s, SASTM) for c in s.modules()}
+    convs = [
+        m
+        for m in G.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and id(m) not in inside
+    ]
+    deconv = all(isinstance(m, nn.ConvTranspose2d) for m in convs)
+    return [(f"{'deconv' if deconv else 'conv'}{i + 1}", m) for i, m in enumerate(convs)]
+
+
 def _r(x: float) -> float:
     return round(float(x), 8)
 
@@ -68,7 +88,7 @@ def _r(x: float) -> float:
 @torch.no_grad()
 def weight_rows(G: nn.Module, iteration: int) -> list[dict]:
     rows = []
-    for name, conv in named_layers(G, nn.ConvTranspose2d):
+    for name, conv in generator_convolutions(G):
         w = conv.weight.detach().flatten().float().cpu()
         q = torch.quantile(w, torch.tensor(QUANTILES))
         rows.append(
@@ -87,7 +107,7 @@ def weight_rows(G: nn.Module, iteration: int) -> list[dict]:
 @torch.no_grad()
 def histogram_rows(G: nn.Module, stage: str, iteration: int, bins: int) -> list[dict]:
     rows = []
-    for name, conv in named_layers(G, nn.ConvTranspose2d):
+    for name, conv in generator_convolutions(G):
         w = conv.weight.detach().flatten().float().cpu()
         lim = float(w.abs().max()) or 1.0
         counts = torch.histc(w, bins=bins, min=-lim, max=lim)
@@ -117,6 +137,17 @@ def dead_frac(t: torch.Tensor | None):
     return "" if t is None else _r((t == 0).all(dim=0).float().mean())
 
 
+def dead_channel_frac(out: torch.Tensor) -> float:
+    """Fraction of channels (dimension 1) whose every entry, over all samples and positions, is
+    <= 0: after ReLU they are 0 for the whole batch and pass no gradient."""
+    return _r((out <= 0).transpose(0, 1).flatten(1).all(dim=1).float().mean())
+
+
+def dead_units(out: torch.Tensor) -> dict:
+    """The dead-unit columns of one BatchNorm output."""
+    return {"dead_frac": _r((out <= 0).float().mean()), "dead_channel_frac": dead_channel_frac(out)}
+
+
 @torch.no_grad()
 def activation_rows(
     G: nn.Module, z: torch.Tensor, iteration: int
@@ -124,16 +155,16 @@ def activation_rows(
     """(SASTM sparsity rows, dead-unit rows, feature-sparsity rows) from one forward pass of a
     copy of G on ``z``."""
     Gc = copy.deepcopy(G).train()
-    dead: dict[str, float] = {}
+    dead: dict[str, dict] = {}
     features: dict[str, float] = {}
     hooks = []
     for name, bn in named_layers(Gc, nn.BatchNorm2d):
         hooks.append(
             bn.register_forward_hook(
-                lambda _m, _i, out, name=name: dead.__setitem__(name, _r((out <= 0).float().mean()))
+                lambda _m, _i, out, name=name: dead.__setitem__(name, dead_units(out))
             )
         )
-    for i, (_, deconv) in enumerate(named_layers(Gc, nn.ConvTranspose2d)):
+    for i, (_, deconv) in enumerate(generator_convolutions(Gc)):
         hooks.append(  # the map fed to deconvolution i + 1 is block{i}
             deconv.register_forward_pre_hook(
                 lambda _m, inp, name=f"block{i}": features.__setitem__(name, zero_frac(inp[0]))
@@ -158,7 +189,7 @@ def activation_rows(
         }
         for name, m in sastms
     ]
-    dead_rows = [{"iteration": iteration, "layer": k, "dead_frac": v} for k, v in dead.items()]
+    dead_rows = [{"iteration": iteration, "layer": k, **v} for k, v in dead.items()]
     feature_rows = [
         {"iteration": iteration, "layer": k, "zero_frac": v} for k, v in features.items()
     ]

@@ -26,7 +26,7 @@ from ssgan.data import BatchStream, channels_of, resolution_of
 from ssgan.data.prepared import training_images
 from ssgan.methods import get_method
 from ssgan.methods.base import Models
-from ssgan.training import checkpoint, runs, seeds
+from ssgan.training import checkpoint, curves, runs, seeds
 from ssgan.training.run_files import CSV_FILES, RunFiles, io_save, now, read_csv_upto
 from ssgan.training.runs import RunError
 from ssgan.training.runtime import resolve_device, rng_state, seed_everything, set_rng_state
@@ -49,6 +49,9 @@ class Run(RunFiles):
         self.device = resolve_device(t["device"])
         self.hash = C.config_hash(cfg)
         self.stop_requested = False
+        self.tensorboard = bool(cfg.get("log", {}).get("tensorboard"))
+        if self.tensorboard:
+            curves.require()  # before anything is built or written
 
     # --- setup --------------------------------------------------------------------------
     def build(self) -> None:
@@ -209,6 +212,8 @@ class Run(RunFiles):
             for name in self.csv_files
         }
         self.write_record()
+        if self.tensorboard:
+            self.curves = curves.Curves(self.out, start)
         old_handlers = {
             s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)
         }
@@ -222,6 +227,9 @@ class Run(RunFiles):
         finally:
             for s, h in old_handlers.items():
                 signal.signal(s, h)
+            if self.curves is not None:
+                self.curves.close()
+                self.curves = None
 
     def _on_signal(self, signum, _frame) -> None:
         self.stop_requested = True
@@ -278,10 +286,16 @@ class Run(RunFiles):
         c, row = self.cfg, self.rows["train_log.csv"][-1]
         done = self.wall_time() - self.wall_before
         rate = (it - start) / done if done > 0 else float("nan")
+        left = (c["train"]["iterations"] - it) / rate if rate > 0 else float("nan")
+        eta = (
+            f"{int(left) // 3600}:{int(left) % 3600 // 60:02d}:{int(left) % 60:02d}"
+            if left == left
+            else "?"
+        )
         print(
             f"{c['label']}/{c['method']}/seed{c['seed']}: iteration {it}/{c['train']['iterations']}"
             f"  critic_loss {row['critic_loss']:.4f}  generator_loss {row['generator_loss']:.4f}"
-            f"  {rate:.2f} it/s",
+            f"  {rate:.2f} it/s  ETA {eta}",
             file=sys.stderr,
             flush=True,
         )

@@ -58,6 +58,8 @@ def io_save(obj, path: Path) -> None:
 class RunFiles:
     """Record, CSV rows, probes and samples of a ``Run`` (which holds cfg, out, m, method...)."""
 
+    curves = None  # ssgan.training.curves.Curves while a run with log.tensorboard trains
+
     def params(self) -> dict:
         sastm = sum(count_parameters(m) for m in self.m.G.modules() if isinstance(m, SASTM))
         return {
@@ -136,9 +138,13 @@ class RunFiles:
         self.rows["probe_feature_sparsity.csv"] += features
         self.rows["probe_dead_units.csv"] += dead
         self.rows["probe_weights.csv"] += probes.weight_rows(self.m.G, iteration)
-        spectrum, summary = spectral.spectrum_rows(self.m.D, iteration)
+        spectrum, summary = self.method.critic_spectrum(self.m, iteration)
         self.rows["probe_spectrum.csv"] += spectrum
         self.rows["probe_spectrum_summary.csv"] += summary
+        if self.curves is not None:
+            self.curves.probes("probe_sparsity.csv", sparsity)
+            self.curves.probes("probe_dead_units.csv", dead)
+            self.curves.probes("probe_spectrum_summary.csv", summary)
 
     def add_method_rows(self, iteration: int, probe: bool = False) -> None:
         for name, rows in self.method.drain_rows(self.m, iteration, probe).items():
@@ -151,6 +157,8 @@ class RunFiles:
             io.write_csv(self.out / name, self.rows[name], columns)
         self.record["method_summary"] = self.method.summary(self.m)
         self.record["execution"] = self.execution()
+        if self.curves is not None:  # on disk with the checkpoint: resume purges what follows
+            self.curves.flush()
 
     @torch.no_grad()
     def save_samples(self, iteration: int) -> None:
@@ -159,6 +167,8 @@ class RunFiles:
         self.m.G.eval()  # running BN statistics: sampling must not change the training state
         x = self.m.G(self.sample_z).cpu()
         self.m.G.train()
+        if self.curves is not None:
+            self.curves.samples(x, iteration)
         with io.atomic_path(self.out / "samples" / f"iter_{iteration:08d}.png") as tmp:
             save_image(
                 x, tmp, format="png", nrow=int(len(x) ** 0.5), normalize=True, value_range=(-1, 1)
@@ -175,11 +185,13 @@ class RunFiles:
         finite = torch.isfinite(values).all(dim=1)
         seconds = self.wall_time()
         log_every = self.cfg["train"]["log_every"]
+        logged = []
         for it, row in zip(its, values.tolist()):
             if it % log_every == 0 or it == self.cfg["train"]["iterations"]:
-                self.rows["train_log.csv"].append(
-                    {"iteration": it, **dict(zip(keys, row)), "seconds": seconds}
-                )
+                logged.append({"iteration": it, **dict(zip(keys, row)), "seconds": seconds})
+        self.rows["train_log.csv"] += logged
+        if self.curves is not None:
+            self.curves.losses(logged)
         if not finite.all():
             return its[int((~finite).nonzero()[0])]
         return None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ssgan import io
+from ssgan import io, plugins
 from ssgan.config.identity import differing_keys, hash_relevant, upgrade
 from ssgan.data import channels_of, resolution_of
 from ssgan.methods import get_method
@@ -87,6 +87,7 @@ def read_run(run_dir: str | Path) -> dict:
     if missing or not isinstance(run["config"], dict):
         raise RunError(f"{path}: damaged run record (missing {', '.join(missing) or 'config'})")
     upgrade(run["config"])  # keys added since the run was recorded
+    plugins.load(run["config"].get("plugins"))  # the run's method may be a plugin's
     return run
 
 

@@ -155,6 +155,9 @@ class Step:
         self._fingerprint: tuple[int, ...] = ()
         self.captures = 0
         self.graph_error: str | None = None  # why graphs were given up, if they were
+        if graph and not method.graphable():
+            self.graph = graph = False
+            self.graph_error = f"method {method.name!r} under this config runs eagerly"
         if graph:
             for opt in (models.opt_G, models.opt_D):
                 make_capturable(opt, self.device)

@@ -35,7 +35,7 @@ from ssgan.training.step import Step, set_precision, use_graph
 EXIT_DIVERGED = 3
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: rerun the same command to resume
 __all__ = ["EXIT_DIVERGED", "EXIT_PREEMPTED", "Run", "cli", "resolve_device", "train"]
-STATE_KEYS = {"iteration", "config_hash", "wall_time_s", "G", "D", "opt_G", "opt_D", "rng"}
+STATE_KEYS = {"iteration", "config_hash", "G", "D", "opt_G", "opt_D", "rng"}
 
 
 class Run(RunFiles):
@@ -92,7 +92,6 @@ class Run(RunFiles):
         return {
             "iteration": iteration,
             "config_hash": self.hash,
-            "wall_time_s": self.wall_time(),
             "G": self.m.G.state_dict(),
             "D": self.m.D.state_dict(),
             "opt_G": self.m.opt_G.state_dict(),
@@ -108,7 +107,11 @@ class Run(RunFiles):
         self.record.update(iteration=iteration, wall_time_s=self.wall_time())
         self.write_record()
         checkpoint.save(
-            self.ckpt_dir, iteration, self.state(iteration), self.cfg["train"]["keep_checkpoints"]
+            self.ckpt_dir,
+            iteration,
+            self.state(iteration),
+            self.cfg["train"]["keep_checkpoints"],
+            meta={"wall_time_s": self.wall_time()},
         )
 
     def restore(self) -> int:
@@ -128,7 +131,9 @@ class Run(RunFiles):
         set_rng_state(self.gen, state["rng"])
         self.stream.load_state_dict(state["stream"])
         self.step.restored()
-        self.wall_before = float(state["wall_time_s"])
+        meta = checkpoint.read_meta(self.ckpt_dir, int(state["iteration"]))
+        # Older checkpoints carry their wall time inside; a lost sidecar only loses the clock.
+        self.wall_before = float(state.get("wall_time_s", meta.get("wall_time_s", 0.0)))
         self.event("resumed", state["iteration"])
         return int(state["iteration"])
 

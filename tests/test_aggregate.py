@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
+from ssgan import config as C
 from ssgan.analysis import aggregate as agg
 from ssgan.analysis import runs as R
 from ssgan.cli import main
@@ -393,6 +394,23 @@ def test_comparisons_from_the_suite_config(results, tmp_path):
 def test_bad_comparisons_are_clear_errors(results, tmp_path, kw, message):
     with pytest.raises(R.AnalysisError, match=re.escape(message)):
         agg.aggregate(results, tmp_path, **kw)
+
+
+def test_suite_comparisons_are_refused_in_the_words_of_the_config_check(results, tmp_path):
+    """`ssgan aggregate --config` refuses a comparison naming a label outside `methods` before
+    reading any pair, with the workflow's message (ssgan.config.check_comparisons)."""
+    suite = {
+        "methods": ["wgan_gp", "ssgan"],
+        "comparisons": [{"baseline": "wgan_gp", "treatment": "ssgan_sigmoid"}],
+    }
+    message = (
+        "comparison 'ssgan_sigmoid vs wgan_gp': treatment 'ssgan_sigmoid' is not in the "
+        "config's 'methods'; it has: wgan_gp, ssgan"
+    )
+    with pytest.raises(R.AnalysisError, match="^" + re.escape(message) + "$"):
+        agg.aggregate(results, tmp_path, n_boot=2, suite=suite)
+    with pytest.raises(C.ConfigError, match="^" + re.escape(message) + "$"):
+        C.check_comparisons(suite)
 
 
 def test_cli_errors_exit_2(results, tmp_path, capsys):

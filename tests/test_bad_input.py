@@ -6,6 +6,7 @@ where the workflow's own check is the point; one slow end-to-end test of config 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -486,6 +487,43 @@ def test_progress_line_per_log_interval_when_stderr_is_not_a_tty(tmp_path, capsy
 
 # ----------------------------------------------------------- the workflow's check (snakemake -n)
 
+QUICK_SUITE = C.load_yaml("config/quick.yaml")
+SUITE_ERRORS = {  # comparisons: -> the message of the config check and of ssgan aggregate
+    "unknown label": (
+        [{"baseline": "wgan_gp", "treatment": "ssgan_tanh"}],
+        "comparison 'ssgan_tanh vs wgan_gp': treatment 'ssgan_tanh' is not in the config's "
+        "'methods'; it has: wgan_gp, ssgan, ssgan_sigmoid, stu_gan, sn_gan, sr_gan",
+    ),
+    "same method": (
+        [{"baseline": "ssgan", "treatment": "ssgan"}],
+        "comparison 'ssgan vs ssgan': baseline and treatment are the same method",
+    ),
+    "unknown claim": (
+        [{"baseline": "wgan_gp", "treatment": "ssgan", "claims": ["C0", "C9"]}],
+        "comparison 'ssgan vs wgan_gp': unknown claim(s) C9; known: ",
+    ),
+    "not a mapping": (["wgan_gp"], "config key 'comparisons[0]' must be a mapping with"),
+}
+
+
+@pytest.mark.parametrize("case", list(SUITE_ERRORS))
+def test_suite_comparisons_are_refused_before_any_job(case):
+    from ssgan.analysis.claims import CLAIMS
+
+    comps, message = SUITE_ERRORS[case]
+    with pytest.raises(C.ConfigError, match="^" + re.escape(message)):
+        C.check_comparisons({**QUICK_SUITE, "comparisons": comps}, CLAIMS)
+
+
+def test_comparison_of_variants_without_a_shared_cell_is_refused():
+    """ssgan_sigmoid runs on mnist seed 0 only; a variant on seed 1 only never pairs with it."""
+    suite = yaml.safe_load(yaml.safe_dump(QUICK_SUITE))
+    suite["methods"]["sn_gan"]["seeds"] = [1]
+    suite["comparisons"] = [{"baseline": "sn_gan", "treatment": "ssgan_sigmoid"}]
+    with pytest.raises(C.ConfigError, match="share no \\(dataset, seed\\) of the grid"):
+        C.check_comparisons(suite)
+    C.check_comparisons(QUICK_SUITE)  # the quick start's own comparisons pass
+
 
 @pytest.mark.parametrize(
     "defaults,needle",
@@ -493,11 +531,19 @@ def test_progress_line_per_log_interval_when_stderr_is_not_a_tty(tmp_path, capsy
         ({"train": {"beta1": 2.0}}, "'train.beta1' must be a number in [0, 1) (Adam)"),
         ({"method": "ssgan"}, "'method' is 'ssgan' in defaults, but this run is method 'wgan_gp'"),
         (None, "duplicate key 'train'"),
+        (
+            {"comparisons": [{"baseline": "wgan_gp", "treatment": "ssgan_x"}]},
+            "comparison 'ssgan_x vs wgan_gp': treatment 'ssgan_x' is not in the config's "
+            "'methods'; it has: wgan_gp, ssgan",
+        ),
     ],
 )
 def test_workflow_check_stops_the_plan_and_writes_nothing(tmp_path, defaults, needle):
     path = tiny_suite(tmp_path)
-    if defaults is None:  # a second train: block in defaults, added by hand
+    if defaults and "comparisons" in defaults:  # a suite-level key, not a run default
+        data = yaml.safe_load(path.read_text())
+        path.write_text(yaml.safe_dump({**data, **defaults}))
+    elif defaults is None:  # a second train: block in defaults, added by hand
         path.write_text(path.read_text().replace("defaults:\n", "defaults:\n  train: {lr: 1}\n"))
     else:
         data = yaml.safe_load(path.read_text())

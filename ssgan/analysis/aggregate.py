@@ -18,6 +18,8 @@ from ssgan.analysis import paper_table
 from ssgan.analysis import runs as R
 from ssgan.analysis import tables as T
 from ssgan.analysis.bn_modes import bn_mode_table
+from ssgan.config.suite import check_comparisons
+from ssgan.errors import ConfigError
 
 TABLES = (
     "runs.csv",
@@ -48,6 +50,13 @@ def aggregate(
     results = Path(results)
     out = Path(out) if out else results / "tables"
     runs = R.runs_table(results)
+    if suite and not (baseline or treatment):  # the workflow's config check, same words
+        try:
+            check_comparisons(suite, C.CLAIMS)
+        except R.AnalysisError:
+            raise
+        except ConfigError as err:
+            raise R.AnalysisError(str(err)) from None
     comps = T.comparisons(runs, suite, baseline, treatment)
     datasets = T.comparison_datasets(runs, comps)
     probes = {name: R.gather(results, runs, name) for name in R.PROBES}

@@ -32,7 +32,14 @@ from ssgan.config.identity import (  # noqa: F401  (re-exported: C.config_hash, 
     hash_relevant,
     upgrade,
 )
-from ssgan.config.suite import SLICE_KEYS, SUITE_KEYS, grid, is_suite, method_entry  # noqa: F401  (C.grid)
+from ssgan.config.suite import (  # noqa: F401  (C.grid, C.check_comparisons)
+    SLICE_KEYS,
+    SUITE_KEYS,
+    check_comparisons,
+    grid,
+    is_suite,
+    method_entry,
+)
 from ssgan.config.yaml_io import (  # noqa: F401  (re-exported: C.load_yaml, ...)
     PER_METHOD,
     PER_RESOLUTION,

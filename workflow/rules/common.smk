@@ -5,6 +5,7 @@ import os
 import yaml
 
 from ssgan import config as ssgan_config, io as ssgan_io
+from ssgan.analysis.claims import CLAIMS
 
 RESULTS = config["results"]
 
@@ -36,8 +37,8 @@ ENV = "../../environment.yml"  # used with --software-deployment-method conda
 
 def check_config():
     """Resolve every run of the grid with the package: an unknown key, dataset or method, a bad
-    value, a duplicate YAML key or a device this machine lacks (local runs) stops the workflow
-    here, before any job runs, with a message naming it. Returns the suite and each run's
+    value, a duplicate YAML key, a comparison the aggregate job would refuse or a device this
+    machine lacks (local runs) stops the workflow here, before any job runs, with a message naming it. Returns the suite and each run's
     config hash (the train rule's params: an edit reruns exactly the runs it changes)."""
     suite = {k: v for k, v in config.items() if v is not None or k in ("data_root", "fid_cache")}
     hashes, fid_protocols = {}, {}
@@ -45,6 +46,7 @@ def check_config():
         for path in workflow.configfiles:  # Snakemake's reader drops duplicate keys silently
             ssgan_config.load_yaml(path)
         grid = ssgan_config.grid(suite)
+        ssgan_config.check_comparisons(suite, CLAIMS)
         for dataset, method, seed in grid:
             cfg = ssgan_config.resolve(dataset, method, seed, suite)
             if workflow.local_exec:  # a cluster's nodes have devices this one lacks

@@ -141,6 +141,72 @@ def test_bad_config_is_one_line_before_anything_is_written(tmp_path, capsys, cas
     assert not out.exists()
 
 
+FOLDER_RUN = ["--dataset", "image_folder", "--method", "wgan_gp", "--seed", "0"]
+PATH_ERRORS = {  # case -> (argv after `train --out OUT`, exact message); t = tmp_path
+    "supersede_file": (
+        lambda t: [*RUN, "--supersede", write(t / "notes.txt", "mine")],
+        lambda t: (
+            f"--supersede {t}/notes.txt is a file; expected the folder superseded runs move to"
+        ),
+    ),
+    "supersede_inside_out": (
+        lambda t: [*RUN, "--supersede", t / "out" / "old"],
+        lambda t: (
+            f"--supersede {t}/out/old is inside --out {t}/out; expected a folder outside "
+            "the run (the workflow uses results/superseded)"
+        ),
+    ),
+    "config_folder": (
+        lambda t: [*RUN, "--config", t],
+        lambda t: f"config file {t} is a folder; expected a YAML file",
+    ),
+    "data_path_file": (
+        lambda t: [*FOLDER_RUN, f"data.path={write(t / 'img.txt', 'x')}"],
+        lambda t: (
+            f"config key 'data.path' of dataset 'image_folder' is '{t}/img.txt': "
+            f"{t}/img.txt is a file; expected a folder of images"
+        ),
+    ),
+    "data_path_empty": (
+        lambda t: [*FOLDER_RUN, f"data.path={write(t / 'd' / 'a.txt', 'x').parent}"],
+        lambda t: (
+            f"config key 'data.path' of dataset 'image_folder' is '{t}/d': {t}/d holds no "
+            "image files (.bmp, .gif, .jpeg, .jpg, .png, .tif, .tiff, .webp); expected a folder of "
+            "images"
+        ),
+    ),
+    "data_path_missing": (
+        lambda t: [*FOLDER_RUN, f"data.path={t}/nope"],
+        lambda t: (
+            f"config key 'data.path' of dataset 'image_folder' is '{t}/nope': {t}/nope "
+            "does not exist; expected a folder of images"
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PATH_ERRORS))
+def test_wrong_kind_of_path_is_one_line_naming_it_and_creates_nothing(tmp_path, capsys, case):
+    argv, message = PATH_ERRORS[case]
+    argv = argv(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    code, err = cli(capsys, "train", "--out", tmp_path / "out", *argv, *TINY)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.split(": error: ", 1)[1].strip() == message(tmp_path)
+    assert sorted(tmp_path.rglob("*")) == before  # no run folder, no superseded tree
+
+
+def test_fid_weights_that_are_a_folder_are_named(tmp_path):
+    from ssgan.metrics.extractor import WeightsError, resolve_weights
+
+    with pytest.raises(WeightsError) as err:
+        resolve_weights({"weights": str(tmp_path), "cache_dir": str(tmp_path / "c")})
+    assert str(err.value) == (
+        f"Inception weights file {tmp_path} (from config key fid.weights) is a folder; "
+        "expected a .pth or TorchScript file"
+    )
+
+
 def test_numbers_in_any_yaml_spelling(tmp_path):
     cfg = C.resolve("mnist", "ssgan", 0, overrides=C.parse_overrides(["train.lr=2e-4"]))
     assert cfg["train"]["lr"] == 2e-4
@@ -355,6 +421,9 @@ def test_checkpoint_that_does_not_fit_the_run_is_rejected(tmp_path, capsys, fini
         rejected
         and reason in rejected[-1]["detail"]
         and "ckpt_00000010.pt" in rejected[-1]["detail"]
+    )
+    assert (
+        f"{run}: checkpoint rejected: {rejected[-1]['detail']}; resuming from an older one" in err
     )
     assert any(e["kind"] == "resumed" and e["iteration"] == 8 for e in events)
     after = torch.load(run / "generator.pt", weights_only=True)

@@ -119,6 +119,11 @@ class Run(RunFiles):
         state, rejected = checkpoint.load_latest(self.ckpt_dir, check=self.check_state)
         for ev in rejected:
             self.event(ev["kind"], ev["iteration"], ev["detail"])
+            older = "an older one" if state is not None or ev is not rejected[-1] else "scratch"
+            print(
+                f"{self.out}: checkpoint rejected: {ev['detail']}; resuming from {older}",
+                file=sys.stderr,
+            )
         if state is None:
             if rejected or self.record["iteration"] > 0:
                 self.event("restarted_from_scratch", 0, "no good checkpoint")
@@ -168,6 +173,8 @@ class Run(RunFiles):
     def run(self) -> int:
         if self.out.exists() and not self.out.is_dir():
             raise RunError(f"--out {self.out} is a file, not a run directory")
+        if self.supersede is not None:  # before anything moves or is created
+            runs.check_supersede(self.out, self.supersede)
         existing, from_copy = self.read_record() if self.out.is_dir() else (None, False)
         why = runs.foreign_result(self.out, existing, self.cfg, self.hash)
         if why and self.supersede is None:

@@ -413,6 +413,57 @@ def test_suite_comparisons_are_refused_in_the_words_of_the_config_check(results,
         C.check_comparisons(suite)
 
 
+def test_pairs_differ_only_in_the_method(tmp_path):
+    """A pair whose runs differ beyond the method (here 500 vs 12 iterations) is dropped with a
+    note naming the key; the methods' own sections (sastm) and seeds do not split pairs."""
+    root = write_synthetic(tmp_path / "r", probes=False, curves=False, samples=False)
+    for run in root.glob("runs/mnist/*/seed*"):
+        rec = json.loads((run / "run.json").read_text())
+        if rec["method"] not in ("wgan_gp", "ssgan"):
+            continue
+        cfg = C.resolve("mnist", rec["method"], rec["seed"])
+        if rec["method"] == "ssgan" and rec["seed"] == 0:
+            cfg["train"]["iterations"] = 500
+        (run / "run.json").write_text(json.dumps({**rec, "config": cfg}))
+    f = agg.aggregate(root, tmp_path / "t", n_boot=200)
+    pairs = f["fid_pairs"]
+    mnist = pairs[(pairs["comparison"] == "ssgan vs wgan_gp") & (pairs["dataset"] == "mnist")]
+    before = write_synthetic(tmp_path / "plain", probes=False, curves=False, samples=False)
+    plain = agg.aggregate(before, tmp_path / "t2", n_boot=200)["fid_pairs"]
+    expected = set(
+        plain[(plain["comparison"] == "ssgan vs wgan_gp") & (plain["dataset"] == "mnist")].seed
+    )
+    assert 0 in expected and set(mnist["seed"]) == expected - {0}
+    red = f["relative_fid_reduction"]
+    cell = red[(red["comparison"] == "ssgan vs wgan_gp") & (red["dataset"] == "mnist")].iloc[0]
+    assert "seed 0: config differs beyond the method (train.iterations: 200000 -> 500)" in (
+        cell.dropped
+    )
+    assert cell.n_pairs == len(expected) - 1
+    assert "recipe" not in pd.read_csv(tmp_path / "t" / "runs.csv").columns
+
+
+def test_tables_hold_exactly_the_runs_the_config_names(results, tmp_path):
+    """A method removed from the suite (stu_gan) and a seed outside it (mnist seed 3) leave
+    every table and are listed in runs_outside_config.csv instead."""
+    suite = {"datasets": {"mnist": {}, "cifar10": {}}, "methods": ["wgan_gp", "ssgan"]}
+    suite["seeds"] = [0, 1, 2]
+    f = agg.aggregate(results, tmp_path, n_boot=50, suite=suite)
+    cells = set(zip(f["runs"].dataset, f["runs"].method, f["runs"].seed))
+    assert cells == {
+        (d, m, s) for d in ("mnist", "cifar10") for m in ("wgan_gp", "ssgan") for s in (0, 1, 2)
+    }
+    outside = pd.read_csv(tmp_path / "runs_outside_config.csv")
+    assert ("mnist", "stu_gan", 0) in set(zip(outside.dataset, outside.method, outside.seed))
+    assert ("mnist", "wgan_gp", 3) in set(zip(outside.dataset, outside.method, outside.seed))
+    assert len(outside) + len(f["runs"]) == len(table(results, "runs.csv"))
+    assert set(f["fid_pairs"]["seed"]) <= {0, 1, 2} and "stu_gan" not in set(
+        f["claims"].get("comparison", pd.Series(dtype=str)).str.cat(sep=" ").split()
+    )
+    assert "runs not in the config's grid" in agg.summary(f)
+    assert len(table(results, "runs_outside_config.csv")) == 0  # no suite: every run is in
+
+
 def test_cli_errors_exit_2(results, tmp_path, capsys):
     assert main(["aggregate", "--results", str(tmp_path / "nope")]) == 2
     assert main(["aggregate", "--results", str(tmp_path)]) == 2

@@ -5,6 +5,7 @@ orders; the probe files of every run stacked into one table each.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ssgan import io
+from ssgan.config.identity import recipe, recipe_differences
 from ssgan.errors import ConfigError
 from ssgan.methods.sparse_masks import MASK_COLUMNS
 from ssgan.metrics.evaluate import protocol_id
@@ -250,6 +252,8 @@ def run_row(run_dir: Path, results: Path) -> dict:
             cuda_graph=execution.get("cuda_graph", False),
             config_hash=run.get("config_hash"),
         )
+        if isinstance(run.get("config"), dict):  # what the run's pair partner must share
+            row["recipe"] = json.dumps(recipe(run["config"]), sort_keys=True, default=str)
         if said != where:
             notes.append(
                 "run.json is for {}/{}/seed{}, the folder for {}/{}/seed{}".format(*said, *where)
@@ -299,8 +303,20 @@ def run_row(run_dir: Path, results: Path) -> dict:
     return row
 
 
+def recipe_mismatch(baseline, treatment) -> str:
+    """'' when two runs' ``recipe`` (runs table) allow a pair, else the keys in which they differ
+    (ssgan.config.identity.recipe_differences; a run without a recorded config is not checked)."""
+    if not isinstance(baseline, str) or not isinstance(treatment, str):
+        return ""
+    diff = recipe_differences(json.loads(baseline), json.loads(treatment))
+    shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
+    return f"config differs beyond the method ({shown})" if diff else ""
+
+
 def runs_table(results: Path) -> pd.DataFrame:
-    df = pd.DataFrame([run_row(d, results) for d in discover(results)], columns=RUN_COLUMNS)
+    rows = [run_row(d, results) for d in discover(results)]
+    df = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    df["recipe"] = [r.get("recipe") for r in rows]  # not in runs.csv: fid_pairs compares it
     for c in INT_COLUMNS:  # nullable integers: 200, not 200.0, and blank when absent
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
     return sort_runs(one_protocol(df))

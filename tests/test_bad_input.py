@@ -101,6 +101,10 @@ CONFIG_ERRORS = {
     ),
     "lr_string": (["train.lr=fast"], ["'train.lr' must be a number, got 'fast'"]),
     "data_root_number": (["data.root=5"], ["'data.root' must be a path"]),
+    "num_workers_negative": (
+        ["data.num_workers=-1"],
+        ["'data.num_workers' must be a non-negative integer, got -1"],
+    ),
     "small_images_typo": (["data.small_images=grow"], ["'data.small_images' must be one of"]),
     "malformed_override": (["train.lr=[1"], ["override 'train.lr=[1'", "malformed YAML"]),
     "override_replaces_section": (["train=3"], ["'train=3' would replace the section 'train'"]),
@@ -207,6 +211,43 @@ def test_fid_weights_that_are_a_folder_are_named(tmp_path):
     )
 
 
+def test_tf32_on_the_cpu_is_a_recorded_note_and_keeps_the_fp32_hash(tmp_path, capsys):
+    """TF32 is a CUDA mode: on the CPU the run is fp32 bit for bit, so it is recorded as fp32
+    (with a note) and keeps the fp32 runs' config hash, hence their pairs."""
+    runs = {}
+    for precision in ("fp32", "tf32"):
+        out = tmp_path / precision
+        code, err = cli(capsys, "train", *RUN, "--out", out, *TINY, f"train.precision={precision}")
+        assert code == 0, err
+        runs[precision] = json.loads((out / "run.json").read_text())
+        assert ("train.precision tf32 has no effect on cpu" in err) == (precision == "tf32")
+    fp32, tf32 = runs["fp32"], runs["tf32"]
+    assert tf32["config_hash"] == fp32["config_hash"]
+    assert tf32["config"]["train"]["precision"] == tf32["execution"]["precision"] == "fp32"
+    assert fp32["settings_without_effect"] == []
+    assert tf32["settings_without_effect"] == [
+        "train.precision tf32 has no effect on cpu (a CUDA tensor-core mode): the run computes, "
+        "and is recorded, as fp32"
+    ]
+    assert (tmp_path / "tf32/generator.pt").read_bytes() == (
+        tmp_path / "fp32/generator.pt"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize("update_every, explores", [(1000, False), (4, True)])
+def test_stu_gan_that_never_explores_is_a_recorded_note(tmp_path, capsys, update_every, explores):
+    argv = ["--dataset", "mnist", "--method", "stu_gan", "--seed", "0", "--out", tmp_path / "r"]
+    code, err = cli(capsys, "train", *argv, *TINY, f"stu.update_every={update_every}")
+    assert code == 0, err
+    notes = json.loads((tmp_path / "r" / "run.json").read_text())["settings_without_effect"]
+    expected = (
+        f"stu.update_every ({update_every}) >= train.iterations (12): STU-GAN never explores; "
+        "its sparse mask stays the initial one"
+    )
+    assert notes == ([] if explores else [expected])
+    assert (expected in err) != explores
+
+
 def test_numbers_in_any_yaml_spelling(tmp_path):
     cfg = C.resolve("mnist", "ssgan", 0, overrides=C.parse_overrides(["train.lr=2e-4"]))
     assert cfg["train"]["lr"] == 2e-4
@@ -279,6 +320,7 @@ def test_truncated_generator_is_named(tmp_path, capsys, finished):
     [
         (["--n", "0"], "--n must be a positive number of samples, got 0"),
         (["--n", "-3"], "--n must be a positive number of samples, got -3"),
+        (["--seed", "-1"], "--seed must be a non-negative integer, got -1"),
         (["--out", "{tmp}"], "is a directory; give the PNG file to write"),
     ],
 )

@@ -110,6 +110,7 @@ POSITIVE_INT = {
     "fid.dc_k",
     "fid.manifold_samples",
 }
+NON_NEGATIVE_INT = {"data.num_workers"}  # 0: in the calling process
 
 
 def merge(base: dict, override: dict, where: str = "") -> dict:
@@ -156,6 +157,10 @@ def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
             isinstance(value, bool) or not isinstance(value, int) or value <= 0
         ):
             raise ConfigError(f"config key '{path}' must be a positive integer, got {value!r}")
+        if path in NON_NEGATIVE_INT and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            raise ConfigError(f"config key '{path}' must be a non-negative integer, got {value!r}")
         if isinstance(default, bool) and not isinstance(value, bool):
             raise ConfigError(f"config key '{path}' must be true or false, got {value!r}")
         if isinstance(default, float) and (

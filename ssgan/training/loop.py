@@ -12,6 +12,7 @@ write a checkpoint and exit with EXIT_PREEMPTED. A non-finite loss ends the run 
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import sys
@@ -29,7 +30,13 @@ from ssgan.methods.base import Models
 from ssgan.training import checkpoint, runs, seeds
 from ssgan.training.run_files import CSV_FILES, RunFiles, io_save, now, read_csv_upto
 from ssgan.training.runs import RunError
-from ssgan.training.runtime import resolve_device, rng_state, seed_everything, set_rng_state
+from ssgan.training.runtime import (
+    resolve_device,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    without_effect,
+)
 from ssgan.training.step import Step, set_precision, use_graph
 
 EXIT_DIVERGED = 3
@@ -42,12 +49,13 @@ class Run(RunFiles):
     """One run directory and its training state."""
 
     def __init__(self, cfg: dict, out: str | Path, supersede: str | Path | None = None):
-        self.cfg, self.out = cfg, Path(out)
+        self.cfg, self.out = copy.deepcopy(cfg), Path(out)  # without_effect may edit it
         self.supersede = Path(supersede) if supersede is not None else None
         self.ckpt_dir = self.out / "checkpoints"
         t = cfg["train"]
         self.device = resolve_device(t["device"])
-        self.hash = C.config_hash(cfg)
+        self.notes = without_effect(self.cfg, self.device)  # may normalise cfg: before the hash
+        self.hash = C.config_hash(self.cfg)
         self.stop_requested = False
 
     # --- setup --------------------------------------------------------------------------
@@ -209,7 +217,10 @@ class Run(RunFiles):
             attempts=self.record["attempts"] + 1,
             provenance=provenance.collect(self.device),
             execution=self.execution(),
+            settings_without_effect=self.notes,
         )
+        for note in self.notes:
+            print(f"{self.out}: note: {note}", file=sys.stderr)
         if os.environ.get("SLURM_JOB_ID"):
             self.record["slurm_job_ids"].append(os.environ["SLURM_JOB_ID"])
         self.t0, self.wall_before = time.monotonic(), 0.0

@@ -145,6 +145,8 @@ def sample_cli(args) -> int:
 
     if args.n <= 0:
         raise RunError(f"--n must be a positive number of samples, got {args.n}")
+    if args.seed is not None and args.seed < 0:  # as train's --seed (torch refuses it later)
+        raise RunError(f"--seed must be a non-negative integer, got {args.seed}")
     out_file(args.out, "PNG")
     G, run = load_generator(args.run)
     seed = stream_seed(run["seed"], "sample") if args.seed is None else args.seed

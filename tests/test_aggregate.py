@@ -1,5 +1,6 @@
 """ssgan aggregate on the synthetic results folder (tests/synthetic_results.py) with a known answer."""
 
+import hashlib
 import json
 import math
 import re
@@ -462,6 +463,37 @@ def test_tables_hold_exactly_the_runs_the_config_names(results, tmp_path):
     )
     assert "runs not in the config's grid" in agg.summary(f)
     assert len(table(results, "runs_outside_config.csv")) == 0  # no suite: every run is in
+
+
+def test_fid_of_an_earlier_state_of_the_run_is_marked_stale(tmp_path):
+    """A fid.json skipped while the run was running, or evaluated from another generator.pt,
+    is 'stale' with a rerun hint and enters no pair; one of the current generator stays ok."""
+    from ssgan import io
+
+    root = write_synthetic(tmp_path / "r", probes=False, curves=False, samples=False)
+    runs = root / "runs" / "cifar10" / "ssgan"
+    skipped = {"status": "skipped", "reason": "run status is 'running', not 'completed'"}
+    (runs / "seed0" / "fid.json").write_text(json.dumps({**skipped, "run_status": "running"}))
+    for seed, weights in ((1, b"now"), (2, b"then")):
+        (runs / f"seed{seed}" / "generator.pt").write_bytes(b"now")
+        rec = json.loads((runs / f"seed{seed}" / "fid.json").read_text())
+        digest = hashlib.sha256(weights).hexdigest()
+        (runs / f"seed{seed}" / "fid.json").write_text(
+            json.dumps({**rec, "generator_sha256": digest})
+        )
+    assert io.sha256_file(runs / "seed1" / "generator.pt") == hashlib.sha256(b"now").hexdigest()
+    f = agg.aggregate(root, tmp_path / "t", n_boot=50)
+    r = f["runs"].set_index(["dataset", "method", "seed"])
+    assert r.loc[("cifar10", "ssgan", 0), "fid_status"] == "stale"
+    assert r.loc[("cifar10", "ssgan", 1), "fid_status"] == "ok"
+    assert r.loc[("cifar10", "ssgan", 2), "fid_status"] == "stale"
+    assert (
+        f"fid.json is stale (written while the run was running): rerun ssgan fid --run "
+        f"{runs / 'seed0'}" in r.loc[("cifar10", "ssgan", 0), "note"]
+    )
+    assert "fid.json is stale (for another generator.pt)" in r.loc[("cifar10", "ssgan", 2), "note"]
+    pairs = f["fid_pairs"]
+    assert set(pairs[pairs["dataset"] == "cifar10"]["seed"]) == {1, 3, 4}
 
 
 def test_cli_errors_exit_2(results, tmp_path, capsys):

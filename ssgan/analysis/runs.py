@@ -287,20 +287,33 @@ def run_row(run_dir: Path, results: Path) -> dict:
         row["resolution"] = fid.get("resolution", row["resolution"])
         if fid.get("reason"):
             notes.append(f"fid: {fid['reason']}")
-        stale = (
-            row["status"] == "completed"
-            and None not in (row["iteration"], row["fid_iteration"])
-            and int(row["fid_iteration"]) != int(row["iteration"])
-        )
-        if (
-            stale and row["fid_status"] == "ok"
-        ):  # evaluated an older generator (e.g. before a resume)
+        why = stale_fid(run_dir, run or {}, fid, row)
+        if why and row["fid_status"] in ("ok", "skipped"):
             row["fid_status"] = "stale"
-            notes.append(
-                f"fid.json is for iteration {row['fid_iteration']}, run ended at {row['iteration']}"
-            )
+            notes.append(f"fid.json is stale ({why}): rerun ssgan fid --run {run_dir}")
     row["note"] = "; ".join(notes)
     return row
+
+
+def stale_fid(run_dir: Path, run: dict, fid: dict, row: dict) -> str:
+    """Why a completed run's fid.json describes an earlier state of the run, or '': it was
+    skipped while the run was not yet completed, or evaluated another iteration, config or
+    generator file (its ``run_status``, ``run_config_hash``, ``generator_sha256``)."""
+    if row["status"] != "completed":
+        return ""
+    if fid.get("status") == "skipped":
+        return f"written while the run was {fid.get('run_status') or 'not completed'}"
+    if None not in (row["iteration"], row["fid_iteration"]) and int(row["fid_iteration"]) != int(
+        row["iteration"]
+    ):  # evaluated an older generator (e.g. before a resume)
+        return f"for iteration {row['fid_iteration']}, run ended at {row['iteration']}"
+    if fid.get("run_config_hash") and fid["run_config_hash"] != run.get("config_hash"):
+        return "for another config of the run"
+    generator = run_dir / "generator.pt"
+    if fid.get("generator_sha256") and generator.is_file():
+        if io.sha256_file(generator) != fid["generator_sha256"]:
+            return "for another generator.pt"
+    return ""
 
 
 def recipe_mismatch(baseline, treatment) -> str:

@@ -496,6 +496,18 @@ def test_fid_of_an_earlier_state_of_the_run_is_marked_stale(tmp_path):
     assert set(pairs[pairs["dataset"] == "cifar10"]["seed"]) == {1, 3, 4}
 
 
+def test_fid_staleness_of_a_run_directory(tmp_path):
+    run = tmp_path / "seed0"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"status": "completed", "iteration": 12}))
+    (run / "fid.json").write_text(json.dumps({"status": "skipped", "run_status": "running"}))
+    assert R.fid_staleness(run) == "written while the run was running"
+    (run / "fid.json").write_text(json.dumps({"status": "ok", "fid": 3.0, "iteration": 8}))
+    assert R.fid_staleness(run) == "for iteration 8, run ended at 12"
+    (run / "fid.json").write_text(json.dumps({"status": "ok", "fid": 3.0, "iteration": 12}))
+    assert R.fid_staleness(run) == ""
+
+
 def test_cli_errors_exit_2(results, tmp_path, capsys):
     assert main(["aggregate", "--results", str(tmp_path / "nope")]) == 2
     assert main(["aggregate", "--results", str(tmp_path)]) == 2

@@ -666,6 +666,21 @@ def test_workflow_check_stops_the_plan_and_writes_nothing(tmp_path, defaults, ne
     assert "Traceback" not in text and not (tmp_path / "results").exists()
 
 
+def test_workflow_names_a_stale_fid_and_a_dry_run_keeps_it(tmp_path):
+    """A completed run whose fid.json was skipped while it ran: the plan redoes its fid job
+    (after a fresh marker, rule stale_fid), and a dry run writes nothing."""
+    path = tiny_suite(tmp_path)
+    run = tmp_path / "results" / "runs" / "mnist" / "ssgan" / "seed0"
+    write(run / "run.json", json.dumps({"status": "completed", "iteration": 20}))
+    write(run / "fid.json", json.dumps({"status": "skipped", "run_status": "running"}))
+    proc = snakemake("-n", "--configfile", str(path))
+    text = proc.stdout + proc.stderr
+    assert f"{run}/fid.json is stale (written while the run was running): fid job redone" in text
+    assert proc.returncode == 0, text[-2000:]
+    assert re.search(r"^stale_fid\s+1$", text, re.M) and re.search(r"^fid\s+2$", text, re.M)
+    assert (run / "fid.json").is_file() and not (run / "fid_stale.txt").exists()
+
+
 def test_workflow_dry_run_accepts_yaml11_numbers_and_writes_nothing(tmp_path):
     path = tiny_suite(tmp_path)
     path.write_text(path.read_text().replace("  train:\n", "  train:\n    lr: 2e-4\n", 1))

@@ -316,6 +316,20 @@ def stale_fid(run_dir: Path, run: dict, fid: dict, row: dict) -> str:
     return ""
 
 
+def fid_staleness(run_dir: Path) -> str:
+    """``stale_fid`` of a run directory's files ('' when either record is missing)."""
+    run, _ = _read_json(Path(run_dir) / "run.json")
+    fid, _ = _read_json(Path(run_dir) / "fid.json")
+    if run is None or fid is None:
+        return ""
+    row = {
+        "status": run.get("status"),
+        "iteration": run.get("iteration"),
+        "fid_iteration": fid.get("iteration"),
+    }
+    return stale_fid(Path(run_dir), run, fid, row)
+
+
 def recipe_mismatch(baseline, treatment) -> str:
     """'' when two runs' ``recipe`` (runs table) allow a pair, else the keys in which they differ
     (ssgan.config.identity.recipe_differences; a run without a recorded config is not checked)."""

@@ -83,6 +83,29 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def torch_bytes(obj) -> bytes:
+    """``torch.save(obj)`` into memory. Saved to a path, the archive's inner folder is named
+    after the (random) temporary file, so two identical runs' weight files differed byte for
+    byte; saved to a buffer it is always ``archive``, and equal tensors give equal bytes."""
+    import io as _io
+
+    import torch
+
+    buf = _io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def save_torch(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` with reproducible bytes (``torch_bytes``), written atomically."""
+    write_bytes(path, torch_bytes(obj))
+
+
 def _jsonable(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")

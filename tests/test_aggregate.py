@@ -1,5 +1,6 @@
 """ssgan aggregate on the synthetic results folder (tests/synthetic_results.py) with a known answer."""
 
+import hashlib
 import json
 import math
 import re
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
+from ssgan import config as C
 from ssgan.analysis import aggregate as agg
 from ssgan.analysis import runs as R
 from ssgan.cli import main
@@ -409,6 +411,117 @@ def test_comparisons_from_the_suite_config(results, tmp_path):
 def test_bad_comparisons_are_clear_errors(results, tmp_path, kw, message):
     with pytest.raises(R.AnalysisError, match=re.escape(message)):
         agg.aggregate(results, tmp_path, **kw)
+
+
+def test_suite_comparisons_are_refused_in_the_words_of_the_config_check(results, tmp_path):
+    """`ssgan aggregate --config` refuses a comparison naming a label outside `methods` before
+    reading any pair, with the workflow's message (ssgan.config.check_comparisons)."""
+    suite = {
+        "methods": ["wgan_gp", "ssgan"],
+        "comparisons": [{"baseline": "wgan_gp", "treatment": "ssgan_sigmoid"}],
+    }
+    message = (
+        "comparison 'ssgan_sigmoid vs wgan_gp': treatment 'ssgan_sigmoid' is not in the "
+        "config's 'methods'; it has: wgan_gp, ssgan"
+    )
+    with pytest.raises(R.AnalysisError, match="^" + re.escape(message) + "$"):
+        agg.aggregate(results, tmp_path, n_boot=2, suite=suite)
+    with pytest.raises(C.ConfigError, match="^" + re.escape(message) + "$"):
+        C.check_comparisons(suite)
+
+
+def test_pairs_differ_only_in_the_method(tmp_path):
+    """A pair whose runs differ beyond the method (here 500 vs 12 iterations) is dropped with a
+    note naming the key; the methods' own sections (sastm) and seeds do not split pairs."""
+    root = write_synthetic(tmp_path / "r", probes=False, curves=False, samples=False)
+    for run in root.glob("runs/mnist/*/seed*"):
+        rec = json.loads((run / "run.json").read_text())
+        if rec["method"] not in ("wgan_gp", "ssgan"):
+            continue
+        cfg = C.resolve("mnist", rec["method"], rec["seed"])
+        if rec["method"] == "ssgan" and rec["seed"] == 0:
+            cfg["train"]["iterations"] = 500
+        (run / "run.json").write_text(json.dumps({**rec, "config": cfg}))
+    f = agg.aggregate(root, tmp_path / "t", n_boot=200)
+    pairs = f["fid_pairs"]
+    mnist = pairs[(pairs["comparison"] == "ssgan vs wgan_gp") & (pairs["dataset"] == "mnist")]
+    before = write_synthetic(tmp_path / "plain", probes=False, curves=False, samples=False)
+    plain = agg.aggregate(before, tmp_path / "t2", n_boot=200)["fid_pairs"]
+    expected = set(
+        plain[(plain["comparison"] == "ssgan vs wgan_gp") & (plain["dataset"] == "mnist")].seed
+    )
+    assert 0 in expected and set(mnist["seed"]) == expected - {0}
+    red = f["relative_fid_reduction"]
+    cell = red[(red["comparison"] == "ssgan vs wgan_gp") & (red["dataset"] == "mnist")].iloc[0]
+    assert "seed 0: config differs beyond the method (train.iterations: 200000 -> 500)" in (
+        cell.dropped
+    )
+    assert cell.n_pairs == len(expected) - 1
+    assert "recipe" not in pd.read_csv(tmp_path / "t" / "runs.csv").columns
+
+
+def test_tables_hold_exactly_the_runs_the_config_names(results, tmp_path):
+    """A method removed from the suite (stu_gan) and a seed outside it (mnist seed 3) leave
+    every table and are listed in runs_outside_config.csv instead."""
+    suite = {"datasets": {"mnist": {}, "cifar10": {}}, "methods": ["wgan_gp", "ssgan"]}
+    suite["seeds"] = [0, 1, 2]
+    f = agg.aggregate(results, tmp_path, n_boot=50, suite=suite)
+    cells = set(zip(f["runs"].dataset, f["runs"].method, f["runs"].seed))
+    assert cells == {
+        (d, m, s) for d in ("mnist", "cifar10") for m in ("wgan_gp", "ssgan") for s in (0, 1, 2)
+    }
+    outside = pd.read_csv(tmp_path / "runs_outside_config.csv")
+    assert ("mnist", "stu_gan", 0) in set(zip(outside.dataset, outside.method, outside.seed))
+    assert ("mnist", "wgan_gp", 3) in set(zip(outside.dataset, outside.method, outside.seed))
+    assert len(outside) + len(f["runs"]) == len(table(results, "runs.csv"))
+    assert set(f["fid_pairs"]["seed"]) <= {0, 1, 2} and "stu_gan" not in set(
+        f["claims"].get("comparison", pd.Series(dtype=str)).str.cat(sep=" ").split()
+    )
+    assert "runs not in the config's grid" in agg.summary(f)
+    assert len(table(results, "runs_outside_config.csv")) == 0  # no suite: every run is in
+
+
+def test_fid_of_an_earlier_state_of_the_run_is_marked_stale(tmp_path):
+    """A fid.json skipped while the run was running, or evaluated from another generator.pt,
+    is 'stale' with a rerun hint and enters no pair; one of the current generator stays ok."""
+    from ssgan import io
+
+    root = write_synthetic(tmp_path / "r", probes=False, curves=False, samples=False)
+    runs = root / "runs" / "cifar10" / "ssgan"
+    skipped = {"status": "skipped", "reason": "run status is 'running', not 'completed'"}
+    (runs / "seed0" / "fid.json").write_text(json.dumps({**skipped, "run_status": "running"}))
+    for seed, weights in ((1, b"now"), (2, b"then")):
+        (runs / f"seed{seed}" / "generator.pt").write_bytes(b"now")
+        rec = json.loads((runs / f"seed{seed}" / "fid.json").read_text())
+        digest = hashlib.sha256(weights).hexdigest()
+        (runs / f"seed{seed}" / "fid.json").write_text(
+            json.dumps({**rec, "generator_sha256": digest})
+        )
+    assert io.sha256_file(runs / "seed1" / "generator.pt") == hashlib.sha256(b"now").hexdigest()
+    f = agg.aggregate(root, tmp_path / "t", n_boot=50)
+    r = f["runs"].set_index(["dataset", "method", "seed"])
+    assert r.loc[("cifar10", "ssgan", 0), "fid_status"] == "stale"
+    assert r.loc[("cifar10", "ssgan", 1), "fid_status"] == "ok"
+    assert r.loc[("cifar10", "ssgan", 2), "fid_status"] == "stale"
+    assert (
+        f"fid.json is stale (written while the run was running): rerun ssgan fid --run "
+        f"{runs / 'seed0'}" in r.loc[("cifar10", "ssgan", 0), "note"]
+    )
+    assert "fid.json is stale (for another generator.pt)" in r.loc[("cifar10", "ssgan", 2), "note"]
+    pairs = f["fid_pairs"]
+    assert set(pairs[pairs["dataset"] == "cifar10"]["seed"]) == {1, 3, 4}
+
+
+def test_fid_staleness_of_a_run_directory(tmp_path):
+    run = tmp_path / "seed0"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"status": "completed", "iteration": 12}))
+    (run / "fid.json").write_text(json.dumps({"status": "skipped", "run_status": "running"}))
+    assert R.fid_staleness(run) == "written while the run was running"
+    (run / "fid.json").write_text(json.dumps({"status": "ok", "fid": 3.0, "iteration": 8}))
+    assert R.fid_staleness(run) == "for iteration 8, run ended at 12"
+    (run / "fid.json").write_text(json.dumps({"status": "ok", "fid": 3.0, "iteration": 12}))
+    assert R.fid_staleness(run) == ""
 
 
 def test_cli_errors_exit_2(results, tmp_path, capsys):

@@ -101,6 +101,10 @@ CONFIG_ERRORS = {
     ),
     "lr_string": (["train.lr=fast"], ["'train.lr' must be a number, got 'fast'"]),
     "data_root_number": (["data.root=5"], ["'data.root' must be a path"]),
+    "num_workers_negative": (
+        ["data.num_workers=-1"],
+        ["'data.num_workers' must be a non-negative integer, got -1"],
+    ),
     "small_images_typo": (["data.small_images=grow"], ["'data.small_images' must be one of"]),
     "malformed_override": (["train.lr=[1"], ["override 'train.lr=[1'", "malformed YAML"]),
     "override_replaces_section": (["train=3"], ["'train=3' would replace the section 'train'"]),
@@ -139,6 +143,109 @@ def test_bad_config_is_one_line_before_anything_is_written(tmp_path, capsys, cas
     for needle in needles:
         assert needle in err, (needle, err)
     assert not out.exists()
+
+
+FOLDER_RUN = ["--dataset", "image_folder", "--method", "wgan_gp", "--seed", "0"]
+PATH_ERRORS = {  # case -> (argv after `train --out OUT`, exact message); t = tmp_path
+    "supersede_file": (
+        lambda t: [*RUN, "--supersede", write(t / "notes.txt", "mine")],
+        lambda t: (
+            f"--supersede {t}/notes.txt is a file; expected the folder superseded runs move to"
+        ),
+    ),
+    "supersede_inside_out": (
+        lambda t: [*RUN, "--supersede", t / "out" / "old"],
+        lambda t: (
+            f"--supersede {t}/out/old is inside --out {t}/out; expected a folder outside "
+            "the run (the workflow uses results/superseded)"
+        ),
+    ),
+    "config_folder": (
+        lambda t: [*RUN, "--config", t],
+        lambda t: f"config file {t} is a folder; expected a YAML file",
+    ),
+    "data_path_file": (
+        lambda t: [*FOLDER_RUN, f"data.path={write(t / 'img.txt', 'x')}"],
+        lambda t: (
+            f"config key 'data.path' of dataset 'image_folder' is '{t}/img.txt': "
+            f"{t}/img.txt is a file; expected a folder of images"
+        ),
+    ),
+    "data_path_empty": (
+        lambda t: [*FOLDER_RUN, f"data.path={write(t / 'd' / 'a.txt', 'x').parent}"],
+        lambda t: (
+            f"config key 'data.path' of dataset 'image_folder' is '{t}/d': {t}/d holds no "
+            "image files (.bmp, .gif, .jpeg, .jpg, .png, .tif, .tiff, .webp); expected a folder of "
+            "images"
+        ),
+    ),
+    "data_path_missing": (
+        lambda t: [*FOLDER_RUN, f"data.path={t}/nope"],
+        lambda t: (
+            f"config key 'data.path' of dataset 'image_folder' is '{t}/nope': {t}/nope "
+            "does not exist; expected a folder of images"
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PATH_ERRORS))
+def test_wrong_kind_of_path_is_one_line_naming_it_and_creates_nothing(tmp_path, capsys, case):
+    argv, message = PATH_ERRORS[case]
+    argv = argv(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    code, err = cli(capsys, "train", "--out", tmp_path / "out", *argv, *TINY)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.split(": error: ", 1)[1].strip() == message(tmp_path)
+    assert sorted(tmp_path.rglob("*")) == before  # no run folder, no superseded tree
+
+
+def test_fid_weights_that_are_a_folder_are_named(tmp_path):
+    from ssgan.metrics.extractor import WeightsError, resolve_weights
+
+    with pytest.raises(WeightsError) as err:
+        resolve_weights({"weights": str(tmp_path), "cache_dir": str(tmp_path / "c")})
+    assert str(err.value) == (
+        f"Inception weights file {tmp_path} (from config key fid.weights) is a folder; "
+        "expected a .pth or TorchScript file"
+    )
+
+
+def test_tf32_on_the_cpu_is_a_recorded_note_and_keeps_the_fp32_hash(tmp_path, capsys):
+    """TF32 is a CUDA mode: on the CPU the run is fp32 bit for bit, so it is recorded as fp32
+    (with a note) and keeps the fp32 runs' config hash, hence their pairs."""
+    runs = {}
+    for precision in ("fp32", "tf32"):
+        out = tmp_path / precision
+        code, err = cli(capsys, "train", *RUN, "--out", out, *TINY, f"train.precision={precision}")
+        assert code == 0, err
+        runs[precision] = json.loads((out / "run.json").read_text())
+        assert ("train.precision tf32 has no effect on cpu" in err) == (precision == "tf32")
+    fp32, tf32 = runs["fp32"], runs["tf32"]
+    assert tf32["config_hash"] == fp32["config_hash"]
+    assert tf32["config"]["train"]["precision"] == tf32["execution"]["precision"] == "fp32"
+    assert fp32["settings_without_effect"] == []
+    assert tf32["settings_without_effect"] == [
+        "train.precision tf32 has no effect on cpu (a CUDA tensor-core mode): the run computes, "
+        "and is recorded, as fp32"
+    ]
+    assert (tmp_path / "tf32/generator.pt").read_bytes() == (
+        tmp_path / "fp32/generator.pt"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize("update_every, explores", [(1000, False), (4, True)])
+def test_stu_gan_that_never_explores_is_a_recorded_note(tmp_path, capsys, update_every, explores):
+    argv = ["--dataset", "mnist", "--method", "stu_gan", "--seed", "0", "--out", tmp_path / "r"]
+    code, err = cli(capsys, "train", *argv, *TINY, f"stu.update_every={update_every}")
+    assert code == 0, err
+    notes = json.loads((tmp_path / "r" / "run.json").read_text())["settings_without_effect"]
+    expected = (
+        f"stu.update_every ({update_every}) >= train.iterations (12): STU-GAN never explores; "
+        "its sparse mask stays the initial one"
+    )
+    assert notes == ([] if explores else [expected])
+    assert (expected in err) != explores
 
 
 def test_numbers_in_any_yaml_spelling(tmp_path):
@@ -213,6 +320,7 @@ def test_truncated_generator_is_named(tmp_path, capsys, finished):
     [
         (["--n", "0"], "--n must be a positive number of samples, got 0"),
         (["--n", "-3"], "--n must be a positive number of samples, got -3"),
+        (["--seed", "-1"], "--seed must be a non-negative integer, got -1"),
         (["--out", "{tmp}"], "is a directory; give the PNG file to write"),
     ],
 )
@@ -355,6 +463,9 @@ def test_checkpoint_that_does_not_fit_the_run_is_rejected(tmp_path, capsys, fini
         rejected
         and reason in rejected[-1]["detail"]
         and "ckpt_00000010.pt" in rejected[-1]["detail"]
+    )
+    assert (
+        f"{run}: checkpoint rejected: {rejected[-1]['detail']}; resuming from an older one" in err
     )
     assert any(e["kind"] == "resumed" and e["iteration"] == 8 for e in events)
     after = torch.load(run / "generator.pt", weights_only=True)
@@ -511,6 +622,43 @@ def test_progress_line_per_log_interval_when_stderr_is_not_a_tty(tmp_path, capsy
 
 # ----------------------------------------------------------- the workflow's check (snakemake -n)
 
+QUICK_SUITE = C.load_yaml("config/quick.yaml")
+SUITE_ERRORS = {  # comparisons: -> the message of the config check and of ssgan aggregate
+    "unknown label": (
+        [{"baseline": "wgan_gp", "treatment": "ssgan_tanh"}],
+        "comparison 'ssgan_tanh vs wgan_gp': treatment 'ssgan_tanh' is not in the config's "
+        "'methods'; it has: wgan_gp, ssgan, ssgan_sigmoid, stu_gan, sn_gan, sr_gan",
+    ),
+    "same method": (
+        [{"baseline": "ssgan", "treatment": "ssgan"}],
+        "comparison 'ssgan vs ssgan': baseline and treatment are the same method",
+    ),
+    "unknown claim": (
+        [{"baseline": "wgan_gp", "treatment": "ssgan", "claims": ["C0", "C9"]}],
+        "comparison 'ssgan vs wgan_gp': unknown claim(s) C9; known: ",
+    ),
+    "not a mapping": (["wgan_gp"], "config key 'comparisons[0]' must be a mapping with"),
+}
+
+
+@pytest.mark.parametrize("case", list(SUITE_ERRORS))
+def test_suite_comparisons_are_refused_before_any_job(case):
+    from ssgan.analysis.claims import CLAIMS
+
+    comps, message = SUITE_ERRORS[case]
+    with pytest.raises(C.ConfigError, match="^" + re.escape(message)):
+        C.check_comparisons({**QUICK_SUITE, "comparisons": comps}, CLAIMS)
+
+
+def test_comparison_of_variants_without_a_shared_cell_is_refused():
+    """ssgan_sigmoid runs on mnist seed 0 only; a variant on seed 1 only never pairs with it."""
+    suite = yaml.safe_load(yaml.safe_dump(QUICK_SUITE))
+    suite["methods"]["sn_gan"]["seeds"] = [1]
+    suite["comparisons"] = [{"baseline": "sn_gan", "treatment": "ssgan_sigmoid"}]
+    with pytest.raises(C.ConfigError, match="share no \\(dataset, seed\\) of the grid"):
+        C.check_comparisons(suite)
+    C.check_comparisons(QUICK_SUITE)  # the quick start's own comparisons pass
+
 
 @pytest.mark.parametrize(
     "defaults,needle",
@@ -518,11 +666,19 @@ def test_progress_line_per_log_interval_when_stderr_is_not_a_tty(tmp_path, capsy
         ({"train": {"beta1": 2.0}}, "'train.beta1' must be a number in [0, 1) (Adam)"),
         ({"method": "ssgan"}, "'method' is 'ssgan' in defaults, but this run is method 'wgan_gp'"),
         (None, "duplicate key 'train'"),
+        (
+            {"comparisons": [{"baseline": "wgan_gp", "treatment": "ssgan_x"}]},
+            "comparison 'ssgan_x vs wgan_gp': treatment 'ssgan_x' is not in the config's "
+            "'methods'; it has: wgan_gp, ssgan",
+        ),
     ],
 )
 def test_workflow_check_stops_the_plan_and_writes_nothing(tmp_path, defaults, needle):
     path = tiny_suite(tmp_path)
-    if defaults is None:  # a second train: block in defaults, added by hand
+    if defaults and "comparisons" in defaults:  # a suite-level key, not a run default
+        data = yaml.safe_load(path.read_text())
+        path.write_text(yaml.safe_dump({**data, **defaults}))
+    elif defaults is None:  # a second train: block in defaults, added by hand
         path.write_text(path.read_text().replace("defaults:\n", "defaults:\n  train: {lr: 1}\n"))
     else:
         data = yaml.safe_load(path.read_text())
@@ -532,6 +688,21 @@ def test_workflow_check_stops_the_plan_and_writes_nothing(tmp_path, defaults, ne
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0 and needle in text, text[-2000:]
     assert "Traceback" not in text and not (tmp_path / "results").exists()
+
+
+def test_workflow_names_a_stale_fid_and_a_dry_run_keeps_it(tmp_path):
+    """A completed run whose fid.json was skipped while it ran: the plan redoes its fid job
+    (after a fresh marker, rule stale_fid), and a dry run writes nothing."""
+    path = tiny_suite(tmp_path)
+    run = tmp_path / "results" / "runs" / "mnist" / "ssgan" / "seed0"
+    write(run / "run.json", json.dumps({"status": "completed", "iteration": 20}))
+    write(run / "fid.json", json.dumps({"status": "skipped", "run_status": "running"}))
+    proc = snakemake("-n", "--configfile", str(path))
+    text = proc.stdout + proc.stderr
+    assert f"{run}/fid.json is stale (written while the run was running): fid job redone" in text
+    assert proc.returncode == 0, text[-2000:]
+    assert re.search(r"^stale_fid\s+1$", text, re.M) and re.search(r"^fid\s+2$", text, re.M)
+    assert (run / "fid.json").is_file() and not (run / "fid_stale.txt").exists()
 
 
 def test_workflow_dry_run_accepts_yaml11_numbers_and_writes_nothing(tmp_path):

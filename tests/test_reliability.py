@@ -198,7 +198,7 @@ def tmp_leftovers(folder: Path) -> list[str]:
 
 
 # Runs the ssgan CLI with a fault injected: the process SIGKILLs itself at a chosen point.
-#   ckpt_save N : inside torch.save of checkpoint N (half of it written to its temporary file)
+#   ckpt_save N : writing checkpoint N's bytes (half of them in its temporary file)
 #   ckpt_rename N: checkpoint N and its .sha256 complete, killed just before the rename
 #   csv N       : at checkpoint N, inside the atomic write of train_log.csv (half a file)
 #   after_ckpt N: right after checkpoint N is complete
@@ -220,14 +220,13 @@ def half(path, data):
     die()
 
 target = f"ckpt_{when:08d}.pt"
-if mode == "ckpt_save":
-    import torch
-    real_save = torch.save
-    def save(obj, f, *a, **k):
-        if isinstance(f, (str, os.PathLike)) and Path(f).name.startswith("." + target + "."):
-            buf = BytesIO(); real_save(obj, buf, *a, **k); half(f, buf.getvalue())
-        return real_save(obj, f, *a, **k)
-    torch.save = save
+if mode == "ckpt_save":  # checkpoints are saved into memory, then their bytes written
+    real_write_bytes = Path.write_bytes
+    def write_bytes(self, data):
+        if self.name.startswith("." + target + "."):
+            half(self, data)
+        return real_write_bytes(self, data)
+    Path.write_bytes = write_bytes
 elif mode == "ckpt_rename":
     real_replace = os.replace
     def replace(src, dst, *a, **k):

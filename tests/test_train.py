@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from ssgan import config as C
+from ssgan import io
 from ssgan.methods import METHODS
 from ssgan.models.sastm import INITS as SASTM_INITS
+from ssgan.training import checkpoint
 from ssgan.training.loop import EXIT_DIVERGED, EXIT_PREEMPTED, train
 from tests.conftest import REPO, TINY, ssgan_cli
 
@@ -53,6 +55,28 @@ def test_same_seed_gives_bitwise_identical_weights_and_logs(tmp_path):
         "probe_spectrum_summary.csv",
     ):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def file_hashes(run: Path) -> dict[str, str]:
+    """sha256 of the weight files and of every checkpoint, by path inside the run."""
+    files = [run / "generator.pt", run / "critic.pt", *sorted(run.glob("checkpoints/ckpt_*.pt"))]
+    return {str(p.relative_to(run)): io.sha256_file(p) for p in files}
+
+
+def test_identical_runs_write_byte_identical_weight_files_and_checkpoints(tmp_path):
+    """`sha256sum generator.pt` is a valid reproducibility check (docs/determinism.md): a path
+    given to torch.save named the archive after the random temporary file."""
+    for name in ("a", "b"):
+        assert train(tiny_cfg(**{"train.checkpoint_every": 4}), tmp_path / name) == 0
+    a, b = file_hashes(tmp_path / "a"), file_hashes(tmp_path / "b")
+    assert len(a) >= 3 and a == b
+    for path, digest in a.items():  # the checksum beside each checkpoint is the file's hash
+        if path.startswith("checkpoints/"):
+            assert (tmp_path / "a" / f"{path}.sha256").read_text().strip() == digest
+    # The wall time, which differs between the two, sits beside the checkpoint, not inside.
+    assert checkpoint.read_meta(tmp_path / "a" / "checkpoints", 12)["wall_time_s"] > 0
+    assert train(tiny_cfg(seed=1), tmp_path / "c") == 0
+    assert file_hashes(tmp_path / "c")["generator.pt"] != a["generator.pt"]
 
 
 def test_run_record_and_probes(tmp_path):

@@ -18,9 +18,12 @@ from ssgan.analysis import paper_table
 from ssgan.analysis import runs as R
 from ssgan.analysis import tables as T
 from ssgan.analysis.bn_modes import bn_mode_table
+from ssgan.config.suite import check_comparisons, grid
+from ssgan.errors import ConfigError
 
 TABLES = (
     "runs.csv",
+    "runs_outside_config.csv",
     "fid_pairs.csv",
     "relative_fid_reduction.csv",
     "leaderboard.csv",
@@ -52,6 +55,17 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
         df.to_csv(tmp, index=False)
 
 
+def in_config(runs: pd.DataFrame, suite: dict | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the runs a suite config's grid names, the others): the tables hold the first only, so
+    a method removed from the suite leaves them; without a suite (or grid) every run is in."""
+    if not suite or not suite.get("datasets") or not suite.get("methods"):
+        return runs, runs.iloc[0:0]
+    cells = {(d, m, int(s)) for d, m, s in grid(suite)}
+    named = [(d, m, int(s)) in cells for d, m, s in zip(runs.dataset, runs.method, runs.seed)]
+    named = pd.Series(named, index=runs.index, dtype=bool)
+    return runs[named].reset_index(drop=True), runs[~named].reset_index(drop=True)
+
+
 def aggregate(
     results, out=None, n_boot=10000, seed=0, baseline=None, treatment=None, suite=None
 ) -> dict:
@@ -62,7 +76,14 @@ def aggregate(
         raise R.AnalysisError(f"--bootstrap must be at least 1, got {n_boot}")
     results = Path(results)
     out = Path(out) if out else results / "tables"
-    runs = R.runs_table(results)
+    runs, outside = in_config(R.runs_table(results), suite)
+    if suite and not (baseline or treatment):  # the workflow's config check, same words
+        try:
+            check_comparisons(suite, C.CLAIMS)
+        except R.AnalysisError:
+            raise
+        except ConfigError as err:
+            raise R.AnalysisError(str(err)) from None
     comps = T.comparisons(runs, suite, baseline, treatment)
     datasets = T.comparison_datasets(runs, comps)
     probes = {name: R.gather(results, runs, name) for name in R.PROBES}
@@ -80,7 +101,8 @@ def aggregate(
         md = f"**{PIPELINE_CHECK}.**\n\n" + md
         tex = f"% {PIPELINE_CHECK}\n" + tex
     frames = {
-        "runs": runs,
+        "runs": runs.drop(columns=["recipe"]),  # compared by fid_pairs, not a table column
+        "runs_outside_config": outside.drop(columns=["recipe"]),
         "fid_pairs": pairs,
         "relative_fid_reduction": red,
         "leaderboard": T.leaderboard(runs, red),
@@ -101,6 +123,8 @@ def summary(frames) -> str:
     lines = [f"{len(runs)} runs: " + ", ".join(f"{counts[s]} {s}" for s in counts.index)]
     if len(red) and str(red["note"].iloc[0]).startswith(PIPELINE_CHECK):
         lines.insert(0, PIPELINE_CHECK.capitalize())
+    if len(outside := frames["runs_outside_config"]):
+        lines.append(f"{len(outside)} runs not in the config's grid: runs_outside_config.csv")
     for r in red.itertuples():
         lines.append(
             f"  {r.comparison}, {r.dataset_name}: r = {100 * r.r_mean:.2f}% (n={r.n_pairs} pairs, "

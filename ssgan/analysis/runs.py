@@ -5,6 +5,7 @@ orders; the probe files of every run stacked into one table each.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ssgan import io, plugins
+from ssgan.config.identity import recipe, recipe_differences
 from ssgan.errors import ConfigError
 from ssgan.methods.sparse_masks import MASK_COLUMNS
 from ssgan.metrics.evaluate import protocol_id
@@ -300,6 +302,8 @@ def run_row(run_dir: Path, results: Path) -> dict:
             config_hash=run.get("config_hash"),
             **densities(run),
         )
+        if isinstance(run.get("config"), dict):  # what the run's pair partner must share
+            row["recipe"] = json.dumps(recipe(run["config"]), sort_keys=True, default=str)
         if said != where:
             notes.append(
                 "run.json is for {}/{}/seed{}, the folder for {}/{}/seed{}".format(*said, *where)
@@ -333,18 +337,10 @@ def run_row(run_dir: Path, results: Path) -> dict:
         row["resolution"] = fid.get("resolution", row["resolution"])
         if fid.get("reason"):
             notes.append(f"fid: {fid['reason']}")
-        stale = (
-            row["status"] == "completed"
-            and None not in (row["iteration"], row["fid_iteration"])
-            and int(row["fid_iteration"]) != int(row["iteration"])
-        )
-        if (
-            stale and row["fid_status"] == "ok"
-        ):  # evaluated an older generator (e.g. before a resume)
+        why = stale_fid(run_dir, run or {}, fid, row)
+        if why and row["fid_status"] in ("ok", "skipped"):
             row["fid_status"] = "stale"
-            notes.append(
-                f"fid.json is for iteration {row['fid_iteration']}, run ended at {row['iteration']}"
-            )
+            notes.append(f"fid.json is stale ({why}): rerun ssgan fid --run {run_dir}")
     row["sastm_zero_max"], row["sastm_inert"] = sastm_inertness(_probe_rows(run_dir))
     if row["sastm_inert"]:
         notes.append(INERT_NOTE)
@@ -371,8 +367,55 @@ def sastm_inertness(sparsity: pd.DataFrame) -> tuple[float, bool | None]:
     return top, top < INERT_ZERO_FRAC
 
 
+def stale_fid(run_dir: Path, run: dict, fid: dict, row: dict) -> str:
+    """Why a completed run's fid.json describes an earlier state of the run, or '': it was
+    skipped while the run was not yet completed, or evaluated another iteration, config or
+    generator file (its ``run_status``, ``run_config_hash``, ``generator_sha256``)."""
+    if row["status"] != "completed":
+        return ""
+    if fid.get("status") == "skipped":
+        return f"written while the run was {fid.get('run_status') or 'not completed'}"
+    if None not in (row["iteration"], row["fid_iteration"]) and int(row["fid_iteration"]) != int(
+        row["iteration"]
+    ):  # evaluated an older generator (e.g. before a resume)
+        return f"for iteration {row['fid_iteration']}, run ended at {row['iteration']}"
+    if fid.get("run_config_hash") and fid["run_config_hash"] != run.get("config_hash"):
+        return "for another config of the run"
+    generator = run_dir / "generator.pt"
+    if fid.get("generator_sha256") and generator.is_file():
+        if io.sha256_file(generator) != fid["generator_sha256"]:
+            return "for another generator.pt"
+    return ""
+
+
+def fid_staleness(run_dir: Path) -> str:
+    """``stale_fid`` of a run directory's files ('' when either record is missing)."""
+    run, _ = _read_json(Path(run_dir) / "run.json")
+    fid, _ = _read_json(Path(run_dir) / "fid.json")
+    if run is None or fid is None:
+        return ""
+    row = {
+        "status": run.get("status"),
+        "iteration": run.get("iteration"),
+        "fid_iteration": fid.get("iteration"),
+    }
+    return stale_fid(Path(run_dir), run, fid, row)
+
+
+def recipe_mismatch(baseline, treatment) -> str:
+    """'' when two runs' ``recipe`` (runs table) allow a pair, else the keys in which they differ
+    (ssgan.config.identity.recipe_differences; a run without a recorded config is not checked)."""
+    if not isinstance(baseline, str) or not isinstance(treatment, str):
+        return ""
+    diff = recipe_differences(json.loads(baseline), json.loads(treatment))
+    shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
+    return f"config differs beyond the method ({shown})" if diff else ""
+
+
 def runs_table(results: Path) -> pd.DataFrame:
-    df = pd.DataFrame([run_row(d, results) for d in discover(results)], columns=RUN_COLUMNS)
+    rows = [run_row(d, results) for d in discover(results)]
+    df = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    df["recipe"] = [r.get("recipe") for r in rows]  # not in runs.csv: fid_pairs compares it
     for c in INT_COLUMNS:  # nullable integers: 200, not 200.0, and blank when absent
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
     return sort_runs(one_protocol(df))

@@ -20,6 +20,7 @@ from ssgan.analysis.runs import (
     dataset_order,
     method_name,
     method_order,
+    recipe_mismatch,
     sort_runs,
     usable,
     why_unusable,
@@ -112,9 +113,15 @@ def fid_pairs(runs: pd.DataFrame, comps) -> pd.DataFrame:
     ok = runs[usable(runs)]
     parts = []
     for c in comps:
-        b = ok[ok["method"] == c.baseline][["dataset", "seed", "fid"]]
-        t = ok[ok["method"] == c.treatment][["dataset", "seed", "fid"]]
+        cols = ["dataset", "seed", "fid", *(["recipe"] if "recipe" in ok else [])]
+        b = ok[ok["method"] == c.baseline][cols]
+        t = ok[ok["method"] == c.treatment][cols]
         p = b.merge(t, on=["dataset", "seed"], suffixes=("_baseline", "_treatment"))
+        if "recipe" in ok:  # a pair differs only in the method (dropped_reasons says why not)
+            keep = [
+                not recipe_mismatch(a, b) for a, b in zip(p.recipe_baseline, p.recipe_treatment)
+            ]
+            p = p[pd.Series(keep, index=p.index, dtype=bool)]
         p = p.assign(comparison=c.name, baseline=c.baseline, treatment=c.treatment)
         p["r"] = stats.relative_reduction(p["fid_baseline"], p["fid_treatment"])
         p["log_ratio"] = stats.log_ratio(p["fid_baseline"], p["fid_treatment"])
@@ -127,6 +134,14 @@ def fid_pairs(runs: pd.DataFrame, comps) -> pd.DataFrame:
 
 
 NOT_IN_SLICE = "not in this slice"
+
+
+def paired_apart(runs: pd.DataFrame, seed, pair) -> str:
+    """Why the usable runs of ``pair`` (treatment, baseline) at ``seed`` do not pair, or ''."""
+    rows = [runs[(runs["seed"] == seed) & (runs["method"] == m)] for m in pair]
+    if any(r.empty for r in rows) or "recipe" not in runs:
+        return ""
+    return recipe_mismatch(rows[1].iloc[0]["recipe"], rows[0].iloc[0]["recipe"])
 
 
 def dropped_reasons(runs: pd.DataFrame, dataset: str, comp, name=str, grid=None) -> list[str]:
@@ -145,6 +160,8 @@ def dropped_reasons(runs: pd.DataFrame, dataset: str, comp, name=str, grid=None)
                 why.append(f"{name(m)} {NOT_IN_SLICE}")
             elif rows.empty or not ok[rows.index].all():
                 why.append(f"{name(m)} {why_unusable(None if rows.empty else rows.iloc[0])}")
+        if not why and (apart := paired_apart(sub, seed, pair)):
+            why.append(apart)
         if why:
             out.append(f"seed {seed}: {', '.join(why)}")
     return out

@@ -124,3 +124,24 @@ def differing_keys(a: dict, b: dict, where: str = "") -> list[str]:
         elif va != vb:
             out.append(f"{path}: {va!r} -> {vb!r}")
     return out
+
+
+def recipe(cfg: dict) -> dict:
+    """What two runs of a pair must share: the result-relevant config outside the methods' own
+    sections (every section some method leaves unused: ``sastm``, ``stu``, ``sr``, ...)."""
+    relevant = hash_relevant(upgrade(copy.deepcopy(cfg)))
+    for section in {s for m in METHODS.values() for s in m.unused_sections}:
+        relevant.pop(section, None)
+    relevant.pop("label", None)
+    return relevant
+
+
+def recipe_differences(a: dict, b: dict) -> list[str]:
+    """Keys in which two runs' ``recipe`` differ, other than the method and the keys its
+    ``per_method`` defaults set (SN-GAN's Adam, ...), which belong to the method."""
+    own = defaults().get("per_method") or {}
+    skip = {"method"}
+    for method in (a.get("method"), b.get("method")):
+        for section, values in (own.get(method) or {}).items():
+            skip |= {f"{section}.{key}" for key in values}
+    return [d for d in differing_keys(a, b) if d.split(":")[0] not in skip]

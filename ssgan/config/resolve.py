@@ -33,7 +33,14 @@ from ssgan.config.identity import (  # noqa: F401  (re-exported: C.config_hash, 
     hash_relevant,
     upgrade,
 )
-from ssgan.config.suite import SLICE_KEYS, SUITE_KEYS, grid, is_suite, method_entry  # noqa: F401  (C.grid)
+from ssgan.config.suite import (  # noqa: F401  (C.grid, C.check_comparisons)
+    SLICE_KEYS,
+    SUITE_KEYS,
+    check_comparisons,
+    grid,
+    is_suite,
+    method_entry,
+)
 from ssgan.config.yaml_io import (  # noqa: F401  (re-exported: C.load_yaml, ...)
     PER_METHOD,
     PER_RESOLUTION,
@@ -110,6 +117,7 @@ POSITIVE_INT = {
     "fid.dc_k",
     "fid.manifold_samples",
 }
+NON_NEGATIVE_INT = {"data.num_workers"}  # 0: in the calling process
 
 
 def merge(base: dict, override: dict, where: str = "") -> dict:
@@ -156,6 +164,10 @@ def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
             isinstance(value, bool) or not isinstance(value, int) or value <= 0
         ):
             raise ConfigError(f"config key '{path}' must be a positive integer, got {value!r}")
+        if path in NON_NEGATIVE_INT and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            raise ConfigError(f"config key '{path}' must be a non-negative integer, got {value!r}")
         if isinstance(default, bool) and not isinstance(value, bool):
             raise ConfigError(f"config key '{path}' must be true or false, got {value!r}")
         if isinstance(default, float) and (

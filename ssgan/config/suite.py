@@ -77,3 +77,48 @@ def grid(file_cfg: dict) -> list[tuple[str, str, int]]:
             if not only.get("seeds") or s in only["seeds"]
         ]
     return out
+
+
+def check_comparisons(file_cfg: dict, claims=None) -> None:
+    """The suite's ``comparisons:``, refused here rather than in the final aggregate job: each
+    must name two different method labels of ``methods`` whose slices of the grid share a
+    (dataset, seed), and only claims in ``claims`` (ssgan.analysis.claims.CLAIMS; None skips
+    that check). ``ssgan aggregate --config`` asks the same with the same words."""
+    comps = file_cfg.get("comparisons") or []
+    if not isinstance(comps, list):
+        raise ConfigError(f"config key 'comparisons' must be a list, got {comps!r}")
+    labels = list(file_cfg.get("methods") or [])
+    cells = {}
+    if labels:
+        for d, m, s in grid(file_cfg):
+            cells.setdefault(m, set()).add((d, s))
+    for i, c in enumerate(comps):
+        if not isinstance(c, dict) or not {"baseline", "treatment"} <= set(c):
+            raise ConfigError(
+                f"config key 'comparisons[{i}]' must be a mapping with 'baseline' and "
+                f"'treatment', got {c!r}"
+            )
+        name = f"{c['treatment']} vs {c['baseline']}"
+        if c["baseline"] == c["treatment"]:
+            raise ConfigError(f"comparison {name!r}: baseline and treatment are the same method")
+        for role in ("baseline", "treatment"):
+            if labels and c[role] not in labels:
+                raise ConfigError(
+                    f"comparison {name!r}: {role} {c[role]!r} is not in the config's 'methods'; "
+                    f"it has: {', '.join(map(str, labels))}"
+                )
+        if labels and not cells.get(c["baseline"], set()) & cells.get(c["treatment"], set()):
+            raise ConfigError(
+                f"comparison {name!r}: baseline and treatment share no (dataset, seed) of the "
+                "grid (see their 'datasets:'/'seeds:' in 'methods'), so it has no pairs"
+            )
+        listed = c.get("claims") or []
+        if not isinstance(listed, list):
+            raise ConfigError(
+                f"config key 'comparisons[{i}].claims' must be a list, got {listed!r}"
+            )
+        bad = [str(k) for k in listed if claims is not None and k not in claims]
+        if bad:
+            raise ConfigError(
+                f"comparison {name!r}: unknown claim(s) {', '.join(bad)}; known: {', '.join(claims)}"
+            )

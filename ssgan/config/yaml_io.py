@@ -61,6 +61,8 @@ def yaml_load(text: str, name: str = "<config>"):
 
 def load_yaml(path: str | os.PathLike) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; expected a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     data = yaml_load(path.read_text(), str(path)) or {}

@@ -134,10 +134,18 @@ def _folder_loader(default_subdir: str | None):
         folder = folder if folder.is_absolute() else root / folder
         if (folder / split).is_dir():  # <folder>/<split>/... when the folder has splits
             folder = folder / split
-        if not folder.is_dir() or not list_images(folder):
+        given = f"config key 'data.path' of dataset '{info.name}' is {base!r}: {folder}"
+        if folder.is_file():
+            raise DataError(f"{given} is a file; expected a folder of images")
+        if folder.is_dir() and not list_images(folder):
+            exts = ", ".join(sorted(IMAGE_EXTS))
+            raise DataError(f"{given} holds no image files ({exts}); expected a folder of images")
+        if not folder.is_dir() and Path(base).expanduser().is_absolute():
+            raise DataError(f"{given} does not exist; expected a folder of images")
+        if not folder.is_dir():
             raise missing(
                 info,
-                root if not Path(base).is_absolute() else Path("/"),
+                root,
                 [
                     str(folder.relative_to(root) if folder.is_relative_to(root) else folder)
                     + "/**/*.png|jpg (image files)"

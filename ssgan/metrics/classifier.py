@@ -236,8 +236,7 @@ def get_classifier(cfg: dict) -> Classifier:
                 _check(cfg["dataset"], acc)  # a refused network is not cached
                 meta = {"key": key, **fields, "test_accuracy": acc}
                 meta["train_seconds"] = time.perf_counter() - t0
-                with io.atomic_path(path) as tmp:
-                    torch.save({"state": net.state_dict(), "meta": json.dumps(meta)}, tmp)
+                io.save_torch({"state": net.state_dict(), "meta": json.dumps(meta)}, path)
                 entry = net, meta
     net, meta = entry
     _check(cfg["dataset"], meta["test_accuracy"])

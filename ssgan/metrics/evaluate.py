@@ -47,7 +47,7 @@ from ssgan.metrics.extractor import (
 )
 from ssgan.metrics.real_stats import RealStats, real_statistics, reference_split
 from ssgan.training import seeds
-from ssgan.training.runs import RunError, load_generator, read_run
+from ssgan.training.runs import RunError, generator_path, load_generator, read_run
 
 HISTORY = "fid_history.jsonl"  # earlier evaluations replaced in fid.json, one JSON per line
 CURVE_COLUMNS = ["iteration", "fid", "kid_mean", "kid_std"]
@@ -247,6 +247,10 @@ def record(run: dict, cfg: dict, **fields) -> dict:
         "dataset": run.get("dataset"),
         "method": run.get("method"),
         "seed": run.get("seed"),
+        # the state of the run this record evaluated: a later state makes it stale (tables)
+        "run_status": run.get("status"),
+        "run_config_hash": run.get("config_hash"),
+        "generator_sha256": None,  # of the weight file evaluated; identical runs, equal hashes
     }
     rec.update(fields)
     return rec
@@ -359,7 +363,8 @@ def evaluate_run(
             compare=i == len(iterations) - 1,  # the main record (fid.json or fid_XXXXXXXX.json)
             classifier=classifier,
         )
-        out.append({**rec, "provenance": provenance.collect(device)})
+        digest = io.sha256_file(generator_path(run_dir, it))
+        out.append({**rec, "generator_sha256": digest, "provenance": provenance.collect(device)})
     return out
 
 

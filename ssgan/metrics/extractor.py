@@ -197,7 +197,11 @@ def _given(path: Path, source: str, cache: Path) -> Weights:
     path = path.expanduser()
     if not path.is_file():
         what = "config key fid.weights" if source == "config" else f"${ENV_WEIGHTS}"
-        raise WeightsError(f"Inception weights file {path} (from {what}) does not exist")
+        kind = "is a folder" if path.is_dir() else "does not exist"
+        raise WeightsError(
+            f"Inception weights file {path} (from {what}) {kind}; expected a .pth or "
+            "TorchScript file"
+        )
     return (
         converted(path, source, cache)
         if is_torchscript(path)

@@ -5,10 +5,15 @@ data position, iteration) and is read with ``torch.load(weights_only=True)``, wh
 pickled code. Its sha256 sits beside it in ``ckpt_XXXXXXXX.pt.sha256``, written before the
 checkpoint is renamed into place, so a checkpoint without a matching checksum is never
 trusted. Loading walks back from the newest to the first good one.
+
+The checkpoint holds only what training computes, so two identical runs write byte-identical
+checkpoints (saved into memory, ``io.torch_bytes``); what differs between them, the wall time
+so far, sits in ``ckpt_XXXXXXXX.pt.json`` (``read_meta``), outside the checksummed bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -32,18 +37,42 @@ def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found, reverse=True)
 
 
+SIDECARS = (".sha256", ".json")
+
+
 def save(
-    ckpt_dir: Path, iteration: int, state: dict, keep: int, protect: set[int] = frozenset()
+    ckpt_dir: Path,
+    iteration: int,
+    state: dict,
+    keep: int,
+    protect: set[int] = frozenset(),
+    meta: dict | None = None,
 ) -> Path:
+    """Write ``state`` (deterministic content only) and, beside it, its checksum and ``meta``
+    (plain values that may differ between identical runs, e.g. wall time)."""
     path = path_for(ckpt_dir, iteration)
+    data = io.torch_bytes(state)  # in memory: the same state gives the same bytes
     with io.atomic_path(path) as tmp:
-        torch.save(state, tmp)
-        io.write_text(path.with_name(path.name + ".sha256"), io.sha256_file(tmp) + "\n")
+        tmp.write_bytes(data)
+        io.write_json(path.with_name(path.name + ".json"), meta or {})
+        digest = hashlib.sha256(data).hexdigest()
+        io.write_text(path.with_name(path.name + ".sha256"), digest + "\n")
     for it, old in list_checkpoints(ckpt_dir)[keep:]:
         if it not in protect:
             old.unlink(missing_ok=True)
-            old.with_name(old.name + ".sha256").unlink(missing_ok=True)
+            for suffix in SIDECARS:
+                old.with_name(old.name + suffix).unlink(missing_ok=True)
     return path
+
+
+def read_meta(ckpt_dir: Path, iteration: int) -> dict:
+    """The plain values saved beside a checkpoint ({} if missing or unreadable)."""
+    path = path_for(ckpt_dir, iteration)
+    try:
+        meta = io.read_json(path.with_name(path.name + ".json"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 class CheckpointError(RuntimeError):

@@ -12,6 +12,7 @@ write a checkpoint and exit with EXIT_PREEMPTED. A non-finite loss ends the run 
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import sys
@@ -29,25 +30,32 @@ from ssgan.methods.base import Models
 from ssgan.training import checkpoint, curves, runs, seeds
 from ssgan.training.run_files import CSV_FILES, RunFiles, io_save, now, read_csv_upto
 from ssgan.training.runs import RunError
-from ssgan.training.runtime import resolve_device, rng_state, seed_everything, set_rng_state
+from ssgan.training.runtime import (
+    resolve_device,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    without_effect,
+)
 from ssgan.training.step import Step, set_precision, use_graph
 
 EXIT_DIVERGED = 3
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: rerun the same command to resume
 __all__ = ["EXIT_DIVERGED", "EXIT_PREEMPTED", "Run", "cli", "resolve_device", "train"]
-STATE_KEYS = {"iteration", "config_hash", "wall_time_s", "G", "D", "opt_G", "opt_D", "rng"}
+STATE_KEYS = {"iteration", "config_hash", "G", "D", "opt_G", "opt_D", "rng"}
 
 
 class Run(RunFiles):
     """One run directory and its training state."""
 
     def __init__(self, cfg: dict, out: str | Path, supersede: str | Path | None = None):
-        self.cfg, self.out = cfg, Path(out)
+        self.cfg, self.out = copy.deepcopy(cfg), Path(out)  # without_effect may edit it
         self.supersede = Path(supersede) if supersede is not None else None
         self.ckpt_dir = self.out / "checkpoints"
         t = cfg["train"]
         self.device = resolve_device(t["device"])
-        self.hash = C.config_hash(cfg)
+        self.notes = without_effect(self.cfg, self.device)  # may normalise cfg: before the hash
+        self.hash = C.config_hash(self.cfg)
         self.stop_requested = False
         self.tensorboard = bool(cfg.get("log", {}).get("tensorboard"))
         if self.tensorboard:
@@ -95,7 +103,6 @@ class Run(RunFiles):
         return {
             "iteration": iteration,
             "config_hash": self.hash,
-            "wall_time_s": self.wall_time(),
             "G": self.m.G.state_dict(),
             "D": self.m.D.state_dict(),
             "opt_G": self.m.opt_G.state_dict(),
@@ -111,7 +118,11 @@ class Run(RunFiles):
         self.record.update(iteration=iteration, wall_time_s=self.wall_time())
         self.write_record()
         checkpoint.save(
-            self.ckpt_dir, iteration, self.state(iteration), self.cfg["train"]["keep_checkpoints"]
+            self.ckpt_dir,
+            iteration,
+            self.state(iteration),
+            self.cfg["train"]["keep_checkpoints"],
+            meta={"wall_time_s": self.wall_time()},
         )
 
     def restore(self) -> int:
@@ -119,6 +130,11 @@ class Run(RunFiles):
         state, rejected = checkpoint.load_latest(self.ckpt_dir, check=self.check_state)
         for ev in rejected:
             self.event(ev["kind"], ev["iteration"], ev["detail"])
+            older = "an older one" if state is not None or ev is not rejected[-1] else "scratch"
+            print(
+                f"{self.out}: checkpoint rejected: {ev['detail']}; resuming from {older}",
+                file=sys.stderr,
+            )
         if state is None:
             if rejected or self.record["iteration"] > 0:
                 self.event("restarted_from_scratch", 0, "no good checkpoint")
@@ -131,7 +147,9 @@ class Run(RunFiles):
         set_rng_state(self.gen, state["rng"])
         self.stream.load_state_dict(state["stream"])
         self.step.restored()
-        self.wall_before = float(state["wall_time_s"])
+        meta = checkpoint.read_meta(self.ckpt_dir, int(state["iteration"]))
+        # Older checkpoints carry their wall time inside; a lost sidecar only loses the clock.
+        self.wall_before = float(state.get("wall_time_s", meta.get("wall_time_s", 0.0)))
         self.event("resumed", state["iteration"])
         return int(state["iteration"])
 
@@ -166,6 +184,8 @@ class Run(RunFiles):
     def run(self) -> int:
         if self.out.exists() and not self.out.is_dir():
             raise RunError(f"--out {self.out} is a file, not a run directory")
+        if self.supersede is not None:  # before anything moves or is created
+            runs.check_supersede(self.out, self.supersede)
         existing, from_copy = self.read_record() if self.out.is_dir() else (None, False)
         why = runs.foreign_result(self.out, existing, self.cfg, self.hash)
         if why and self.supersede is None:
@@ -200,7 +220,10 @@ class Run(RunFiles):
             attempts=self.record["attempts"] + 1,
             provenance=provenance.collect(self.device),
             execution=self.execution(),
+            settings_without_effect=self.notes,
         )
+        for note in self.notes:
+            print(f"{self.out}: note: {note}", file=sys.stderr)
         if os.environ.get("SLURM_JOB_ID"):
             self.record["slurm_job_ids"].append(os.environ["SLURM_JOB_ID"])
         self.t0, self.wall_before = time.monotonic(), 0.0

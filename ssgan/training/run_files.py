@@ -51,8 +51,7 @@ def read_csv_upto(path: Path, iteration: int) -> list[dict]:
 
 
 def io_save(obj, path: Path) -> None:
-    with io.atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    io.save_torch(obj, path)
 
 
 class RunFiles:

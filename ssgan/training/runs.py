@@ -44,6 +44,20 @@ def foreign_result(out: Path, existing: dict | None, cfg: dict, config_hash: str
     )
 
 
+def check_supersede(out: Path, supersede: Path) -> None:
+    """``--supersede`` must be a folder (or not exist yet) outside the run it would receive."""
+    supersede, out = Path(supersede), Path(out)
+    if supersede.exists() and not supersede.is_dir():
+        raise RunError(
+            f"--supersede {supersede} is a file; expected the folder superseded runs move to"
+        )
+    if supersede.resolve().is_relative_to(out.resolve()):
+        raise RunError(
+            f"--supersede {supersede} is inside --out {out}; expected a folder outside the run "
+            "(the workflow uses results/superseded)"
+        )
+
+
 def move_aside(out: Path, existing: dict | None, cfg: dict, supersede: Path) -> Path:
     """Move a superseded run to <supersede>/<dataset>/<method>/seed<s>-<old hash>[-N]."""
     old = str((existing or {}).get("config_hash") or "unknown")[:12]
@@ -132,6 +146,8 @@ def sample_cli(args) -> int:
 
     if args.n <= 0:
         raise RunError(f"--n must be a positive number of samples, got {args.n}")
+    if args.seed is not None and args.seed < 0:  # as train's --seed (torch refuses it later)
+        raise RunError(f"--seed must be a non-negative integer, got {args.seed}")
     out_file(args.out, "PNG")
     G, run = load_generator(args.run)
     seed = stream_seed(run["seed"], "sample") if args.seed is None else args.seed

@@ -68,3 +68,23 @@ def set_rng_state(gen: torch.Generator, state: dict) -> None:
     )
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def without_effect(cfg: dict, device: torch.device) -> list[str]:
+    """Settings this run cannot act on, as notes for its record (docs/reliability.md). A
+    setting that changes nothing on this device is also normalised in ``cfg`` (before the
+    config hash), so such a run keeps the hash, and the pairs, of the runs without it."""
+    notes, t = [], cfg["train"]
+    if t["precision"] == "tf32" and device.type != "cuda":
+        t["precision"] = "fp32"
+        notes.append(
+            f"train.precision tf32 has no effect on {device.type} (a CUDA tensor-core mode): "
+            "the run computes, and is recorded, as fp32"
+        )
+    stu = cfg.get("stu") or {}
+    if cfg["method"] == "stu_gan" and stu.get("update_every", 0) >= t["iterations"]:
+        notes.append(
+            f"stu.update_every ({stu['update_every']}) >= train.iterations ({t['iterations']}): "
+            "STU-GAN never explores; its sparse mask stays the initial one"
+        )
+    return notes

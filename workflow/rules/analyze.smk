@@ -29,6 +29,7 @@ rule aggregate:
         tables=lambda wildcards, output: os.path.dirname(output[0]),
         config=SUITE_CONFIG,  # for its comparisons (written when jobs start, see common.smk)
         comparisons=repr(config.get("comparisons")),  # an edit reruns the tables (params trigger)
+        grid=hashlib.sha256(repr(GRID).encode()).hexdigest()[:16],  # so does a removed run
     shell:
         "ssgan aggregate --results {params.results} --out {params.tables} --config {params.config}"
         " 2> {log}"

@@ -1,10 +1,14 @@
 # Grid, paths and config checks shared by the rules.
 import hashlib
 import os
+import sys
+from pathlib import Path
 
 import yaml
 
 from ssgan import config as ssgan_config, io as ssgan_io
+from ssgan.analysis.claims import CLAIMS
+from ssgan.analysis.runs import fid_staleness
 
 RESULTS = config["results"]
 
@@ -36,8 +40,8 @@ ENV = "../../environment.yml"  # used with --software-deployment-method conda
 
 def check_config():
     """Resolve every run of the grid with the package: an unknown key, dataset or method, a bad
-    value, a duplicate YAML key or a device this machine lacks (local runs) stops the workflow
-    here, before any job runs, with a message naming it. Returns the suite and each run's
+    value, a duplicate YAML key, a comparison the aggregate job would refuse or a device this
+    machine lacks (local runs) stops the workflow here, before any job runs, with a message naming it. Returns the suite and each run's
     config hash (the train rule's params: an edit reruns exactly the runs it changes)."""
     suite = {k: v for k, v in config.items() if v is not None or k in ("data_root", "fid_cache")}
     hashes, fid_protocols = {}, {}
@@ -45,6 +49,7 @@ def check_config():
         for path in workflow.configfiles:  # Snakemake's reader drops duplicate keys silently
             ssgan_config.load_yaml(path)
         grid = ssgan_config.grid(suite)
+        ssgan_config.check_comparisons(suite, CLAIMS)
         for dataset, method, seed in grid:
             cfg = ssgan_config.resolve(dataset, method, seed, suite)
             if workflow.local_exec:  # a cluster's nodes have devices this one lacks
@@ -74,6 +79,28 @@ def write_suite_config(suite):
 
 
 SUITE, GRID, RUN_HASHES, FID_PROTOCOLS = check_config()
+
+
+def stale_fids():
+    """Runs of the grid whose fid.json describes an earlier state of the run (skipped while it
+    ran, another generator.pt, ...; ssgan.analysis.runs.stale_fid): run -> why. Their fid job
+    gets a fresh marker as input (rule stale_fid), so it runs again; nothing is written here."""
+    stale = {}
+    for dataset, method, seed in GRID:
+        run_dir = Path(RUN.format(dataset=dataset, method=method, seed=seed))
+        why = fid_staleness(run_dir)
+        if why:
+            stale[(dataset, method, str(seed))] = why
+            print(f"{run_dir}/fid.json is stale ({why}): fid job redone", file=sys.stderr)
+    return stale
+
+
+STALE_FIDS = stale_fids()
+
+
+def stale_marker(wildcards):
+    key = (wildcards.dataset, wildcards.method, wildcards.seed)
+    return [run_file("fid_stale.txt").format(**wildcards)] if key in STALE_FIDS else []
 
 
 # Written when jobs are about to run, never by a dry run (which writes nothing under results).

@@ -6,6 +6,7 @@ rule fid:
     input:
         run=run_file("run.json"),
         stats=res("real_stats/{dataset}.json"),
+        stale=stale_marker,  # only for a stale fid.json: makes the job run again
     output:
         run_file("fid.json"),
     log:
@@ -27,3 +28,18 @@ rule fid:
     shell:
         "OMP_NUM_THREADS={threads} ssgan fid --run {params.run} --config {params.config}"
         " fid.cache_dir={params.cache} 2> {log}"
+
+
+# A stale fid.json (common.smk stale_fids): a fresh marker, newer than it, for its fid job.
+rule stale_fid:
+    output:
+        temp(run_file("fid_stale.txt")),
+    log:
+        res("logs/stale_fid/{dataset}/{method}/seed{seed}.log"),
+    localrule: True
+    conda:
+        ENV
+    params:
+        why=lambda wildcards: STALE_FIDS[(wildcards.dataset, wildcards.method, wildcards.seed)],
+    shell:
+        "echo {params.why:q} > {output} 2> {log}"

@@ -585,7 +585,7 @@ def test_help_lists_datasets_methods_and_override_sections(capsys):
         assert "datasets: celeba_hq, cifar10, fashion_mnist, image_folder" in text
         assert (
             "methods: sn_gan, sr_gan, ssgan, stu_gan, wgan_gp" in text
-            and "train.*, probe.*, fid.*" in text
+            and "train.*, log.*, probe.*, fid.*" in text
         )
 
 

@@ -510,7 +510,8 @@ def test_run_hash_of_older_records_without_some_keys():
     """run.json of older versions may lack the variant label, an excluded key or a whole
     section, or name a method no longer registered: hashing them works and, where only
     non-hashed keys are missing, gives the same hash."""
-    from ssgan.config.identity import HASH_EXCLUDED, HASH_OMITTED_AT
+    from ssgan.config.identity import HASH_EXCLUDED, HASH_OMITTED_AT, WHOLLY_EXCLUDED
+    from ssgan.methods import METHODS
 
     old = resolve()
     old.pop("method_label", None)
@@ -519,10 +520,16 @@ def test_run_hash_of_older_records_without_some_keys():
         old.get(section, {}).pop(leaf, None)
     assert C.config_hash(old) == C.config_hash(resolve())
     full = C.config_hash(resolve())
+    unused = set(METHODS[resolve()["method"]].unused_sections)
+    assert WHOLLY_EXCLUDED == ("log",)
     for key in [*HASH_EXCLUDED, *HASH_OMITTED_AT]:
         partial = resolve()
-        del partial[key.split(".")[0]]
-        assert C.config_hash(partial) != full  # hashed, and the missing section counts
+        section = key.split(".")[0]
+        del partial[section]
+        if section in unused or section in WHOLLY_EXCLUDED:  # never hashed for this method
+            assert C.config_hash(partial) == full
+        else:
+            assert C.config_hash(partial) != full  # hashed, and the missing section counts
     retired = {**resolve(), "method": "retired_method"}
     assert C.config_hash(retired) == C.config_hash(dict(retired)) != full
 

@@ -6,7 +6,7 @@ import torch
 
 from ssgan import config as C
 from ssgan.errors import ConfigError
-from ssgan.methods import METHODS, get_method
+from ssgan.methods import BUILT_IN, get_method
 from ssgan.methods.base import Models, learning_rate
 from tests.test_resnet import TINY_RESNET
 
@@ -39,7 +39,12 @@ class FixedDraws:
 def one_step_gradients(name: str, k: int, micro: int):
     """The critic's and the generator's gradients of one step on 8 images (critic) and 8
     latents (generator), as k micro-batches (train.accumulate=k) of ``micro``, same start."""
-    cfg = cfg_for(name, f"train.accumulate={k}", f"train.batch_size={micro}")
+    # Self-Sparse GAN with open gates: the balanced init centres the spatial gates at their
+    # median, so at positions whose input is the same for every sample a gate sits on ReLU's kink
+    # and fp32 sums in another order open or close it; accumulation is checked where the
+    # function is smooth.
+    smooth = ("sastm.init=open",) if name == "ssgan" else ()
+    cfg = cfg_for(name, f"train.accumulate={k}", f"train.batch_size={micro}", *smooth)
     method = get_method(name, cfg)
     G, D = method.build_networks(32, 1, init_seed=0)
     G.eval()  # running BatchNorm statistics: a sample's image does not depend on its batch
@@ -58,7 +63,7 @@ def one_step_gradients(name: str, k: int, micro: int):
     return d_grads, g_grads, stats
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("name", BUILT_IN)
 def test_k_micro_batches_equal_one_batch_of_k_times_the_size(name):
     d1, g1, s1 = one_step_gradients(name, 1, 8)
     for k in (2, 4):

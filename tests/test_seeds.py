@@ -55,9 +55,12 @@ def test_shared_layers_start_equal_across_methods():
     # with PyTorch's default SASTM init the shared layers are still equal (per-layer seeds)
     assert all(torch.equal(gw[k], d.m.G.state_dict()[k]) for k in shared)
     # With open gates (SASTM = identity at initialisation), the two generators are the same
-    # function at the start: the pair differs only by what training does with the SASTMs.
+    # function at the start: the pair differs only by what training does with the SASTMs. The
+    # default (balanced) gates zero about half the coefficients from the start: not the same.
     z = w.probe_z
-    assert torch.equal(w.m.G(z), s.m.G(z))
+    o = _built("ssgan", **{"sastm.init": "open", "sastm.position": "before_bn"})
+    assert torch.equal(w.m.G(z), o.m.G(z))
+    assert not torch.equal(w.m.G(z), s.m.G(z))
     # ... and the same data order and training noise
     assert torch.equal(w.stream.next(), s.stream.next())
     assert torch.equal(torch.rand(8, generator=w.gen), torch.rand(8, generator=s.gen))

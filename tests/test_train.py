@@ -13,7 +13,7 @@ import torch
 
 from ssgan import config as C
 from ssgan import io
-from ssgan.methods import METHODS
+from ssgan.methods import BUILT_IN
 from ssgan.models.sastm import INITS as SASTM_INITS
 from ssgan.training import checkpoint
 from ssgan.training.loop import EXIT_DIVERGED, EXIT_PREEMPTED, train
@@ -202,7 +202,7 @@ RESUME_CASES = {  # every registered method and SASTM init, with the options tha
 
 
 def test_kill_and_resume_covers_every_method_and_sastm_init():
-    assert {m for m, _ in RESUME_CASES.values()} == set(METHODS)
+    assert {m for m, _ in RESUME_CASES.values()} == set(BUILT_IN)
     inits = {
         o.split("=")[1] for _, opts in RESUME_CASES.values() for o in opts if "sastm.init" in o
     }
@@ -270,7 +270,7 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, case, arch):
 
 
 @pytest.mark.parametrize("arch", list(ARCH_CASES))
-@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("method", BUILT_IN)
 def test_sigterm_checkpoints_and_exits_for_retry(tmp_path, method, arch):
     args, proc = _start(tmp_path / "pre", ARCH_CASES[arch], method=method)
     _wait_for(tmp_path / "pre" / "checkpoints" / "ckpt_00000010.pt", proc)
@@ -290,7 +290,7 @@ def test_sigterm_checkpoints_and_exits_for_retry(tmp_path, method, arch):
 
 
 @pytest.mark.parametrize("arch", list(ARCH_CASES))
-@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("method", BUILT_IN)
 def test_injected_nan_ends_with_status_diverged(tmp_path, method, arch):
     out = tmp_path / "nan"
     proc = ssgan_cli(

@@ -89,6 +89,15 @@ HASH_OMITTED_AT = {
 }
 
 
+# Sections every key of which is in HASH_EXCLUDED (``log``, added with log.tensorboard): left
+# out whole, so that adding such a section changes no run's hash.
+WHOLLY_EXCLUDED = tuple(
+    section
+    for section, keys in defaults().items()
+    if isinstance(keys, dict) and keys and all(f"{section}.{k}" in HASH_EXCLUDED for k in keys)
+)
+
+
 def hash_relevant(cfg: dict) -> dict:
     """The part of a run config that defines its result (``config_hash`` is its sha256)."""
     relevant = copy.deepcopy(cfg)
@@ -100,6 +109,8 @@ def hash_relevant(cfg: dict) -> dict:
     for key in HASH_EXCLUDED:
         section, leaf = key.split(".")
         relevant.get(section, {}).pop(leaf, None)
+    for section in WHOLLY_EXCLUDED:  # no key of it is hashed: not even as an empty section
+        relevant.pop(section, None)
     for key, value in HASH_OMITTED_AT.items():
         section, leaf = key.split(".")
         if relevant.get(section, {}).get(leaf, value) == value:

@@ -7,4 +7,7 @@ Add a method with one file in this package holding a subclass of ``Method`` deco
 from ssgan.methods import sn_gan, sr_gan, ssgan, stu_gan, wgan_gp  # noqa: E402,F401  (registration)
 from ssgan.methods.base import METHODS, Method, get_method, register_method
 
-__all__ = ["METHODS", "Method", "get_method", "register_method"]
+# The package's own methods, before any plugin registers more (ssgan/plugins.py)
+BUILT_IN = tuple(sorted(METHODS))
+
+__all__ = ["BUILT_IN", "METHODS", "Method", "get_method", "register_method"]

@@ -95,6 +95,8 @@ class STUGAN(WGANGP):
         """The moving average stays as sparse as G: masked like G's weights (the reference's
         sparse EMA), so it is 0 wherever G's mask is."""
         super().update_ema(m, iteration)
+        if not self.ema:  # no moving average (train.ema_decay null): nothing to mask
+            return
         for name, mask in self.sparse["G"].masks.items():
             if name in self.ema:
                 self.ema[name].mul_(mask)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from ssgan import config as C
 from ssgan import io
 from ssgan.metrics.classifier import get_classifier, has_labels
-from ssgan.metrics.evaluate import eval_config, resolve_device, run_fid
+from ssgan.metrics.evaluate import eval_config, run_fid
 from ssgan.metrics.extractor import Inception, resolve_weights
 from ssgan.metrics.real_stats import real_statistics
+from ssgan.training import gpu_slots
 from ssgan.training.runs import out_file, read_run
 
 
@@ -22,7 +23,9 @@ def real_stats_cli(args) -> int:
         out_file(args.out, "JSON")
     cfg = C.resolve(args.dataset, "wgan_gp", 0, _file_cfg(args), C.parse_overrides(args.overrides))
     C.check_devices(cfg, ("fid.device",))
-    inception = Inception(resolve_weights(cfg["fid"]), resolve_device(cfg["fid"]["device"]))
+    inception = Inception(
+        resolve_weights(cfg["fid"]), gpu_slots.claim(cfg["fid"]["device"], whole=True)[0]
+    )
     real = real_statistics(cfg, inception, args.split)
     # the class-coverage classifier too, so that the FID jobs after this one find it cached
     clf = (

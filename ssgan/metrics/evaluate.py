@@ -46,7 +46,7 @@ from ssgan.metrics.extractor import (
     resolve_weights,
 )
 from ssgan.metrics.real_stats import RealStats, real_statistics, reference_split
-from ssgan.training import seeds
+from ssgan.training import gpu_slots, seeds
 from ssgan.training.runs import RunError, generator_path, load_generator, read_run
 
 HISTORY = "fid_history.jsonl"  # earlier evaluations replaced in fid.json, one JSON per line
@@ -345,7 +345,7 @@ def evaluate_run(
     generation + features + distances, plus the real-statistics time (``real_stats_seconds``)."""
     run = read_run(run_dir)
     cfg = cfg or run["config"]
-    device = resolve_device(cfg["fid"]["device"])
+    device, _ = gpu_slots.claim(cfg["fid"]["device"], whole=True)  # a whole GPU per FID job
     inception = Inception(resolve_weights(cfg["fid"]), device)
     real = real_statistics(cfg, inception)
     labelled = cfg["fid"]["class_coverage"] and has_labels(cfg["dataset"])

@@ -27,7 +27,7 @@ from ssgan.data import BatchStream, channels_of, resolution_of
 from ssgan.data.prepared import training_images
 from ssgan.methods import get_method
 from ssgan.methods.base import Models
-from ssgan.training import checkpoint, curves, runs, seeds
+from ssgan.training import checkpoint, curves, gpu_slots, runs, seeds
 from ssgan.training.run_files import CSV_FILES, RunFiles, io_save, now, read_csv_upto
 from ssgan.training.runs import RunError
 from ssgan.training.runtime import (
@@ -53,7 +53,7 @@ class Run(RunFiles):
         self.supersede = Path(supersede) if supersede is not None else None
         self.ckpt_dir = self.out / "checkpoints"
         t = cfg["train"]
-        self.device = resolve_device(t["device"])
+        self.device, self.gpu_slot = gpu_slots.claim(t["device"])  # one GPU per local job
         self.notes = without_effect(self.cfg, self.device)  # may normalise cfg: before the hash
         self.hash = C.config_hash(self.cfg)
         self.stop_requested = False

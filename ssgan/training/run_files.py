@@ -127,6 +127,7 @@ class RunFiles:
             "cuda_graph": self.step.graph,
             "graph_captures": self.step.captures,
             "graph_error": self.step.graph_error,
+            "gpu_slot": getattr(self, "gpu_slot", None),  # ssgan/training/gpu_slots.py
         }
 
     # --- periodic outputs ---------------------------------------------------------------

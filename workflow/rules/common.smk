@@ -26,6 +26,9 @@ RES = {
     stage: {**RESOURCE_DEFAULTS, **config["resources"].get(stage, {})}
     for stage in ("train", "fid", "real_stats")
 }
+# Local jobs on a machine with several GPUs each take their own slot (ssgan/training/gpu_slots.py):
+# a GPU has runs_per_gpu training slots; jobs inherit this from the Snakemake process.
+os.environ["SSGAN_RUNS_PER_GPU"] = str(RES["train"]["runs_per_gpu"])
 RUN = res("runs/{dataset}/{method}/seed{seed}")
 
 

@@ -1,0 +1,117 @@
+"""One GPU per local job (ssgan/training/gpu_slots.py), on the CPU with a faked GPU count: jobs in
+separate processes get different GPUs, a training shares a GPU only up to SSGAN_RUNS_PER_GPU, an
+FID job takes a whole GPU, and a killed job's slot is free again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ssgan.training import gpu_slots
+
+HOLDER = """
+import json, sys, time
+from ssgan.training import gpu_slots
+device, slot = gpu_slots.claim("auto", whole={whole}, gpus={gpus})
+print(json.dumps({{"device": str(device), "slot": slot}}), flush=True)
+time.sleep(600)
+"""
+
+
+def _hold(tmp_path, gpus, whole=False, per_gpu=1):
+    env = {**os.environ, "SSGAN_GPU_LOCK_DIR": str(tmp_path), "SSGAN_RUNS_PER_GPU": str(per_gpu)}
+    code = HOLDER.format(whole=whole, gpus=gpus)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
+    return proc, json.loads(proc.stdout.readline())
+
+
+def _stop(*procs):
+    for p in procs:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+
+
+def test_jobs_get_their_own_gpu_and_a_killed_jobs_slot_is_free_again(tmp_path):
+    a, got_a = _hold(tmp_path, gpus=3)
+    b, got_b = _hold(tmp_path, gpus=3)
+    c, got_c = _hold(tmp_path, gpus=3)
+    try:
+        assert [g["device"] for g in (got_a, got_b, got_c)] == ["cuda:0", "cuda:1", "cuda:2"]
+        assert got_b["slot"] == {"gpu": 1, "slots": [0], "of": 1, "lock_dir": str(tmp_path)}
+        _stop(b)  # crashed: the kernel drops its lock
+        d, got_d = _hold(tmp_path, gpus=3)
+        assert got_d["device"] == "cuda:1"
+        _stop(d)
+    finally:
+        _stop(a, c)
+
+
+def test_runs_per_gpu_fill_gpus_evenly_and_fid_takes_a_whole_gpu(tmp_path):
+    t1, g1 = _hold(tmp_path, gpus=2, per_gpu=2)
+    t2, g2 = _hold(tmp_path, gpus=2, per_gpu=2)
+    t3, g3 = _hold(tmp_path, gpus=2, per_gpu=2)
+    try:  # slot 0 of each GPU first, then slot 1: the first two trainings do not share
+        assert [g["device"] for g in (g1, g2, g3)] == ["cuda:0", "cuda:1", "cuda:0"]
+        assert g3["slot"]["slots"] == [1]
+        _stop(t2)
+        f, gf = _hold(tmp_path, gpus=2, per_gpu=2, whole=True)  # GPU 1 is whole again
+        assert gf["device"] == "cuda:1" and gf["slot"]["slots"] == [0, 1]
+        _stop(f)
+    finally:
+        _stop(t1, t3)
+
+
+def test_a_job_waits_while_every_slot_is_taken(tmp_path, monkeypatch, capsys):
+    a, _ = _hold(tmp_path, gpus=2)
+    b, _ = _hold(tmp_path, gpus=2)
+    monkeypatch.setenv("SSGAN_GPU_LOCK_DIR", str(tmp_path))
+    monkeypatch.setattr(gpu_slots, "POLL_SECONDS", 0.05)
+    calls = []
+    real_take = gpu_slots._take
+
+    def take(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            _stop(a)  # a job ends while this one waits
+        return real_take(*args)
+
+    monkeypatch.setattr(gpu_slots, "_take", take)
+    try:
+        device, slot = gpu_slots.claim("auto", gpus=2)
+        assert device == torch.device("cuda", 0) and slot["gpu"] == 0 and len(calls) >= 3
+        err = capsys.readouterr().err
+        assert err.count("waiting for a GPU slot") == 1 and str(tmp_path) in err
+    finally:
+        for f in gpu_slots._HELD:
+            f.close()
+        gpu_slots._HELD.clear()
+        _stop(b)
+
+
+def test_one_gpu_or_an_explicit_index_locks_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSGAN_GPU_LOCK_DIR", str(tmp_path / "locks"))
+    assert gpu_slots.claim("cpu", gpus=4) == (torch.device("cpu"), None)
+    assert gpu_slots.claim("auto", gpus=1) == (torch.device("cpu"), None)
+    assert gpu_slots.claim("auto", gpus=0) == (torch.device("cpu"), None)
+    assert not (tmp_path / "locks").exists()
+    monkeypatch.setenv("SSGAN_RUNS_PER_GPU", "0")
+    with pytest.raises(ValueError, match="SSGAN_RUNS_PER_GPU must be a positive integer, got '0'"):
+        gpu_slots.runs_per_gpu()
+
+
+def test_the_run_record_names_the_slot(tmp_path):
+    """A CPU run records gpu_slot null in run.json's execution; the key is always there."""
+    from ssgan.training.loop import train
+    from tests.test_train import tiny_cfg
+
+    assert train(tiny_cfg("wgan_gp", **{"train.iterations": 2}), tmp_path / "r") == 0
+    record = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert "gpu_slot" in record["execution"] and record["execution"]["gpu_slot"] is None

@@ -37,6 +37,26 @@ def file_lock(path: str | os.PathLike):
         yield
 
 
+def try_hold_lock(path: str | os.PathLike):
+    """Take an exclusive advisory lock on ``path`` without waiting and keep it: the open file is
+    returned (close it to release; the kernel releases it when the process ends, killed or
+    crashed included), or None when another process holds it. The file holds the holder's pid,
+    for a person looking at who has it."""
+    import fcntl  # POSIX only, like the slots that use it
+
+    fh = open(path, "a+")  # noqa: SIM115  (held open for the life of the lock)
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path next to ``path``; renamed onto ``path`` on success."""

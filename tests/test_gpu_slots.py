@@ -115,3 +115,22 @@ def test_the_run_record_names_the_slot(tmp_path):
     assert train(tiny_cfg("wgan_gp", **{"train.iterations": 2}), tmp_path / "r") == 0
     record = json.loads((tmp_path / "r" / "run.json").read_text())
     assert "gpu_slot" in record["execution"] and record["execution"]["gpu_slot"] is None
+
+
+def test_the_workflow_passes_runs_per_gpu_to_every_gpu_job(tmp_path):
+    """resources.train.runs_per_gpu reaches the training, FID and real-statistics jobs as
+    SSGAN_RUNS_PER_GPU (a resource, not a param: changing it reruns nothing)."""
+    import yaml
+
+    from tests.conftest import snakemake, tiny_suite
+
+    path = tiny_suite(tmp_path)
+    suite = yaml.safe_load(path.read_text())
+    suite["resources"]["train"]["runs_per_gpu"] = 3
+    path.write_text(yaml.safe_dump(suite))
+    proc = snakemake("-n", "-p", "--configfile", str(path))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+    shells = [line for line in proc.stdout.splitlines() if " ssgan " in line]
+    for command in ("train", "fid", "real-stats"):
+        mine = [line for line in shells if f" ssgan {command} " in line]
+        assert mine and all("SSGAN_RUNS_PER_GPU=3 " in line for line in mine), command

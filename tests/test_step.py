@@ -121,6 +121,7 @@ def test_bf16_autocasts_the_networks_and_keeps_losses_in_fp32(method, tmp_path):
         "cuda_graph": False,
         "graph_captures": 0,
         "graph_error": None,
+        "gpu_slot": None,  # a CPU run takes no GPU slot
     }
     assert rec["fp32"]["execution"]["precision"] == "fp32"
     g = {p: torch.load(tmp_path / p / "generator.pt", weights_only=True) for p in rec}

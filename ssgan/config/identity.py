@@ -139,9 +139,13 @@ def differing_keys(a: dict, b: dict, where: str = "") -> list[str]:
 
 def recipe(cfg: dict) -> dict:
     """What two runs of a pair must share: the result-relevant config outside the methods' own
-    sections (every section some method leaves unused: ``sastm``, ``stu``, ``sr``, ...)."""
+    sections (every section some method leaves unused: ``sastm``, ``stu``, ``sr``, ...) and
+    outside ``fid``: the final FID's protocol is paired by its own id (``protocol_id``, runs
+    under another are listed as ``other protocol``), and the rest of the section (intermediate
+    checkpoints, extra BatchNorm modes, manifold and class measures) adds measurements without
+    changing the final FID of a run."""
     relevant = hash_relevant(upgrade(copy.deepcopy(cfg)))
-    for section in {s for m in METHODS.values() for s in m.unused_sections}:
+    for section in {s for m in METHODS.values() for s in m.unused_sections} | {"fid"}:
         relevant.pop(section, None)
     relevant.pop("label", None)
     return relevant

@@ -13,7 +13,6 @@ one visible GPU (a SLURM job sees only its own) or an explicit ``cuda:N`` nothin
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ssgan import io
 from ssgan.training.runtime import resolve_device
 
 _HELD: list = []  # open lock files: the slots this process holds until it exits
@@ -40,20 +40,6 @@ def runs_per_gpu() -> int:
     return int(raw)
 
 
-def _try_lock(path: Path):
-    f = open(path, "a+")  # noqa: SIM115  (held open for the life of the process)
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        return None
-    f.seek(0)
-    f.truncate()
-    f.write(f"{os.getpid()}\n")
-    f.flush()
-    return f
-
-
 def _take(gpus: int, per_gpu: int, whole: bool, folder: Path) -> dict | None:
     """Lock one free slot (or every slot of one GPU with ``whole``), GPUs filled evenly; None
     when nothing is free now."""
@@ -68,7 +54,7 @@ def _take(gpus: int, per_gpu: int, whole: bool, folder: Path) -> dict | None:
         ks = range(per_gpu) if k is None else [k]
         held = []
         for slot in ks:
-            if (f := _try_lock(name(g, slot))) is None:
+            if (f := io.try_hold_lock(name(g, slot))) is None:
                 break
             held.append(f)
         if len(held) == len(ks):

@@ -27,8 +27,8 @@ RES = {
     for stage in ("train", "fid", "real_stats")
 }
 # Local jobs on a machine with several GPUs each take their own slot (ssgan/training/gpu_slots.py):
-# a GPU has runs_per_gpu training slots; jobs inherit this from the Snakemake process.
-os.environ["SSGAN_RUNS_PER_GPU"] = str(RES["train"]["runs_per_gpu"])
+# a GPU has runs_per_gpu training slots; the GPU rules pass it as SSGAN_RUNS_PER_GPU.
+RUNS_PER_GPU = RES["train"]["runs_per_gpu"]
 RUN = res("runs/{dataset}/{method}/seed{seed}")
 
 

@@ -38,9 +38,10 @@ rule real_stats:
         mem_mb=RES["real_stats"]["mem_mb"],
         runtime=RES["real_stats"]["runtime"],
         cpus_per_task=RES["real_stats"]["cpus"],
+        runs_per_gpu=RUNS_PER_GPU,  # not a param: it changes no result
     params:
         config=SUITE_CONFIG,
         cache=fid_cache_dir(),
     shell:
-        "OMP_NUM_THREADS={threads} ssgan real-stats --dataset {wildcards.dataset} --config {params.config}"
+        "OMP_NUM_THREADS={threads} SSGAN_RUNS_PER_GPU={resources.runs_per_gpu} ssgan real-stats --dataset {wildcards.dataset} --config {params.config}"
         " --out {output} fid.cache_dir={params.cache} 2> {log}"

@@ -20,13 +20,14 @@ rule fid:
         mem_mb=RES["fid"]["mem_mb"],
         runtime=RES["fid"]["runtime"],
         cpus_per_task=RES["fid"]["cpus"],
+        runs_per_gpu=RUNS_PER_GPU,  # not a param: it changes no result
     params:
         config=SUITE_CONFIG,
         run=lambda wildcards, input: os.path.dirname(input.run),
         cache=fid_cache_dir(),
         fid_protocol=run_fid_protocol,
     shell:
-        "OMP_NUM_THREADS={threads} ssgan fid --run {params.run} --config {params.config}"
+        "OMP_NUM_THREADS={threads} SSGAN_RUNS_PER_GPU={resources.runs_per_gpu} ssgan fid --run {params.run} --config {params.config}"
         " fid.cache_dir={params.cache} 2> {log}"
 
 

@@ -22,12 +22,13 @@ rule train:
         mem_mb=RES["train"]["mem_mb"],
         runtime=RES["train"]["runtime"],
         cpus_per_task=RES["train"]["cpus"],
+        runs_per_gpu=RUNS_PER_GPU,  # not a param: it changes no result
     params:
         config=SUITE_CONFIG,
         out=lambda wildcards, output: os.path.dirname(output[0]),
         superseded=res("superseded"),
         config_hash=run_hash,
     shell:
-        "OMP_NUM_THREADS={threads} ssgan train --dataset {wildcards.dataset} --method {wildcards.method}"
+        "OMP_NUM_THREADS={threads} SSGAN_RUNS_PER_GPU={resources.runs_per_gpu} ssgan train --dataset {wildcards.dataset} --method {wildcards.method}"
         " --seed {wildcards.seed} --out {params.out} --config {params.config}"
         " --supersede {params.superseded} 2> {log} || [ $? -eq 3 ]"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -369,3 +370,27 @@ def test_unfinished_run_is_skipped(tiny_run, tmp_path, fid_weights, capsys):
     ).read_text().strip() == "iteration,fid,kid_mean,kid_std"
     assert main(fid_args(tiny_run, tmp_path, fid_weights, "model.width=4")) == 2
     assert "only fid.* and data.root" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_fid_of_the_moving_average_is_its_own_protocol(tiny_run, tmp_path, fid_cache, fid_weights):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    rec = io.read_json(run / "run.json")
+    rec["config"]["train"]["ema_decay"] = 0.9
+    io.write_json(run / "run.json", rec)
+    shutil.copy(run / "snapshots" / "generator_00000001.pt", run / "generator_ema.pt")
+    assert main(fid_args(run, fid_cache, fid_weights)) == 0
+    final = io.read_json(run / "fid.json")
+    assert main(fid_args(run, fid_cache, fid_weights, "fid.generator=ema")) == 0
+    ema = io.read_json(run / "fid.json")
+    assert (final["generator"], ema["generator"]) == ("final", "ema")
+    assert ema["generator_sha256"] == io.sha256_file(run / "generator_ema.pt")
+    assert ema["fid"] != final["fid"] and ema["protocol_id"] != final["protocol_id"]
+    # the final generator's id is the one records had before the field existed
+    assert final["protocol_id"] == protocol_id({k: v for k, v in final.items() if k != "generator"})
+    # the EMA's weights are the snapshot's: the same FID as that snapshot's evaluation
+    assert main(fid_args(run, fid_cache, fid_weights, "--checkpoint", "1")) == 0
+    assert ema["fid"] == io.read_json(run / "fid_00000001.json")["fid"]
+    history = (run / "fid_history.jsonl").read_text().splitlines()
+    assert len(history) == 3  # the final generator's record survives there

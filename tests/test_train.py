@@ -196,6 +196,10 @@ RESUME_CASES = {  # every registered method and SASTM init, with the options tha
             "train.ema_decay=0.9",  # the masked moving average of G
         ),
     ),
+    "stu_sngan": (  # STU-GAN's reference pairing: masks on the raw weights under SN
+        "stu_sngan",
+        ("stu.update_every=7", "stu.density_d=0.5", "train.iterations=60", "train.ema_decay=0.9"),
+    ),
     "sn_gan": ("sn_gan", ("train.ema_decay=0.99", "train.ema_start=5")),  # u, v are buffers
     "sr_gan": ("sr_gan", ("sr.mode=dynamic", "sr.every=3")),  # gamma and the compensation count
 }
@@ -224,7 +228,8 @@ KILL_CASES = [
     (case, arch)
     for case in RESUME_CASES
     for arch in ARCH_CASES
-    if arch == "dcgan" or case not in ("ssgan_open", "ssgan_default")
+    if (arch == "dcgan" or case not in ("ssgan_open", "ssgan_default"))
+    and (arch == "resnet" or case != "stu_sngan")  # STU-GAN on SN-GAN: the reference's ResNet
 ]
 
 
@@ -254,13 +259,21 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, case, arch):
     assert bool(ema[0]) == any("ema_decay" in a for a in extra)
     assert ema[0].keys() == ema[1].keys()
     assert all(torch.equal(ema[0][k], ema[1][k]) for k in ema[0])
+    if ema[0]:  # the moving average's weight file (fid.generator ema): the checkpoint's, bytewise
+        files = [tmp_path / d / "generator_ema.pt" for d in ("ref", "killed")]
+        assert files[0].read_bytes() == files[1].read_bytes()
+        saved = torch.load(files[0], weights_only=True)
+        assert saved.keys() == ema[0].keys()
+        assert all(torch.equal(saved[k], ema[0][k]) for k in saved)
+    else:
+        assert not (tmp_path / "ref" / "generator_ema.pt").exists()
     for name in (
         "probe_weights.csv",
         "probe_dead_units.csv",
         "probe_sparsity.csv",
         "probe_feature_sparsity.csv",
         "weight_hist.csv",
-        *(["stu_masks.csv"] if method == "stu_gan" else []),
+        *(["stu_masks.csv"] if method in ("stu_gan", "stu_sngan") else []),
         "probe_spectrum.csv",
         "probe_spectrum_summary.csv",
     ):

@@ -34,6 +34,7 @@ LEGACY = {
     "fid": {
         "bn_mode": "eval",
         "compare_bn_modes": [],
+        "generator": "final",
         # mode-collapse measures: not computed before; the settings are the defaults
         "manifold": False,
         "prc_k": 3,

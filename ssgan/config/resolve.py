@@ -68,6 +68,7 @@ CHOICES = {
     "sr.mode": ("static", "dynamic"),
     "sr.when": ("after_each_critic_step", "after_critic_steps"),
     "fid.bn_mode": ("eval", "batch"),
+    "fid.generator": ("final", "ema"),
     "data.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
     "fid.split": ("train", "test", "unlabeled", "train+unlabeled", "val"),
     "data.small_images": ("upscale", "skip", "error"),
@@ -326,6 +327,11 @@ def validate(cfg: dict) -> dict:
             f"got {modes!r}"
         )
     f = cfg["fid"]
+    if f["generator"] == "ema" and t["ema_decay"] is None:
+        raise ConfigError(
+            "config key 'fid.generator' is ema, but the run keeps no moving average of G: "
+            "set train.ema_decay (e.g. 0.999) or fid.generator: final"
+        )
     if "batch" in [f["bn_mode"], *modes] and f["n_fake"] % f["batch_size"]:
         raise ConfigError(
             f"fid.bn_mode 'batch' normalises over fixed batches: config key 'fid.n_fake' "

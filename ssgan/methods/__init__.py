@@ -4,7 +4,14 @@ Add a method with one file in this package holding a subclass of ``Method`` deco
 ``@register_method("name")``, and one import line below.
 """
 
-from ssgan.methods import sn_gan, sr_gan, ssgan, stu_gan, wgan_gp  # noqa: E402,F401  (registration)
+from ssgan.methods import (  # noqa: E402,F401  (registration)
+    sn_gan,
+    sr_gan,
+    ssgan,
+    stu_gan,
+    stu_sngan,
+    wgan_gp,
+)
 from ssgan.methods.base import METHODS, Method, get_method, register_method
 
 # The package's own methods, before any plugin registers more (ssgan/plugins.py)

@@ -137,6 +137,7 @@ def protocol(cfg: dict, run: dict) -> dict:
         "batch_size": f["batch_size"],
         "batch_size_affects_result": f["bn_mode"] == "batch",
         "bn_mode": f["bn_mode"],
+        "generator": f["generator"],  # final | ema (G's moving average)
         "kid_subset_size": None,
         "kid_subsets": distances.KID_SUBSETS,
     }
@@ -157,12 +158,19 @@ PROTOCOL_FIELDS = {
     "weights_sha256": None,
     "bn_mode": "eval",
     "manifold_seed": None,  # the manifold measures' real subset; older records: the first n
+    "generator": "final",  # the weights evaluated: final | ema
 }
+# Fields added after protocol ids were recorded: left out of the id at this value, so every
+# earlier id (and the pairs built on it) stays as it was.
+PROTOCOL_OMITTED_AT = {"generator": "final"}
 
 
 def protocol_id(rec: dict) -> str:
     """A short, stable name of a fid.json's protocol (12 hex digits of a sha256)."""
     fields = {k: rec.get(k, default) for k, default in PROTOCOL_FIELDS.items()}
+    for key, value in PROTOCOL_OMITTED_AT.items():
+        if fields.get(key) == value:
+            del fields[key]
     blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -350,9 +358,9 @@ def evaluate_run(
     real = real_statistics(cfg, inception)
     labelled = cfg["fid"]["class_coverage"] and has_labels(cfg["dataset"])
     classifier = get_classifier(cfg) if labelled else None
-    out = []
+    out, ema = [], cfg["fid"]["generator"] == "ema"
     for i, it in enumerate(iterations):
-        G, _ = load_generator(run_dir, it, device)
+        G, _ = load_generator(run_dir, it, device, ema)
         rec = evaluate_generator(
             G,
             cfg,
@@ -363,7 +371,7 @@ def evaluate_run(
             compare=i == len(iterations) - 1,  # the main record (fid.json or fid_XXXXXXXX.json)
             classifier=classifier,
         )
-        digest = io.sha256_file(generator_path(run_dir, it))
+        digest = io.sha256_file(generator_path(run_dir, it, ema))
         out.append({**rec, "generator_sha256": digest, "provenance": provenance.collect(device)})
     return out
 
@@ -398,10 +406,12 @@ def run_fid(run_dir: str | Path, cfg: dict | None = None, checkpoint: int | None
         iterations = [checkpoint]
     else:
         iterations = [it for it in checkpoints if it != final] + [None]
+    ema = cfg["fid"]["generator"] == "ema"
     for it in iterations:
-        if it is not None and not (run_dir / "snapshots" / f"generator_{it:08d}.pt").is_file():
+        path = generator_path(run_dir, it, ema)
+        if it is not None and not path.is_file():
             raise RunError(
-                f"{run_dir}: no generator snapshot of iteration {it} (snapshots/generator_{it:08d}.pt)"
+                f"{run_dir}: no generator snapshot of iteration {it} (snapshots/{path.name})"
             )
     recs = evaluate_run(run_dir, cfg, iterations)
     note = write_result(main, recs[-1])

@@ -287,7 +287,7 @@ class Run(RunFiles):
             if it % t["sample_every"] == 0:
                 self.save_samples(it)
             if it in snapshots:
-                io_save(self.m.G.state_dict(), self.out / "snapshots" / f"generator_{it:08d}.pt")
+                self.save_generator(it)
             if at_checkpoint or self.stop_requested:
                 self.save_checkpoint(it)
             bar.update(1)
@@ -303,6 +303,13 @@ class Run(RunFiles):
                 return EXIT_PREEMPTED
         bar.close()
         return self.finish(total)
+
+    def save_generator(self, it: int | None) -> None:
+        """G's weights (final: ``it`` None, else a snapshot) and, with a moving average
+        (train.ema_decay), the average's beside them (runs.generator_path)."""
+        io_save(self.m.G.state_dict(), runs.generator_path(self.out, it))
+        if self.method.ema:
+            io_save(dict(self.method.ema), runs.generator_path(self.out, it, ema=True))
 
     def progress_line(self, it: int, start: int) -> None:
         """One line per log interval on a non-TTY stderr (job logs), where tqdm's bar is off."""
@@ -346,7 +353,7 @@ class Run(RunFiles):
         )
         if total % cfg["train"]["sample_every"] != 0:
             self.save_samples(total)
-        io_save(self.m.G.state_dict(), self.out / "generator.pt")
+        self.save_generator(None)
         io_save(self.m.D.state_dict(), self.out / "critic.pt")
         self.write_csvs(total)
         self.record.update(

@@ -105,11 +105,13 @@ def read_run(run_dir: str | Path) -> dict:
     return run
 
 
-def generator_path(run_dir: str | Path, iteration: int | None = None) -> Path:
-    run_dir = Path(run_dir)
+def generator_path(run_dir: str | Path, iteration: int | None = None, ema: bool = False) -> Path:
+    """The final generator (``iteration`` None) or a snapshot; ``ema``: G's moving average
+    (train.ema_decay) saved beside it."""
+    run_dir, kind = Path(run_dir), "generator_ema" if ema else "generator"
     if iteration is None:
-        return run_dir / "generator.pt"
-    return run_dir / "snapshots" / f"generator_{iteration:08d}.pt"
+        return run_dir / f"{kind}.pt"
+    return run_dir / "snapshots" / f"{kind}_{iteration:08d}.pt"
 
 
 def build_generator(run: dict) -> torch.nn.Module:
@@ -117,16 +119,21 @@ def build_generator(run: dict) -> torch.nn.Module:
     return get_method(cfg["method"], cfg).build_generator(resolution_of(cfg), channels_of(cfg))
 
 
-def load_generator(run_dir: str | Path, iteration: int | None = None, device="cpu"):
-    """(generator in eval mode on ``device``, run record). Weights load with weights_only=True."""
+def load_generator(
+    run_dir: str | Path, iteration: int | None = None, device="cpu", ema: bool = False
+):
+    """(generator in eval mode on ``device``, run record). Weights load with weights_only=True.
+    ``ema``: the moving average of G (fid.generator ema) instead of G's own weights."""
     run = read_run(run_dir)
-    path = generator_path(run_dir, iteration)
+    path = generator_path(run_dir, iteration, ema)
     if not path.is_file():
         what = (
             "final generator"
             if iteration is None
             else f"generator snapshot of iteration {iteration}"
         )
+        if ema:
+            what = f"moving average of the {what} (train.ema_decay null when it trained?)"
         raise RunError(f"{run_dir}: no {what} ({path.name}); run status is {run.get('status')!r}")
     G = build_generator(run)
     try:

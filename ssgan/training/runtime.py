@@ -12,6 +12,15 @@ import torch
 from ssgan.errors import ConfigError
 
 
+def uses_section(method: str, section: str) -> bool:
+    """Whether the registered ``method`` reads the config ``section`` (not in its
+    ``unused_sections``)."""
+    from ssgan.methods import METHODS
+
+    cls = METHODS.get(method)
+    return cls is not None and section not in cls.unused_sections
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -82,7 +91,8 @@ def without_effect(cfg: dict, device: torch.device) -> list[str]:
             "the run computes, and is recorded, as fp32"
         )
     stu = cfg.get("stu") or {}
-    if cfg["method"] == "stu_gan" and stu.get("update_every", 0) >= t["iterations"]:
+    explores = uses_section(cfg["method"], "stu") and stu.get("explore", True)
+    if explores and stu.get("update_every", 0) >= t["iterations"]:
         notes.append(
             f"stu.update_every ({stu['update_every']}) >= train.iterations ({t['iterations']}): "
             "STU-GAN never explores; its sparse mask stays the initial one"

@@ -77,9 +77,14 @@ def test_relative_reduction_draws_r_with_its_sign(tables):
     axes = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title().split(":")[0] for ax in axes] == [
         "Self-Sparse GAN vs WGAN-GP",
-        "ssgan_sigmoid vs WGAN-GP",
+        "Self-Sparse GAN · sigmoid vs WGAN-GP",  # a variant under its method's name
         "STU-GAN vs WGAN-GP",
     ]
+    # intervals from MIN_N pairs on: MNIST (3 pairs) a hollow mean, Fashion-MNIST (8) and
+    # CIFAR-10 (5) with their t intervals
+    assert [c.has_yerr for c in axes[0].containers] == [False, True, True]
+    diamonds = [l for l in axes[0].lines if l.get_marker() == "D"]
+    assert [l.get_markerfacecolor() == "white" for l in diamonds] == [True, False, False]
     dots = np.concatenate(
         [c.get_offsets()[:, 1] for c in axes[0].collections if isinstance(c, PathCollection)]
     )
@@ -105,13 +110,15 @@ def test_fid_per_dataset_draws_every_usable_fid(tables):
         v for m in ("wgan_gp", "ssgan", "ssgan_sigmoid") for v in FID["fashion_mnist", m].values()
     )
     assert dots == pytest.approx(expected)
-    assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == [
-        "WGAN-GP",
-        "Self-Sparse GAN",
-        "ssgan_sigmoid",
-    ]
+    names = [" ".join(t.get_text().split("\n")[:-1]) for t in ax.get_xticklabels()]
+    assert names == ["WGAN-GP", "Self-Sparse GAN", "Self-Sparse GAN · sigmoid"]  # wrapped
     cifar = next(a for a in fig.axes if a.get_title() == "CIFAR-10")
     assert "(n=5)" in cifar.get_xticklabels()[0].get_text()  # seed 5: another FID protocol
+    # the t interval only from MIN_N seeds on: none on MNIST (4, 3 and 1 runs), all on F-MNIST
+    mnist = next(a for a in fig.axes if a.get_title() == "MNIST")
+    assert [c.has_yerr for c in mnist.containers] == [False, False, False]
+    assert [c.has_yerr for c in ax.containers] == [True, True, True]
+    assert all(ax.get_ylim()[0] < v < ax.get_ylim()[1] for v in expected)
     plt.close(fig)
 
 
@@ -140,9 +147,13 @@ def test_probe_figures_draw_the_mean_over_seeds(tables):
 def test_sparsity_figure_draws_dead_gates_per_sastm_layer(tables, full):
     fig = probe_plots.sparsity_over_training(tables, None)
     for what, value in (("dead channel gates", 0.25), ("dead spatial gates", 0.125)):
-        ax = next(a for a in fig.axes if a.get_title() == f"Fashion-MNIST · {what}")
+        ax = next(a for a in fig.axes if a.get_title().startswith(f"Fashion-MNIST · {what}\n"))
         assert [l.get_ydata()[-1] for l in ax.lines] == pytest.approx([value] * len(ax.lines))
         assert len(ax.lines) >= 1
+    # one y label per row; MNIST's probes predate the dead-gate columns: said, not drawn empty
+    labels = [a.get_ylabel() for a in fig.axes if a.get_title().startswith("Fashion-MNIST")]
+    assert labels == ["fraction", "", "", "", ""]
+    assert "not recorded by these runs" in texts(fig)
     plt.close(fig)
 
 
@@ -158,7 +169,10 @@ def test_fid_over_training_and_samples(tables, full):
     fig = plots.samples(tables, None, full)
     t = texts(fig)
     assert "MNIST · Self-Sparse GAN\nseed 0, iteration 200" in t
-    assert "MNIST · ssgan_sigmoid" in t and "no run" in t
+    # per dataset only the methods it runs: no "no run" panels, the variant under its name
+    assert "Fashion-MNIST · Self-Sparse GAN · sigmoid" in t and "no run" not in t
+    assert "MNIST · Self-Sparse GAN · sigmoid" not in t.replace("Fashion-MNIST", "")
+    assert sum(bool(ax.images) for ax in fig.axes) == 3 + 3 + 2
     plt.close(fig)
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ssgan import io, plugins
 from ssgan.analysis import claims as C
-from ssgan.analysis import paper_table
+from ssgan.analysis import paper_table, published_table
 from ssgan.analysis import runs as R
 from ssgan.analysis import tables as T
 from ssgan.analysis.bn_modes import bn_mode_table
@@ -29,6 +29,8 @@ TABLES = (
     "leaderboard.csv",
     "paper_table.md",
     "paper_table.tex",
+    "published.csv",
+    "published.md",
     "claims.csv",
     "fid_bn_modes.csv",
     *(f"{name}.csv" for name in R.PROBES),
@@ -100,6 +102,7 @@ def aggregate(
             df["note"] = [PIPELINE_CHECK + (f"; {n}" if n else "") for n in df["note"].fillna("")]
         md = f"**{PIPELINE_CHECK}.**\n\n" + md
         tex = f"% {PIPELINE_CHECK}\n" + tex
+    pub = published_table.published_table(results, runs, red)
     frames = {
         "runs": runs.drop(columns=["recipe"]),  # compared by fid_pairs, not a table column
         "runs_outside_config": outside.drop(columns=["recipe"]),
@@ -108,12 +111,14 @@ def aggregate(
         "leaderboard": T.leaderboard(runs, red),
         "claims": claims,
         "fid_bn_modes": bn_mode_table(runs),
+        "published": pub,
         **probes,
     }
     for name, df in frames.items():
         write_csv(df, out / f"{name}.csv")
     io.write_text(out / "paper_table.md", md)
     io.write_text(out / "paper_table.tex", tex)
+    io.write_text(out / "published.md", published_table.published_markdown(pub))
     return frames
 
 

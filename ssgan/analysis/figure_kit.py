@@ -4,6 +4,7 @@ colors, the "no data" message, mean ± std bands and saving as PNG and PDF."""
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -48,6 +49,11 @@ def natural(names) -> list[str]:
         set(map(str, names)),
         key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)],
     )
+
+
+def wrap(label: str, width: int = 14) -> str:
+    """A long tick label over several lines (at spaces), so neighbours do not overlap."""
+    return textwrap.fill(str(label), width, break_long_words=False) if len(label) > width else label
 
 
 def grid(nrows: int, ncols: int, title: str, sharey=False, panel=PANEL):

@@ -28,6 +28,7 @@ from ssgan.analysis.figure_kit import (  # noqa: E402
     mean_band,
     no_data,
     save,
+    wrap,
 )
 from ssgan.analysis.probe_plots import (  # noqa: E402
     layer_grid,
@@ -44,6 +45,7 @@ from ssgan.analysis.runs import (  # noqa: E402
     dataset_order,
     method_name,
     method_order,
+    remember_variants,
     usable,
 )
 from ssgan.analysis.spectrum_plots import (  # noqa: E402
@@ -85,10 +87,12 @@ def fid_per_dataset(t: dict, out: Path | None):
     ok = runs[usable(runs)] if len(runs) else runs
     datasets = dataset_order(runs["dataset"])
     ncols = min(4, max(len(datasets), 1))
+    most = max([runs.loc[runs["dataset"] == d, "method"].nunique() for d in datasets] + [1])
     fig, axes = grid(
         math.ceil(len(datasets) / ncols),
         ncols,
         "FID per dataset: one dot per seed, mean with 95% CI",
+        panel=(max(3.4, 0.8 * most + 1.0), 3.2 if most > 3 else 2.7),
     )
     methods = method_order(runs["method"], t["order"])
     for ax, d in zip(axes.flat, datasets):
@@ -104,14 +108,31 @@ def fid_per_dataset(t: dict, out: Path | None):
                 lw=0,
             )
             if len(v):
-                lo, hi = stats.t_ci(v)
+                # the interval only from MIN_N seeds on: over 2 or 3 it is wide enough to set
+                # the axis and says nothing (the tables give it); below, the mean alone, hollow
+                lo, hi = stats.t_ci(v) if len(v) >= stats.MIN_N else (np.nan, np.nan)
                 err = None if not np.isfinite(lo) else [[v.mean() - lo], [hi - v.mean()]]
+                face = color(m) if err is not None else "white"
                 ax.errorbar(
-                    i + 0.14, v.mean(), yerr=err, fmt="D", ms=6, color=color(m), capsize=4, lw=1.8
+                    i + 0.14,
+                    v.mean(),
+                    yerr=err,
+                    fmt="D",
+                    ms=6,
+                    color=color(m),
+                    mfc=face,
+                    capsize=4,
+                    lw=1.8,
                 )
         counts = [int(((ok["dataset"] == d) & (ok["method"] == m)).sum()) for m in ms]
+        many = len(ms) > 3
         ax.set_xticks(
-            range(len(ms)), [f"{method_name(m)}\n(n={n})" for m, n in zip(ms, counts)], fontsize=8
+            range(len(ms)),
+            [f"{wrap(method_name(m))}\n(n={n})" for m, n in zip(ms, counts)],
+            fontsize=8,
+            rotation=30 if many else 0,
+            ha="right" if many else "center",
+            rotation_mode="anchor",
         )
         ax.set_xlim(-0.6, len(ms) - 0.4)
         ax.grid(axis="x", visible=False)
@@ -128,7 +149,8 @@ def fid_per_dataset(t: dict, out: Path | None):
         no_data(axes[0, 0], "no runs")
     extra = [
         plt.Line2D([], [], marker="o", ls="", color="0.4", alpha=0.6, label="seed"),
-        plt.Line2D([], [], marker="D", color="0.4", label="mean ± 95% CI (t)"),
+        plt.Line2D([], [], marker="D", color="0.4", label=f"mean ± 95% CI (t), n ≥ {stats.MIN_N}"),
+        plt.Line2D([], [], marker="D", ls="", color="0.4", mfc="white", label="mean (n < 5)"),
     ]
     legend(fig, methods, extra)
     return save(fig, out, "fid_per_dataset")
@@ -171,7 +193,7 @@ def relative_reduction(t: dict, out: Path | None):
         sub, p = red[red["comparison"] == comp], pts[pts["comparison"] == comp]
         B, T = method_name(sub["baseline"].iloc[0]), method_name(sub["treatment"].iloc[0])
         c = color(sub["treatment"].iloc[0])
-        ax.set_title(f"{T} vs {B}: r = 1 − FID({T}) / FID({B})", fontsize=10)
+        ax.set_title(wrap(f"{T} vs {B}: r = 1 − FID({T}) / FID({B})", 64), fontsize=10)
         if sub["baseline"].iloc[0] == BASELINE and sub["treatment"].iloc[0] == TREATMENT:
             band = ax.axhspan(
                 100 * lo,
@@ -186,9 +208,14 @@ def relative_reduction(t: dict, out: Path | None):
             ax.scatter(
                 x - 0.12 + np.linspace(-0.07, 0.07, len(g)), g["y"], s=22, color=c, alpha=0.5, lw=0
             )
+        n_of = dict(enumerate(sub["n_pairs"]))
         for m in p[p["kind"] == "mean"].itertuples():
-            err = None if not np.isfinite(m.lo) else [[m.y - m.lo], [m.hi - m.y]]
-            ax.errorbar(m.x + 0.14, m.y, yerr=err, fmt="D", ms=7, color=c, capsize=4, lw=1.8)
+            shown = np.isfinite(m.lo) and n_of.get(m.x, 0) >= stats.MIN_N  # as fid_per_dataset
+            err = [[m.y - m.lo], [m.hi - m.y]] if shown else None
+            face = c if shown else "white"
+            ax.errorbar(
+                m.x + 0.14, m.y, yerr=err, fmt="D", ms=7, color=c, mfc=face, capsize=4, lw=1.8
+            )
         for x, r in enumerate(sub.itertuples()):
             if not r.n_pairs:
                 ax.text(
@@ -214,9 +241,12 @@ def relative_reduction(t: dict, out: Path | None):
     extra = [band] if band is not None else []
     extra += [
         plt.Line2D([], [], marker="o", ls="", color="0.4", alpha=0.5, label="seed pair"),
-        plt.Line2D([], [], marker="D", color="0.4", label="mean ± 95% t interval"),
+        plt.Line2D(
+            [], [], marker="D", color="0.4", label=f"mean ± 95% t interval, n ≥ {stats.MIN_N}"
+        ),
+        plt.Line2D([], [], marker="D", ls="", color="0.4", mfc="white", label="mean (n < 5)"),
     ]
-    fig.legend(handles=extra, loc="outside lower center", ncols=3, frameon=False, fontsize=9)
+    fig.legend(handles=extra, loc="outside lower center", ncols=2, frameon=False, fontsize=9)
     return save(fig, out, "relative_reduction")
 
 
@@ -289,6 +319,7 @@ def read_tables(tables: Path) -> dict:
         for c in ("dataset", "method", "layer", "stage", "status"):
             if t[n].empty and c not in t[n]:
                 t[n][c] = pd.Series(dtype=str)
+    remember_variants(t["runs"])  # a variant is drawn under its method's name
     return t
 
 

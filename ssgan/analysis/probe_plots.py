@@ -83,12 +83,12 @@ def sparsity_over_training(t, out):
     """Rows = datasets, columns = channel / spatial / output exact-zero fraction and the dead
     channel / spatial gates (coefficient 0 for the whole probe batch); one line per SASTM layer."""
     df, runs = t["sparsity"], t["runs"]
-    cols = [
-        ("channel_zero_frac", "channel coefficients a"),
-        ("spatial_zero_frac", "spatial coefficients s"),
-        ("output_zero_frac", "SASTM output Y"),
-        ("channel_dead_frac", "dead channel gates"),
-        ("spatial_dead_frac", "dead spatial gates"),
+    cols = [  # (column, title: what, and what the fraction counts)
+        ("channel_zero_frac", "channel coefficients a\nexactly zero"),
+        ("spatial_zero_frac", "spatial coefficients s\nexactly zero"),
+        ("output_zero_frac", "SASTM output Y\nexactly zero"),
+        ("channel_dead_frac", "dead channel gates\n(0 for every sample)"),
+        ("spatial_dead_frac", "dead spatial gates\n(0 for every sample)"),
     ]
     datasets = dataset_order(runs["dataset"])
     if df.empty:
@@ -115,16 +115,20 @@ def sparsity_over_training(t, out):
                 ax.axis("off")
             continue
         for ax, (col, what) in zip(row, cols):
+            if col not in sub or pd.to_numeric(sub[col], errors="coerce").isna().all():
+                ax.set_title(f"{dataset_name(d)} · {what}", fontsize=9)
+                no_data(ax, "not recorded by these runs")  # older probes: no dead-gate columns
+                continue
             for k, m in enumerate(method_order(sub["method"], t["order"])):
                 for layer in natural(sub["layer"]):
                     g = sub[(sub["method"] == m) & (sub["layer"] == layer)]
                     mean_band(ax, g, "iteration", col, pal[layer], ls=styles[k % len(styles)])
-            ax.set_title(f"{dataset_name(d)} · {what}", fontsize=10)
+            ax.set_title(f"{dataset_name(d)} · {what}", fontsize=9)
             ax.set_xlabel("generator iteration")
-            ax.set_ylabel("fraction exactly zero" if ax is row[0] else "")
-            if col.endswith("dead_frac"):
-                ax.set_ylabel("fraction of gates, dead for every sample")
-            ax.yaxis.set_tick_params(labelleft=True)
+            # one y label per row (the titles say what each panel counts): long labels on
+            # every panel ran into the neighbouring panels' tick labels
+            ax.set_ylabel("fraction" if ax is row[0] else "")
+            ax.yaxis.set_tick_params(labelleft=ax is row[0])
     if not datasets:
         no_data(axes[0, 0], "no runs")
     handles = [plt.Line2D([], [], color=c, lw=2.5, label=layer) for layer, c in pal.items()]
@@ -197,12 +201,17 @@ def pick_sample(runs: pd.DataFrame, results: Path, d: str, m: str):
 def samples(t, out, results: Path):
     runs = t["runs"]
     datasets = dataset_order(runs["dataset"])
-    methods = method_order(runs["method"], t["order"])
+    per = {d: method_order(runs.loc[runs["dataset"] == d, "method"], t["order"]) for d in datasets}
     fig, axes = grid(
-        len(datasets), len(methods), "Samples (last grid of the lowest seed)", panel=(3.2, 3.5)
+        len(datasets),
+        max([len(ms) for ms in per.values()] + [1]),
+        "Samples (last grid of the lowest seed)",
+        panel=(3.2, 3.5),
     )
-    for row, d in zip(axes, datasets):
-        for ax, m in zip(row, methods):
+    for row, d in zip(axes, datasets):  # per dataset only the methods it runs; the rest blank
+        for ax in row[len(per[d]) :]:
+            ax.axis("off")
+        for ax, m in zip(row, per[d]):
             run, png = pick_sample(runs, results, d, m)
             label = f"{dataset_name(d)} · {method_name(m)}"
             if png is None:

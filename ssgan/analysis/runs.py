@@ -83,6 +83,9 @@ RUN_COLUMNS = [
     "kid_std",
     *COLLAPSE_COLUMNS,
     "fid_iteration",
+    "fid_generator",  # the weights evaluated: final | ema (fid.generator)
+    "fid_best",  # secondary: the lowest FID of fid_curve.csv and fid.json (verdicts: fid)
+    "fid_best_iteration",
     "n_fake",
     "n_real",
     "split",
@@ -116,6 +119,7 @@ INT_COLUMNS = [
     "diverged_at",
     "attempts",
     "fid_iteration",
+    "fid_best_iteration",
     "classes_covered",
     "manifold_n",
     "manifold_seed",
@@ -178,13 +182,44 @@ def dataset_name(label: str) -> str:
     return DATASET_NAMES.get(norm_key(label), str(label))
 
 
+# A suite's variant labels (``ssgan_sigmoid: {method: ssgan, ...}``) -> their registered method,
+# learnt from the runs tables read (remember_variants), so figures and tables name a variant by
+# its method: "Self-Sparse GAN · sigmoid".
+VARIANT_KINDS: dict[str, str] = {}
+
+
+def remember_variants(runs: pd.DataFrame) -> None:
+    """Record the label -> registered method of every variant in a runs table."""
+    if "method_kind" not in runs:
+        return
+    for label, kind in zip(runs["method"], runs["method_kind"]):
+        if isinstance(kind, str) and kind and kind != label:
+            VARIANT_KINDS[str(label)] = kind
+
+
+def _variant_suffix(label: str, kind: str) -> str:
+    """What a variant label adds to its method's name: 'ssgan_sigmoid' of ssgan -> 'sigmoid',
+    'stu_g005' of stu_sngan -> 'g005' (the common leading words dropped)."""
+    words, known = label.split("_"), kind.split("_")
+    i = 0
+    while i < len(words) - 1 and i < len(known) and words[i] == known[i]:
+        i += 1
+    return " ".join(words[i:])
+
+
 def method_name(method: str) -> str:
     """Display name: METHOD_NAMES, else the registered method's ``display_name`` (a plugin's),
-    else the label as it is."""
+    else a variant's method name with what its label adds, else the label as it is."""
     from ssgan.methods import METHODS
 
     registered = METHODS.get(method)
-    return METHOD_NAMES.get(method) or getattr(registered, "display_name", None) or str(method)
+    own = METHOD_NAMES.get(method) or getattr(registered, "display_name", None)
+    if own:
+        return own
+    kind = VARIANT_KINDS.get(str(method))
+    if kind and kind != method:
+        return f"{method_name(kind)} · {_variant_suffix(str(method), kind)}"
+    return str(method)
 
 
 def dataset_order(labels) -> list[str]:
@@ -325,6 +360,7 @@ def run_row(run_dir: Path, results: Path) -> dict:
             kid_mean=num(fid.get("kid_mean")),
             kid_std=num(fid.get("kid_std")),
             fid_iteration=fid.get("iteration"),
+            fid_generator=fid.get("generator", "final"),
             n_fake=fid.get("n_fake"),
             n_real=fid.get("n_real"),
             split=fid.get("split"),
@@ -335,6 +371,7 @@ def run_row(run_dir: Path, results: Path) -> dict:
             **{c: num(fid.get(c)) for c in COLLAPSE_COLUMNS},
         )
         row["resolution"] = fid.get("resolution", row["resolution"])
+        row["fid_best"], row["fid_best_iteration"] = best_fid(run_dir, row)
         if fid.get("reason"):
             notes.append(f"fid: {fid['reason']}")
         why = stale_fid(run_dir, run or {}, fid, row)
@@ -346,6 +383,22 @@ def run_row(run_dir: Path, results: Path) -> dict:
         notes.append(INERT_NOTE)
     row["note"] = "; ".join(notes)
     return row
+
+
+def best_fid(run_dir: Path, row: dict) -> tuple[float, int | None]:
+    """(FID, iteration) of the best evaluated generator: the lowest of fid_curve.csv's rows
+    and the final FID. A secondary column, as the seed papers report it: choosing the best of
+    several evaluations by the FID itself is biased low, so verdicts use the final FID."""
+    best = (row["fid"], row["fid_iteration"])
+    curve = run_dir / "fid_curve.csv"
+    if curve.is_file() and curve.stat().st_size:
+        df = pd.read_csv(curve)
+        df = df[pd.to_numeric(df["fid"], errors="coerce").notna()]
+        if len(df):
+            low = df.loc[df["fid"].astype(float).idxmin()]
+            if not math.isfinite(best[0]) or float(low["fid"]) < best[0]:
+                best = (float(low["fid"]), int(low["iteration"]))
+    return best if math.isfinite(best[0]) else (math.nan, None)
 
 
 def _probe_rows(run_dir: Path) -> pd.DataFrame:
@@ -418,6 +471,7 @@ def runs_table(results: Path) -> pd.DataFrame:
     df["recipe"] = [r.get("recipe") for r in rows]  # not in runs.csv: fid_pairs compares it
     for c in INT_COLUMNS:  # nullable integers: 200, not 200.0, and blank when absent
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
+    remember_variants(df)
     return sort_runs(one_protocol(df))
 
 

@@ -329,6 +329,11 @@ def log_ratio_sd(pairs, comp, datasets) -> list[float]:
 
 # ---------------------------------------------------------------- leaderboard
 
+# Beside the ranking, never in it: the best FID over training (biased low, ssgan/analysis/
+# runs.py best_fid) and the share of all of G's and D's parameters that train (STU-GAN).
+SECONDARY = ("fid_best", "density_g_all", "density_d_all")
+
+
 LEADER_COLUMNS = [
     "dataset",
     "dataset_name",
@@ -353,7 +358,18 @@ LEADER_COLUMNS = [
     "protocol_id",
     *[f"{c}_mean" for c in COLLAPSE_MEASURES],
     "manifold_setting",
+    *[f"{c}_mean" for c in SECONDARY],
 ]
+
+
+def _means(sub: pd.DataFrame, columns) -> dict:
+    """``<column>_mean`` over the rows that have a value (NaN when none has, or no column:
+    a runs table written before it)."""
+    out = {}
+    for c in columns:
+        values = pd.to_numeric(sub.get(c, pd.Series(dtype=float)), errors="coerce").dropna()
+        out[f"{c}_mean"] = float(values.mean()) if len(values) else math.nan
+    return out
 
 
 def _manifold_setting(sub: pd.DataFrame) -> pd.Series:
@@ -424,6 +440,7 @@ def leaderboard(runs, red) -> pd.DataFrame:
                     verdict=r.get("verdict"),
                     **collapse_means(sub[sub["method"] == m]),
                     manifold_setting=main,
+                    **_means(sub[sub["method"] == m], SECONDARY),
                 )
             )
     lb = pd.DataFrame(rows, columns=LEADER_COLUMNS)

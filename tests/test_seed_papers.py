@@ -231,3 +231,18 @@ def test_seed_paper_configs_resolve_to_their_recipes(name, trainings, methods):
         )
     if name == "peers.yaml":
         assert (t["iterations"], t["lr"], t["lr_decay"], t["beta1"]) == (100000, 2e-4, "linear", 0)
+
+
+def test_stu_figure_labels_give_the_density_as_it_is():
+    from ssgan.analysis import stu_plots
+    from ssgan.analysis.runs import method_name
+
+    runs = pd.DataFrame(
+        {
+            "method": ["stu_g01", "stu_g01", "sn_gan"],
+            "density_g_all": [0.50, 0.52, None],
+            "density_d_all": [0.6, 0.6, None],
+        }
+    )
+    labels = stu_plots.overall_density_labels(runs, ["stu_g01", "sn_gan"])
+    assert labels == {"stu_g01": f"{method_name('stu_g01')}: G 51.0%, D 60.0% of all parameters"}

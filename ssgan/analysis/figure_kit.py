@@ -94,8 +94,13 @@ def no_data(ax, message: str) -> None:
     ax.grid(False)
 
 
-def legend(fig, methods, extra=()) -> None:
-    handles = [plt.Line2D([], [], color=color(m), lw=2.5, label=method_name(m)) for m in methods]
+def legend(fig, methods, extra=(), labels=None) -> None:
+    """One handle per method (its colour, its display name or ``labels[m]``) and ``extra``."""
+    labels = labels or {}
+    handles = [
+        plt.Line2D([], [], color=color(m), lw=2.5, label=labels.get(m) or method_name(m))
+        for m in methods
+    ]
     handles += list(extra)
     if handles:
         fig.legend(

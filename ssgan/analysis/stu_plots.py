@@ -20,7 +20,12 @@ from ssgan.analysis.figure_kit import (  # noqa: E402
     no_data,
     save,
 )
-from ssgan.analysis.runs import dataset_name, dataset_order, method_order  # noqa: E402
+from ssgan.analysis.runs import (  # noqa: E402
+    dataset_name,
+    dataset_order,
+    method_name,
+    method_order,
+)
 
 NETWORKS = {"G": "generator", "D": "critic"}
 
@@ -37,6 +42,22 @@ def network_totals(df: pd.DataFrame) -> pd.DataFrame:
         death_rate=("death_rate", "first"),
     )
     return g.assign(density=g["active"] / g["weights"], itop_rate=g["ever"] / g["weights"])
+
+
+def overall_density_labels(runs: pd.DataFrame, methods) -> dict[str, str]:
+    """Method -> its name with the density as it is: the share of *all* of G's and D's
+    parameters that train (runs.csv density_g_all / density_d_all, mean over runs), beside the
+    masked layers' density the bars show (the DCGAN's dense linear layer is ~45% of G)."""
+    out = {}
+    for m in methods:
+        sub = runs[runs["method"] == m]
+        g, d = (pd.to_numeric(sub.get(c), errors="coerce").mean() for c in DENSITY_ALL)
+        if np.isfinite(g) and np.isfinite(d):
+            out[m] = f"{method_name(m)}: G {100 * g:.1f}%, D {100 * d:.1f}% of all parameters"
+    return out
+
+
+DENSITY_ALL = ("density_g_all", "density_d_all")
 
 
 def stu_density_per_layer(t: dict, out):
@@ -74,7 +95,7 @@ def stu_density_per_layer(t: dict, out):
             ax.set_ylim(0, 1.05)
             ax.set_title(f"{dataset_name(d)} · {NETWORKS[net]}", fontsize=10)
             ax.set_ylabel("fraction of the layer's weights" if ax is row[0] else "")
-    legend(fig, methods)
+    legend(fig, methods, labels=overall_density_labels(t["runs"], methods))
     return save(fig, out, name)
 
 

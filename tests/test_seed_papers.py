@@ -161,9 +161,18 @@ def test_published_table_puts_ours_beside_theirs(tmp_path):
     assert row["ours_like_for_like"] == pytest.approx(
         sum(f - 1 - s for s, f in enumerate(fids)) / 5
     )
-    assert "best over training" in row["difference"] and "one training run" in row["difference"]
+    assert row["difference"].split("; ")[1:] == [
+        "ours uses 500 samples, theirs 50000",
+        "theirs evaluates G's moving average, ours fid.generator final",
+        "theirs is one training run, ours the mean of 5",
+        "ours trains 200 generator iterations, theirs 50000",
+    ]
+    assert row["difference"].startswith("theirs is the best over training")
     dense = pub[(pub["method"] == "sn_gan")]
     assert set(dense["paper"]) == {"liu2022_stu", "mimicry"}  # both publish a ResNet SN-GAN
+    mim = dense[dense["paper"] == "mimicry"].iloc[0]
+    assert (mim["published"], mim["ours_like_for_like"]) == (16.77, mim["ours_mean"])  # final
+    assert "theirs evaluates" not in mim["difference"]  # G itself, as ours
     assert "qian2021" not in set(pub["paper"])  # no Self-Sparse GAN comparison here
     md = (root / "tables" / "published.md").read_text()
     assert "18.46" in md and "Mimicry" in md and "| CIFAR-10 |" in md

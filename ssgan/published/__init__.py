@@ -11,7 +11,9 @@ A file holds ``paper``, ``source`` and ``entries``; an entry is one published nu
 - either ``fid`` (with ``selection``: ``best`` over training or ``final`` iterate) or
   ``reduction`` ``[low, high]`` (a range of relative FID decreases across datasets, with
   ``baseline`` and ``treatment`` the registered methods of the comparison);
-- ``protocol``: how the paper measured it, in words (printed beside our protocol).
+- ``protocol``: how the paper measured it, in words (printed beside our protocol);
+- optionally what of it the table compares with ours: ``n_fake``, ``generator`` (``final`` |
+  ``ema``), ``runs`` (training runs behind the number), ``iterations`` (generator iterations).
 
 Add a paper with one file here; nothing else changes. SR-GAN (Liu et al. 2019) has no file:
 its published IS/FID tables could not be recovered (docs/assumptions.md).
@@ -47,6 +49,11 @@ def _check(name: str, paper: dict) -> dict:
             raise PublishedError(f"{where}: 'selection' must be one of {SELECTIONS}")
         if "reduction" in e and not ({"baseline", "treatment"} <= set(e)):
             raise PublishedError(f"{where}: a reduction names its 'baseline' and 'treatment'")
+        if e.get("generator", "final") not in ("final", "ema"):
+            raise PublishedError(f"{where}: 'generator' must be final or ema")
+        for key in ("n_fake", "runs", "iterations"):
+            if key in e and (not isinstance(e[key], int) or e[key] < 1):
+                raise PublishedError(f"{where}: '{key}' must be a positive integer")
     return paper
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -161,6 +162,12 @@ def tiny_suite(
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(suite))
     return path
+
+
+def job_counts(stdout: str) -> dict:
+    """The 'Job stats' table of a snakemake (dry) run: rule -> jobs."""
+    table = stdout.split("Job stats:")[1].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 def snakemake(

@@ -8,7 +8,7 @@ import yaml
 
 from ssgan import config as C
 from ssgan.cli import main
-from tests.conftest import TINY, snakemake
+from tests.conftest import TINY, job_counts, snakemake
 
 SUITE = {
     "methods": {
@@ -107,11 +107,6 @@ def test_train_records_label_and_registered_method(tmp_path):
     # the sigmoid gate never gives exact zeros: the variant really ran
     rows = (out / "probe_sparsity.csv").read_text().splitlines()[1:]
     assert rows and all(float(r.split(",")[2]) == 0.0 for r in rows)
-
-
-def job_counts(stdout: str) -> dict:
-    table = stdout.split("Job stats:")[1].split("\n\n")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 def test_dry_run_ablation_grid(tmp_path):

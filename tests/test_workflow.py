@@ -11,14 +11,8 @@ import pytest
 
 from ssgan.analysis.aggregate import TABLES
 from ssgan.analysis.plots import FIGURES, FORMATS
-from tests.conftest import snakemake, tiny_suite
+from tests.conftest import job_counts, snakemake, tiny_suite
 from tests.slurm_cluster import slurm_cluster_fixture
-
-
-def job_counts(stdout: str) -> dict:
-    """The 'Job stats' table of a snakemake (dry) run."""
-    table = stdout.split("Job stats:")[1].split("\n\n")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 def read_csv(path: Path) -> list[dict]:

@@ -584,7 +584,7 @@ def test_help_lists_datasets_methods_and_override_sections(capsys):
         text = capsys.readouterr().out
         assert "datasets: celeba_hq, cifar10, fashion_mnist, image_folder" in text
         assert (
-            "methods: sn_gan, sr_gan, ssgan, stu_gan, wgan_gp" in text
+            "methods: sn_gan, sr_gan, ssgan, stu_gan, stu_sngan, wgan_gp" in text
             and "train.*, log.*, probe.*, fid.*" in text
         )
 

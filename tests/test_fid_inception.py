@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -380,6 +381,8 @@ def test_fid_of_the_moving_average_is_its_own_protocol(tiny_run, tmp_path, fid_c
     rec["config"]["train"]["ema_decay"] = 0.9
     io.write_json(run / "run.json", rec)
     shutil.copy(run / "snapshots" / "generator_00000001.pt", run / "generator_ema.pt")
+    history = run / "fid_history.jsonl"
+    before = len(history.read_text().splitlines()) if history.is_file() else 0
     assert main(fid_args(run, fid_cache, fid_weights)) == 0
     final = io.read_json(run / "fid.json")
     assert main(fid_args(run, fid_cache, fid_weights, "fid.generator=ema")) == 0
@@ -392,5 +395,6 @@ def test_fid_of_the_moving_average_is_its_own_protocol(tiny_run, tmp_path, fid_c
     # the EMA's weights are the snapshot's: the same FID as that snapshot's evaluation
     assert main(fid_args(run, fid_cache, fid_weights, "--checkpoint", "1")) == 0
     assert ema["fid"] == io.read_json(run / "fid_00000001.json")["fid"]
-    history = (run / "fid_history.jsonl").read_text().splitlines()
-    assert len(history) == 3  # the final generator's record survives there
+    lines = history.read_text().splitlines()
+    assert len(lines) == before + 3  # the final generator's record survives there
+    assert json.loads(lines[before])["record"]["generator"] == "final"

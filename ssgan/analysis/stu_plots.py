@@ -95,7 +95,11 @@ def stu_density_per_layer(t: dict, out):
             ax.set_ylim(0, 1.05)
             ax.set_title(f"{dataset_name(d)} · {NETWORKS[net]}", fontsize=10)
             ax.set_ylabel("fraction of the layer's weights" if ax is row[0] else "")
-    legend(fig, methods, labels=overall_density_labels(t["runs"], methods))
+    runs = t.get(
+        "runs"
+    )  # the tables as read by plots.read_tables; a caller may pass stu_masks only
+    labels = overall_density_labels(runs, methods) if runs is not None else {}
+    legend(fig, methods, labels=labels)
     return save(fig, out, name)
 
 

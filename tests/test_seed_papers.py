@@ -184,7 +184,8 @@ def test_published_table_puts_ours_beside_theirs(tmp_path):
 
 def test_published_table_of_the_paper_range_and_of_nothing(tmp_path):
     root = write_fid_grid(tmp_path / "a", {"mnist": 0.10}, 5)
-    pub = aggregate(root, n_boot=200)["published"]
+    pub = aggregate(root, n_boot=200, suite={"pipeline_check": True})["published"]
+    assert (root / "tables" / "published.md").read_text().startswith("**pipeline check")
     assert list(pub["paper"]) == ["qian2021"] and pub.iloc[0]["published"] == "4.76%-21.84%"
     assert pub.iloc[0]["ours_mean"] == pytest.approx(0.10, abs=0.01)
     empty = published_table.published_table(root, runs_table(root).iloc[0:0], pd.DataFrame())

@@ -118,7 +118,10 @@ def aggregate(
         write_csv(df, out / f"{name}.csv")
     io.write_text(out / "paper_table.md", md)
     io.write_text(out / "paper_table.tex", tex)
-    io.write_text(out / "published.md", published_table.published_markdown(pub))
+    pub_md = published_table.published_markdown(pub)
+    if suite and suite.get("pipeline_check"):
+        pub_md = f"**{PIPELINE_CHECK}.**\n\n" + pub_md
+    io.write_text(out / "published.md", pub_md)
     return frames
 
 

@@ -152,8 +152,12 @@ def _reduction_rows(paper: str, entry: dict, red: pd.DataFrame, kinds: dict) -> 
                 ours_best_mean=math.nan,
                 ours_like_for_like=r.r_mean,
                 published_protocol=entry["protocol"],
-                our_protocol=f"paired seeds, final-iterate FID; 95% CI "
-                f"[{100 * r.r_t_ci_low:.2f}%, {100 * r.r_t_ci_high:.2f}%]",
+                our_protocol="paired seeds, final-iterate FID; 95% CI "
+                + (
+                    f"[{100 * r.r_t_ci_low:.2f}%, {100 * r.r_t_ci_high:.2f}%]"
+                    if math.isfinite(r.r_t_ci_low)
+                    else "undefined (fewer than 2 pairs)"
+                ),
                 difference="theirs is one run per dataset and a range over seven datasets; "
                 "ours is per dataset, with its interval",
             )

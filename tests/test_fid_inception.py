@@ -390,6 +390,12 @@ def test_fid_of_the_moving_average_is_its_own_protocol(tiny_run, tmp_path, fid_c
     assert (final["generator"], ema["generator"]) == ("final", "ema")
     assert ema["generator_sha256"] == io.sha256_file(run / "generator_ema.pt")
     assert ema["fid"] != final["fid"] and ema["protocol_id"] != final["protocol_id"]
+    from ssgan.analysis.runs import fid_staleness
+
+    assert fid_staleness(run) == ""  # checked against the file it evaluated, not generator.pt
+    shutil.copy(run / "generator.pt", run / "generator_ema.pt")  # the average changed since
+    assert fid_staleness(run) == "for another generator_ema.pt"
+    shutil.copy(run / "snapshots" / "generator_00000001.pt", run / "generator_ema.pt")
     # the final generator's id is the one records had before the field existed
     assert final["protocol_id"] == protocol_id({k: v for k, v in final.items() if k != "generator"})
     # the EMA's weights are the snapshot's: the same FID as that snapshot's evaluation

@@ -19,6 +19,7 @@ from ssgan.config.identity import recipe, recipe_differences
 from ssgan.errors import ConfigError
 from ssgan.methods.sparse_masks import MASK_COLUMNS
 from ssgan.metrics.evaluate import protocol_id
+from ssgan.training.runs import generator_path
 
 BASELINE, TREATMENT = "wgan_gp", "ssgan"  # the paper's comparison
 # A Self-Sparse GAN run whose SASTM output (Y, probe_sparsity.csv output_zero_frac) never has
@@ -434,10 +435,11 @@ def stale_fid(run_dir: Path, run: dict, fid: dict, row: dict) -> str:
         return f"for iteration {row['fid_iteration']}, run ended at {row['iteration']}"
     if fid.get("run_config_hash") and fid["run_config_hash"] != run.get("config_hash"):
         return "for another config of the run"
-    generator = run_dir / "generator.pt"
+    # the file it evaluated: G, or its moving average with fid.generator ema
+    generator = generator_path(run_dir, None, ema=fid.get("generator") == "ema")
     if fid.get("generator_sha256") and generator.is_file():
         if io.sha256_file(generator) != fid["generator_sha256"]:
-            return "for another generator.pt"
+            return f"for another {generator.name}"
     return ""
 
 

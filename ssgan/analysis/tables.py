@@ -392,8 +392,7 @@ def collapse_means(sub: pd.DataFrame) -> dict:
     out = {}
     for c in COLLAPSE_MEASURES:
         rows = sub if c in ("classes_covered", "class_kl") else sub[sub["_main_setting"]]
-        values = pd.to_numeric(rows[c], errors="coerce").dropna()
-        out[f"{c}_mean"] = float(values.mean()) if len(values) else math.nan
+        out.update(_means(rows, [c]))
     return out
 
 

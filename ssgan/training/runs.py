@@ -20,7 +20,7 @@ class RunError(RuntimeError):
 
 
 # Files that make a directory a run's result: never trained over without its record.
-RESULT_FILES = ("generator.pt", "critic.pt", "fid.json", "checkpoints")
+RESULT_FILES = ("generator.pt", "generator_ema.pt", "critic.pt", "fid.json", "checkpoints")
 
 
 def foreign_result(out: Path, existing: dict | None, cfg: dict, config_hash: str) -> str | None:

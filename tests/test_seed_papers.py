@@ -142,10 +142,15 @@ def _published_results(root, seeds=5):
 
 
 def test_best_fid_is_the_lowest_evaluated_and_secondary(tmp_path):
-    runs = runs_table(_published_results(tmp_path))
+    root = _published_results(tmp_path)
+    curve = root / "runs" / "cifar10" / "sn_gan" / "seed1" / "fid_curve.csv"
+    curve.write_text("iteration,fid,kid_mean,kid_std\n100,90.0,0,0\n200,42.0,0,0\n")  # final best
+    runs = runs_table(root)
     r = runs[(runs["method"] == "sn_gan") & (runs["seed"] == 2)].iloc[0]
     assert r["fid"] == 44.0 and r["fid_best"] == 44.0 - 3 and r["fid_best_iteration"] == 100
     assert r["fid_generator"] == "final"
+    r = runs[(runs["method"] == "sn_gan") & (runs["seed"] == 1)].iloc[0]
+    assert (r["fid"], r["fid_best"], r["fid_best_iteration"]) == (42.0, 42.0, r["fid_iteration"])
 
 
 def test_published_table_puts_ours_beside_theirs(tmp_path):

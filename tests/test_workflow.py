@@ -72,7 +72,7 @@ def test_dry_run_demo_config(tmp_path):
 
     suite = C.load_yaml(Path(__file__).resolve().parents[1] / "config" / "demo.yaml")
     cfg = C.resolve("mnist", "ssgan", 2, suite)
-    assert cfg["model"]["width"] == 64 and cfg["train"]["iterations"] == 400
+    assert cfg["model"]["width"] == 64 and cfg["train"]["iterations"] == 600
 
 
 def test_lint_is_clean():

@@ -282,8 +282,14 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, case, arch):
     assert strip(tmp_path / "ref" / "train_log.csv") == strip(tmp_path / "killed" / "train_log.csv")
 
 
-@pytest.mark.parametrize("arch", list(ARCH_CASES))
-@pytest.mark.parametrize("method", BUILT_IN)
+# SIGTERM is handled by the training loop, the same for both families; the ResNet's state is
+# checked bitwise by the kill-and-resume cases of every method above, so the ResNet is
+# preempted here for the two methods whose state is its own (SASTM in its blocks, STU-GAN
+# under spectral norm) only.
+SIGTERM_CASES = [(m, "dcgan") for m in BUILT_IN] + [("ssgan", "resnet"), ("stu_sngan", "resnet")]
+
+
+@pytest.mark.parametrize(("method", "arch"), SIGTERM_CASES)
 def test_sigterm_checkpoints_and_exits_for_retry(tmp_path, method, arch):
     args, proc = _start(tmp_path / "pre", ARCH_CASES[arch], method=method)
     _wait_for(tmp_path / "pre" / "checkpoints" / "ckpt_00000010.pt", proc)

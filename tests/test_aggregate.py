@@ -515,6 +515,41 @@ def test_fid_of_an_earlier_state_of_the_run_is_marked_stale(tmp_path):
     assert set(pairs[pairs["dataset"] == "cifar10"]["seed"]) == {1, 3, 4}
 
 
+@pytest.mark.parametrize(
+    "field,value,why",
+    [
+        ("fid", -5.0, "FID -5 is negative"),
+        ("fid", "inf", "FID inf is not a finite number"),
+        ("fid", None, "FID None is not a finite number"),
+        ("kid_mean", "-inf", "KID -inf is not a finite number"),
+        ("kid_mean", -0.5, "KID -0.5 is negative beyond its std 0.001"),
+    ],
+)
+def test_fid_json_with_an_impossible_number_is_invalid_never_paired(tmp_path, field, value, why):
+    """An "ok" fid.json with a negative or non-finite FID (a squared distance), or a KID that is
+    not finite or negative beyond its noise, is a recorded error: status 'invalid', named in
+    the run's note and the dropped seeds, never paired or averaged. A KID slightly below 0
+    (within 3 stds: the unbiased estimate of near-equal distributions) stays ok."""
+    root = write_synthetic(tmp_path / "r", probes=False, curves=False, samples=False)
+    runs = root / "runs" / "cifar10" / "ssgan"
+    for seed, changes in ((0, {field: value, "kid_std": 0.001}), (1, {"kid_mean": -0.002})):
+        path = runs / f"seed{seed}" / "fid.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "kid_std": 0.001, **changes}))
+    f = agg.aggregate(root, tmp_path / "t", n_boot=50)
+    r = f["runs"].set_index(["dataset", "method", "seed"])
+    bad, fine = r.loc[("cifar10", "ssgan", 0)], r.loc[("cifar10", "ssgan", 1)]
+    assert (bad["fid_status"], fine["fid_status"]) == ("invalid", "ok")
+    assert pd.isna(bad["protocol_id"])
+    assert f"fid.json is invalid ({why}): rerun ssgan fid --run {runs / 'seed0'}" in bad["note"]
+    pairs = f["fid_pairs"]
+    assert set(pairs[pairs["dataset"] == "cifar10"]["seed"]) == {1, 2, 3, 4}
+    red = f["relative_fid_reduction"].set_index(["comparison", "dataset"]).loc[(SS, "cifar10")]
+    assert "seed 0: ssgan FID invalid" in red["dropped"]
+    assert red["treatment_n"] == 4  # the invalid run is in no mean either
+    lb = f["leaderboard"].set_index(["dataset", "method"]).loc[("cifar10", "ssgan")]
+    assert lb["n"] == 4
+
+
 def test_fid_staleness_of_a_run_directory(tmp_path):
     run = tmp_path / "seed0"
     run.mkdir()

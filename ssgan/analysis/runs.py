@@ -351,10 +351,14 @@ def run_row(run_dir: Path, results: Path) -> dict:
         if err != "missing":
             notes.append(err)
     else:
+        status = fid.get("status", "ok")
+        if status == "ok" and (bad := invalid_fid(fid)):
+            status = "invalid"
+            notes.append(f"fid.json is invalid ({bad}): rerun ssgan fid --run {run_dir}")
         row.update(
-            fid_status=fid.get("status", "ok"),
+            fid_status=status,
             fid=num(fid.get("fid")),
-            protocol_id=protocol_id(fid) if fid.get("status", "ok") == "ok" else None,
+            protocol_id=protocol_id(fid) if status == "ok" else None,
             bn_mode=fid.get("bn_mode", "eval"),  # records older than the option sampled in eval
             fid_eval=num((fid.get("fid_by_bn_mode") or {}).get("eval")),
             fid_batch=num((fid.get("fid_by_bn_mode") or {}).get("batch")),
@@ -384,6 +388,28 @@ def run_row(run_dir: Path, results: Path) -> dict:
         notes.append(INERT_NOTE)
     row["note"] = "; ".join(notes)
     return row
+
+
+# An unbiased KID estimate of two near-equal distributions scatters around 0: a negative mean
+# is a measurement within this many of its standard deviations over the subsets.
+KID_NEGATIVE_STDS = 3
+
+
+def invalid_fid(fid: dict) -> str:
+    """Why the numbers of an "ok" fid.json cannot be a measurement, or '': FID, a squared
+    distance, must be finite and >= 0 (up to rounding); KID finite and negative only within
+    KID_NEGATIVE_STDS of its subsets' std. Such a record is ``invalid``: never paired."""
+    value, kid, kid_std = num(fid.get("fid")), num(fid.get("kid_mean")), num(fid.get("kid_std"))
+    if not math.isfinite(value):
+        return f"FID {fid.get('fid')} is not a finite number"
+    if value < -1e-6:
+        return f"FID {value:g} is negative"
+    if fid.get("kid_mean") is not None and not math.isfinite(kid):
+        return f"KID {fid.get('kid_mean')} is not a finite number"
+    spread = KID_NEGATIVE_STDS * (kid_std if math.isfinite(kid_std) else 0.0)
+    if math.isfinite(kid) and kid < -max(spread, 1e-6):
+        return f"KID {kid:g} is negative beyond its std {kid_std:g}"
+    return ""
 
 
 def best_fid(run_dir: Path, row: dict) -> tuple[float, int | None]:

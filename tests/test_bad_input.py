@@ -19,7 +19,7 @@ from ssgan import config as C
 from ssgan.cli import main
 from ssgan.metrics.evaluate import HISTORY, protocol_id, write_result
 from ssgan.training import checkpoint
-from tests.conftest import TINY, snakemake, tiny_suite
+from tests.conftest import TINY, job_counts, snakemake, tiny_suite
 
 RUN = ["--dataset", "mnist", "--method", "ssgan", "--seed", "0"]
 
@@ -702,7 +702,46 @@ def test_workflow_names_a_stale_fid_and_a_dry_run_keeps_it(tmp_path):
     assert f"{run}/fid.json is stale (written while the run was running): fid job redone" in text
     assert proc.returncode == 0, text[-2000:]
     assert re.search(r"^stale_fid\s+1$", text, re.M) and re.search(r"^fid\s+2$", text, re.M)
-    assert (run / "fid.json").is_file() and not (run / "fid_stale.txt").exists()
+    assert (run / "fid.json").is_file() and not (tmp_path / "results" / "logs").exists()
+
+
+def test_workflow_redoes_a_stale_fid_newer_than_its_run(tmp_path):
+    """Every other file up to date and the stale record newer than its run (a copied or
+    restored folder): the plan still redoes its fid job, and the tables and figures after it,
+    nothing else (before, 'Nothing to be done' while it promised 'fid job redone')."""
+    import os
+    import time
+
+    from ssgan.analysis.aggregate import TABLES
+    from ssgan.analysis.plots import FIGURES, FORMATS
+
+    path = tiny_suite(tmp_path, methods=("wgan_gp",))
+    results, now = tmp_path / "results", time.time()
+    run = results / "runs" / "mnist" / "wgan_gp" / "seed0"
+    files = [
+        (results / "data" / "mnist.json", "{}"),
+        (results / "real_stats" / "mnist.json", "{}"),
+        (run / "run.json", json.dumps({"status": "completed", "iteration": 20})),
+        (run / "fid.json", json.dumps({"status": "skipped", "run_status": "running"})),
+        *[(results / "tables" / name, "x") for name in TABLES],
+        *[(tmp_path / "figures" / f"{n}.{f}", "x") for n in FIGURES for f in FORMATS],
+    ]
+    for i, (file, text) in enumerate(files):  # each file newer than the ones it is made from
+        write(file, text)
+        os.utime(file, (now - 100 + min(i, 4), now - 100 + min(i, 4)))
+    proc = snakemake("-n", "--configfile", str(path))
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-2000:]
+    assert "Nothing to be done" not in text, text[-2000:]
+    assert job_counts(proc.stdout) == {
+        "stale_fid": 1,
+        "fid": 1,
+        "aggregate": 1,
+        "plot": 1,
+        "all": 1,
+        "total": 5,
+    }
+    assert not (results / "logs").exists()  # a dry run writes nothing (no marker)
 
 
 def test_workflow_dry_run_accepts_yaml11_numbers_and_writes_nothing(tmp_path):

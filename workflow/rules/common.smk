@@ -86,24 +86,40 @@ SUITE, GRID, RUN_HASHES, FID_PROTOCOLS = check_config()
 
 def stale_fids():
     """Runs of the grid whose fid.json describes an earlier state of the run (skipped while it
-    ran, another generator.pt, ...; ssgan.analysis.runs.stale_fid): run -> why. Their fid job
-    gets a fresh marker as input (rule stale_fid), so it runs again; nothing is written here."""
+    ran, another generator.pt, ...; ssgan.analysis.runs.stale_fid): run -> (why, marker). The
+    fid job of such a run gets a marker as input, written by rule stale_fid when the plan runs
+    (nothing is written here): newer than the record whatever its timestamp, so the job runs
+    again. The marker is named by the record's content and time (a record made stale again
+    gets a new one) and stays under logs/stale_fid/ as the note of why the FID was redone. It
+    is a target of rule all: Snakemake produces a missing intermediate file only for a target,
+    so a narrower target (e.g. the tables) leaves the record as it is, stale in runs.csv."""
     stale = {}
     for dataset, method, seed in GRID:
         run_dir = Path(RUN.format(dataset=dataset, method=method, seed=seed))
         why = fid_staleness(run_dir)
         if why:
-            stale[(dataset, method, str(seed))] = why
+            fid = run_dir / "fid.json"
+            stamp = hashlib.sha256(fid.read_bytes() + str(fid.stat().st_mtime_ns).encode())
+            marker = STALE_MARKER.format(
+                dataset=dataset, method=method, seed=seed, stamp=stamp.hexdigest()[:12]
+            )
+            stale[(dataset, method, str(seed))] = (why, marker)
             print(f"{run_dir}/fid.json is stale ({why}): fid job redone", file=sys.stderr)
     return stale
 
 
+STALE_MARKER = res("logs/stale_fid/{dataset}/{method}/seed{seed}.{stamp}.txt")
 STALE_FIDS = stale_fids()
 
 
 def stale_marker(wildcards):
     key = (wildcards.dataset, wildcards.method, wildcards.seed)
-    return [run_file("fid_stale.txt").format(**wildcards)] if key in STALE_FIDS else []
+    return [STALE_FIDS[key][1]] if key in STALE_FIDS else []
+
+
+def stale_markers():
+    """The marker of every stale fid.json (rule all's input)."""
+    return [marker for _, marker in STALE_FIDS.values()]
 
 
 # Written when jobs are about to run, never by a dry run (which writes nothing under results).
@@ -150,3 +166,4 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     method="|".join(METHODS),
     seed=r"\d+",
+    stamp="[0-9a-f]{12}",

@@ -31,16 +31,15 @@ rule fid:
         " fid.cache_dir={params.cache} 2> {log}"
 
 
-# A stale fid.json (common.smk stale_fids): a fresh marker, newer than it, for its fid job.
+# A stale fid.json (common.smk stale_fids): a fresh marker, newer than it, for its fid job;
+# it says why the FID was redone.
 rule stale_fid:
     output:
-        temp(run_file("fid_stale.txt")),
-    log:
-        res("logs/stale_fid/{dataset}/{method}/seed{seed}.log"),
+        STALE_MARKER,
     localrule: True
     conda:
         ENV
     params:
-        why=lambda wildcards: STALE_FIDS[(wildcards.dataset, wildcards.method, wildcards.seed)],
+        why=lambda wildcards: STALE_FIDS[(wildcards.dataset, wildcards.method, wildcards.seed)][0],
     shell:
-        "echo {params.why:q} > {output} 2> {log}"
+        "echo {params.why:q} > {output}"

@@ -574,6 +574,66 @@ def test_cli_errors_exit_2(results, tmp_path, capsys):
     assert "Traceback" not in err
 
 
+BAD_PUBLISHED = {
+    "yaml error": ("paper: [x\n", "not valid YAML at line 2, column 1"),
+    "not a mapping": ("- a\n- b\n", "must be a mapping with 'paper', 'source' and 'entries'"),
+    "entries not a list": ("paper: x\nsource: y\nentries: 3\n", "'entries' must be a list"),
+    "fid not a number": (
+        "paper: x\nsource: y\nentries:\n  - {dataset: mnist, what: w, match: {}, protocol: p,"
+        " fid: 'low', selection: best}\n",
+        "entries[0]: 'fid' must be a non-negative number, got 'low'",
+    ),
+    "match not a mapping": (
+        "paper: x\nsource: y\nentries:\n  - {dataset: mnist, what: w, match: ssgan,"
+        " protocol: p, fid: 3.1, selection: best}\n",
+        "entries[0]: 'match' must be a mapping",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PUBLISHED))
+def test_a_bad_published_values_file_is_skipped_with_a_note(tmp_path, capsys, monkeypatch, case):
+    """A broken file in ssgan/published/ is named (path, field) on the terminal and in
+    published.md, and left out; every table is still written, the other papers' rows too."""
+    from ssgan import published
+
+    folder = tmp_path / "published"
+    shutil.copytree(published.HERE, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    text, why = BAD_PUBLISHED[case]
+    (folder / "broken.yaml").write_text(text)
+    monkeypatch.setattr(published, "HERE", folder)
+    published.registry.cache_clear()
+    try:
+        root = write_synthetic(tmp_path / "r", probes=False, curves=False, samples=False)
+        out = tmp_path / "t"
+        code = main(["aggregate", "--results", str(root), "--out", str(out), "--bootstrap", "50"])
+        err = capsys.readouterr().err
+    finally:
+        published.registry.cache_clear()
+    note = f"{folder / 'broken.yaml'}: {why}"
+    assert code == 0 and "Traceback" not in err
+    assert f"ssgan aggregate: {note}" in err and err.count("broken.yaml") == 1, err
+    assert all((out / name).stat().st_size > 0 for name in agg.TABLES)
+    md = (out / "published.md").read_text()
+    assert f"Skipped: {note}" in md and "the file is skipped" in md
+    assert "4.76%-21.84%" in md  # the valid papers' rows are still there
+
+
+def test_a_skipped_paper_range_is_undefined_not_a_crash(tmp_path, monkeypatch):
+    from ssgan import published
+
+    (tmp_path / "qian2021.yaml").write_text("paper: x\nsource: y\n")
+    monkeypatch.setattr(published, "HERE", tmp_path)
+    published.registry.cache_clear()
+    try:
+        assert all(map(math.isnan, published.reduction_range("qian2021")))
+        assert published.skipped() == [
+            f"{tmp_path / 'qian2021.yaml'}: missing 'entries': the file is skipped"
+        ]
+    finally:
+        published.registry.cache_clear()
+
+
 def test_list_form_results_folder_aggregates_as_before(tmp_path):
     """A folder of one pair (list-form methods, records without method_kind or protocol_id)."""
     root = write_synthetic(tmp_path / "r", probes=False, curves=False, samples=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ssgan import io, plugins
+from ssgan import io, plugins, published
 from ssgan.analysis import claims as C
 from ssgan.analysis import paper_table, published_table
 from ssgan.analysis import runs as R
@@ -159,6 +159,8 @@ def cli(args) -> int:
         )
     suite = load_yaml(args.config) if getattr(args, "config", None) else None
     plugins.load((suite or {}).get("plugins"))
+    for note in published.skipped():  # also in published.md
+        print(f"ssgan aggregate: {note}", file=sys.stderr)
     frames = aggregate(
         results,
         args.out,

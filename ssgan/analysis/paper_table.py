@@ -50,7 +50,7 @@ def _protocol(runs) -> str:
 
 def paper_rows(red, tex=False) -> list[list[str]]:
     lo, hi = stats.PUBLISHED_RANGE
-    published = f"{100 * lo:.2f}%–{100 * hi:.2f}%"
+    published = f"{100 * lo:.2f}%–{100 * hi:.2f}%" if np.isfinite(lo) else "–"  # file skipped
     published = (
         published.replace("%", "\\%").replace("–", "--") + "$^a$" if tex else published + " ᵃ"
     )

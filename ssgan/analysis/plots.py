@@ -194,7 +194,8 @@ def relative_reduction(t: dict, out: Path | None):
         B, T = method_name(sub["baseline"].iloc[0]), method_name(sub["treatment"].iloc[0])
         c = color(sub["treatment"].iloc[0])
         ax.set_title(wrap(f"{T} vs {B}: r = 1 − FID({T}) / FID({B})", 64), fontsize=10)
-        if sub["baseline"].iloc[0] == BASELINE and sub["treatment"].iloc[0] == TREATMENT:
+        paper = (sub["baseline"].iloc[0], sub["treatment"].iloc[0]) == (BASELINE, TREATMENT)
+        if paper and np.isfinite(lo):  # NaN: the published file is skipped
             band = ax.axhspan(
                 100 * lo,
                 100 * hi,

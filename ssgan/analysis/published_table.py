@@ -190,11 +190,13 @@ def _num(v, pct=False) -> str:
 
 
 def published_markdown(df: pd.DataFrame) -> str:
-    """One table per paper: published | ours (final) | ours like for like | the difference."""
+    """One table per paper: published | ours (final) | ours like for like | the difference;
+    and the registry files left out (ssgan.published.skipped), each with why."""
+    skipped = "".join(f"\nSkipped: {note}.\n" for note in published.skipped())
     if df.empty:
         return (
             "No run of this results folder matches a published number of the registry "
-            "(ssgan/published/).\n"
+            "(ssgan/published/).\n" + skipped
         )
     out = []
     for paper, sub in df.groupby("paper", sort=False):
@@ -217,4 +219,4 @@ def published_markdown(df: pd.DataFrame) -> str:
         ours = dict.fromkeys(sub["our_protocol"])
         out += ["", "Their protocol: " + " / ".join(protocols) + ".", ""]
         out += ["Our protocol: " + " / ".join(ours) + ".", ""]
-    return "\n".join(out)
+    return "\n".join(out) + skipped

@@ -21,6 +21,7 @@ its published IS/FID tables could not be recovered (docs/assumptions.md).
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from pathlib import Path
 
@@ -34,36 +35,87 @@ class PublishedError(ValueError):
     """A registry file that does not have the fields above."""
 
 
-def _check(name: str, paper: dict) -> dict:
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_entry(where: str, e) -> None:
+    if not isinstance(e, dict):
+        raise PublishedError(f"{where}: must be a mapping, got {e!r}")
+    for key in ("dataset", "what", "match", "protocol"):
+        if key not in e:
+            raise PublishedError(f"{where}: missing '{key}'")
+    for key in ("dataset", "what", "protocol"):
+        if not isinstance(e[key], str):
+            raise PublishedError(f"{where}: '{key}' must be a string, got {e[key]!r}")
+    if not isinstance(e["match"], dict):
+        raise PublishedError(f"{where}: 'match' must be a mapping of dotted config keys to values")
+    if ("fid" in e) == ("reduction" in e):
+        raise PublishedError(f"{where}: exactly one of 'fid' and 'reduction'")
+    if "fid" in e and not (_number(e["fid"]) and e["fid"] >= 0):
+        raise PublishedError(f"{where}: 'fid' must be a non-negative number, got {e['fid']!r}")
+    if "fid" in e and e.get("selection") not in SELECTIONS:
+        raise PublishedError(f"{where}: 'selection' must be one of {SELECTIONS}")
+    if "reduction" in e:
+        r = e["reduction"]
+        if not (isinstance(r, list) and len(r) == 2 and all(map(_number, r)) and r[0] <= r[1]):
+            raise PublishedError(f"{where}: 'reduction' must be [low, high] numbers, got {r!r}")
+        if not ({"baseline", "treatment"} <= set(e)):
+            raise PublishedError(f"{where}: a reduction names its 'baseline' and 'treatment'")
+    if e.get("generator", "final") not in ("final", "ema"):
+        raise PublishedError(f"{where}: 'generator' must be final or ema")
+    for key in ("n_fake", "runs", "iterations"):
+        if key in e and (not isinstance(e[key], int) or isinstance(e[key], bool) or e[key] < 1):
+            raise PublishedError(f"{where}: '{key}' must be a positive integer")
+
+
+def _check(name: str, paper) -> dict:
+    if not isinstance(paper, dict):
+        raise PublishedError(f"{name}: must be a mapping with 'paper', 'source' and 'entries'")
     for key in ("paper", "source", "entries"):
         if key not in paper:
             raise PublishedError(f"{name}: missing '{key}'")
+    if not isinstance(paper["entries"], list):
+        raise PublishedError(f"{name}: 'entries' must be a list of published numbers")
     for i, e in enumerate(paper["entries"]):
-        where = f"{name}: entries[{i}]"
-        for key in ("dataset", "what", "match", "protocol"):
-            if key not in e:
-                raise PublishedError(f"{where}: missing '{key}'")
-        if ("fid" in e) == ("reduction" in e):
-            raise PublishedError(f"{where}: exactly one of 'fid' and 'reduction'")
-        if "fid" in e and e.get("selection") not in SELECTIONS:
-            raise PublishedError(f"{where}: 'selection' must be one of {SELECTIONS}")
-        if "reduction" in e and not ({"baseline", "treatment"} <= set(e)):
-            raise PublishedError(f"{where}: a reduction names its 'baseline' and 'treatment'")
-        if e.get("generator", "final") not in ("final", "ema"):
-            raise PublishedError(f"{where}: 'generator' must be final or ema")
-        for key in ("n_fake", "runs", "iterations"):
-            if key in e and (not isinstance(e[key], int) or e[key] < 1):
-                raise PublishedError(f"{where}: '{key}' must be a positive integer")
+        _check_entry(f"{name}: entries[{i}]", e)
     return paper
+
+
+def _load(path: Path):
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        raise PublishedError(f"{path}: unreadable ({type(err).__name__}: {err})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise PublishedError(f"{path}: not valid YAML{at} ({problem})") from None
+
+
+SKIPPED: list[str] = []  # the files registry() left out, one line each (path, field, why)
 
 
 @cache
 def registry() -> dict[str, dict]:
-    """File stem (``liu2022_stu``) -> the paper's record, every file of this folder."""
+    """File stem (``liu2022_stu``) -> the paper's record, every valid file of this folder. A
+    file that does not have the fields above is left out, and why (its path and the failing
+    field) is in ``skipped()``: the tables are written without it, with that note."""
     out = {}
+    SKIPPED.clear()
     for path in sorted(HERE.glob("*.yaml")):
-        out[path.stem] = _check(path.name, yaml.safe_load(path.read_text()))
+        try:
+            out[path.stem] = _check(str(path), _load(path))
+        except PublishedError as err:
+            SKIPPED.append(f"{err}: the file is skipped")
     return out
+
+
+def skipped() -> list[str]:
+    """Why each registry file that ``registry()`` leaves out is left out."""
+    registry()
+    return list(SKIPPED)
 
 
 def lookup(cfg: dict, dotted: str):
@@ -82,7 +134,12 @@ def matches(entry: dict, cfg: dict) -> bool:
 
 
 def reduction_range(paper: str = "qian2021") -> tuple[float, float]:
-    """The published range of relative FID decreases of ``paper`` (its first reduction)."""
-    entry = next(e for e in registry()[paper]["entries"] if "reduction" in e)
+    """The published range of relative FID decreases of ``paper`` (its first reduction); NaN
+    when the paper's file is skipped (``skipped()`` says why) or holds no reduction."""
+    entry = next(
+        (e for e in registry().get(paper, {}).get("entries", []) if "reduction" in e), None
+    )
+    if entry is None:
+        return math.nan, math.nan
     low, high = entry["reduction"]
     return float(low), float(high)

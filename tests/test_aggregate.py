@@ -463,6 +463,46 @@ def test_pairs_differ_only_in_the_method(tmp_path):
     assert "recipe" not in pd.read_csv(tmp_path / "t" / "runs.csv").columns
 
 
+def test_tables_side_by_side_say_when_recipes_differ(tmp_path):
+    """Self-Sparse GAN at 500 iterations on MNIST against WGAN-GP at the default: no pair, and
+    the leaderboard and the paper table, which still print both means, say why they are not
+    like for like; a seed trained longer among the others is named too. Same recipes: no note."""
+    root = write_synthetic(tmp_path / "r", probes=False, curves=False, samples=False)
+    for path in root.glob("runs/*/*/seed*/run.json"):
+        run, rec = path.parent, json.loads(path.read_text())
+        if rec.get("method") in ("wgan_gp", "ssgan") and rec.get("status") == "completed":
+            cfg = C.resolve(rec["dataset"], rec["method"], rec["seed"])
+            if rec["method"] == "ssgan" and rec["dataset"] == "mnist":
+                cfg["train"]["iterations"] = 500
+            if rec["method"] == "wgan_gp" and rec["dataset"] == "cifar10" and rec["seed"] == 0:
+                cfg["train"]["n_critic"] = 2
+            (run / "run.json").write_text(json.dumps({**rec, "config": cfg}))
+    f = agg.aggregate(root, tmp_path / "t", n_boot=50)
+    lb = f["leaderboard"].set_index(["dataset", "method"])
+    assert lb.loc[("mnist", "ssgan"), "recipe_note"] == (
+        "recipes differ from wgan_gp: train.iterations 500 vs 200000"
+    )
+    assert lb.loc[("mnist", "wgan_gp"), "recipe_note"] == ""
+    assert lb.loc[("cifar10", "wgan_gp"), "recipe_note"] == (
+        "recipes differ between its runs: train.n_critic 2 vs 5"
+    )
+    assert lb.loc[("cifar10", "ssgan"), "recipe_note"] == (
+        "recipes differ from wgan_gp: train.n_critic 5 vs 2"
+    )
+    assert "recipe_note" in pd.read_csv(tmp_path / "t" / "leaderboard.csv").columns
+    md = (tmp_path / "t" / "paper_table.md").read_text()
+    assert (
+        "Recipes differ, so the FID means side by side are not like for like: MNIST: "
+        "Self-Sparse GAN recipes differ from wgan_gp: train.iterations 500 vs 200000; "
+        "CIFAR-10: Self-Sparse GAN recipes differ from wgan_gp: train.n_critic 5 vs 2." in md
+    )
+    assert "train.iterations 500 vs 200000" in (tmp_path / "t" / "paper_table.tex").read_text()
+    same = write_synthetic(tmp_path / "same", probes=False, curves=False, samples=False)
+    g = agg.aggregate(same, tmp_path / "t2", n_boot=50)
+    assert set(g["leaderboard"]["recipe_note"]) == {""}
+    assert "Recipes differ" not in (tmp_path / "t2" / "paper_table.md").read_text()
+
+
 def test_tables_hold_exactly_the_runs_the_config_names(results, tmp_path):
     """A method removed from the suite (stu_gan) and a seed outside it (mnist seed 3) leave
     every table and are listed in runs_outside_config.csv instead."""
@@ -672,7 +712,7 @@ def test_broken_inputs(results, tmp_path):
     red = red[red["comparison"] == SS].set_index("dataset")
     assert red.loc["mnist", "n_pairs"] == 1  # only seed 2 is left
     assert red.loc["mnist", "dropped"].startswith(
-        "seed 0: ssgan no FID, wgan_gp FID non-finite; seed 1: ssgan FID unreadable; seed 3: ssgan diverged"
+        "seed 0: ssgan no FID, wgan_gp FID invalid; seed 1: ssgan FID unreadable; seed 3: ssgan diverged"
     )
     assert red.loc["cifar10", "dropped"].startswith("seed 0: wgan_gp FID stale;")
     assert "iteration 100" in runs.loc[("cifar10", "wgan_gp", 0), "note"]

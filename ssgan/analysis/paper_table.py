@@ -10,7 +10,7 @@ import numpy as np
 
 from ssgan.analysis import stats
 from ssgan.analysis.runs import BASELINE, TREATMENT, method_name, usable
-from ssgan.analysis.tables import dropped_reasons
+from ssgan.analysis.tables import dropped_reasons, recipe_note
 
 
 def _pm(mean, std, n, pct=False, tex=False) -> str:
@@ -99,6 +99,11 @@ def paper_table(red, runs, comps) -> tuple[str, str]:
         for r in red.itertuples()
         for s in dropped_reasons(runs, r.dataset, comp, method_name)
     ]
+    apart = [
+        f"{r.dataset_name}: {T} {note}"
+        for r in red.itertuples()
+        if (note := recipe_note(runs, r.dataset, comp.treatment, comp.baseline))
+    ]
     notes = [
         f"FID: mean ± std over seeds of completed runs with a finite FID (n runs). Relative decrease: "
         f"r_s = 1 − FID({T}, seed s) / FID({B}, seed s) per paired seed, mean ± std (n complete pairs); 95% CI: "
@@ -108,6 +113,13 @@ def paper_table(red, runs, comps) -> tuple[str, str]:
         "their datasets (MNIST, Fashion-MNIST, CIFAR-10, STL-10, mini-ImageNet, CelebA-HQ, LSUN bedroom).",
         f"FID protocol: {_protocol(runs)}.",
     ] + ([f"Excluded runs: {'; '.join(dropped)}."] if dropped else [])
+    notes += (
+        [
+            f"Recipes differ, so the FID means side by side are not like for like: {'; '.join(apart)}."
+        ]
+        if apart
+        else []
+    )
     md = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     md += ["| " + " | ".join(r) + " |" for r in paper_rows(red)]
     md = "\n".join(md) + "\n\n" + "\n\n".join(notes) + "\n"

@@ -6,6 +6,7 @@ Formulas: ``stats``; recipe and verdict rule: docs/analysis.md.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pandas as pd
@@ -25,6 +26,7 @@ from ssgan.analysis.runs import (
     usable,
     why_unusable,
 )
+from ssgan.config.identity import recipe_differences
 
 MIN_SEEDS = 5  # seeds per (dataset, method) asked by the evaluation conventions (PAPER.md)
 
@@ -327,6 +329,44 @@ def log_ratio_sd(pairs, comp, datasets) -> list[float]:
     return [stats.mean_std(p.loc[p["dataset"] == d, "log_ratio"])[1] for d in datasets]
 
 
+# ---------------------------------------------------------------- recipes side by side
+
+
+def _recipes(runs: pd.DataFrame, dataset: str, method: str) -> list[dict]:
+    """The distinct recipes (runs table ``recipe``, the seed left out) of a method's usable
+    runs on a dataset."""
+    if "recipe" not in runs:
+        return []
+    sel = usable(runs) & (runs["dataset"] == dataset) & (runs["method"] == method)
+    seedless = [
+        {k: v for k, v in json.loads(r).items() if k != "seed"}
+        for r in runs.loc[sel, "recipe"]
+        if isinstance(r, str)
+    ]
+    distinct = {json.dumps(r, sort_keys=True, default=str): r for r in seedless}
+    return list(distinct.values())
+
+
+def _differences(a: dict, b: dict) -> list[str]:
+    """'train.iterations 160 vs 320' for each key two recipes differ in (a's value first)."""
+    return [d.replace(": ", " ", 1).replace(" -> ", " vs ", 1) for d in recipe_differences(a, b)]
+
+
+def recipe_note(runs: pd.DataFrame, dataset: str, method: str, other: str | None = None) -> str:
+    """Why ``method``'s mean FID on ``dataset`` is not like for like: its usable runs differ in
+    their recipe (``config differs`` beyond the method: ``recipe_mismatch``) among themselves,
+    or from those of ``other`` shown beside it; '' when they agree (or have no config)."""
+    mine = _recipes(runs, dataset, method)
+    notes = []
+    if len(mine) > 1:
+        notes.append(f"recipes differ between its runs: {', '.join(_differences(*mine[:2]))}")
+    theirs = _recipes(runs, dataset, other) if other and other != method else []
+    if mine and theirs and (diff := _differences(mine[0], theirs[0])):
+        shown = ", ".join(diff[:4]) + (f" and {len(diff) - 4} more" if len(diff) > 4 else "")
+        notes.append(f"recipes differ from {other}: {shown}")
+    return "; ".join(notes)
+
+
 # ---------------------------------------------------------------- leaderboard
 
 # Beside the ranking, never in it: the best FID over training (biased low, ssgan/analysis/
@@ -359,6 +399,7 @@ LEADER_COLUMNS = [
     *[f"{c}_mean" for c in COLLAPSE_MEASURES],
     "manifold_setting",
     *[f"{c}_mean" for c in SECONDARY],
+    "recipe_note",  # its runs' recipes differ among themselves or from the dataset's first method
 ]
 
 
@@ -403,7 +444,8 @@ def leaderboard(runs, red) -> pd.DataFrame:
     paired reduction against its baseline (its first
     comparison as treatment; blank for a method that is only a baseline) and the means of the
     mode-collapse measures (precision ... coverage at the dataset's most common n and k,
-    ``manifold_setting``)."""
+    ``manifold_setting``); ``recipe_note`` says when its runs' recipes differ among themselves
+    or from its baseline's (else the dataset's first method's): means not like for like."""
     ok = runs[usable(runs)].copy()
     ok["_setting"] = _manifold_setting(ok)
     rows = []
@@ -413,7 +455,9 @@ def leaderboard(runs, red) -> pd.DataFrame:
         counts = settings.value_counts()
         main = max(settings.unique(), key=lambda s: counts[s]) if len(settings) else None
         sub["_main_setting"] = sub["_setting"] == main
-        for m in method_order(runs.loc[runs["dataset"] == d, "method"]):
+        order = method_order(runs.loc[runs["dataset"] == d, "method"])
+        first = next((m for m in order if (sub["method"] == m).any()), None)
+        for m in order:
             mean, std, n = stats.mean_std(sub.loc[sub["method"] == m, "fid"])
             ci_low, ci_high = stats.t_ci(sub.loc[sub["method"] == m, "fid"])
             kinds = runs.loc[(runs["dataset"] == d) & (runs["method"] == m), "method_kind"]
@@ -440,6 +484,7 @@ def leaderboard(runs, red) -> pd.DataFrame:
                     **collapse_means(sub[sub["method"] == m]),
                     manifold_setting=main,
                     **_means(sub[sub["method"] == m], SECONDARY),
+                    recipe_note=recipe_note(runs, d, m, r.get("baseline") or first),
                 )
             )
     lb = pd.DataFrame(rows, columns=LEADER_COLUMNS)

@@ -191,6 +191,8 @@ def fid(
     run_dir = source.dir if isinstance(source, Run) else source
     if isinstance(run_dir, str | Path) and (Path(run_dir) / "run.json").is_file():
         return _run_fid(Path(run_dir), dataset, fid_keys)
+    if isinstance(source, str | Path) and not Path(source).exists():
+        raise ConfigError(f"fid source {str(source)!r} does not exist")
     if dataset is None:
         raise ConfigError("fid of a generator or an image folder needs dataset=... (e.g. 'mnist')")
     overrides = {"fid": fid_keys}

@@ -135,9 +135,10 @@ def parser() -> argparse.ArgumentParser:
     n = sub.add_parser(
         "plan",
         help="seeds needed: minimum detectable FID reduction and seeds for 80%% power",
+        # a description is printed as it is (only help strings are %-formatted)
         description="Per comparison x dataset: the minimum FID reduction the verdict rule "
-        "detects with 80%% power at the grid's n and family size, and the seeds needed for "
-        "4.76%%, 10%% and 20%%, from a results folder's measured seed-to-seed sd of the log "
+        "detects with 80% power at the grid's n and family size, and the seeds needed for "
+        "4.76%, 10% and 20%, from a results folder's measured seed-to-seed sd of the log "
         "FID ratios (--results) or an assumed one (--sd; with --config, for that grid).",
     )
     n.add_argument("--results", help="results folder: sd measured on its complete FID pairs")

@@ -248,6 +248,50 @@ def test_stu_gan_that_never_explores_is_a_recorded_note(tmp_path, capsys, update
     assert (expected in err) != explores
 
 
+@pytest.mark.parametrize("start", [11, 12, 20])
+def test_ema_start_at_or_beyond_the_last_iteration(tmp_path, capsys, start):
+    """From train.ema_start = train.iterations on, the moving average is a copy of G: scoring it
+    (fid.generator ema) is refused before anything runs, keeping it is a recorded note."""
+    ema = ["train.ema_decay=0.9", f"train.ema_start={start}"]
+    code, err = cli(
+        capsys, "train", *RUN, "--out", tmp_path / "e", *TINY, *ema, "fid.generator=ema"
+    )
+    copy = start >= 12  # TINY trains 12 generator iterations
+    assert (code == 2) == copy and (tmp_path / "e").exists() != copy, err
+    if copy:
+        assert err == (
+            f"ssgan train: error: config key 'fid.generator' is ema, but train.ema_start ({start}) "
+            ">= train.iterations (12): the moving average is a copy of G throughout, so it would "
+            "score G itself; lower train.ema_start or set fid.generator: final\n"
+        )
+    code, err = cli(capsys, "train", *RUN, "--out", tmp_path / "f", *TINY, *ema)
+    assert code == 0, err
+    notes = json.loads((tmp_path / "f" / "run.json").read_text())["settings_without_effect"]
+    note = (
+        f"train.ema_start ({start}) >= train.iterations (12): the moving average of G is a copy "
+        "of G throughout; generator_ema.pt equals generator.pt"
+    )
+    assert notes == ([note] if copy else []) and (note in err) == copy
+    G = torch.load(tmp_path / "f" / "generator.pt", weights_only=True)
+    avg = torch.load(tmp_path / "f" / "generator_ema.pt", weights_only=True)
+    assert all(torch.equal(G[k], avg[k]) for k in G) == copy
+
+
+def test_fid_of_a_missing_folder_says_it_does_not_exist(tmp_path, capsys):
+    import ssgan
+
+    missing = tmp_path / "runs" / "mnist" / "ssgna" / "seed0"
+    code, err = cli(capsys, "fid", "--run", missing)
+    assert code == 2 and err == f"ssgan fid: error: run directory {missing} does not exist\n"
+    with pytest.raises(C.ConfigError, match=f"^fid source '{re.escape(str(missing))}' does not"):
+        ssgan.fid(missing)
+    missing.mkdir(parents=True)  # a folder that is not a run: named as such
+    code, err = cli(capsys, "fid", "--run", missing)
+    assert (
+        code == 2 and err == f"ssgan fid: error: {missing} is not a run directory (no run.json)\n"
+    )
+
+
 def test_numbers_in_any_yaml_spelling(tmp_path):
     cfg = C.resolve("mnist", "ssgan", 0, overrides=C.parse_overrides(["train.lr=2e-4"]))
     assert cfg["train"]["lr"] == 2e-4

@@ -74,3 +74,22 @@ def test_plan_from_a_results_folder_measures_the_sd(tmp_path, capsys):
 def test_plan_bad_input_is_one_line(args, message, capsys):
     assert main(["plan", *args]) == 2
     assert capsys.readouterr().err.strip() == f"ssgan plan: error: {message}"
+
+
+def test_plan_of_a_file_that_is_not_a_suite_config_is_one_line(tmp_path, capsys):
+    run_config = tmp_path / "run.yaml"
+    run_config.write_text("train:\n  iterations: 100\n")
+    assert main(["plan", "--config", str(run_config), "--sd", "0.1"]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == (
+        f"ssgan plan: error: --config {run_config} is not a suite config (it has no "
+        "'datasets:'); give the workflow's config, e.g. config/config.yaml\n"
+    )
+    assert main(["plan", "--config", str(REPO / "config" / "quick.yaml"), "--sd", "0.1"]) == 0
+
+
+def test_plan_help_prints_percent_signs_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["plan", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "%%" not in text and "80% power" in text and "4.76%, 10% and 20%" in text

@@ -206,6 +206,29 @@ def test_run_hash_keeps_dcgan_runs_and_tells_resnet_apart():
     assert C.config_hash(wider) != C.config_hash(resnet)
 
 
+def test_model_width_is_without_effect_on_the_resnet_hash_and_noted():
+    """The ResNet reads model.resnet_g_width / resnet_d_width, never model.width: a ResNet run
+    is hashed at the default width whatever it says (the hash of ResNet runs at the default,
+    every shipped config, is the one they had), and the setting is a recorded note."""
+    from ssgan.training.runtime import without_effect
+
+    def cfg(arch, width):
+        return C.resolve("mnist", "wgan_gp", 0, overrides={"model": {"arch": arch, "width": width}})
+
+    pinned = "fed629bc5046b16585a366a6d0eeccd15bfc8541d0929cb21ebc8e1eb63120df"
+    assert C.config_hash(cfg("resnet", 64)) == C.config_hash(cfg("resnet", 8)) == pinned
+    assert C.config_hash(cfg("dcgan", 64)) != C.config_hash(cfg("dcgan", 8))
+    G8, G64 = (get_method("wgan_gp", cfg("resnet", w)).build_generator(32, 1) for w in (8, 64))
+    assert count_parameters(G8) == count_parameters(G64)
+    assert without_effect(cfg("resnet", 8), torch.device("cpu")) == [
+        "model.width (8) has no effect with model.arch resnet, whose widths are "
+        "model.resnet_g_width (256) and model.resnet_d_width (128): the run is hashed as with "
+        "the default 64"
+    ]
+    assert without_effect(cfg("resnet", 64), torch.device("cpu")) == []
+    assert without_effect(cfg("dcgan", 8), torch.device("cpu")) == []
+
+
 def test_every_method_builds_the_resnet():
     for name in METHODS:
         G, D = get_method(name, cfg_for(name)).build_networks(32, 1, init_seed=0)

@@ -118,6 +118,7 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def cli(args) -> int:
+    from ssgan.config.suite import is_suite
     from ssgan.config.yaml_io import load_yaml
 
     if args.results is None and args.sd is None:
@@ -133,6 +134,11 @@ def cli(args) -> int:
             f"no run directories under {args.results}/runs/<dataset>/<method>/seed<N>/"
         )
     suite = load_yaml(args.config) if args.config else None
+    if suite is not None and not (isinstance(suite, dict) and is_suite(suite)):
+        raise R.AnalysisError(
+            f"--config {args.config} is not a suite config (it has no 'datasets:'); give the "
+            "workflow's config, e.g. config/config.yaml"
+        )
     table = plan_table(args.results, suite, args.sd, args.n, args.family)
     if args.out:
         from ssgan.analysis.aggregate import write_csv

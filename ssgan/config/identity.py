@@ -112,6 +112,9 @@ def hash_relevant(cfg: dict) -> dict:
         relevant.get(section, {}).pop(leaf, None)
     for section in WHOLLY_EXCLUDED:  # no key of it is hashed: not even as an empty section
         relevant.pop(section, None)
+    model = relevant.get("model", {})
+    if model.get("arch") == "resnet" and "width" in model:  # the DCGAN's width: not read
+        model["width"] = defaults()["model"]["width"]  # hashed at its default, as before
     for key, value in HASH_OMITTED_AT.items():
         section, leaf = key.split(".")
         if relevant.get(section, {}).get(leaf, value) == value:

@@ -332,6 +332,13 @@ def validate(cfg: dict) -> dict:
             "config key 'fid.generator' is ema, but the run keeps no moving average of G: "
             "set train.ema_decay (e.g. 0.999) or fid.generator: final"
         )
+    if f["generator"] == "ema" and t["ema_start"] >= t["iterations"]:
+        raise ConfigError(
+            f"config key 'fid.generator' is ema, but train.ema_start ({t['ema_start']}) >= "
+            f"train.iterations ({t['iterations']}): the moving average is a copy of G "
+            "throughout, so it would score G itself; lower train.ema_start or set "
+            "fid.generator: final"
+        )
     if "batch" in [f["bn_mode"], *modes] and f["n_fake"] % f["batch_size"]:
         raise ConfigError(
             f"fid.bn_mode 'batch' normalises over fixed batches: config key 'fid.n_fake' "

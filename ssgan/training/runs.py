@@ -94,6 +94,8 @@ def read_record(path: str | Path, what: str) -> dict:
 
 def read_run(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "run.json"
+    if not Path(run_dir).exists():
+        raise RunError(f"run directory {run_dir} does not exist")
     if not path.is_file():
         raise RunError(f"{run_dir} is not a run directory (no run.json)")
     run = read_record(path, "run record")

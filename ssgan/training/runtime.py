@@ -9,6 +9,7 @@ import random
 import numpy as np
 import torch
 
+from ssgan.config.yaml_io import defaults
 from ssgan.errors import ConfigError
 
 
@@ -89,6 +90,19 @@ def without_effect(cfg: dict, device: torch.device) -> list[str]:
         notes.append(
             f"train.precision tf32 has no effect on {device.type} (a CUDA tensor-core mode): "
             "the run computes, and is recorded, as fp32"
+        )
+    m = cfg["model"]
+    width = defaults()["model"]["width"]
+    if m.get("arch") == "resnet" and m["width"] != width:
+        notes.append(
+            f"model.width ({m['width']}) has no effect with model.arch resnet, whose widths are "
+            f"model.resnet_g_width ({m['resnet_g_width']}) and model.resnet_d_width "
+            f"({m['resnet_d_width']}): the run is hashed as with the default {width}"
+        )
+    if t.get("ema_decay") is not None and t["ema_start"] >= t["iterations"]:
+        notes.append(
+            f"train.ema_start ({t['ema_start']}) >= train.iterations ({t['iterations']}): the "
+            "moving average of G is a copy of G throughout; generator_ema.pt equals generator.pt"
         )
     stu = cfg.get("stu") or {}
     explores = uses_section(cfg["method"], "stu") and stu.get("explore", True)

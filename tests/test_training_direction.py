@@ -292,6 +292,46 @@ def test_logged_losses_equal_a_hand_computation(name, arch):
         assert float(want["gradient_penalty"]) > 1e-3
 
 
+# The methods whose critic loss carries WGAN-GP's penalty (the linear critic above cannot tell
+# how the interpolation weights are drawn: its gradient is the same everywhere).
+PENALISED = [n for n in ALL_METHODS if hand_losses_for(n) is wgan_gp_losses]
+
+
+@pytest.mark.parametrize("name", PENALISED)
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_training_penalty_draws_one_weight_per_sample_on_a_nonlinear_critic(name, arch):
+    """The gradient penalty a training iteration logs, on the method's own (non-linear) critic,
+    equals E[(||grad D(xhat_i)|| - 1)^2] computed sample by sample, with xhat_i = a_i x_i +
+    (1 - a_i) G(z)_i and a_i ~ U[0, 1] drawn per sample after the fakes' latents; one weight
+    for the whole batch gives another number on this critic."""
+    import copy
+
+    cfg = tiny_cfg(name, "train.n_critic=1", arch=arch)
+    method, m, next_batch, gen = build(cfg)
+    D, state = copy.deepcopy(m.D), gen.get_state()  # before the critic step changes them
+    batches, reals, fakes = recorded(m, next_batch)
+    stats = method.train_iteration(m, batches, gen, 1)
+    real, fake = reals[0], fakes[0]
+    n = real.shape[0]
+    g = torch.Generator().set_state(state)
+    torch.randn(n, cfg["model"]["z_dim"], generator=g)  # the fakes' latents
+    alpha = torch.rand(n, generator=g)
+
+    def penalty(weights):
+        terms = []
+        for i in range(n):  # one sample at a time: nothing is shared across the batch
+            x = (weights[i] * real[i : i + 1] + (1 - weights[i]) * fake[i : i + 1]).detach()
+            x.requires_grad_(True)
+            (grad,) = torch.autograd.grad(D(x).sum(), x)
+            terms.append((grad.flatten().norm() - 1) ** 2)
+        return torch.stack(terms).mean()
+
+    want = penalty(alpha)
+    torch.testing.assert_close(stats["gradient_penalty"].float(), want, rtol=1e-5, atol=1e-7)
+    shared = penalty(alpha[:1].expand(n))  # one weight for the batch: another number here
+    assert abs(float(shared) - float(want)) > 1e-4 * float(want)
+
+
 def pixel_histogram(x: torch.Tensor, bins: int = 10) -> torch.Tensor:
     h = torch.histc(x.clamp(-1, 1).float(), bins=bins, min=-1, max=1)
     return h / h.sum()

@@ -454,6 +454,45 @@ def test_overall_density_of_the_generator(arch, density, linear, overall):
     assert nonzero == c["masked_active"]  # masked-out weights are 0, the active ones are not
 
 
+@pytest.mark.parametrize("arch", ["dcgan", "resnet"])
+def test_mask_linear_masks_the_raw_linear_weight_of_the_spectral_norm_critic(arch):
+    """STU-GAN on SN-GAN with stu.mask_linear: the critic's linear layer is masked where
+    training steps it, its raw weight under spectral normalisation, so the active share over
+    every convolution and linear weight is density_d (0.1): left dense, the DCGAN critic's
+    would be 0.14. At density 0.02 ERK makes the linear layer itself sparse: its raw weight and
+    W / sigma are zero exactly where its mask is."""
+    from torch import nn
+
+    model = {"arch": arch, "width": 8, "resnet_g_width": 16, "resnet_d_width": 8}
+
+    def critic(density, linear=True):
+        stu = {"density_g": 0.1, "density_d": density, "mask_linear": linear}
+        cfg = C.resolve("cifar10", "stu_sngan", 0, overrides={"model": model, "stu": stu})
+        method = get_method("stu_sngan", cfg)
+        G, D = method.build_networks(32, 3, init_seed=7)
+        Models(G, D, *method.optimizers(G, D))
+        return D, method.sparse["D"]
+
+    D, masks = critic(0.1)
+    layers = [m for m in D.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    raw = {n: p for n, p in D.named_parameters() if n.endswith("parametrizations.weight.original")}
+    assert len(raw) == len(layers) and set(masks.masks) == set(raw)  # every layer, linear too
+    assert any(n.startswith("fc.") for n in masks.masks)
+    active = sum(int((w != 0).sum()) for w in raw.values()) / sum(w.numel() for w in raw.values())
+    assert active == pytest.approx(0.1, abs=0.002)
+    _, convs_only = critic(0.1, linear=False)
+    assert not any(n.startswith("fc.") for n in convs_only.masks)
+    D, masks = critic(0.02)
+    fc = D.fc
+    mask = masks.masks["fc.parametrizations.weight.original"]
+    density = masks.density["fc.parametrizations.weight.original"]
+    assert int(mask.sum()) == max(1, round(density * mask.numel()))  # its ERK share
+    assert 0 < float(mask.mean()) < 0.9  # ERK: sparse at this density
+    w = fc.parametrizations.weight.original
+    assert torch.equal(w != 0, mask.bool())
+    assert bool((fc.weight[mask == 0] == 0).all())  # W / sigma: as sparse as the mask
+
+
 def test_runs_table_shows_the_density_as_it_is(tmp_path):
     from ssgan.analysis.runs import run_row
 

@@ -5,6 +5,7 @@ checks the same tables as ``ssgan aggregate`` writes them.)"""
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
@@ -367,3 +368,45 @@ def test_comparisons_defaults_options_and_errors():
     )
     with pytest.raises(T.AnalysisError, match="baseline and treatment are the same method"):
         T.comparisons(runs, baseline="ssgan", treatment="ssgan")
+
+
+def test_published_number_is_ours_only_when_every_run_of_the_label_matches(tmp_path, monkeypatch):
+    """A published row's ``match`` must hold for all of a method label's usable runs, not any:
+    a label one of whose runs was trained otherwise (here one seed's SASTM gate) is not "ours"
+    for that number; once every run matches it is, with all of them in the mean."""
+    from ssgan import published
+    from ssgan.analysis.published_table import published_table
+    from ssgan.analysis.runs import runs_table
+    from ssgan.config import resolve
+    from tests.synthetic_results import write_fid_grid
+
+    folder = tmp_path / "published"
+    folder.mkdir()
+    (folder / "paper.yaml").write_text(
+        "paper: P\nsource: S\nentries:\n"
+        "  - {dataset: mnist, what: relu SASTM, match: {method: ssgan, sastm.gate: relu},"
+        " fid: 10.0, selection: final, protocol: p}\n"
+        "  - {dataset: mnist, what: WGAN-GP, match: {method: wgan_gp}, fid: 20.0,"
+        " selection: final, protocol: p}\n"
+    )
+    monkeypatch.setattr(published, "HERE", folder)
+    published.registry.cache_clear()
+    root = write_fid_grid(tmp_path / "r", {"mnist": 0.1}, 3)
+
+    def gates(*values):
+        for seed, gate in enumerate(values):
+            for method in ("wgan_gp", "ssgan"):
+                path = root / "runs" / "mnist" / method / f"seed{seed}" / "run.json"
+                cfg = resolve("mnist", method, seed, overrides={"sastm": {"gate": gate}})
+                path.write_text(json.dumps({**json.loads(path.read_text()), "config": cfg}))
+        runs = runs_table(root)
+        return published_table(root, runs, pd.DataFrame()).set_index("what")
+
+    try:
+        mixed = gates("relu", "relu", "sigmoid")
+        assert list(mixed.index) == ["WGAN-GP"] and mixed.loc["WGAN-GP", "n"] == 3
+        same = gates("relu", "relu", "relu")
+        assert list(same.index) == ["relu SASTM", "WGAN-GP"]
+        assert (same.loc["relu SASTM", "method"], same.loc["relu SASTM", "n"]) == ("ssgan", 3)
+    finally:
+        published.registry.cache_clear()

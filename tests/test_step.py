@@ -225,6 +225,7 @@ def test_a_failed_capture_falls_back_to_eager_with_the_same_batches(method, monk
     for name in ("plain", "fallback"):
         run = runs[name] = Run(tiny_cfg(method, **{"sr.every": 2}), "unused")
         run.build()
+    capsys.readouterr()  # building may prepare the data (a progress line in an empty cache)
     step = runs["fallback"].step
     step.graph, step.eager_done = True, S.GRAPH_WARMUP  # as on CUDA after the warm-up
 

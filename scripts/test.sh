@@ -12,6 +12,10 @@ snakefmt --check --line-length 100 Snakefile workflow/rules/
 if [ "${1:-}" = "--style-only" ]; then exit 0; fi
 # Two workers on 2 cores: most tests run tiny networks on one thread, so two at a time use the
 # machine (tests/conftest.py keeps a file's tests, and each SLURM cluster, on one worker).
-# Pass `-n 0` to run in one process.
+# Pass `-n 0` to run in one process. --no-loadscope-reorder: pytest-xdist (3.8) otherwise
+# reorders the groups by size, and the workflow group that tests/conftest.py puts first (the
+# longest: the quick-config pipeline, SLURM) would start last. Limits on waits scale with the
+# machine's load (tests/conftest.py wall_limit; SSGAN_TEST_TIME_SCALE multiplies them).
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-python -m pytest -ra --durations=15 -n "${SSGAN_TEST_WORKERS:-2}" --dist loadgroup "$@"
+python -m pytest -ra --durations=15 -n "${SSGAN_TEST_WORKERS:-2}" --dist loadgroup \
+  --no-loadscope-reorder "$@"

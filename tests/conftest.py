@@ -90,15 +90,31 @@ except ImportError:  # pragma: no cover
     pass
 
 
+def wall_limit(seconds: float) -> float:
+    """A wall-clock limit of a test (a subprocess's timeout, a polling wait): it only catches a
+    hang, so a busy machine must make a test slower, never fail it. ``seconds`` is generous on
+    an idle machine; it is multiplied by this machine's load per core (the largest of the 1-,
+    5- and 15-minute load averages over the cores, at least 1) and by $SSGAN_TEST_TIME_SCALE
+    (default 1; raise it where the load average does not show the contention)."""
+    scale = os.environ.get("SSGAN_TEST_TIME_SCALE") or "1"
+    try:
+        factor = float(scale)
+    except ValueError:
+        raise pytest.UsageError(f"SSGAN_TEST_TIME_SCALE must be a number, got {scale!r}") from None
+    load = max(os.getloadavg()) / (os.cpu_count() or 1)
+    return seconds * max(1.0, load) * max(factor, 1e-3)
+
+
 def ssgan_cli(
     *args: str, check: bool = True, timeout: float = 600, env: dict | None = None, **kwargs
 ) -> subprocess.CompletedProcess:
-    """Run ``ssgan ARGS`` in a fresh interpreter (as the workflow does)."""
+    """Run ``ssgan ARGS`` in a fresh interpreter (as the workflow does); ``timeout``: seconds on
+    an idle machine (``wall_limit``)."""
     proc = subprocess.run(
         [sys.executable, "-m", "ssgan.cli", *args],
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=wall_limit(timeout),
         env={**os.environ, **(env or {})},
         cwd=REPO,
         **kwargs,
@@ -173,10 +189,16 @@ def job_counts(stdout: str) -> dict:
 def snakemake(
     *args: str, timeout: float = 1200, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """Run snakemake in the repository (its profiles are found there), outputs elsewhere."""
+    """Run snakemake in the repository (its profiles are found there), outputs elsewhere;
+    ``timeout``: seconds on an idle machine (``wall_limit``)."""
     exe = Path(sys.executable).with_name("snakemake")
     env = {**os.environ, **(env or {})}
     env["PATH"] = f"{exe.parent}{os.pathsep}{env.get('PATH', '')}"  # the jobs call `ssgan`
     return subprocess.run(
-        [str(exe), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        timeout=wall_limit(timeout),
+        cwd=REPO,
+        env=env,
     )

@@ -24,6 +24,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from tests.conftest import wall_limit
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm-cluster.sh"
 # first start may install slurm-wlm and munge with apt-get (about a minute here)
@@ -40,6 +42,7 @@ def cluster_dir() -> Path:
 
 
 def _run(action: str, env: dict, timeout: float) -> subprocess.CompletedProcess:
+    timeout = wall_limit(timeout)  # seconds on an idle machine, scaled by its load
     try:
         return subprocess.run(
             ["bash", str(SCRIPT), action],

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, wall_limit
 
 sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import each other from there
 import summarise  # noqa: E402
@@ -29,7 +29,7 @@ def test_train_step_benchmark_rows_on_cpu(tmp_path):
         env=env,
         check=True,
         capture_output=True,
-        timeout=600,
+        timeout=wall_limit(600),
     )
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))

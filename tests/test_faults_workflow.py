@@ -26,7 +26,7 @@ import psutil
 import pytest
 
 from ssgan import io
-from tests.conftest import DATA_ROOT, REPO, fault_rng
+from tests.conftest import DATA_ROOT, REPO, fault_rng, wall_limit
 from tests.test_reliability import (
     assert_same_outputs,
     kinds,
@@ -72,7 +72,7 @@ def snakemake(workdir: Path, config: Path, *args: str, timeout=600) -> subproces
         env=smk_env(),
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=wall_limit(timeout),
     )
 
 
@@ -95,7 +95,7 @@ def bg_log(workdir: Path) -> str:
 
 
 def wait_for(path: Path, proc: subprocess.Popen, workdir: Path, timeout=300) -> None:
-    t0 = time.time()
+    t0, timeout = time.time(), wall_limit(timeout)
     while not path.exists():
         assert proc.poll() is None, (
             f"snakemake ended before {path.name} appeared:\n{bg_log(workdir)}"
@@ -106,7 +106,7 @@ def wait_for(path: Path, proc: subprocess.Popen, workdir: Path, timeout=300) -> 
 
 def find_trainer(snakemake_pid: int, run_dir: Path, timeout=60) -> psutil.Process:
     """The `ssgan train` process of ``run_dir``: a descendant of snakemake (via the job's shell)."""
-    t0 = time.time()
+    t0, timeout = time.time(), wall_limit(timeout)
     while time.time() - t0 < timeout:
         for p in psutil.Process(snakemake_pid).children(recursive=True):
             try:
@@ -161,7 +161,7 @@ def test_workflow_sigkill_lock_unlock_and_resume(tmp_path, reference):
     time.sleep(fault_rng("kill moment").uniform(0.0, 0.5))  # then kill -9 the whole group
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    trainer.wait(timeout=30)  # gone with its group (psutil waits for non-children too)
+    trainer.wait(timeout=wall_limit(30))  # gone with its group (psutil waits for non-children too)
     assert not (run_dir / "generator.pt").exists() and record(run_dir)["status"] == "running"
 
     plain = snakemake(wd, cfg, target, "--cores", "1")
@@ -200,8 +200,8 @@ def test_workflow_sigterm_checkpoints_and_snakemake_retries(tmp_path, reference)
     wait_for(run_dir / "checkpoints" / "ckpt_00000030.pt", proc, wd)
     trainer = find_trainer(proc.pid, run_dir)
     trainer.send_signal(signal.SIGTERM)
-    trainer.wait(timeout=60)
-    assert proc.wait(timeout=600) == 0, bg_log(wd)
+    trainer.wait(timeout=wall_limit(60))
+    assert proc.wait(timeout=wall_limit(600)) == 0, bg_log(wd)
     assert "Trying to restart job" in (wd / "bg.err").read_text()
     rec = record(run_dir)
     assert rec["status"] == "completed" and rec["attempts"] == 2
@@ -339,7 +339,7 @@ def test_bad_config_stops_the_workflow_before_anything_is_written(tmp_path, case
         for i, (args, stream) in enumerate(((["-n"], "stdout"), (["--cores", "1"], "stderr")))
     ]
     for args, stream, popen in runs:
-        out, err = popen.communicate(timeout=300)
+        out, err = popen.communicate(timeout=wall_limit(300))
         proc = subprocess.CompletedProcess(popen.args, popen.returncode, out, err)
         text = getattr(proc, stream)
         assert proc.returncode != 0, f"{case} {args}: exit 0\n{both(proc)[-2000:]}"

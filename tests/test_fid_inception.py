@@ -25,6 +25,7 @@ from ssgan.metrics import Inception, distances, extractor, real_statistics
 from ssgan.metrics.cli import real_stats_cli
 from ssgan.metrics.evaluate import latent_seed, protocol_id
 from ssgan.metrics.real_stats import real_images
+from tests.conftest import wall_limit
 from tests.fid_fixtures import small_cfg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -244,7 +245,7 @@ def test_concurrent_real_stats_write_one_valid_entry(tmp_path, fid_weights):
         )
         for _ in range(2)
     ]
-    outs = [p.communicate(timeout=300) for p in procs]
+    outs = [p.communicate(timeout=wall_limit(300)) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
     entries = list((tmp_path / "real_stats").glob("*.npz"))
     assert len(entries) == 1 and not list((tmp_path / "real_stats").glob("*.tmp"))

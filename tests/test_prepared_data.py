@@ -26,7 +26,7 @@ from ssgan.data import BatchStream, DataError, load_images
 from ssgan.data import folders as F
 from ssgan.data.prepared import prepare, reference_images, training_images
 from ssgan.data.registry import load_source, resize_uint8
-from tests.conftest import REPO, TINY, fault_rng, ssgan_cli
+from tests.conftest import REPO, TINY, fault_rng, ssgan_cli, wall_limit
 
 lmdb = pytest.importorskip("lmdb")
 
@@ -294,7 +294,7 @@ def test_killed_prepare_data_resumes_to_a_byte_identical_array(tmp_path):
         _prepare_cmd(tmp_path, prep, tmp_path / "p.json", "data.prepare_chunk=10"),
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.time() + 120
+    deadline = time.time() + wall_limit(120)
     while len(list(prep.glob("*.chunks10/*.npz"))) < kill_after and proc.poll() is None:
         assert time.time() < deadline
         time.sleep(0.02)
@@ -325,7 +325,9 @@ def test_concurrent_prepare_data_calls_produce_one_valid_file(tmp_path):
         )  # fmt: skip
         for i in range(2)
     ]
-    assert all(p.wait(timeout=300) == 0 for p in procs), [p.stderr.read()[-2000:] for p in procs]
+    assert all(p.wait(timeout=wall_limit(300)) == 0 for p in procs), [
+        p.stderr.read()[-2000:] for p in procs
+    ]
     records = [json.loads((tmp_path / f"{i}.json").read_text())["splits"][0] for i in range(2)]
     assert sum(r["built"] for r in records) == 1  # one built it, the others found it
     assert len({r["sha256"] for r in records}) == 1

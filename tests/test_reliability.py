@@ -30,7 +30,7 @@ import yaml
 
 from ssgan import io
 from ssgan.training import checkpoint
-from tests.conftest import DATA_ROOT, REPO, fault_rng, ssgan_cli
+from tests.conftest import DATA_ROOT, REPO, fault_rng, ssgan_cli, wall_limit
 
 ENV1 = {"OMP_NUM_THREADS": "1"}
 ITERATIONS, EVERY = 150, 10
@@ -283,7 +283,7 @@ def crash(mode: str, when: int, argv: list[str]) -> subprocess.CompletedProcess:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=wall_limit(600),
         env={**os.environ, **ENV1},
     )
     assert proc.returncode == -signal.SIGKILL, (
@@ -323,14 +323,14 @@ def test_sigkill_at_random_moments_resumes_bitwise(tmp_path, suite, reference):
     kills, last = 0, -1
     for _ in range(3):
         proc = popen([sys.executable, "-m", "ssgan.cli", *train_args(suite, out)])
-        t0 = time.time()
+        t0, limit = time.time(), wall_limit(300)
         while True:  # progress: a checkpoint newer than the one this attempt resumed from
             newest = max(
                 (it for it, _ in checkpoint.list_checkpoints(out / "checkpoints")), default=-1
             )
             if newest > last or proc.poll() is not None:
                 break
-            assert time.time() - t0 < 300, "no progress"
+            assert time.time() - t0 < limit, "no progress"
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, 1.0))  # then a random moment: mid-iteration, mid-write, ...
         if proc.poll() is not None:
@@ -404,7 +404,7 @@ def assert_payload_is_live(path: Path, marker: Path) -> None:
     """Control: the planted file really runs code when unpickled without protection."""
     assert not marker.exists()
     code = f"import torch; torch.load({str(path)!r}, weights_only=False)"
-    subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=wall_limit(120))
     assert marker.exists(), "the planted payload is not live; the refusal test proves nothing"
 
 
@@ -541,7 +541,7 @@ def test_planted_pickle_caches_are_refused(tmp_path, fid_weights, inception, cap
             f"import numpy; numpy.load({str(control)!r}, allow_pickle=True)['mu']",
         ],
         capture_output=True,
-        timeout=120,
+        timeout=wall_limit(120),
     )
     assert marker.exists()
     marker.unlink()

@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from tests.conftest import wall_limit
 from tests.slurm_cluster import start_cluster, stop_cluster
 
 
@@ -25,7 +26,7 @@ def test_sbatch_runs_a_job_on_the_test_cluster(request, tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=wall_limit(30),
         check=True,
     )
     assert f"{cluster['partition']}* idle" in sinfo.stdout, sinfo.stdout
@@ -45,7 +46,7 @@ def test_sbatch_runs_a_job_on_the_test_cluster(request, tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=wall_limit(120),
     )
     assert proc.returncode == 0, f"sbatch --wait failed ({proc.returncode}): {proc.stderr}"
     submitted = proc.stdout.strip().split(";")[0]
@@ -60,7 +61,7 @@ def test_sbatch_runs_a_job_on_the_test_cluster(request, tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=wall_limit(30),
         check=True,
     )
     assert squeue.stdout.split() == [job_id, "COMPLETED"], squeue.stdout

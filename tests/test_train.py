@@ -17,7 +17,7 @@ from ssgan.methods import BUILT_IN
 from ssgan.models.sastm import INITS as SASTM_INITS
 from ssgan.training import checkpoint
 from ssgan.training.loop import EXIT_DIVERGED, EXIT_PREEMPTED, train
-from tests.conftest import REPO, TINY, ssgan_cli
+from tests.conftest import REPO, TINY, ssgan_cli, wall_limit
 
 
 def tiny_cfg(method="ssgan", seed=0, dataset="mnist", **extra):
@@ -169,7 +169,7 @@ def _start(out: Path, extra=(), method="ssgan"):
 
 
 def _wait_for(path: Path, proc, timeout=120):
-    t0 = time.time()
+    t0, timeout = time.time(), wall_limit(timeout)
     while not path.exists():
         assert proc.poll() is None, (
             f"run ended before {path.name} appeared: {proc.stderr.read().decode()[-2000:]}"
@@ -294,7 +294,7 @@ def test_sigterm_checkpoints_and_exits_for_retry(tmp_path, method, arch):
     args, proc = _start(tmp_path / "pre", ARCH_CASES[arch], method=method)
     _wait_for(tmp_path / "pre" / "checkpoints" / "ckpt_00000010.pt", proc)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == EXIT_PREEMPTED
+    assert proc.wait(timeout=wall_limit(60)) == EXIT_PREEMPTED
     run = json.loads((tmp_path / "pre" / "run.json").read_text())
     assert run["status"] == "preempted"
     stopped_at = run["iteration"]

@@ -28,8 +28,8 @@ include: "workflow/rules/analyze.smk"
 
 # Every run is named here, not only the tables: Snakemake does not regenerate a missing
 # intermediate file when the final outputs are up to date, so without them a deleted run
-# would stay deleted. For the same reason a stale fid.json's marker is named here: only a
-# target makes Snakemake produce it (common.smk stale_fids).
+# would stay deleted. For the same reason a stale fid.json's marker is named here (only a
+# target makes Snakemake produce it; common.smk stale_fids).
 rule all:
     input:
         all_runs(run_file("run.json")),

@@ -91,8 +91,9 @@ def stale_fids():
     (nothing is written here): newer than the record whatever its timestamp, so the job runs
     again. The marker is named by the record's content and time (a record made stale again
     gets a new one) and stays under logs/stale_fid/ as the note of why the FID was redone. It
-    is a target of rule all: Snakemake produces a missing intermediate file only for a target,
-    so a narrower target (e.g. the tables) leaves the record as it is, stale in runs.csv."""
+    is an input of the target `all`, since Snakemake produces a missing intermediate file only
+    for a target; a narrower target (e.g. the tables) leaves the record as it is, stale in
+    runs.csv."""
     stale = {}
     for dataset, method, seed in GRID:
         run_dir = Path(RUN.format(dataset=dataset, method=method, seed=seed))
@@ -118,7 +119,7 @@ def stale_marker(wildcards):
 
 
 def stale_markers():
-    """The marker of every stale fid.json (rule all's input)."""
+    """The marker of every stale fid.json (an input of the target `all`)."""
     return [marker for _, marker in STALE_FIDS.values()]
 
 

@@ -36,10 +36,12 @@ rule fid:
 rule stale_fid:
     output:
         STALE_MARKER,
+    log:
+        res("logs/stale_fid/{dataset}/{method}/seed{seed}.{stamp}.log"),
     localrule: True
     conda:
         ENV
     params:
         why=lambda wildcards: STALE_FIDS[(wildcards.dataset, wildcards.method, wildcards.seed)][0],
     shell:
-        "echo {params.why:q} > {output}"
+        "echo {params.why:q} > {output} 2> {log}"

@@ -200,9 +200,10 @@ def test_report_contains_figures_and_tables(quick):
     names = zipfile.ZipFile(report).namelist()
     for name in FIGURES:
         assert any(n.endswith(f"{name}.png") for n in names), name
-    assert any(n.endswith("relative_fid_reduction.csv") for n in names)
-    assert any(n.endswith("claims.csv") for n in names)
-    assert any(n.endswith("leaderboard.csv") for n in names)
+    assert not any(n.endswith(".pdf") for n in names)  # each figure once, as PNG
+    for name in ("relative_fid_reduction", "claims", "leaderboard"):
+        assert any(n.endswith(f"{name}.csv") for n in names), name  # the download
+        assert any(n.endswith(f"{name}.html") for n in names), name  # shown in place
 
 
 @pytest.mark.slow

@@ -267,8 +267,9 @@ def test_path_rules(tmp_path):
 def test_messages_name_the_choices():
     with pytest.raises(C.ConfigError, match=r"^unknown dataset 'mnsit'; known: (\w+, )+\w+$"):
         resolve(dataset="mnsit")
-    with pytest.raises(C.ConfigError, match=r"^unknown method 'sgan'; known: (\w+, )+\w+$"):
+    with pytest.raises(C.ConfigError, match=r"^unknown method 'sgan'; known: (\w+, )+\w+; ") as e:
         resolve(method="sgan")
+    assert "plugins=[module]" in str(e.value) and "'plugins:'" in str(e.value)
     with pytest.raises(C.ConfigError, match=r"^config key 'sastm.reduction' must not exceed"):
         resolve("model.width=8", "sastm.reduction=9")
     with pytest.raises(

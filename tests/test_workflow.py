@@ -89,16 +89,18 @@ def test_dry_run_names_only_the_absent_dataset(tmp_path):
 
 
 def test_dry_run_demo_config(tmp_path):
-    """config/demo.yaml (MNIST at the paper's widths, both methods, 3 seeds): the plan only."""
+    """config/demo.yaml (MNIST at width 32, both methods, 2 seeds, 2,000 iterations): the plan
+    only (its header's time is an estimate; the test runs nothing)."""
     proc = snakemake("-n", "--configfile", "config/demo.yaml", *isolated(tmp_path))
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
-    assert counts["train"] == counts["fid"] == 6 and counts["prepare_data"] == 1
+    assert counts["train"] == counts["fid"] == 4 and counts["prepare_data"] == 1
     from ssgan import config as C
 
     suite = C.load_yaml(Path(__file__).resolve().parents[1] / "config" / "demo.yaml")
     cfg = C.resolve("mnist", "ssgan", 2, suite)
-    assert cfg["model"]["width"] == 64 and cfg["train"]["iterations"] == 600
+    assert cfg["model"]["width"] == 32 and cfg["train"]["iterations"] == 2000
+    assert cfg["fid"]["checkpoints"] == [500, 1000, 1500] and cfg["fid"]["n_fake"] == 500
 
 
 def test_lint_is_clean():

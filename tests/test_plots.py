@@ -159,11 +159,17 @@ def test_sparsity_figure_draws_dead_gates_per_sastm_layer(tables, full):
 
 def test_fid_over_training_and_samples(tables, full):
     fig = plots.fid_over_training(tables, None)
-    ax = next(a for a in fig.axes if a.get_title() == "MNIST")
+    ax = next(a for a in fig.axes if a.get_title() == "MNIST · FID")
     ss = next(l for l in ax.lines if l.get_color() == plots.color("ssgan"))
     # fid_curve.csv: 1.5 FID at 100, FID at 200, over seeds 0-2 (19)
     assert ss.get_xdata().tolist() == [100, 200]
     assert ss.get_ydata().tolist() == pytest.approx([28.5, 19.0])
+    # KID first (above FID): 0.01 at 100, 0.005 at 200
+    titles = [a.get_title() for a in fig.axes]
+    assert titles.index("MNIST · KID") < titles.index("MNIST · FID")
+    ax = next(a for a in fig.axes if a.get_title() == "MNIST · KID")
+    ss = next(l for l in ax.lines if l.get_color() == plots.color("ssgan"))
+    assert ss.get_ydata().tolist() == pytest.approx([0.01, 0.005])
     assert "no intermediate FID" in texts(fig)  # cifar10 has no curves
     plt.close(fig)
     fig = plots.samples(tables, None, full)

@@ -290,7 +290,16 @@ def relative_reduction(t: dict, out: Path | None):
     return save(fig, out, "relative_reduction")
 
 
+CURVE_ROWS = (  # (column of fid_curves.csv, y label): KID first, unbiased at few samples
+    ("kid_mean", "KID (lower is better)"),
+    ("fid", "FID (lower is better)"),
+)
+
+
 def fid_over_training(t: dict, out: Path | None):
+    """Columns = datasets; rows: KID (where recorded) and FID at each evaluated iteration, mean
+    ± 1 std over seeds per method. KID comes first: with the few hundred samples of a CPU run
+    FID is biased upwards, KID is not."""
     curves, runs = t["fid_curves"], t["runs"]
     datasets = dataset_order(runs["dataset"])
     n_evals = (
@@ -303,28 +312,38 @@ def fid_over_training(t: dict, out: Path | None):
         return empty_figure(
             out,
             "fid_over_training",
-            "FID over training",
+            "KID and FID over training",
             "no intermediate FID evaluations in any run\n"
             "(fid_curve.csv absent; set fid.checkpoints to evaluate during training)",
         )
+    rows = [
+        (col, label)
+        for col, label in CURVE_ROWS
+        if col in curves and pd.to_numeric(curves[col], errors="coerce").notna().any()
+    ]
     ncols = min(4, max(len(datasets), 1))
-    fig, axes = grid(
-        math.ceil(len(datasets) / ncols), ncols, "FID over training (mean ± 1 std over seeds)"
-    )
-    for ax, d in zip(axes.flat, datasets):
+    blocks = math.ceil(len(datasets) / ncols)
+    what = " and ".join(label.split(" ")[0] for _, label in rows)
+    fig, axes = grid(blocks * len(rows), ncols, f"{what} over training (mean ± 1 std over seeds)")
+    for i, d in enumerate(datasets):
         sub = curves[curves["dataset"] == d]
-        ax.set_title(dataset_name(d))
-        if sub.empty:
-            no_data(
-                ax, "no intermediate FID evaluations\n(fid_curve.csv absent;\nset fid.checkpoints)"
-            )
-            continue
-        for m in method_order(sub["method"], t["order"]):
-            mean_band(ax, sub[sub["method"] == m], "iteration", "fid", color(m))
-        ax.set_xlabel("generator iteration")
-        ax.set_ylabel("FID (lower is better)")
-    for ax in list(axes.flat)[len(datasets) :]:
-        ax.axis("off")
+        for r, (col, label) in enumerate(rows):
+            ax = axes[(i // ncols) * len(rows) + r, i % ncols]
+            ax.set_title(f"{dataset_name(d)} · {label.split(' ')[0]}")
+            if sub.empty:
+                no_data(
+                    ax,
+                    "no intermediate FID evaluations\n(fid_curve.csv absent;\nset fid.checkpoints)",
+                )
+                continue
+            for m in method_order(sub["method"], t["order"]):
+                mine = sub[sub["method"] == m].assign(**{col: pd.to_numeric(sub[col], "coerce")})
+                mean_band(ax, mine.dropna(subset=[col]), "iteration", col, color(m))
+            ax.set_xlabel("generator iteration")
+            ax.set_ylabel(label)
+    for k in range(len(datasets), blocks * ncols):
+        for r in range(len(rows)):
+            axes[(k // ncols) * len(rows) + r, k % ncols].axis("off")
     if not datasets:
         no_data(axes[0, 0], "no runs")
     legend(fig, method_order(curves["method"], t["order"]))

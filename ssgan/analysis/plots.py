@@ -433,8 +433,8 @@ def plot_all(results, out, tables=None, baseline=None, treatment=None) -> list[P
         "weight_signs",
         "neg_frac",
         r"deconv\d+",
-        "fraction of weights < 0",
-        "Negative deconvolution weights over training (mean ± 1 std over seeds)",
+        "fraction of nonzero weights < 0",
+        "Negative nonzero deconvolution weights over training (mean ± 1 std over seeds)",
         "weight_signs_over_training",
         hline=0.5,
     )

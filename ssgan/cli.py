@@ -17,6 +17,7 @@ HANDLERS = {
     "aggregate": "ssgan.analysis.aggregate:cli",
     "plan": "ssgan.analysis.plan:cli",
     "plot": "ssgan.analysis.plots:cli",
+    "config": "ssgan.config.show:cli",
 }
 
 EXIT_BAD_INPUT = 2
@@ -67,10 +68,10 @@ def parser() -> argparse.ArgumentParser:
         "prepare-data",
         help="check (or download) a dataset, decode it once into prepared arrays, record them",
     )
-    d.add_argument("--dataset", required=True)
-    d.add_argument("--config")
+    d.add_argument("--dataset", required=True, help="dataset name (registry or suite entry)")
+    d.add_argument("--config", help="run or suite config (YAML) whose data settings to use")
     d.add_argument("--out", help="JSON record (images per split, content sha256)")
-    d.add_argument("overrides", nargs="*", metavar="key=value")
+    d.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
 
     t = sub.add_parser(
         "train",
@@ -81,8 +82,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--dataset", required=True, help="dataset (a suite config's entry name or a registry name)"
     )
-    t.add_argument("--method", required=True)
-    t.add_argument("--seed", required=True, type=int)
+    t.add_argument("--method", required=True, help="method (registry name or a suite's variant)")
+    t.add_argument("--seed", required=True, type=int, help="training seed (paired across methods)")
     t.add_argument("--out", required=True, help="run directory")
     t.add_argument("--config", help="run config or suite config (YAML)")
     t.add_argument(
@@ -94,8 +95,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. train.iterations=500")
 
     s = sub.add_parser("sample", help="write a grid of samples from a run's final generator")
-    s.add_argument("--run", required=True)
-    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--run", required=True, help="run directory (with generator.pt)")
+    s.add_argument("--n", type=int, default=64, help="number of samples in the grid (default 64)")
     s.add_argument("--out", required=True, help="PNG file")
     s.add_argument(
         "--seed",
@@ -105,24 +106,26 @@ def parser() -> argparse.ArgumentParser:
     )
 
     r = sub.add_parser("real-stats", help="compute (or reuse) cached FID statistics of a dataset")
-    r.add_argument("--dataset", required=True)
-    r.add_argument("--split", default=None)
+    r.add_argument("--dataset", required=True, help="dataset name (registry or suite entry)")
+    r.add_argument("--split", default=None, help="dataset split (default: the config's fid.split)")
     r.add_argument("--out", help="JSON record of the cache entry (key, path, n_real)")
-    r.add_argument("--config")
-    r.add_argument("overrides", nargs="*", metavar="key=value")
+    r.add_argument("--config", help="run or suite config (YAML) whose fid settings to use")
+    r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
 
     f = sub.add_parser("fid", help="evaluate FID/KID of a run; writes fid.json")
-    f.add_argument("--run", required=True)
+    f.add_argument("--run", required=True, help="run directory to evaluate")
     f.add_argument(
         "--checkpoint", type=int, default=None, help="evaluate this iteration's snapshot only"
     )
-    f.add_argument("--config")
-    f.add_argument("overrides", nargs="*", metavar="key=value")
+    f.add_argument("--config", help="config (YAML) whose fid settings to use (default: the run's)")
+    f.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (fid.*)")
 
     a = sub.add_parser("aggregate", help="tables and statistics from a results folder")
-    a.add_argument("--results", required=True)
+    a.add_argument("--results", required=True, help="results folder (holding runs/)")
     a.add_argument("--out", default=None, help="tables folder (default: RESULTS/tables)")
-    a.add_argument("--bootstrap", type=int, default=10000)
+    a.add_argument(
+        "--bootstrap", type=int, default=10000, help="bootstrap resamples (default 10000)"
+    )
     a.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     a.add_argument("--config", help="suite config whose 'comparisons:' to use")
     a.add_argument(
@@ -149,11 +152,24 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--out", help="also write the table as CSV here")
 
     g = sub.add_parser("plot", help="figures from an aggregated results folder")
-    g.add_argument("--results", required=True)
+    g.add_argument("--results", required=True, help="results folder (holding runs/)")
     g.add_argument("--tables", default=None, help="tables folder (default: RESULTS/tables)")
-    g.add_argument("--out", required=True)
+    g.add_argument("--out", required=True, help="figures folder (PNG and PDF)")
     g.add_argument("--baseline", help="draw only the comparisons with this baseline")
     g.add_argument("--treatment", help="draw only the comparisons with this treatment")
+    c = sub.add_parser(
+        "config",
+        help="print a resolved config as YAML: a run's, or one cell of a suite config",
+        description="With --run DIR: the config the run trained with (its run.json). Otherwise "
+        "the run config that `ssgan train` (and the workflow) resolves for --dataset, --method "
+        "and --seed from --suite (a suite config) and key=value overrides.",
+    )
+    c.add_argument("--run", metavar="DIR", help="run directory: print its own config")
+    c.add_argument("--suite", metavar="FILE", help="suite config (YAML), e.g. config/demo.yaml")
+    c.add_argument("--dataset", help="dataset (registry name or the suite's entry)")
+    c.add_argument("--method", help="method (registry name or the suite's variant)")
+    c.add_argument("--seed", type=int, help="training seed")
+    c.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     return p
 
 

@@ -30,6 +30,10 @@ fashion_mnist (written with today's probes), seeds 0-7, every run completed:
   dead_frac         .40 everywhere (not what C2 reads)
   neg_frac          wgan_gp .50, ssgan .50 + .02 (-1)^s                                -> C3 inconclusive
   FID in batch-norm batch mode (fid_by_bn_mode): wgan_gp 1.1 x, ssgan 1.25 x the eval FID
+With ``mechanisms``: mnist/stu_gan/seed0 has stu_masks.csv (G deconv1-3, D conv1-3 at density
+.3, ever active .3 -> .3 + .1 k at k-th exploration of 100 iterations) and every fashion_mnist run
+probe_spectrum.csv / probe_spectrum_summary.csv (critic conv1-3, 8 singular values each,
+sigma_i / sigma_1 = 1 - .1 i at 0 falling by .2 per 100 iterations for ssgan, .1 for the others).
 Integrity cases: cifar10/wgan_gp/seed5 was evaluated under another FID protocol (n_fake 1000);
 mnist/stu_gan/seed7 holds a copy of the run of seed 0 (a folder/record mismatch).
 """
@@ -256,7 +260,52 @@ def _samples(run: Path, dataset, method, seed, last_iter):
 BN_RATIO = {"wgan_gp": 1.1, "ssgan": 1.25}  # fashion_mnist: FID_batch / FID_eval
 
 
-def write_synthetic(root, probes: bool = True, curves: bool = True, samples: bool = True) -> Path:
+def _stu_masks(run: Path) -> None:
+    rows = []
+    for it in (0, 100, ITERS):
+        k = it // 100
+        for net, layers in (
+            ("G", ("deconv1", "deconv2", "deconv3")),
+            ("D", ("conv1", "conv2", "conv3")),
+        ):
+            for i, layer in enumerate(layers):
+                n = 1000 * (i + 1)
+                rows.append(
+                    (
+                        it,
+                        net,
+                        layer,
+                        n,
+                        300 * (i + 1),
+                        0.3,
+                        30 * k,
+                        30 * k,
+                        0.5 / (k + 1),
+                        0.3 + 0.1 * k,
+                    )
+                )
+    _csv(
+        run / "stu_masks.csv",
+        "iteration,network,layer,weights,active,density,pruned,regrown,death_rate,itop_rate",
+        rows,
+    )
+
+
+def _spectra(run: Path, method: str, last: int) -> None:
+    fall = 0.2 if method == "ssgan" else 0.1
+    spec, summary = [], []
+    for it in range(0, last + 1, 100):
+        for layer in ("conv1", "conv2", "conv3"):
+            vals = [1.0] + [max(0.0, 1 - 0.1 * i - fall * it / 100) for i in range(1, 8)]
+            spec += [(it, layer, i, round(v, 4)) for i, v in enumerate(vals)]
+            summary.append((it, layer, 2.0, sum(v > 0.5 for v in vals) / len(vals)))
+    _csv(run / "probe_spectrum.csv", "iteration,layer,index,value", spec)
+    _csv(run / "probe_spectrum_summary.csv", "iteration,layer,sigma1,frac_above_half", summary)
+
+
+def write_synthetic(
+    root, probes: bool = True, curves: bool = True, samples: bool = True, mechanisms: bool = False
+) -> Path:
     """Writes RESULTS = root under root/runs/...; returns root."""
     root = Path(root)
     runs = {(d, m, s) for (d, m), fids in FID.items() for s in fids} | DIVERGED | RUNNING
@@ -297,6 +346,10 @@ def write_synthetic(root, probes: bool = True, curves: bool = True, samples: boo
             _probes(run, d, m, s, last)
         if samples:
             _samples(run, d, m, s, last)
+        if mechanisms and (d, m, s) == ("mnist", "stu_gan", 0):
+            _stu_masks(run)
+        if mechanisms and d == "fashion_mnist":
+            _spectra(run, m, last)
     for (d, m, s), said in MISMATCH.items():
         run = root / "runs" / d / m / f"seed{s}"
         shutil.copytree(root / "runs" / said[0] / said[1] / f"seed{said[2]}", run)

@@ -84,3 +84,50 @@ def test_events_hold_the_curves_and_a_resume_logs_each_step_once(tmp_path, capsy
     assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 2
     steps = [e.step for e in scalars(out / "tensorboard").Scalars("loss/critic_loss")]
     assert steps == list(range(1, 13))  # each step once, the resumed values after 8
+
+
+@pytest.mark.skipif(not HAS_TENSORBOARD, reason="the package 'tensorboard' is not installed")
+def test_fid_lr_and_hparams_in_the_runs_own_stream(tmp_path):
+    """FID and KID at the iterations they measure, the learning rate of every logged iteration
+    and the HParams entry (config and final FID/KID), all in <run>/tensorboard/ beside the
+    losses; a second evaluation replaces the first's points."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    from ssgan.training import curves
+
+    out = tmp_path / "run"
+    argv = ["train", *RUN, "--out", str(out), *TINY, "log.tensorboard=true"]
+    assert main([*argv, "train.lr_decay=linear", "train.lr=0.001"]) == 0
+    total = json.loads((out / "run.json").read_text())["config"]["train"]["iterations"]
+    (out / "tensorboard" / "fid").mkdir()  # where an older version wrote FID
+    (out / "tensorboard" / "fid" / "events.out.tfevents.1.old").write_bytes(b"")
+    first = [{"iteration": 6, "fid": 300.0, "kid_mean": 0.3}, {"iteration": 12, "fid": 250.0}]
+    curves.fid_curve(out, first)
+    again = [{"iteration": 6, "fid": 200.0, "kid_mean": 0.2}]
+    again += [{"iteration": total, "fid": 150.0, "kid_mean": 0.1}]
+    curves.fid_curve(out, again)
+    assert not (out / "tensorboard" / "fid").exists()
+    acc = scalars(out / "tensorboard")
+    fid = [(e.step, e.value) for e in acc.Scalars("fid/fid")]
+    assert fid == [(6, 200.0), (total, 150.0)]  # the second evaluation only
+    assert [(e.step, round(e.value, 6)) for e in acc.Scalars("fid/kid_mean")] == [
+        (6, 0.2),
+        (total, 0.1),
+    ]
+    lr = {e.step: e.value for e in acc.Scalars("train/lr")}
+    losses = [e.step for e in acc.Scalars("loss/critic_loss")]
+    assert sorted(lr) == losses  # one lr per logged iteration
+    assert lr[1] == pytest.approx(1e-3) and lr[total] == pytest.approx(1e-3 / total)
+    content = acc.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    hp = start.session_start_info.hparams
+    assert hp["train.lr"].number_value == pytest.approx(1e-3)
+    assert hp["train.lr_decay"].string_value == "linear" and hp["method"].string_value == "ssgan"
+    exp = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    assert {m.name.tag for m in exp.experiment.metric_infos} == {"fid/fid", "fid/kid_mean"}
+    # no final FID (a skipped evaluation): the points, no HParams entry
+    curves.fid_curve(out, [{"iteration": total, "fid": None}])
+    acc = scalars(out / "tensorboard")
+    assert "fid/fid" not in acc.Tags()["scalars"]
+    with pytest.raises(KeyError):
+        acc.PluginTagToContent("hparams")

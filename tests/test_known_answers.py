@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -330,17 +331,23 @@ def test_dead_frac_counts_entries_zero_for_every_sample():
     assert probes.dead_frac(None) == ""
 
 
-def test_weight_probe_counts_exact_zeros_as_not_negative():
-    """STU-GAN's masked weights are exact zeros: a quarter negative, half exactly zero, a
-    quarter positive is 25% negative (counting zeros, ``<= 0``, would give 75%); on a real
-    STU-GAN generator at density 0.1 the fraction is that of the active weights' signs, about
-    half the density, far from the dense network's 0.5."""
+def test_weight_probe_signs_of_the_nonzero_weights_only():
+    """STU-GAN's masked weights are exact zeros and have no sign: a quarter negative, half
+    exactly zero, a quarter positive is 50% negative among the nonzero weights (among all, 25%:
+    the masked zeros, not the signs), zero_frac 0.5; the histogram holds the nonzero weights
+    only. On a real STU-GAN generator the masked layers' signs stay near half, as a dense
+    network's, where counting the zeros gave about half the density."""
     G = generator()
     pattern = torch.tensor([-1.0, 0.0, 0.0, 1.0])
     with torch.no_grad():
         for conv in of_kind(G, nn.ConvTranspose2d):
             conv.weight.copy_(pattern.repeat(conv.weight.numel() // 4).view_as(conv.weight))
-    assert [r["neg_frac"] for r in probes.weight_rows(G, 0)] == [0.25] * 3
+    rows = probes.weight_rows(G, 0)
+    assert [(r["neg_frac"], r["zero_frac"]) for r in rows] == [(0.5, 0.5)] * 3
+    hist = pd.DataFrame(probes.histogram_rows(G, "end", 0, bins=4))
+    for conv, (_, h) in zip(of_kind(G, nn.ConvTranspose2d), hist.groupby("layer", sort=False)):
+        assert h["count"].sum() == conv.weight.numel() // 2  # the zeros are not counted
+        assert h["count"].tolist() == [conv.weight.numel() // 4, 0, 0, conv.weight.numel() // 4]
     from ssgan import config as C
     from ssgan.methods import get_method
 
@@ -352,9 +359,10 @@ def test_weight_probe_counts_exact_zeros_as_not_negative():
     for r, conv in zip(probes.weight_rows(G, 0), of_kind(G, nn.ConvTranspose2d)):
         w = conv.weight.detach()
         active = float((w != 0).float().mean())
-        assert r["neg_frac"] == round(float((w < 0).float().mean()), 8)
+        assert r["neg_frac"] == round(float((w < 0).sum() / (w != 0).sum()), 8)
+        assert r["zero_frac"] == pytest.approx(1 - active, abs=1e-7)
         if active < 0.5:  # ERK may leave a small layer dense
             masked += 1
-            assert 0 < r["neg_frac"] < active  # zeros not counted
-            assert float((w <= 0).float().mean()) > 0.5 > active
+            assert 0.4 < r["neg_frac"] < 0.6  # the signs, not the mask
+            assert float((w < 0).float().mean()) < active  # what counting the zeros gave
     assert masked >= 2

@@ -40,7 +40,7 @@ def check_files(out: Path):
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory):
-    root = aggregated(tmp_path_factory.mktemp("full"))
+    root = aggregated(tmp_path_factory.mktemp("full"), mechanisms=True)
     assert main(["plot", "--results", str(root), "--out", str(root / "figures")]) == 0
     return root
 
@@ -159,11 +159,17 @@ def test_sparsity_figure_draws_dead_gates_per_sastm_layer(tables, full):
 
 def test_fid_over_training_and_samples(tables, full):
     fig = plots.fid_over_training(tables, None)
-    ax = next(a for a in fig.axes if a.get_title() == "MNIST")
+    ax = next(a for a in fig.axes if a.get_title() == "MNIST · FID")
     ss = next(l for l in ax.lines if l.get_color() == plots.color("ssgan"))
     # fid_curve.csv: 1.5 FID at 100, FID at 200, over seeds 0-2 (19)
     assert ss.get_xdata().tolist() == [100, 200]
     assert ss.get_ydata().tolist() == pytest.approx([28.5, 19.0])
+    # KID first (above FID): 0.01 at 100, 0.005 at 200
+    titles = [a.get_title() for a in fig.axes]
+    assert titles.index("MNIST · KID") < titles.index("MNIST · FID")
+    ax = next(a for a in fig.axes if a.get_title() == "MNIST · KID")
+    ss = next(l for l in ax.lines if l.get_color() == plots.color("ssgan"))
+    assert ss.get_ydata().tolist() == pytest.approx([0.01, 0.005])
     assert "no intermediate FID" in texts(fig)  # cifar10 has no curves
     plt.close(fig)
     fig = plots.samples(tables, None, full)
@@ -236,3 +242,79 @@ def test_leaderboard_reads_back(full):
     assert board[ranked].groupby("dataset")["rank"].min().eq(1).all()
     assert board.loc[~ranked, "rank"].isna().all()
     assert set(board.loc[ranked, "dataset"]) == {"fashion_mnist", "cifar10"}  # mnist: n = 1, 3
+
+
+def test_relative_reduction_one_scale_and_n_on_every_panel(tables):
+    """The lone STU-GAN pair (n = 1, r = -20%) does not get a panel scaled to itself: every
+    panel shares one y range holding all drawn values, 0 and the published range; n is written
+    beside each mean, and no interval is drawn below MIN_N pairs."""
+    fig = plots.relative_reduction(tables, None)
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert len({ax.get_ylim() for ax in axes}) == 1
+    lo, hi = axes[0].get_ylim()
+    assert lo < -20 and hi > 25 and hi - lo >= plots.MIN_SPAN
+    stu = axes[2]
+    assert [c.has_yerr for c in stu.containers] == [False]
+    assert "n=1" in [t.get_text() for t in stu.texts]
+    assert "n=8" in [t.get_text() for t in axes[1].texts]
+    plt.close(fig)
+    # a single comparison with values near 0: the range is widened to MIN_SPAN, not zoomed
+    pts = pd.DataFrame({"y": [0.5, -0.5], "lo": [np.nan, -1.0], "hi": [np.nan, 1.0], "n": [1, 5]})
+    lo, hi = plots.reduction_ylim(pts, published=False)
+    assert hi - lo == pytest.approx(plots.MIN_SPAN) and lo < -0.5 and hi > 0.5
+
+
+def test_fid_intervals_stay_above_zero(tables):
+    """Three spread FIDs: the plain t interval of the mean reaches below 0, the interval of the
+    log FID back-transformed (figure and leaderboard) does not, and holds the geometric mean."""
+    v = [2.0, 5.0, 60.0]
+    assert plots.stats.t_ci(v)[0] < 0
+    lo, hi = plots.stats.log_t_ci(v)
+    assert 0 < lo < plots.stats.gmean(v) < hi
+    assert np.isnan(plots.stats.log_t_ci([3.0])[0]) and np.isnan(plots.stats.log_t_ci([0.0, 2])[0])
+    fig = plots.fid_per_dataset(tables, None)
+    ax = next(a for a in fig.axes if a.get_title() == "CIFAR-10")
+    bars = [c for c in ax.containers if c.has_yerr]
+    ylo = min(seg[:, 1].min() for c in bars for seg in c.lines[2][0].get_segments())
+    assert ylo > 0
+    plt.close(fig)
+
+
+def test_fraction_panels_show_the_whole_range_and_titles_fit(tables, full):
+    fig = plots.layer_grid(
+        tables, None, "dead_units", "dead_frac", r"bn\d+", "y", "t", "dead_units_over_training"
+    )
+    assert all(ax.get_ylim() == probe_plots.FRACTION for ax in fig.axes if ax.lines)
+    plt.close(fig)
+    long = "Spectral collapse over training: normalised singular values of the critic " * 2
+    fig, _ = probe_plots.grid(1, 1, long)
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent()
+    assert "\n" in fig._suptitle.get_text()
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width  # wrapped inside the figure
+    plt.close(fig)
+
+
+def test_spectrum_figure_has_a_colour_key(tables, full):
+    from ssgan.analysis import spectrum_plots
+
+    fig = spectrum_plots.spectrum_over_training(tables, None, full)
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "generator iteration of the probe"]
+    assert len(bars) == 1 and bars[0].get_ylim() == (0.0, 200.0)
+    ax = next(a for a in fig.axes if a.get_title().startswith("Fashion-MNIST · Self-Sparse GAN\n"))
+    key = bars[0]._colorbar.mappable
+    cmap, norm = key.cmap, key.norm
+    # each curve's colour is the key's colour of its iteration (0, 100, 200)
+    assert [tuple(l.get_color()) for l in ax.lines if l.get_linestyle() == "-"] == [
+        tuple(cmap(norm(it))) for it in (0, 100, 200)
+    ]
+    plt.close(fig)
+
+
+def test_stu_layers_named_as_every_other_figure(tables):
+    from ssgan.analysis import stu_plots
+
+    fig = stu_plots.stu_density_per_layer(tables, None)
+    ticks = [[t.get_text() for t in ax.get_xticklabels()] for ax in fig.axes if ax.patches]
+    assert ticks == [["deconv1", "deconv2", "deconv3"], ["conv1", "conv2", "conv3"]]
+    plt.close(fig)

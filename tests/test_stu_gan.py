@@ -146,7 +146,8 @@ def test_exploration_through_the_method_its_rows_and_summary():
     rows = method.drain_rows(m, 1, False)["stu_masks.csv"]
     assert len(rows) == 6 and method.drain_rows(m, 1, False)["stu_masks.csv"] == []
     for r in rows:
-        sp, name = method.sparse[r["network"]], f"{r['layer']}.weight"
+        sp = method.sparse[r["network"]]
+        name = {v: k for k, v in sp.names.items()}[r["layer"]]
         new = sp.masks[name].bool()
         assert torch.equal(new, twin.sparse[r["network"]].masks[name].bool()), name
         assert r["pruned"] == int((old[r["network"]][name] & ~new).sum())
@@ -240,6 +241,10 @@ def test_run_records_exploration_itop_and_active_counts(tmp_path):
     its = sorted({int(r["iteration"]) for r in recs})
     assert its == [0, 3, 6, 9]  # not at the last iteration (12): nothing would train after it
     layers = {(r["network"], r["layer"]) for r in recs}
+    # named as every other record names them (probes, spectra), not by module path
+    assert layers == {("G", f"deconv{i}") for i in (1, 2, 3)} | {
+        ("D", f"conv{i}") for i in (1, 2, 3)
+    }
     assert len(layers) == 6 and all(
         len([r for r in recs if r["iteration"] == "0"]) == 6 for _ in [0]
     )
@@ -253,7 +258,7 @@ def test_run_records_exploration_itop_and_active_counts(tmp_path):
             it = int(r["iteration"])
             assert float(r["death_rate"]) == pytest.approx(cosine_death_rate(it, 12, 0.5, 0.005))
             assert r["pruned"] == r["regrown"]
-    sparse_G = [(n, lay) for n, lay in layers if n == "G" and lay != "out.0"]
+    sparse_G = [(n, lay) for n, lay in layers if n == "G" and lay != "deconv3"]
     assert any(
         float([r for r in recs if (r["network"], r["layer"]) == key][-1]["itop_rate"])
         > float([r for r in recs if (r["network"], r["layer"]) == key][0]["density"])
@@ -269,9 +274,9 @@ def test_run_records_exploration_itop_and_active_counts(tmp_path):
     assert summary["params_total"] - summary["params_active"] == inactive
     # The saved generator's masked-out weights are exactly 0.
     ckpt = torch.load(sorted((out / "checkpoints").glob("*.pt"))[-1], weights_only=True)
-    for name, mask in ckpt["method"]["G"]["masks"].items():
+    for i, (name, mask) in enumerate(ckpt["method"]["G"]["masks"].items()):
         assert (G[name][~mask] == 0).all() and int(mask.sum()) == int(
-            last[("G", name[:-7])]["active"]
+            last[("G", f"deconv{i + 1}")]["active"]
         )
     assert 0 < summary["generator_itop_rate"] < 1
     figures_draw_the_records(pd.read_csv(out / "stu_masks.csv"))

@@ -309,9 +309,12 @@ def test_leaderboard_ranks_means_reductions_and_the_main_manifold_setting():
     fb = np.array([20.0 + 3 * s for s in range(7)])
     assert m.loc["wgan_gp", "fid_mean"] == pytest.approx(fb.mean())
     assert m.loc["wgan_gp", "fid_std"] == pytest.approx(fb.std(ddof=1))
+    lo, hi = np.exp(stats.t_ci(np.log(fb)))  # the interval of log FID, back-transformed
     assert (m.loc["wgan_gp", "fid_ci_low"], m.loc["wgan_gp", "fid_ci_high"]) == pytest.approx(
-        stats.t_ci(fb)
+        (lo, hi)
     )
+    assert m.loc["wgan_gp", "fid_gmean"] == pytest.approx(np.exp(np.log(fb).mean()))
+    assert lo < m.loc["wgan_gp", "fid_gmean"] < hi
     assert (m.loc["wgan_gp", "n"], m.loc["stu_gan", "n"]) == (7, 2)
     assert m.loc["stu_gan", "fid_mean"] == pytest.approx(29.0)
     assert list(m["method_kind"]) == ["ssgan", "wgan_gp", "stu_gan", "ssgan"]

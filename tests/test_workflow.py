@@ -31,6 +31,10 @@ def test_dry_run_lists_the_full_paper_grid_without_data(tmp_path):
     assert counts["train"] == 154 and counts["fid"] == 154  # 7 datasets x 2 methods x 11 seeds
     assert counts["prepare_data"] == 7 and counts["real_stats"] == 7
     assert counts["aggregate"] == counts["plot"] == 1
+    # said up front, before the plan: which datasets are absent and where they were looked for
+    warning = proc.stderr.split("warning: 7 dataset(s) of this grid absent", 1)[1]
+    for name in ("mnist", "fashion_mnist", "cifar10", "stl10", "celeba_hq", "lsun_bedroom"):
+        assert f"\n  {name}: split " in warning and f"not under {tmp_path};" in warning, name
 
 
 def test_runs_per_gpu_shares_local_gpu_slots(tmp_path):
@@ -62,17 +66,41 @@ def test_dry_run_quick_config(tmp_path):
     assert counts["train"] == counts["fid"] == 12 and counts["prepare_data"] == 2
 
 
+def test_dry_run_names_only_the_absent_dataset(tmp_path):
+    """A grid of MNIST (its files under the data root) and CIFAR-10 (absent): the warning
+    names CIFAR-10 alone; with data.download the files would be fetched, so no warning."""
+    root = tmp_path / "data"
+    (root / "mnist").mkdir(parents=True)
+    (root / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(
+        f"results: {tmp_path / 'results'}\nfigures: {tmp_path / 'figures'}\n"
+        f"data_root: {root}\ndatasets:\n  mnist:\n  cifar10:\nmethods: [wgan_gp]\nseeds: [0]\n"
+    )
+    proc = snakemake("-n", "--configfile", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: 1 dataset(s) of this grid absent" in proc.stderr
+    assert f"\n  cifar10: split train not under {root};" in proc.stderr
+    assert "  mnist:" not in proc.stderr
+    cfg.write_text(cfg.read_text() + "defaults:\n  data:\n    download: true\n")
+    proc = snakemake("-n", "--configfile", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    assert "dataset(s) of this grid absent" not in proc.stderr
+
+
 def test_dry_run_demo_config(tmp_path):
-    """config/demo.yaml (MNIST at the paper's widths, both methods, 3 seeds): the plan only."""
+    """config/demo.yaml (MNIST at width 32, both methods, 2 seeds, 2,000 iterations): the plan
+    only (its header's time is an estimate; the test runs nothing)."""
     proc = snakemake("-n", "--configfile", "config/demo.yaml", *isolated(tmp_path))
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
-    assert counts["train"] == counts["fid"] == 6 and counts["prepare_data"] == 1
+    assert counts["train"] == counts["fid"] == 4 and counts["prepare_data"] == 1
     from ssgan import config as C
 
     suite = C.load_yaml(Path(__file__).resolve().parents[1] / "config" / "demo.yaml")
     cfg = C.resolve("mnist", "ssgan", 2, suite)
-    assert cfg["model"]["width"] == 64 and cfg["train"]["iterations"] == 600
+    assert cfg["model"]["width"] == 32 and cfg["train"]["iterations"] == 2000
+    assert cfg["fid"]["checkpoints"] == [500, 1000, 1500] and cfg["fid"]["n_fake"] == 500
 
 
 def test_lint_is_clean():
@@ -200,9 +228,10 @@ def test_report_contains_figures_and_tables(quick):
     names = zipfile.ZipFile(report).namelist()
     for name in FIGURES:
         assert any(n.endswith(f"{name}.png") for n in names), name
-    assert any(n.endswith("relative_fid_reduction.csv") for n in names)
-    assert any(n.endswith("claims.csv") for n in names)
-    assert any(n.endswith("leaderboard.csv") for n in names)
+    assert not any(n.endswith(".pdf") for n in names)  # each figure once, as PNG
+    for name in ("relative_fid_reduction", "claims", "leaderboard"):
+        assert any(n.endswith(f"{name}.csv") for n in names), name  # the download
+        assert any(n.endswith(f"{name}.html") for n in names), name  # shown in place
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ssgan import io, plugins, published
 from ssgan.analysis import claims as C
-from ssgan.analysis import paper_table, published_table
+from ssgan.analysis import paper_table, published_table, report_pages
 from ssgan.analysis import runs as R
 from ssgan.analysis import tables as T
 from ssgan.analysis.bn_modes import bn_mode_table
@@ -35,6 +35,7 @@ TABLES = (
     "fid_bn_modes.csv",
     *(f"{name}.csv" for name in R.PROBES),
 )
+PAGES = report_pages.PAGES  # tables/html/<stem>.html, shown in the report
 
 
 PIPELINE_CHECK = (
@@ -122,6 +123,7 @@ def aggregate(
     if suite and suite.get("pipeline_check"):
         pub_md = f"**{PIPELINE_CHECK}.**\n\n" + pub_md
     io.write_text(out / "published.md", pub_md)
+    report_pages.write_pages(out)  # the tables as HTML pages for the Snakemake report
     return frames
 
 

@@ -56,15 +56,22 @@ def wrap(label: str, width: int = 14) -> str:
     return textwrap.fill(str(label), width, break_long_words=False) if len(label) > width else label
 
 
+TITLE_CHARS_PER_INCH = 8.5  # bold suptitle at this font size: ~0.115 in per character
+
+
 def grid(nrows: int, ncols: int, title: str, sharey=False, panel=PANEL):
+    """A constrained-layout grid of panels; the title wrapped to the figure's width (a long
+    title on one line ran past both edges)."""
     nrows, ncols = max(nrows, 1), max(ncols, 1)
+    width = max(panel[0] * ncols + 0.4, 7.0)
+    title = textwrap.fill(title, int(width * TITLE_CHARS_PER_INCH), break_long_words=False)
     fig, axes = plt.subplots(
         nrows,
         ncols,
         squeeze=False,
         layout="constrained",
         sharey=sharey,
-        figsize=(max(panel[0] * ncols + 0.4, 7.0), panel[1] * nrows + 0.9),
+        figsize=(width, panel[1] * nrows + 0.9 + 0.25 * title.count("\n")),
     )
     fig.suptitle(title, fontweight="bold")
     return fig, axes

@@ -91,7 +91,7 @@ def fid_per_dataset(t: dict, out: Path | None):
     fig, axes = grid(
         math.ceil(len(datasets) / ncols),
         ncols,
-        "FID per dataset: one dot per seed, mean with 95% CI",
+        "FID per dataset: one dot per seed, geometric mean with 95% CI",
         panel=(max(3.4, 0.8 * most + 1.0), 3.2 if most > 3 else 2.7),
     )
     methods = method_order(runs["method"], t["order"])
@@ -108,14 +108,16 @@ def fid_per_dataset(t: dict, out: Path | None):
                 lw=0,
             )
             if len(v):
-                # the interval only from MIN_N seeds on: over 2 or 3 it is wide enough to set
-                # the axis and says nothing (the tables give it); below, the mean alone, hollow
-                lo, hi = stats.t_ci(v) if len(v) >= stats.MIN_N else (np.nan, np.nan)
-                err = None if not np.isfinite(lo) else [[v.mean() - lo], [hi - v.mean()]]
+                # the geometric mean and its interval (t on log FID, back-transformed: above 0,
+                # as leaderboard.csv), the interval only from MIN_N seeds on: over 2 or 3 it is
+                # wide enough to set the axis and says nothing; below, the mean alone, hollow
+                lo, hi = stats.log_t_ci(v) if len(v) >= stats.MIN_N else (np.nan, np.nan)
+                g = stats.gmean(v)
+                err = None if not np.isfinite(lo) else [[g - lo], [hi - g]]
                 face = color(m) if err is not None else "white"
                 ax.errorbar(
                     i + 0.14,
-                    v.mean(),
+                    g,
                     yerr=err,
                     fmt="D",
                     ms=6,
@@ -138,9 +140,7 @@ def fid_per_dataset(t: dict, out: Path | None):
         ax.grid(axis="x", visible=False)
         ax.set_title(dataset_name(d))
         ax.set_ylabel("FID (lower is better)")
-        ax.set_ylim(
-            bottom=max(0.0, ax.get_ylim()[0])
-        )  # a t interval over few seeds can reach below 0
+        ax.set_ylim(bottom=max(0.0, ax.get_ylim()[0]))
         if not counts or not sum(counts):
             no_data(ax, "no completed run with a FID")
     for ax in list(axes.flat)[len(datasets) :]:
@@ -149,8 +149,16 @@ def fid_per_dataset(t: dict, out: Path | None):
         no_data(axes[0, 0], "no runs")
     extra = [
         plt.Line2D([], [], marker="o", ls="", color="0.4", alpha=0.6, label="seed"),
-        plt.Line2D([], [], marker="D", color="0.4", label=f"mean ± 95% CI (t), n ≥ {stats.MIN_N}"),
-        plt.Line2D([], [], marker="D", ls="", color="0.4", mfc="white", label="mean (n < 5)"),
+        plt.Line2D(
+            [],
+            [],
+            marker="D",
+            color="0.4",
+            label=f"geometric mean, 95% CI (t on log FID), n ≥ {stats.MIN_N}",
+        ),
+        plt.Line2D(
+            [], [], marker="D", ls="", color="0.4", mfc="white", label="geometric mean (n < 5)"
+        ),
     ]
     legend(fig, methods, extra)
     return save(fig, out, "fid_per_dataset")
@@ -158,21 +166,43 @@ def fid_per_dataset(t: dict, out: Path | None):
 
 def reduction_points(red: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """What ``relative_reduction`` draws, in percent: per comparison (panel) and dataset (x),
-    one ``seed`` point per complete pair (r_s) and one ``mean`` point (mean r) with its 95%
-    Student-t interval [lo, hi] (the verdict rule's interval, r = 1 - exp(log-ratio CI))."""
+    one ``seed`` point per complete pair (r_s) and one ``mean`` point (mean r over ``n`` pairs)
+    with its 95% Student-t interval [lo, hi] (the verdict rule's interval, r = 1 - exp(log-ratio
+    CI); drawn from MIN_N pairs on)."""
     rows = []
     for comp, sub in red.groupby("comparison", sort=False):
         for x, r in enumerate(sub.itertuples()):
             sel = (pairs["comparison"] == comp) & (pairs["dataset"] == r.dataset)
             for seed, v in pairs.loc[sel, ["seed", "r"]].itertuples(index=False):
                 rows.append(
-                    (comp, r.treatment, r.dataset, x, "seed", seed, 100 * v, np.nan, np.nan)
+                    (comp, r.treatment, r.dataset, x, "seed", seed, 100 * v, np.nan, np.nan, 1)
                 )
             if r.n_pairs:
                 lo, hi = 100 * r.r_t_ci_low, 100 * r.r_t_ci_high
-                rows.append((comp, r.treatment, r.dataset, x, "mean", -1, 100 * r.r_mean, lo, hi))
-    cols = ["comparison", "treatment", "dataset", "x", "kind", "seed", "y", "lo", "hi"]
+                mean = 100 * r.r_mean
+                rows.append((comp, r.treatment, r.dataset, x, "mean", -1, mean, lo, hi, r.n_pairs))
+    cols = ["comparison", "treatment", "dataset", "x", "kind", "seed", "y", "lo", "hi", "n"]
     return pd.DataFrame(rows, columns=cols)
+
+
+MIN_SPAN = 20.0  # percentage points: the y range of relative_reduction is never narrower
+
+
+def reduction_ylim(pts: pd.DataFrame, published: bool) -> tuple[float, float]:
+    """The y range shared by every panel of ``relative_reduction``: every drawn point and
+    interval, 0 and (where drawn) the published range, padded by 8%, at least MIN_SPAN wide."""
+    shown = pts[pts["n"] >= stats.MIN_N]  # the intervals drawn
+    values = [0.0, *pts["y"], *shown["lo"], *shown["hi"]]
+    if published:
+        values += [100 * v for v in stats.PUBLISHED_RANGE]
+    values = np.asarray(values, float)
+    lo, hi = np.nanmin(values), np.nanmax(values)
+    pad = 0.08 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+    if hi - lo < MIN_SPAN:
+        mid = (hi + lo) / 2
+        lo, hi = mid - MIN_SPAN / 2, mid + MIN_SPAN / 2
+    return float(lo), float(hi)
 
 
 def relative_reduction(t: dict, out: Path | None):
@@ -185,6 +215,7 @@ def relative_reduction(t: dict, out: Path | None):
         len(comps),
         1,
         "Relative FID decrease per dataset (paired seeds)",
+        sharey=True,  # one scale for every comparison: a lone pair cannot fill its own panel
         panel=(max(5.6, 1.5 * n_data + 2.5), 3.6),
     )
     lo, hi = stats.PUBLISHED_RANGE
@@ -209,13 +240,20 @@ def relative_reduction(t: dict, out: Path | None):
             ax.scatter(
                 x - 0.12 + np.linspace(-0.07, 0.07, len(g)), g["y"], s=22, color=c, alpha=0.5, lw=0
             )
-        n_of = dict(enumerate(sub["n_pairs"]))
         for m in p[p["kind"] == "mean"].itertuples():
-            shown = np.isfinite(m.lo) and n_of.get(m.x, 0) >= stats.MIN_N  # as fid_per_dataset
+            shown = np.isfinite(m.lo) and m.n >= stats.MIN_N  # as fid_per_dataset
             err = [[m.y - m.lo], [m.hi - m.y]] if shown else None
             face = c if shown else "white"
             ax.errorbar(
                 m.x + 0.14, m.y, yerr=err, fmt="D", ms=7, color=c, mfc=face, capsize=4, lw=1.8
+            )
+            ax.annotate(  # n on the panel: a mean of 1 or 2 pairs is no effect
+                f"n={m.n}",
+                (m.x + 0.14, m.hi if shown else m.y),
+                xytext=(7, 3),
+                textcoords="offset points",
+                fontsize=8,
+                color="0.3",
             )
         for x, r in enumerate(sub.itertuples()):
             if not r.n_pairs:
@@ -239,6 +277,8 @@ def relative_reduction(t: dict, out: Path | None):
         ax.grid(axis="x", visible=False)
     if not comps:
         no_data(axes[0, 0], "no comparisons (no datasets with runs of a baseline and a treatment)")
+    else:
+        axes[0, 0].set_ylim(*reduction_ylim(pts, band is not None))
     extra = [band] if band is not None else []
     extra += [
         plt.Line2D([], [], marker="o", ls="", color="0.4", alpha=0.5, label="seed pair"),
@@ -251,7 +291,16 @@ def relative_reduction(t: dict, out: Path | None):
     return save(fig, out, "relative_reduction")
 
 
+CURVE_ROWS = (  # (column of fid_curves.csv, y label): KID first, unbiased at few samples
+    ("kid_mean", "KID (lower is better)"),
+    ("fid", "FID (lower is better)"),
+)
+
+
 def fid_over_training(t: dict, out: Path | None):
+    """Columns = datasets; rows: KID (where recorded) and FID at each evaluated iteration, mean
+    ± 1 std over seeds per method. KID comes first: with the few hundred samples of a CPU run
+    FID is biased upwards, KID is not."""
     curves, runs = t["fid_curves"], t["runs"]
     datasets = dataset_order(runs["dataset"])
     n_evals = (
@@ -264,28 +313,38 @@ def fid_over_training(t: dict, out: Path | None):
         return empty_figure(
             out,
             "fid_over_training",
-            "FID over training",
+            "KID and FID over training",
             "no intermediate FID evaluations in any run\n"
             "(fid_curve.csv absent; set fid.checkpoints to evaluate during training)",
         )
+    rows = [
+        (col, label)
+        for col, label in CURVE_ROWS
+        if col in curves and pd.to_numeric(curves[col], errors="coerce").notna().any()
+    ]
     ncols = min(4, max(len(datasets), 1))
-    fig, axes = grid(
-        math.ceil(len(datasets) / ncols), ncols, "FID over training (mean ± 1 std over seeds)"
-    )
-    for ax, d in zip(axes.flat, datasets):
+    blocks = math.ceil(len(datasets) / ncols)
+    what = " and ".join(label.split(" ")[0] for _, label in rows)
+    fig, axes = grid(blocks * len(rows), ncols, f"{what} over training (mean ± 1 std over seeds)")
+    for i, d in enumerate(datasets):
         sub = curves[curves["dataset"] == d]
-        ax.set_title(dataset_name(d))
-        if sub.empty:
-            no_data(
-                ax, "no intermediate FID evaluations\n(fid_curve.csv absent;\nset fid.checkpoints)"
-            )
-            continue
-        for m in method_order(sub["method"], t["order"]):
-            mean_band(ax, sub[sub["method"] == m], "iteration", "fid", color(m))
-        ax.set_xlabel("generator iteration")
-        ax.set_ylabel("FID (lower is better)")
-    for ax in list(axes.flat)[len(datasets) :]:
-        ax.axis("off")
+        for r, (col, label) in enumerate(rows):
+            ax = axes[(i // ncols) * len(rows) + r, i % ncols]
+            ax.set_title(f"{dataset_name(d)} · {label.split(' ')[0]}")
+            if sub.empty:
+                no_data(
+                    ax,
+                    "no intermediate FID evaluations\n(fid_curve.csv absent;\nset fid.checkpoints)",
+                )
+                continue
+            for m in method_order(sub["method"], t["order"]):
+                mine = sub[sub["method"] == m].assign(**{col: pd.to_numeric(sub[col], "coerce")})
+                mean_band(ax, mine.dropna(subset=[col]), "iteration", col, color(m))
+            ax.set_xlabel("generator iteration")
+            ax.set_ylabel(label)
+    for k in range(len(datasets), blocks * ncols):
+        for r in range(len(rows)):
+            axes[(k // ncols) * len(rows) + r, k % ncols].axis("off")
     if not datasets:
         no_data(axes[0, 0], "no runs")
     legend(fig, method_order(curves["method"], t["order"]))
@@ -375,8 +434,8 @@ def plot_all(results, out, tables=None, baseline=None, treatment=None) -> list[P
         "weight_signs",
         "neg_frac",
         r"deconv\d+",
-        "fraction of weights < 0",
-        "Negative deconvolution weights over training (mean ± 1 std over seeds)",
+        "fraction of nonzero weights < 0",
+        "Negative nonzero deconvolution weights over training (mean ± 1 std over seeds)",
         "weight_signs_over_training",
         hline=0.5,
     )

@@ -59,8 +59,13 @@ def dataset_layer_panels(df, runs, title, what, sharey=False):
     return fig, panels
 
 
-def layer_grid(t, out, table, column, layer_re, ylabel, title, name, hline=None):
-    """Rows = datasets, columns = layers; one mean ± std line per method over training."""
+FRACTION = (-0.02, 1.02)  # the whole range of a fraction: a 0.02 change must look like one
+
+
+def layer_grid(t, out, table, column, layer_re, ylabel, title, name, hline=None, ylim=FRACTION):
+    """Rows = datasets, columns = layers; one mean ± std line per method over training, on
+    ``ylim`` (the full [0, 1] of a fraction: scaled to the data, a change of 0.01 filled the
+    panel)."""
     df, runs = t[table], t["runs"]
     df = df[df["layer"].astype(str).str.fullmatch(layer_re)] if len(df) else df
     if df.empty:
@@ -75,6 +80,8 @@ def layer_grid(t, out, table, column, layer_re, ylabel, title, name, hline=None)
         ax.set_xlabel("generator iteration")
         ax.set_ylabel(ylabel if first else "")
         ax.yaxis.set_tick_params(labelleft=True)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
     legend(fig, method_order(df["method"], t["order"]))
     return save(fig, out, name)
 

@@ -151,7 +151,9 @@ PROBES = {
     ),
     "weight_signs": (
         "probe_weights.csv",
-        ["iteration", "layer", "neg_frac", "mean", "std", "q05", "q25", "q50", "q75", "q95"],
+        # neg_frac among the nonzero weights; zero_frac (exact zeros) absent in older runs
+        ["iteration", "layer", "neg_frac", "mean", "std", "q05", "q25", "q50", "q75", "q95"]
+        + ["zero_frac"],
     ),
     "dead_units": (
         "probe_dead_units.csv",

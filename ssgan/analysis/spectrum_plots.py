@@ -10,7 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import ListedColormap, Normalize
 
 from ssgan.analysis.figure_kit import empty_figure, grid, no_data, save
 from ssgan.analysis.probe_plots import layer_grid
@@ -50,7 +53,8 @@ def last_layer(df: pd.DataFrame) -> str:
 
 def spectrum_over_training(t: dict, out: Path | None, results: Path):
     """Rows = datasets, columns = methods: the deepest critic convolution's sorted normalised
-    spectrum of the lowest seed, one curve per probe, darker = later."""
+    spectrum of the lowest seed, one curve per probe, darker = later (the colour bar gives
+    the iteration of each shade)."""
     name = "spectrum_over_training"
     title = "Critic spectrum over training: sorted singular values of W/σ₁, deepest convolution"
     runs = t["runs"]
@@ -59,10 +63,16 @@ def spectrum_over_training(t: dict, out: Path | None, results: Path):
     datasets = dataset_order(runs["dataset"])
     methods = method_order(runs["method"], t["order"])
     fig, axes = grid(len(datasets), len(methods), title, sharey=True)
-    cmap = plt.get_cmap("viridis")
+    # viridis from light (early) to dark (late), the same shades in every panel and the key
+    cmap = ListedColormap(plt.get_cmap("viridis")(np.linspace(0.9, 0.0, 256)))
+    picked = {(d, m): pick_spectrum(runs, results, d, m) for d in datasets for m in methods}
+    its_all = [it for _, df in picked.values() if df is not None for it in df["iteration"]]
+    norm = Normalize(
+        min(its_all, default=0), max(max(its_all, default=1), min(its_all, default=0) + 1)
+    )
     for row, d in zip(axes, datasets):
         for ax, m in zip(row, methods):
-            run, df = pick_spectrum(runs, results, d, m)
+            run, df = picked[d, m]
             label = f"{dataset_name(d)} · {method_name(m)}"
             ax.set_title(label, fontsize=10)
             if df is None:
@@ -72,9 +82,9 @@ def spectrum_over_training(t: dict, out: Path | None, results: Path):
             layer = last_layer(df)
             mine = df[df["layer"] == layer]
             its = sorted(mine["iteration"].unique())
-            for i, it in enumerate(its):
+            for it in its:
                 curve = mine[mine["iteration"] == it].sort_values("index")
-                shade = cmap(0.9 * (1 - i / max(len(its) - 1, 1)))
+                shade = cmap(norm(it))
                 ax.plot(curve["index"], curve["value"], color=shade, lw=1.2)
             ax.axhline(COLLAPSE_LEVEL, color="0.5", ls=":", lw=1)
             ax.set_title(
@@ -83,6 +93,10 @@ def spectrum_over_training(t: dict, out: Path | None, results: Path):
             ax.set_xlabel("index of singular value")
             ax.set_ylabel("σ / σ₁")
             ax.set_ylim(0, 1.05)
+    if its_all:
+        fig.colorbar(
+            ScalarMappable(norm, cmap), ax=axes, label="generator iteration of the probe", pad=0.01
+        )
     return save(fig, out, name)
 
 

@@ -18,6 +18,7 @@ from ssgan.config.resolve import (
     PATH_KEYS,
     PER_METHOD,
     PER_RESOLUTION,
+    PLUGIN_HINT,
     POSITIVE_INT,
     SLICE_KEYS,
     SUITE_KEYS,
@@ -47,6 +48,7 @@ from ssgan.config.resolve import (
 )
 
 __all__ = [
+    "PLUGIN_HINT",
     "CHOICES",
     "DEVICE",
     "DEVICE_KEYS",

@@ -203,6 +203,12 @@ def fill_per_resolution(cfg: dict) -> dict:
     return cfg
 
 
+PLUGIN_HINT = (
+    "; a plugin's method? name its module under 'plugins:' in the config (or plugins=[module] "
+    "on the command line), or install it with an 'ssgan.plugins' entry point (ssgan/plugins.py)"
+)
+
+
 def validate(cfg: dict) -> dict:
     """Check a resolved run config; returns it. Raises ConfigError naming the key."""
     if cfg.get("dataset") not in DATASETS:
@@ -212,6 +218,7 @@ def validate(cfg: dict) -> dict:
     if cfg.get("method") not in METHODS:
         raise ConfigError(
             f"unknown method {cfg.get('method')!r}; known: {', '.join(sorted(METHODS))}"
+            f"{PLUGIN_HINT}"
         )
     cfg.setdefault("method_label", cfg.get("method"))  # records written before variants existed
     if not isinstance(cfg.get("method_label"), str) or not cfg["method_label"]:

@@ -88,6 +88,11 @@ def _download(kind: str, root: Path, split: str) -> None:
         datasets.STL10(str(root), split=split, download=True)
 
 
+def _present(kind: str):
+    folder, files = (CIFAR_DIR, CIFAR_FILES) if kind == "cifar10" else (STL_DIR, STL_FILES)
+    return lambda root, split, cfg: all((root / folder / f).is_file() for f in files[split])
+
+
 def _loader(kind: str):
     folder, files, read = (
         (CIFAR_DIR, CIFAR_FILES, read_cifar_batch)
@@ -120,6 +125,7 @@ register_dataset(
     ("train", "test"),
     obtain="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz extracted under the data root "
     "(or data.download: true on a machine with internet access)",
+    present=_present("cifar10"),
 )(_loader("cifar10"))
 
 register_dataset(
@@ -129,4 +135,5 @@ register_dataset(
     ("unlabeled", "train", "test", "train+unlabeled"),
     obtain="https://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz extracted under the data "
     "root (or data.download: true); images are resized 96 -> 48",
+    present=_present("stl10"),
 )(_loader("stl10"))

@@ -120,6 +120,19 @@ def load_folder(
     return ImageFiles(folder, channels, resolution, small).decode_all(max_images)
 
 
+def _folder_present(default_subdir: str | None):
+    """The folder (or its split subfolder) exists; its images are counted only when read."""
+
+    def present(root: Path, split: str, cfg: dict) -> bool:
+        base = cfg["data"]["path"] or default_subdir
+        if base is None:
+            return False
+        folder = Path(base).expanduser()
+        return (folder if folder.is_absolute() else root / folder).is_dir()
+
+    return present
+
+
 def _folder_loader(default_subdir: str | None):
     def load(root: Path, split: str, cfg: dict) -> torch.Tensor:
         from ssgan.data.registry import channels_of, resolution_of
@@ -163,6 +176,7 @@ register_dataset(
     ("train", "test", "val"),
     obtain="any folder of images (the paper's Sketch set is not public); set data.path to it. "
     "A folder with train/ (and test/) subfolders provides those splits.",
+    present=_folder_present(None),
 )(_folder_loader(None))
 
 register_dataset(
@@ -172,6 +186,7 @@ register_dataset(
     ("train", "val", "test"),
     obtain="mini-ImageNet (Vinyals et al. 2016; Ravi & Larochelle split) as image files in "
     "mini_imagenet/{train,val,test}/<class>/*.jpg",
+    present=_folder_present("mini_imagenet"),
 )(_folder_loader("mini_imagenet"))
 
 register_dataset(
@@ -181,6 +196,7 @@ register_dataset(
     ("train", "val"),
     obtain="CelebA-HQ (Karras et al. 2018) as image files, e.g. the 256x256 release of "
     "StarGAN v2 (celeba_hq/{train,val}/...)",
+    present=_folder_present("celeba_hq"),
 )(_folder_loader("celeba_hq"))
 
 
@@ -271,4 +287,8 @@ register_dataset(
     ("train", "val"),
     obtain="LSUN bedrooms (Yu et al. 2015) via https://github.com/fyu/lsun (LMDB) into "
     "lsun/bedroom_train_lmdb, or exported images in lsun_bedroom/train/",
+    present=lambda root, split, cfg: (
+        (root / "lsun" / f"bedroom_{split}_lmdb").is_dir()
+        or (root / "lsun_bedroom" / split).is_dir()
+    ),
 )(_lsun)

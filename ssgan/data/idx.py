@@ -99,6 +99,10 @@ def _loader(folders: tuple[str, ...]):
     return load
 
 
+def _present(folders: tuple[str, ...]):
+    return lambda root, split, cfg: _find(root, folders, FILES[split]) is not None
+
+
 def _download(name: str, root: Path, split: str) -> torch.Tensor:
     from torchvision import datasets
 
@@ -114,6 +118,7 @@ register_dataset(
     ("train", "test"),
     obtain="the four idx files from https://yann.lecun.com/exdb/mnist/ (or set data.download: true "
     "on a machine with internet access)",
+    present=_present(FOLDERS["mnist"]),
 )(_loader(FOLDERS["mnist"]))
 
 register_dataset(
@@ -123,4 +128,5 @@ register_dataset(
     ("train", "test"),
     obtain="the idx files from https://github.com/zalandoresearch/fashion-mnist (or Debian's "
     "package dataset-fashion-mnist, or data.download: true)",
+    present=_present(FOLDERS["fashion_mnist"]),
 )(_loader(FOLDERS["fashion_mnist"]))

@@ -33,6 +33,8 @@ class DatasetInfo:
     splits: tuple[str, ...]
     loader: Callable[[Path, str, dict], torch.Tensor | torch.utils.data.Dataset]
     obtain: str  # how a user gets the files
+    # (root, split, cfg) -> whether the files are there, without reading them (None: unknown)
+    present: Callable[[Path, str, dict], bool] | None = None
 
 
 DATASETS: dict[str, DatasetInfo] = {}
@@ -42,10 +44,15 @@ notes: dict = {}
 
 
 def register_dataset(
-    name: str, resolution: int, channels: int, splits: tuple[str, ...], obtain: str
+    name: str,
+    resolution: int,
+    channels: int,
+    splits: tuple[str, ...],
+    obtain: str,
+    present: Callable[[Path, str, dict], bool] | None = None,
 ):
     def deco(fn):
-        DATASETS[name] = DatasetInfo(name, resolution, channels, splits, fn, obtain)
+        DATASETS[name] = DatasetInfo(name, resolution, channels, splits, fn, obtain, present)
         return fn
 
     return deco
@@ -158,6 +165,21 @@ def report_small(source: ImageSource, counts: dict) -> None:
 
 def train_split(cfg: dict) -> str:
     return cfg["data"]["split"] or DATASETS[cfg["dataset"]].splits[0]
+
+
+def absent(cfg: dict) -> str | None:
+    """Why the training split's files of a resolved run config are not there (a line naming
+    the dataset, the data root and how to obtain them), or None: present, to be downloaded
+    (``data.download``), or a dataset that cannot tell without reading its files."""
+    info = DATASETS[cfg["dataset"]]
+    if info.present is None or cfg["data"]["download"]:
+        return None
+    root, split = data_root(cfg), train_split(cfg)
+    if info.present(root, split, cfg):
+        return None
+    label = cfg.get("label") or info.name
+    name = label if label == info.name else f"{label} ({info.name})"
+    return f"{name}: split {split} not under {root}; {info.obtain}"
 
 
 def load_source(cfg: dict, split: str | None = None) -> torch.Tensor | ImageSource:

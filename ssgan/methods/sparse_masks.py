@@ -20,6 +20,8 @@ import math
 import torch
 from torch import nn
 
+from ssgan.probes.generator import generator_convolutions
+from ssgan.probes.spectral import critic_convolutions
 from ssgan.training.seeds import layer_seed
 
 MASK_COLUMNS = [
@@ -47,6 +49,20 @@ def masked_weights(net: nn.Module, linear: bool = False) -> dict[str, nn.Paramet
                 leaf = "parametrizations.weight.original" if p is not None else "weight"
                 linears.add(f"{mod_name}.{leaf}" if mod_name else leaf)
     return {n: p for n, p in net.named_parameters() if p.dim() == 4 or n in linears}
+
+
+def layer_names(net: nn.Module, prefix: str, params) -> dict[str, str]:
+    """Parameter name -> the layer's name in every other record: deconv1, ... (or conv1, ... in
+    a ResNet G) as the generator probes name them, conv1, ... as the critic's spectrum does; a
+    linear layer keeps its module name (``fc``)."""
+    convs = generator_convolutions(net) if prefix == "G" else critic_convolutions(net)
+    by_module = {id(m): name for name, m in convs}
+    modules = dict(net.named_modules())
+    out = {}
+    for p in params:
+        owner = p.removesuffix(".weight").removesuffix(".parametrizations.weight.original")
+        out[p] = by_module.get(id(modules.get(owner)), owner)
+    return out
 
 
 def erk_densities(shapes: dict[str, tuple[int, ...]], density: float) -> dict[str, float]:
@@ -97,6 +113,7 @@ class SparseMasks:
             mask[torch.argsort(score, descending=True, stable=True)[:keep]] = 1
             self.masks[name] = mask.view_as(w).to(w.device)
         self.ever = {name: mask.bool() for name, mask in self.masks.items()}
+        self.names = layer_names(net, prefix, self.masks)
         self.apply()
 
     @torch.no_grad()
@@ -153,7 +170,7 @@ class SparseMasks:
                 {
                     "iteration": iteration,
                     "network": self.prefix,
-                    "layer": name.removesuffix(".weight"),
+                    "layer": self.names[name],
                     "weights": n,
                     "active": active,
                     "density": active / n,

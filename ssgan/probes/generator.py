@@ -6,9 +6,12 @@
   deconv{i+1}); Self-Sparse GAN only: exact zeros in each SASTM's channel coefficients a,
   spatial coefficients s and output Y, and its *dead* gates: the fraction of channels whose
   a is 0 for every sample of the probe batch, and of spatial positions whose s is;
-- weight signs (claim 3): fraction of negative weights, mean, std and quantiles of every
-  generator deconvolution (``generator_convolutions``: every convolution of a ResNet G), plus
-  histograms at the start and the end of training;
+- weight signs (claim 3): fraction of negative weights among the nonzero ones (``neg_frac``;
+  a masked-out weight of STU-GAN is an exact 0 and has no sign: counted among all weights, its
+  masked zeros put STU-GAN at ~0.04 against ~0.5), the fraction of exact zeros
+  (``zero_frac``), mean, std and quantiles of every generator deconvolution
+  (``generator_convolutions``: every convolution of a ResNet G), plus histograms of the nonzero
+  weights at the start and the end of training;
 - dead units (claim 2), per generator BatchNorm: ``dead_frac``, the fraction of post-BN, pre-ReLU
   activations <= 0 (each passes no gradient through the following ReLU), and
   ``dead_channel_frac``, the fraction of BN channels that are <= 0 for every sample and position
@@ -51,6 +54,7 @@ WEIGHT_COLUMNS = [
     "q50",
     "q75",
     "q95",
+    "zero_frac",
 ]
 DEAD_COLUMNS = ["iteration", "layer", "dead_frac", "dead_channel_frac"]
 HIST_COLUMNS = ["stage", "iteration", "layer", "bin_left", "bin_right", "count"]
@@ -91,14 +95,16 @@ def weight_rows(G: nn.Module, iteration: int) -> list[dict]:
     for name, conv in generator_convolutions(G):
         w = conv.weight.detach().flatten().float().cpu()
         q = torch.quantile(w, torch.tensor(QUANTILES))
+        nonzero = int((w != 0).sum())
         rows.append(
             {
                 "iteration": iteration,
                 "layer": name,
-                "neg_frac": _r((w < 0).float().mean()),
+                "neg_frac": _r((w < 0).sum() / nonzero) if nonzero else "",
                 "mean": _r(w.mean()),
                 "std": _r(w.std()),
                 **{f"q{int(p * 100):02d}": _r(v) for p, v in zip(QUANTILES, q)},
+                "zero_frac": _r(1 - nonzero / w.numel()),
             }
         )
     return rows
@@ -106,9 +112,12 @@ def weight_rows(G: nn.Module, iteration: int) -> list[dict]:
 
 @torch.no_grad()
 def histogram_rows(G: nn.Module, stage: str, iteration: int, bins: int) -> list[dict]:
+    """Histograms of the nonzero weights: the exact zeros of a masked layer (STU-GAN) are no
+    weights of the trained network, and their spike at 0 flattened every other curve."""
     rows = []
     for name, conv in generator_convolutions(G):
         w = conv.weight.detach().flatten().float().cpu()
+        w = w[w != 0]
         lim = float(w.abs().max()) or 1.0
         counts = torch.histc(w, bins=bins, min=-lim, max=lim)
         edges = torch.linspace(-lim, lim, bins + 1)

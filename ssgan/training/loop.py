@@ -236,7 +236,7 @@ class Run(RunFiles):
         }
         self.write_record()
         if self.tensorboard:
-            self.curves = curves.Curves(self.out, start)
+            self.curves = curves.Curves(self.out, start, self.cfg["train"])
         old_handlers = {
             s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)
         }

@@ -1,5 +1,5 @@
 # Tables, statistics and figures from all runs (cheap: run on the login node).
-from ssgan.analysis.aggregate import TABLES
+from ssgan.analysis.aggregate import PAGES, TABLES
 from ssgan.analysis.plots import FIGURES, FORMATS
 
 TABLES_DIR = res("tables")
@@ -16,10 +16,8 @@ rule aggregate:
         runs=all_runs(run_file("run.json")),
         fids=all_runs(run_file("fid.json")),
     output:
-        [
-            report(f"{TABLES_DIR}/{name}", caption=caption(name), category="Tables")
-            for name in TABLES
-        ],
+        [report_file(f"{TABLES_DIR}/{name}") for name in TABLES],
+        [report_entry(f"{TABLES_DIR}/{name}", name) for name in PAGES],
     log:
         res("logs/aggregate.log"),
     conda:
@@ -39,11 +37,8 @@ rule plot:
     input:
         rules.aggregate.output,
     output:
-        [
-            report(f"{FIGURES_DIR}/{name}.{fmt}", caption=caption(name), category="Figures")
-            for name in FIGURES
-            for fmt in FORMATS
-        ],
+        [report_entry(f"{FIGURES_DIR}/{name}.png", f"{name}.png") for name in FIGURES],
+        [f"{FIGURES_DIR}/{name}.{fmt}" for name in FIGURES for fmt in FORMATS if fmt != "png"],
     log:
         res("logs/plot.log"),
     conda:

@@ -84,6 +84,31 @@ def write_suite_config(suite):
 SUITE, GRID, RUN_HASHES, FID_PROTOCOLS = check_config()
 
 
+def warn_absent_datasets():
+    """Before planning, one warning listing the datasets of the grid whose files are not under
+    the data root (their prepare_data jobs would fail), unless already prepared."""
+    from ssgan.data.registry import absent
+
+    lines = []
+    for dataset in DATASETS:
+        if os.path.exists(res(f"data/{dataset}.json")):  # prepare_data done: files were found
+            continue
+        why = absent(ssgan_config.resolve(dataset, METHODS[0], SEEDS[0], SUITE))
+        if why:
+            lines.append(f"  {why}")
+    if lines:
+        print(
+            f"warning: {len(lines)} dataset(s) of this grid absent (their prepare_data jobs will "
+            "fail): put the files under the data root (config key data_root or SSGAN_DATA_ROOT)"
+            " or set data.download: true\n" + "\n".join(lines),
+            file=sys.stderr,
+        )
+    return [line.split(":")[0].split(" (")[0].strip() for line in lines]
+
+
+ABSENT_DATASETS = warn_absent_datasets()
+
+
 def stale_fids():
     """Runs of the grid whose fid.json describes an earlier state of the run (skipped while it
     ran, another generator.pt, ...; ssgan.analysis.runs.stale_fid): run -> (why, marker). The

@@ -74,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser(
         "train",
-        help="train one run (dataset, method, seed) into a directory",
+        help="train one run (dataset, method, seed), or several seeds, into a directory",
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -82,8 +82,15 @@ def parser() -> argparse.ArgumentParser:
         "--dataset", required=True, help="dataset (a suite config's entry name or a registry name)"
     )
     t.add_argument("--method", required=True)
-    t.add_argument("--seed", required=True, type=int)
-    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--seed", type=int, help="the run's seed")
+    t.add_argument(
+        "--seeds",
+        metavar="S,S,...",
+        help="several seeds of this dataset and method, one process: trained as one network "
+        "where the batched trainer takes the config, else one after another; each into "
+        "OUT/seed<s>, an ordinary run directory (the workflow's results/runs/<dataset>/<method>)",
+    )
+    t.add_argument("--out", required=True, help="run directory (with --seeds: their parent)")
     t.add_argument("--config", help="run config or suite config (YAML)")
     t.add_argument(
         "--supersede",

@@ -181,7 +181,9 @@ class Run(RunFiles):
         return round(self.wall_before + time.monotonic() - self.t0, 3)
 
     # --- the loop -----------------------------------------------------------------------
-    def run(self) -> int:
+    def settle(self) -> tuple[dict | None, bool]:
+        """The run record found in ``out`` (and whether it was read from its copy), after a
+        result of another config there is refused or, with ``supersede``, moved aside."""
         if self.out.exists() and not self.out.is_dir():
             raise RunError(f"--out {self.out} is a file, not a run directory")
         if self.supersede is not None:  # before anything moves or is created
@@ -197,6 +199,10 @@ class Run(RunFiles):
             dest = runs.move_aside(self.out, existing, self.cfg, self.supersede)
             print(f"{self.out}: {why}; moved to {dest}", file=sys.stderr)
             existing, from_copy = None, False
+        return existing, from_copy
+
+    def run(self) -> int:
+        existing, from_copy = self.settle()
         finished = existing and (
             existing["status"] == "diverged"
             or (existing["status"] == "completed" and (self.out / "generator.pt").is_file())
@@ -378,9 +384,16 @@ def train(cfg: dict, out: str | Path, supersede: str | Path | None = None) -> in
 
 
 def cli(args) -> int:
+    """``ssgan train``: one run (``--seed``), or the seeds of ``--seeds`` into ``--out``/seed<s>
+    (ssgan/training/seed_batch.py)."""
+    from ssgan.training import seed_batch
+
+    seeds = seed_batch.seeds_of(args)
     file_cfg = C.load_yaml(args.config) if args.config else None
-    cfg = C.resolve(
-        args.dataset, args.method, args.seed, file_cfg, C.parse_overrides(args.overrides)
-    )
-    C.check_devices(cfg, ("train.device",))
-    return train(cfg, args.out, getattr(args, "supersede", None))
+    over = C.parse_overrides(args.overrides)
+    cfgs = [C.resolve(args.dataset, args.method, s, file_cfg, over) for s in seeds]
+    C.check_devices(cfgs[0], ("train.device",))
+    supersede = getattr(args, "supersede", None)
+    if getattr(args, "seeds", None) is None:
+        return train(cfgs[0], args.out, supersede)
+    return seed_batch.exit_code(seed_batch.train_seeds(cfgs, args.out, supersede))

@@ -10,7 +10,7 @@ import sys
 # subcommand -> "module:function"; the function takes the parsed args and returns an exit code.
 HANDLERS = {
     "prepare-data": "ssgan.data.prepare:cli",
-    "train": "ssgan.training.loop:cli",
+    "train": "ssgan.training.seed_batch:cli",
     "sample": "ssgan.training.runs:sample_cli",
     "real-stats": "ssgan.metrics.cli:real_stats_cli",
     "fid": "ssgan.metrics.cli:fid_cli",

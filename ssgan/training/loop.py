@@ -41,7 +41,7 @@ from ssgan.training.step import Step, set_precision, use_graph
 
 EXIT_DIVERGED = 3
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: rerun the same command to resume
-__all__ = ["EXIT_DIVERGED", "EXIT_PREEMPTED", "Run", "cli", "resolve_device", "train"]
+__all__ = ["EXIT_DIVERGED", "EXIT_PREEMPTED", "Run", "resolve_device", "train"]
 STATE_KEYS = {"iteration", "config_hash", "G", "D", "opt_G", "opt_D", "rng"}
 
 
@@ -381,19 +381,3 @@ def train(cfg: dict, out: str | Path, supersede: str | Path | None = None) -> in
     """Train (or resume, or confirm) the run; returns the exit code (0, EXIT_DIVERGED, EXIT_PREEMPTED).
     A directory holding another run's result is refused, or with ``supersede`` moved there."""
     return Run(cfg, out, supersede).run()
-
-
-def cli(args) -> int:
-    """``ssgan train``: one run (``--seed``), or the seeds of ``--seeds`` into ``--out``/seed<s>
-    (ssgan/training/seed_batch.py)."""
-    from ssgan.training import seed_batch
-
-    seeds = seed_batch.seeds_of(args)
-    file_cfg = C.load_yaml(args.config) if args.config else None
-    over = C.parse_overrides(args.overrides)
-    cfgs = [C.resolve(args.dataset, args.method, s, file_cfg, over) for s in seeds]
-    C.check_devices(cfgs[0], ("train.device",))
-    supersede = getattr(args, "supersede", None)
-    if getattr(args, "seeds", None) is None:
-        return train(cfgs[0], args.out, supersede)
-    return seed_batch.exit_code(seed_batch.train_seeds(cfgs, args.out, supersede))

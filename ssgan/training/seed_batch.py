@@ -17,6 +17,7 @@ import re
 import sys
 from pathlib import Path
 
+from ssgan import config as C
 from ssgan.errors import ConfigError
 from ssgan.training.loop import EXIT_DIVERGED, EXIT_PREEMPTED, Run, train
 
@@ -93,3 +94,16 @@ def exit_code(codes: list[int]) -> int:
     if other:
         return other[0]
     return EXIT_DIVERGED if EXIT_DIVERGED in codes else 0
+
+
+def cli(args) -> int:
+    """``ssgan train``: one run (``--seed``), or the seeds of ``--seeds`` into ``--out``/seed<s>."""
+    seeds = seeds_of(args)
+    file_cfg = C.load_yaml(args.config) if args.config else None
+    over = C.parse_overrides(args.overrides)
+    cfgs = [C.resolve(args.dataset, args.method, s, file_cfg, over) for s in seeds]
+    C.check_devices(cfgs[0], ("train.device",))
+    supersede = getattr(args, "supersede", None)
+    if getattr(args, "seeds", None) is None:
+        return train(cfgs[0], args.out, supersede)
+    return exit_code(train_seeds(cfgs, args.out, supersede))

@@ -64,7 +64,9 @@ def iteration_flops(cfg: dict) -> float:
     def next_batch():
         return torch.rand(2, ch, res, res, generator=data) * 2 - 1
 
+    method.before_iteration(m, 1)
     method.train_iteration(m, next_batch, gen, 1)  # warm-up (lazy state)
+    method.before_iteration(m, 2)
     with FlopCount() as counter:
         method.train_iteration(m, next_batch, gen, 2)
     return counter.total * scale

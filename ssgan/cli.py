@@ -10,7 +10,7 @@ import sys
 # subcommand -> "module:function"; the function takes the parsed args and returns an exit code.
 HANDLERS = {
     "prepare-data": "ssgan.data.prepare:cli",
-    "train": "ssgan.training.loop:cli",
+    "train": "ssgan.training.seed_batch:cli",
     "sample": "ssgan.training.runs:sample_cli",
     "real-stats": "ssgan.metrics.cli:real_stats_cli",
     "fid": "ssgan.metrics.cli:fid_cli",
@@ -75,7 +75,7 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser(
         "train",
-        help="train one run (dataset, method, seed) into a directory",
+        help="train one run (dataset, method, seed), or several seeds, into a directory",
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -83,8 +83,15 @@ def parser() -> argparse.ArgumentParser:
         "--dataset", required=True, help="dataset (a suite config's entry name or a registry name)"
     )
     t.add_argument("--method", required=True, help="method (registry name or a suite's variant)")
-    t.add_argument("--seed", required=True, type=int, help="training seed (paired across methods)")
-    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--seed", type=int, help="training seed (paired across methods)")
+    t.add_argument(
+        "--seeds",
+        metavar="S,S,...",
+        help="several seeds of this dataset and method, one process: trained as one network "
+        "where the batched trainer takes the config, else one after another; each into "
+        "OUT/seed<s>, an ordinary run directory (the workflow's results/runs/<dataset>/<method>)",
+    )
+    t.add_argument("--out", required=True, help="run directory (with --seeds: their parent)")
     t.add_argument("--config", help="run config or suite config (YAML)")
     t.add_argument(
         "--supersede",

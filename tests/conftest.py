@@ -186,6 +186,16 @@ def job_counts(stdout: str) -> dict:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
+def trainings(stdout: str) -> int:
+    """Runs trained by the jobs of a snakemake (dry) run: one per job of rule train, one per
+    seed of a job of a seed-batch rule (train_seeds_0_1_2: three)."""
+    return sum(
+        n * (len(rule.split("_")) - 2 if rule.startswith("train_seeds_") else 1)
+        for rule, n in job_counts(stdout).items()
+        if rule == "train" or rule.startswith("train_seeds_")
+    )
+
+
 def snakemake(
     *args: str, timeout: float = 1200, env: dict | None = None
 ) -> subprocess.CompletedProcess:

@@ -102,11 +102,12 @@ def test_linear_learning_rate_decay_values():
     assert learning_rate({**t, "lr_decay": "none"}, 100) == 2e-4
     cfg = cfg_for("sn_gan", "train.lr_decay=linear", "train.iterations=10", "train.n_critic=1")
     method = get_method("sn_gan", cfg)
-    assert not method.graphable() and get_method("sn_gan", cfg_for("sn_gan")).graphable()
+    assert method.graphable()  # the lr is set before each iteration, outside a graph
     G, D = method.build_networks(32, 1, init_seed=0)
     m = Models(G, D, *method.optimizers(G, D))
     batch = torch.zeros(4, 1, 32, 32)
     for it in (1, 5, 10):
+        method.before_iteration(m, it)
         method.train_iteration(m, lambda: batch, torch.Generator().manual_seed(0), it)
         want = 2e-4 * (1 - (it - 1) / 10)
         assert [g["lr"] for o in (m.opt_G, m.opt_D) for g in o.param_groups] == [want, want]
@@ -129,14 +130,19 @@ def test_recipe_keys_are_checked_and_stay_out_of_old_hashes():
 def test_moving_average_of_the_generator_values():
     cfg = cfg_for("sn_gan", "train.ema_decay=0.75", "train.ema_start=1", "train.n_critic=1")
     method = get_method("sn_gan", cfg)
-    assert not method.graphable()
+    assert method.graphable()
     G, D = method.build_networks(32, 1, init_seed=0)
     m = Models(G, D, *method.optimizers(G, D))
     batch = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(2)) * 2 - 1
     gen = torch.Generator().manual_seed(0)
+    with pytest.raises(RuntimeError, match="before before_iteration"):
+        method.train_iteration(m, lambda: batch, gen, 1)  # its weight was never set
+    m = Models(G, D, *method.optimizers(G, D))
+    method.before_iteration(m, 1)
     method.train_iteration(m, lambda: batch, gen, 1)  # iteration <= ema_start: a copy
     g1 = {k: v.clone() for k, v in G.state_dict().items()}
     assert all(torch.equal(method.ema[k], v) for k, v in g1.items())
+    method.before_iteration(m, 2)
     method.train_iteration(m, lambda: batch, gen, 2)
     g2 = G.state_dict()
     for key, value in g2.items():
@@ -167,6 +173,7 @@ def test_stu_gan_moving_average_is_zero_outside_the_mask():
     gen = torch.Generator().manual_seed(0)
     before = {n: mk.clone() for n, mk in method.sparse["G"].masks.items()}
     for it in range(1, 6):
+        method.before_iteration(m, it)
         method.train_iteration(m, lambda: batch, gen, it)
     masks = method.sparse["G"].masks
     assert any(not torch.equal(before[n], masks[n]) for n in masks)  # exploration happened

@@ -24,6 +24,7 @@ from ssgan.methods.base import Models
 from ssgan.metrics.evaluate import protocol_id
 from ssgan.training.loop import train
 from tests.conftest import REPO, job_counts, snakemake
+from tests.conftest import trainings as count_trainings
 from tests.synthetic_results import write_fid_grid
 
 TINY_RESNET = {"arch": "resnet", "resnet_g_width": 16, "resnet_d_width": 8}
@@ -229,7 +230,7 @@ def test_seed_paper_configs_resolve_to_their_recipes(name, trainings, methods, t
     args = ["--config", f"results={tmp_path / 'r'}", f"figures={tmp_path / 'f'}"]
     proc = snakemake("-n", "--configfile", f"config/{name}", *args)  # the dry run, as the README
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert job_counts(proc.stdout)["train"] == job_counts(proc.stdout)["fid"] == trainings
+    assert count_trainings(proc.stdout) == job_counts(proc.stdout)["fid"] == trainings
     cfgs = [C.resolve(d, m, s, suite) for d, m, s in cells]
     assert {c["method"] for c in cfgs} == methods
     assert all(c["model"]["arch"] == "resnet" and c["dataset"] == "cifar10" for c in cfgs)

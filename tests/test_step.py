@@ -15,6 +15,7 @@ import torch
 from ssgan import config as C
 from ssgan.data import BatchStream
 from ssgan.methods import METHODS
+from ssgan.methods.base import learning_rate
 from ssgan.metrics.extractor import exact_gpu
 from ssgan.training import step as S
 from ssgan.training.loop import Run, train
@@ -337,3 +338,90 @@ def test_graph_schedule_captures_again_after_storage_changes_and_restore(monkeyp
             g["capturable"] = False
     run.step(8)
     assert log[-1] == (8, "capture") and run.step.captures == 3
+
+
+def _recipe_cfg(**extra):
+    """SN-GAN with the seed papers' recipe options: linear lr decay and G's moving average,
+    whose weight switches from a copy to 1 - decay after ema_start (5: after the capture at 4,
+    so a graph that held the captured iteration's weight would keep copying)."""
+    over = {"train.lr_decay": "linear", "train.ema_decay": 0.75, "train.ema_start": 5}
+    return tiny_cfg("sn_gan", **{**over, **extra})
+
+
+def test_lr_decay_and_moving_average_replay_as_eager(monkeypatch):
+    """With a stand-in graph that replays the captured iteration (its number baked in), the
+    learning rate and the average's weight are set before each iteration, outside the graph:
+    the trajectory, the moving average and the lr equal an eager run's with the same device
+    lr tensors bitwise, and a plain eager run's (Python float lr) to float rounding."""
+    cfg = _recipe_cfg()
+    run, log = graph_run_on_cpu(monkeypatch, cfg)
+    assert run.method.graphable() and run.step.graph_error is None
+    twin, plain = Run(copy.deepcopy(cfg), "unused"), Run(copy.deepcopy(cfg), "unused")
+    twin.build()
+    plain.build()
+    for r in (run, twin):
+        for opt in (r.m.opt_G, r.m.opt_D):
+            S.device_learning_rates(opt, r.device)
+    t = cfg["train"]
+    for it in range(1, 13):
+        a, b, c = twin.step(it), run.step(it), plain.step(it)
+        assert all(torch.equal(a[k], b[k]) for k in a), it
+        torch.testing.assert_close(c, b, rtol=1e-4, atol=1e-5)
+        lrs = [g["lr"] for o in (run.m.opt_G, run.m.opt_D) for g in o.param_groups]
+        assert all(float(lr) == pytest.approx(learning_rate(t, it), rel=1e-6) for lr in lrs)
+        assert float(run.method.ema_weight) == (1.0 if it <= 5 else 0.25)
+    assert run.step.captures == 1 and run.step._graph.replays == 12 - 3
+    assert (4, "capture") in log
+    for key, value in twin.method.ema.items():
+        assert torch.equal(run.method.ema[key], value), key
+        torch.testing.assert_close(plain.method.ema[key], value, rtol=1e-4, atol=1e-5)
+    g = run.m.G.state_dict()
+    assert any(not torch.equal(run.method.ema[k], g[k]) for k in g)  # an average, not a copy
+    assert learning_rate(t, 12) < learning_rate(t, 1) / 5
+
+
+def test_a_resumed_graphed_run_recomputes_lr_and_average(monkeypatch, tmp_path):
+    """Stopped at iteration 4 (a checkpoint, as SIGTERM leaves it) and resumed, a run under the
+    stand-in graph recaptures after its warm-up and ends bitwise where an uninterrupted one
+    does: the lr of every resumed iteration is recomputed, the average resumes from its
+    checkpointed state."""
+    build, take = Run.build, Run.take_probes
+
+    def build_graphed(self):
+        build(self)
+        step = self.step
+        step.graph = True
+        for opt in (self.m.opt_G, self.m.opt_D):
+            S.device_learning_rates(opt, self.device)
+
+        def capture(iteration):
+            step._graph = ReplayOnCPU(step, iteration)
+            step._fingerprint = step.fingerprint()
+            step.captures += 1
+
+        step._capture = capture
+
+    monkeypatch.setattr(Run, "build", build_graphed)
+    monkeypatch.setattr(S, "make_capturable", S.device_learning_rates)  # no capturable CPU Adam
+    cfg = _recipe_cfg()
+    assert train(cfg, tmp_path / "whole") == 0
+
+    def stop_at_4(self, iteration):
+        take(self, iteration)
+        self.stop_requested = self.stop_requested or iteration == 4
+
+    monkeypatch.setattr(Run, "take_probes", stop_at_4)
+    assert train(cfg, tmp_path / "cut") == 75  # EXIT_PREEMPTED
+    monkeypatch.setattr(Run, "take_probes", take)
+    assert train(cfg, tmp_path / "cut") == 0
+    for name in ("generator.pt", "generator_ema.pt", "critic.pt"):
+        a, b = (torch.load(tmp_path / d / name, weights_only=True) for d in ("whole", "cut"))
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    rec = json.loads((tmp_path / "cut" / "run.json").read_text())
+    assert rec["execution"]["cuda_graph"] is True and rec["execution"]["graph_captures"] == 1
+    monkeypatch.setattr(Run, "build", build)
+    assert train(cfg, tmp_path / "eager") == 0  # float lr: the same to float rounding
+    a, b = (
+        torch.load(tmp_path / d / "generator.pt", weights_only=True) for d in ("whole", "eager")
+    )
+    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)

@@ -8,7 +8,7 @@ import yaml
 
 from ssgan import config as C
 from ssgan.cli import main
-from tests.conftest import TINY, job_counts, snakemake
+from tests.conftest import TINY, job_counts, snakemake, trainings
 
 SUITE = {
     "methods": {
@@ -114,7 +114,7 @@ def test_dry_run_ablation_grid(tmp_path):
     proc = snakemake("-n", "--configfile", "config/ablation.yaml", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout)
-    assert counts["train"] == counts["fid"] == 3 * 12 * 7 and counts["prepare_data"] == 3
+    assert trainings(proc.stdout) == counts["fid"] == 3 * 12 * 7 and counts["prepare_data"] == 3
     labels = set(re.findall(r"runs/\w+/(\w+)/seed\d+/run\.json", proc.stdout))
     assert labels == {
         "wgan_gp",

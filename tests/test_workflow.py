@@ -11,7 +11,7 @@ import pytest
 
 from ssgan.analysis.aggregate import TABLES
 from ssgan.analysis.plots import FIGURES, FORMATS
-from tests.conftest import job_counts, snakemake, tiny_suite
+from tests.conftest import REPO, job_counts, snakemake, tiny_suite, trainings
 from tests.slurm_cluster import slurm_cluster_fixture
 
 
@@ -28,7 +28,7 @@ def test_dry_run_lists_the_full_paper_grid_without_data(tmp_path):
     proc = snakemake("-n", *isolated(tmp_path), env={"SSGAN_DATA_ROOT": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
-    assert counts["train"] == 154 and counts["fid"] == 154  # 7 datasets x 2 methods x 11 seeds
+    assert trainings(proc.stdout) == 154 and counts["fid"] == 154  # 7 x 2 methods x 11 seeds
     assert counts["prepare_data"] == 7 and counts["real_stats"] == 7
     assert counts["aggregate"] == counts["plot"] == 1
     # said up front, before the plan: which datasets are absent and where they were looked for
@@ -50,7 +50,9 @@ def test_runs_per_gpu_shares_local_gpu_slots(tmp_path):
     for block in re.split(r"^(?=rule |localrule )", proc.stdout, flags=re.M):
         found = re.search(r"local_gpu=(\d+)", block)
         if found and block.startswith(("rule ", "localrule ")):
-            slots.setdefault(block.split()[1].rstrip(":"), set()).add(int(found.group(1)))
+            rule = block.split()[1].rstrip(":")
+            rule = "train" if rule.startswith("train_seeds_") else rule  # a seed batch
+            slots.setdefault(rule, set()).add(int(found.group(1)))
     assert slots == {"train": {1}, "fid": {4}, "real_stats": {4}}
     proc = snakemake(*args, env=env)  # the profile's local_gpu=1
     assert proc.returncode != 0
@@ -101,6 +103,69 @@ def test_dry_run_demo_config(tmp_path):
     cfg = C.resolve("mnist", "ssgan", 2, suite)
     assert cfg["model"]["width"] == 32 and cfg["train"]["iterations"] == 2000
     assert cfg["fid"]["checkpoints"] == [500, 1000, 1500] and cfg["fid"]["n_fake"] == 500
+
+
+def plugin_env(tmp_path) -> dict:
+    return {"SSGAN_DATA_ROOT": str(tmp_path), "PYTHONPATH": f"{REPO}:{REPO / 'tests' / 'plugins'}"}
+
+
+def test_seed_batches_are_one_job_each_and_change_no_later_job(tmp_path):
+    """resources.train.seed_batch 2 on the quick config, with a stand-in batched trainer that
+    refuses Self-Sparse GAN: each WGAN-GP cell's seeds 0,1 are one job (`ssgan train --seeds
+    0,1 --out .../wgan_gp`, both run.json its outputs), SSGAN's seeds one job each (said once),
+    and the FID, real-statistics and table jobs are those of a run without batches."""
+    extra = tmp_path / "batch.yaml"
+    extra.write_text(
+        "plugins: [batch_trainer_double]\n"
+        "resources:\n  train: {gpu: 0, cpus: 1, mem_mb: 2000, runtime: 30, seed_batch: 2}\n"
+    )
+    args = ("-n", "--configfile", "config/quick.yaml", *isolated(tmp_path))
+    batched = snakemake(*args[:3], str(extra), *args[3:], env=plugin_env(tmp_path))
+    single = snakemake(*args)
+    assert batched.returncode == single.returncode == 0, batched.stderr[-3000:]
+    b, s = job_counts(batched.stdout), job_counts(single.stdout)
+    assert b["train_seeds_0_1"] == 2 and b["train"] == 12 - 2 * 2 and s["train"] == 12
+    assert "train_seeds_0_1" not in s and trainings(batched.stdout) == 12
+    later = {k: v for k, v in b.items() if not k.startswith("train") and k != "total"}
+    assert later == {k: v for k, v in s.items() if k not in ("train", "total")}
+    assert b["total"] == s["total"] - 2  # two jobs fewer: each trains two seeds
+    assert "seed batches: one job per seed for mnist/ssgan, fashion_mnist/ssgan: stand-in" in (
+        batched.stderr
+    )
+    res = tmp_path / "results"
+    for dataset in ("mnist", "fashion_mnist"):
+        cell = res / "runs" / dataset / "wgan_gp"
+        assert (
+            f"ssgan train --dataset {dataset} --method wgan_gp --seeds 0,1 --out {cell} "
+            in batched.stdout
+        )
+        assert f"output: {cell}/seed0/run.json, {cell}/seed1/run.json\n" in batched.stdout
+    produced = re.findall(r"^    output: (.*run\.json.*)$", batched.stdout, re.M)
+    runs = [p for line in produced for p in line.split(", ") if p.endswith("run.json")]
+    assert len(runs) == len(set(runs)) == 12
+
+
+def test_dry_run_gpu_check_config(tmp_path):
+    """config/gpu_check.yaml: MNIST, 8 seeds, WGAN-GP and Self-Sparse GAN: 16 runs, in two
+    jobs of 8 seeds where the batched trainer takes them (here its stand-in)."""
+    args = ("-n", "--configfile", "config/gpu_check.yaml", *isolated(tmp_path))
+    for env, jobs in (({"SSGAN_DATA_ROOT": str(tmp_path)}, None), (plugin_env(tmp_path), 1)):
+        extra = ["plugins=[batch_trainer_double]"] if jobs else []
+        proc = snakemake(*args, *extra, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        counts = job_counts(proc.stdout)
+        assert trainings(proc.stdout) == counts["fid"] == 16 and counts["real_stats"] == 1
+        if jobs:  # the stand-in refuses ssgan: WGAN-GP's 8 seeds in one job, SSGAN's in 8
+            assert counts["train_seeds_0_1_2_3_4_5_6_7"] == 1 and counts["train"] == 8
+    from ssgan import config as C
+
+    suite = C.load_yaml(REPO / "config" / "gpu_check.yaml")
+    assert suite["resources"]["train"]["seed_batch"] == 8
+    cfg = C.resolve("mnist", "ssgan", 7, suite)
+    paper = C.resolve("mnist", "ssgan", 7, C.load_yaml(REPO / "config" / "config.yaml"))
+    assert cfg["sastm"] == paper["sastm"] and cfg["model"] == paper["model"]
+    assert cfg["train"]["iterations"] == 10000
+    assert cfg["fid"]["n_fake"] == cfg["fid"]["n_real"] == 10000
 
 
 def test_lint_is_clean():

@@ -47,13 +47,18 @@ def learning_rate(train: dict, iteration: int) -> float:
 
 
 def set_learning_rates(m: Models, train: dict, iteration: int) -> None:
-    """Both optimizers at ``learning_rate`` (every iteration: a resumed run recomputes it)."""
+    """Both optimizers at ``learning_rate`` (every iteration: a resumed run recomputes it). A
+    graphed step holds each group's lr as a device tensor (ssgan/training/step.py): the value is
+    written into it in place, outside the graph, which reads it at every replay."""
     if train.get("lr_decay", "none") == "none":
         return
     lr = learning_rate(train, iteration)
     for opt in (m.opt_G, m.opt_D):
         for group in opt.param_groups:
-            group["lr"] = lr
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
 
 
 @dataclass
@@ -118,11 +123,18 @@ class Method:
         """Batches ``train_iteration`` draws (training fills that many static buffers)."""
         return self.cfg["train"]["n_critic"] * self.cfg["train"].get("accumulate", 1)
 
+    def before_iteration(self, m: Models, iteration: int) -> None:
+        """Host-side settings of generator iteration ``iteration``, run before it (eagerly or
+        replayed) and outside any CUDA graph: values that change with the iteration are written
+        in place into tensors the iteration reads (the learning rate, ``set_learning_rates``).
+        ``train_iteration`` itself must read the iteration number only in iterations that
+        ``eager_iteration`` marks: a graph replays the branches of the one it captured."""
+        set_learning_rates(m, self.cfg["train"], iteration)
+
     def graphable(self) -> bool:
-        """False where no iteration can be replayed from a CUDA graph: a learning rate that
-        changes every iteration (``train.lr_decay``; a graph holds the lr it was captured
-        with)."""
-        return self.cfg["train"].get("lr_decay", "none") == "none"
+        """False where no iteration can be replayed from a CUDA graph (every registered method
+        can: what changes between iterations is set by ``before_iteration``)."""
+        return True
 
     def eager_iteration(self, iteration: int) -> bool:
         """True where this iteration's hooks do work that is not a fixed sequence of kernels

@@ -13,14 +13,18 @@ from lr at the first to lr / iterations at the last, as Mimicry and the SR-GAN c
 an exponential moving average of G (``ema_decay``, null = none; ``ema_start``): after each
 generator step, every floating-point parameter and buffer e <- G's value while the iteration
 is <= ema_start, else e <- decay * e + (1 - decay) * G's value (integer buffers copied). It is
-part of the method's state (``state_dict``: in every checkpoint, resumed bitwise).
+part of the method's state (``state_dict``: in every checkpoint, resumed bitwise). Both are
+CUDA-graph safe: the learning rate and the average's weight (1 up to ema_start, a lerp of
+weight 1 being an exact copy; then 1 - decay) are device tensors set before each iteration
+(``before_iteration``), and the average is updated in place with that weight, eagerly or
+replayed: the same arithmetic either way.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ssgan.methods.base import Method, Models, register_method, set_learning_rates
+from ssgan.methods.base import Method, Models, register_method
 from ssgan.models import build_critic, build_generator
 
 
@@ -97,23 +101,34 @@ class WGANGP(Method):
     def __init__(self, cfg: dict):
         super().__init__(cfg)
         self.ema: dict[str, torch.Tensor] = {}  # G's state_dict keys -> the moving average
+        self.ema_weight: torch.Tensor | None = None  # this iteration's lerp weight, on G's device
+
+    def before_iteration(self, m: Models, iteration: int) -> None:
+        super().before_iteration(m, iteration)
+        t = self.cfg["train"]
+        if t["ema_decay"] is None:
+            return
+        if self.ema_weight is None:
+            self.ema_weight = torch.empty((), device=next(m.G.parameters()).device)
+        self.ema_weight.fill_(1.0 if iteration <= t["ema_start"] else 1.0 - t["ema_decay"])
 
     @torch.no_grad()
     def update_ema(self, m: Models, iteration: int) -> None:
-        decay = self.cfg["train"]["ema_decay"]
-        if decay is None:
+        """The average after a generator step, weighted by ``ema_weight`` (``before_iteration``
+        sets it; ``iteration`` is not read here, so a replayed graph computes what eager code
+        does). The first update of a run copies G: the average is allocated then, eagerly."""
+        if self.cfg["train"]["ema_decay"] is None:
             return
-        weight = 1.0 if iteration <= self.cfg["train"]["ema_start"] else 1.0 - decay
+        if self.ema_weight is None:
+            raise RuntimeError("update_ema before before_iteration set the average's weight")
         for key, value in m.G.state_dict().items():
             if key not in self.ema:
                 self.ema[key] = value.detach().clone()
             elif value.is_floating_point():
-                self.ema[key].lerp_(value, weight)
+                w = self.ema_weight
+                self.ema[key].lerp_(value, w if w.dtype == value.dtype else w.to(value.dtype))
             else:
                 self.ema[key].copy_(value)
-
-    def graphable(self) -> bool:
-        return super().graphable() and self.cfg["train"]["ema_decay"] is None
 
     def state_dict(self) -> dict:
         return {"ema": dict(self.ema)} if self.ema else {}
@@ -122,8 +137,7 @@ class WGANGP(Method):
         self.ema = {k: v.clone() for k, v in state.get("ema", {}).items()}
 
     def train_iteration(self, m, next_batch, gen, iteration):
-        t = self.cfg["train"]
-        set_learning_rates(m, t, iteration)
+        t = self.cfg["train"]  # learning rate and average weight: before_iteration
         for _ in range(t["n_critic"]):
             reals = [next_batch() for _ in range(t["accumulate"])]
             stats = self.critic_step(m, reals if len(reals) > 1 else reals[0], gen)

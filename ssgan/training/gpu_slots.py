@@ -25,6 +25,9 @@ from ssgan import io
 from ssgan.training.runtime import resolve_device
 
 _HELD: list = []  # open lock files: the slots this process holds until it exits
+# The training slot this process took and its lock files: the runs of a seed batch trained one
+# after another in one process (ssgan/training/seed_batch.py) reuse it instead of taking more.
+_TRAINING: tuple[dict, list] | None = None
 POLL_SECONDS = 2.0
 
 
@@ -70,9 +73,12 @@ def claim(
 ) -> tuple[torch.device, dict | None]:
     """(device to run on, the slot taken or None). ``gpus``: the visible GPU count (tests fake it;
     default torch.cuda.device_count()). Waits, saying so once, while every slot is taken."""
+    global _TRAINING
     gpus = torch.cuda.device_count() if gpus is None else gpus
     if name not in ("auto", "cuda") or gpus <= 1:
         return resolve_device(name), None
+    if not whole and _TRAINING is not None and not any(f.closed for f in _TRAINING[1]):
+        return torch.device("cuda", _TRAINING[0]["gpu"]), _TRAINING[0]
     folder = lock_dir()
     folder.mkdir(parents=True, exist_ok=True)
     per_gpu, said = runs_per_gpu(), False
@@ -82,4 +88,6 @@ def claim(
             print(f"waiting for {need} (locks in {folder})", file=sys.stderr, flush=True)
             said = True
         time.sleep(POLL_SECONDS)
+    if not whole:
+        _TRAINING = (slot, _HELD[-len(slot["slots"]) :])
     return torch.device("cuda", slot["gpu"]), slot

@@ -41,7 +41,7 @@ from ssgan.training.step import Step, set_precision, use_graph
 
 EXIT_DIVERGED = 3
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: rerun the same command to resume
-__all__ = ["EXIT_DIVERGED", "EXIT_PREEMPTED", "Run", "cli", "resolve_device", "train"]
+__all__ = ["EXIT_DIVERGED", "EXIT_PREEMPTED", "Run", "resolve_device", "train"]
 STATE_KEYS = {"iteration", "config_hash", "G", "D", "opt_G", "opt_D", "rng"}
 
 
@@ -181,7 +181,9 @@ class Run(RunFiles):
         return round(self.wall_before + time.monotonic() - self.t0, 3)
 
     # --- the loop -----------------------------------------------------------------------
-    def run(self) -> int:
+    def settle(self) -> tuple[dict | None, bool]:
+        """The run record found in ``out`` (and whether it was read from its copy), after a
+        result of another config there is refused or, with ``supersede``, moved aside."""
         if self.out.exists() and not self.out.is_dir():
             raise RunError(f"--out {self.out} is a file, not a run directory")
         if self.supersede is not None:  # before anything moves or is created
@@ -197,6 +199,10 @@ class Run(RunFiles):
             dest = runs.move_aside(self.out, existing, self.cfg, self.supersede)
             print(f"{self.out}: {why}; moved to {dest}", file=sys.stderr)
             existing, from_copy = None, False
+        return existing, from_copy
+
+    def run(self) -> int:
+        existing, from_copy = self.settle()
         finished = existing and (
             existing["status"] == "diverged"
             or (existing["status"] == "completed" and (self.out / "generator.pt").is_file())
@@ -375,12 +381,3 @@ def train(cfg: dict, out: str | Path, supersede: str | Path | None = None) -> in
     """Train (or resume, or confirm) the run; returns the exit code (0, EXIT_DIVERGED, EXIT_PREEMPTED).
     A directory holding another run's result is refused, or with ``supersede`` moved there."""
     return Run(cfg, out, supersede).run()
-
-
-def cli(args) -> int:
-    file_cfg = C.load_yaml(args.config) if args.config else None
-    cfg = C.resolve(
-        args.dataset, args.method, args.seed, file_cfg, C.parse_overrides(args.overrides)
-    )
-    C.check_devices(cfg, ("train.device",))
-    return train(cfg, args.out, getattr(args, "supersede", None))

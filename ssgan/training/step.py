@@ -11,7 +11,10 @@ On CUDA with ``train.cuda_graph`` on, the first iterations run eagerly on a side
 one whole iteration is captured (``torch.cuda.graph``; the run's noise generator is registered
 with it, Adam is ``capturable``) and replayed. Iterations a method marks with
 ``eager_iteration`` (STU-GAN's prune/regrow, SR-GAN's SVD compensation: work that is not a fixed
-sequence of kernels) run eagerly, the same function on the same tensors, in place; probes,
+sequence of kernels) run eagerly, the same function on the same tensors, in place. What changes
+with the iteration in the others (the learning rate of ``train.lr_decay``, the weight of G's
+moving average) is written into device tensors by ``Method.before_iteration`` before each
+iteration, outside the graph, so every replay reads this iteration's values; probes,
 samples and checkpoints run between replays. Anything that replaces the storage of a tensor
 the graph reads or writes (a parameter, a buffer, an optimizer state) is detected by
 ``storage_fingerprint`` and triggers a new capture. On the CPU every line here runs except the
@@ -81,12 +84,31 @@ def storage_fingerprint(*objects) -> tuple[int, ...]:
 
 def make_capturable(opt: torch.optim.Optimizer, device: torch.device) -> None:
     """Adam with ``capturable=True``: its step counts live on the device (a checkpoint written
-    without graphs loads into it, and the other way round)."""
+    without graphs loads into it, and the other way round), and so does its learning rate
+    (``device_learning_rates``)."""
     for group in opt.param_groups:
         group["capturable"] = True
     for state in opt.state.values():
         if "step" in state:
             state["step"] = state["step"].to(device=device, dtype=torch.float32)
+    device_learning_rates(opt, device)
+
+
+def device_learning_rates(opt: torch.optim.Optimizer, device: torch.device) -> None:
+    """Each group's lr as a 0-dim fp32 tensor on ``device``: a graph reads it at every replay,
+    and ``Method.before_iteration`` writes this iteration's value into it (train.lr_decay)."""
+    for group in opt.param_groups:
+        lr = group["lr"]
+        if not (isinstance(lr, torch.Tensor) and lr.device == device and lr.dim() == 0):
+            group["lr"] = torch.tensor(float(lr), dtype=torch.float32, device=device)
+
+
+def host_learning_rates(opt: torch.optim.Optimizer, lr: float) -> None:
+    """A tensor lr (a checkpoint of a graphed run, resumed eagerly) back to a Python float; the
+    value is the config's (``set_learning_rates`` replaces it with a decayed one)."""
+    for group in opt.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"] = lr
 
 
 class StepInputs:
@@ -165,9 +187,11 @@ class Step:
     def restored(self) -> None:
         """After a checkpoint was loaded into the models (in place) and optimizers."""
         self._graph = None  # optimizer states are new tensors: capture again
-        if self.graph:
-            for opt in (self.m.opt_G, self.m.opt_D):
+        for opt in (self.m.opt_G, self.m.opt_D):
+            if self.graph:
                 make_capturable(opt, self.device)
+            else:
+                host_learning_rates(opt, self.method.cfg["train"]["lr"])
 
     def run_eagerly(self, iteration: int) -> dict:
         """The iteration over the filled buffers: the function a graph captures."""
@@ -182,6 +206,7 @@ class Step:
 
     def __call__(self, iteration: int) -> dict:
         self.inputs.fill()
+        self.method.before_iteration(self.m, iteration)  # outside the graph: lr, EMA weight
         if not self.graph or self.method.eager_iteration(iteration):
             return self._eager(iteration)
         if self.eager_done < GRAPH_WARMUP:

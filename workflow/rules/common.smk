@@ -1,6 +1,7 @@
 # Grid, paths and config checks shared by the rules.
 import hashlib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import yaml
 from ssgan import config as ssgan_config, io as ssgan_io
 from ssgan.analysis.claims import CLAIMS
 from ssgan.analysis.runs import fid_staleness
+from ssgan.training import seed_batch
 
 RESULTS = config["results"]
 
@@ -21,7 +23,14 @@ def res(path):
 DATASETS = list(config["datasets"])
 METHODS = list(config["methods"])  # labels: registered methods or variants (config.method_entry)
 SEEDS = config["seeds"]
-RESOURCE_DEFAULTS = {"gpu": 1, "cpus": 4, "mem_mb": 32000, "runtime": 1440, "runs_per_gpu": 1}
+RESOURCE_DEFAULTS = {
+    "gpu": 1,
+    "cpus": 4,
+    "mem_mb": 32000,
+    "runtime": 1440,
+    "runs_per_gpu": 1,
+    "seed_batch": None,
+}
 RES = {
     stage: {**RESOURCE_DEFAULTS, **config["resources"].get(stage, {})}
     for stage in ("train", "fid", "real_stats")
@@ -107,6 +116,35 @@ def warn_absent_datasets():
 
 
 ABSENT_DATASETS = warn_absent_datasets()
+
+
+def seed_batches():
+    """The training jobs that train several seeds of a cell (rules train_seeds_*, train.smk):
+    seed tuple -> the cells ("dataset/method") trained in batches of those seeds. A cell's seeds
+    go in batches of resources.train.seed_batch (null: all of them on a GPU, 1 on the CPU), in
+    the grid's order; a batch of one, and every seed of a cell the batched trainer refuses,
+    is a job of rule train. Which job trains a run changes none of its files."""
+    size = RES["train"]["seed_batch"] or (len(SEEDS) if RES["train"]["gpu"] else 1)
+    cells = {}
+    for dataset, method, seed in GRID:
+        cells.setdefault((dataset, method), []).append(seed)
+    batches, refused = {}, {}
+    for (dataset, method), seeds in cells.items():
+        if size < 2 or len(seeds) < 2:
+            continue
+        why = seed_batch.refusal(ssgan_config.resolve(dataset, method, seeds[0], SUITE))
+        if why:
+            refused.setdefault(why, []).append(f"{dataset}/{method}")
+            continue
+        for i in range(0, len(seeds), size):
+            if len(seeds[i : i + size]) > 1:
+                batches.setdefault(tuple(seeds[i : i + size]), []).append(f"{dataset}/{method}")
+    for why, names in refused.items():
+        print(f"seed batches: one job per seed for {', '.join(names)}: {why}", file=sys.stderr)
+    return batches
+
+
+SEED_BATCHES = seed_batches()
 
 
 def stale_fids():

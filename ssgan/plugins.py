@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import sys
+import traceback
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -38,6 +39,7 @@ from ssgan.errors import ConfigError
 
 GROUP = "ssgan.plugins"
 _entry_points_loaded = False
+_PACKAGE = Path(__file__).resolve().parent
 
 
 def _failure(err: BaseException, module: str, not_found: str) -> str:
@@ -54,20 +56,13 @@ def _failure(err: BaseException, module: str, not_found: str) -> str:
     where = ""
     if isinstance(err, SyntaxError) and err.filename:
         where = f" ({err.filename}:{err.lineno})"
-    else:
-        frames = [f for f in _frames(err.__traceback__) if not f[0].startswith("<frozen")]
-        if frames:
-            where = f" ({frames[-1][0]}:{frames[-1][1]})"
+    else:  # the deepest line of the plugin's own code (a refusal is raised inside ssgan)
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename[0] != "<"]
+        own = [f for f in frames if not Path(f.filename).is_relative_to(_PACKAGE)] or frames
+        if own:
+            where = f" ({own[-1].filename}:{own[-1].lineno})"
     text = " ".join(str(err).split()) or "(no message)"
     return f"{type(err).__name__}: {text}{where}"
-
-
-def _frames(tb) -> list[tuple[str, int]]:
-    out = []
-    while tb is not None:
-        out.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno))
-        tb = tb.tb_next
-    return out
 
 
 def load_entry_points() -> list[str]:

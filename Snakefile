@@ -5,6 +5,8 @@
 
 from snakemake.utils import min_version, validate
 
+from ssgan.config import ConfigError, check_suite_keys
+
 min_version("9.0")
 
 
@@ -15,6 +17,11 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# An unknown top-level key is one line with a did-you-mean, before the schema's long report.
+try:
+    check_suite_keys(config)
+except ConfigError as err:
+    raise WorkflowError(f"invalid config: {err}") from None
 validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
 
 

@@ -149,10 +149,18 @@ def train_run(cfg: Mapping, out: str | Path, supersede: str | Path | None = None
     """Train (or resume, or confirm) the run of ``cfg`` in ``out``; the run read back. Its
     ``status`` says how it ended (``completed``, ``diverged``); ``supersede`` as in the CLI.
     Not ``ssgan.train``: that name is the training module's old import path (ssgan/moved.py)."""
+    import copy
+
     from ssgan import config as C
+    from ssgan import plugins
     from ssgan.training.loop import train
 
-    cfg = C.validate(dict(cfg))
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"train_run takes a run config (ssgan.resolve_config), got {cfg!r}")
+    cfg = copy.deepcopy(dict(cfg))
+    plugins.load(cfg.get("plugins"))  # the run's method, dataset or config section
+    C.check_keys(cfg)
+    cfg = C.with_plugin_code(C.validate(cfg))  # as C.resolve: unknown keys, values, code
     C.check_devices(cfg, ("train.device",))
     train(cfg, out, supersede)
     return load_run(out)

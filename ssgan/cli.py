@@ -26,8 +26,13 @@ EXIT_BAD_INPUT = 2
 def _epilog() -> str:
     from ssgan import config as C
     from ssgan import plugins
+    from ssgan.errors import ConfigError
 
-    plugins.load()  # installed plugins' methods and datasets are listed and accepted
+    try:  # installed plugins' methods and datasets are listed and accepted
+        plugins.load()
+        broken = ""
+    except ConfigError as err:  # --help and --version answer; the commands report it
+        broken = f"\nnot loaded: {err}"
     from ssgan.data import DATASETS
     from ssgan.methods import METHODS
 
@@ -36,6 +41,7 @@ def _epilog() -> str:
         f"datasets: {', '.join(sorted(DATASETS))}\n"
         f"methods: {', '.join(sorted(METHODS))}\n"
         f"key=value overrides: {sections} (every key of ssgan/config/defaults.yaml)"
+        f"{broken}"
     )
 
 

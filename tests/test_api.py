@@ -89,3 +89,32 @@ def test_every_code_block_of_docs_api_runs(tmp_path, monkeypatch, fid_cache):
         exec(compile(block, f"docs/api.md block {i + 1}", "exec"), namespace)  # noqa: S102
     assert (tmp_path / "results/runs/mnist/ssgan/seed1/fid.json").is_file()
     assert namespace["reduction"]["comparison"].tolist() == ["ssgan vs wgan_gp"]
+
+
+@pytest.mark.parametrize(
+    "edit, needle",
+    [
+        (
+            lambda c: c.__setitem__("trian", c.pop("train")),
+            "unknown config key 'trian' (did you mean 'train'?)",
+        ),
+        (
+            lambda c: c["train"].__setitem__("iteratons", 5),
+            "unknown config key 'train.iteratons' (did you mean 'iterations'?)",
+        ),
+        (lambda c: c.__setitem__("train", 5), "config key 'train' must be a mapping"),
+        (lambda c: c["train"].pop("lr"), "config key(s) train.lr missing"),
+        (
+            lambda c: c["train"].__setitem__("iterations", 0),
+            "'train.iterations' must be a positive integer",
+        ),
+    ],
+    ids=["section", "key", "not_a_section", "missing", "value"],
+)
+def test_train_run_checks_a_config_dict_as_the_cli_does(tmp_path, edit, needle):
+    cfg = ssgan.resolve_config("mnist", "wgan_gp", 0, {"train.iterations": 2, "model.width": 8})
+    edit(cfg)
+    with pytest.raises(ConfigError) as info:
+        ssgan.train_run(cfg, tmp_path / "run")
+    assert needle in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "run").exists()

@@ -633,6 +633,43 @@ def test_help_lists_datasets_methods_and_override_sections(capsys):
         )
 
 
+def test_broken_tensorboard_is_one_line_before_the_run_starts(tmp_path, capsys, monkeypatch):
+    """An installed but broken tensorboard (it imports with an error): the start-up check
+    imports what the writer imports, so the run stops at once and leaves no folder."""
+    import sys
+
+    fake = tmp_path / "site" / "tensorboard"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('compiled against another protobuf')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    for name in [m for m in sys.modules if m.startswith(("tensorboard", "torch.utils.tensorb"))]:
+        monkeypatch.delitem(sys.modules, name)
+    out = tmp_path / "run"
+    code, err = cli(capsys, "train", *RUN, "--out", out, *TINY, "log.tensorboard=true")
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "torch.utils.tensorboard cannot be imported: ImportError: compiled against" in err
+    assert not out.exists()
+
+
+def test_a_run_that_fails_at_start_is_never_left_running(tmp_path, capsys, monkeypatch):
+    """A failure after the folder is made (here: the curves writer) is recorded as failed."""
+    from ssgan.training import curves
+
+    def broken(*args, **kwargs):
+        raise OSError("disk quota exceeded")
+
+    monkeypatch.setattr(curves, "require", lambda: None)
+    monkeypatch.setattr(curves, "Curves", broken)
+    out = tmp_path / "run"
+    with pytest.raises(OSError, match="disk quota"):
+        main(["train", *RUN, "--out", str(out), *TINY, "log.tensorboard=true"])
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "failed" and record["iteration"] == 0
+    assert (
+        record["events"][-1]["kind"] == "failed" and "disk quota" in record["events"][-1]["detail"]
+    )
+
+
 def test_version_names_the_package_version_and_the_commit(capsys, monkeypatch):
     import subprocess
 
@@ -732,6 +769,20 @@ def test_workflow_check_stops_the_plan_and_writes_nothing(tmp_path, defaults, ne
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0 and needle in text, text[-2000:]
     assert "Traceback" not in text and not (tmp_path / "results").exists()
+
+
+def test_workflow_names_an_unknown_top_level_key_in_one_line(tmp_path):
+    """Before the schema's page-long report: the key and a did-you-mean, in one line."""
+    path = tiny_suite(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["seed"] = data.pop("seeds")
+    path.write_text(yaml.safe_dump(data))
+    proc = snakemake("-n", "--configfile", str(path))
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in text
+    assert "invalid config: unknown config key 'seed' (did you mean 'seeds'?)" in text
+    assert "additionalProperties" not in text and "$schema" not in text
+    assert not (tmp_path / "results").exists()
 
 
 def test_workflow_names_a_stale_fid_and_a_dry_run_keeps_it(tmp_path):

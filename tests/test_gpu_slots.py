@@ -103,7 +103,9 @@ def test_one_gpu_or_an_explicit_index_locks_nothing(tmp_path, monkeypatch):
     assert gpu_slots.claim("auto", gpus=0) == (torch.device("cpu"), None)
     assert not (tmp_path / "locks").exists()
     monkeypatch.setenv("SSGAN_RUNS_PER_GPU", "0")
-    with pytest.raises(ValueError, match="SSGAN_RUNS_PER_GPU must be a positive integer, got '0'"):
+    with pytest.raises(
+        ValueError, match=r"SSGAN_RUNS_PER_GPU must be a positive integer .*got '0'"
+    ):
         gpu_slots.runs_per_gpu()
 
 
@@ -134,3 +136,37 @@ def test_the_workflow_passes_runs_per_gpu_to_every_gpu_job(tmp_path):
     for command in ("train", "fid", "real-stats"):
         mine = [line for line in shells if f" ssgan {command} " in line]
         assert mine and all("SSGAN_RUNS_PER_GPU=3 " in line for line in mine), command
+
+
+def _train_on_two_gpus(tmp_path, monkeypatch, capsys, lock_dir, per_gpu) -> str:
+    """``ssgan train`` with device auto on two (faked) GPUs: its one-line error; no run folder."""
+    from ssgan.cli import main
+    from tests.conftest import TINY
+
+    monkeypatch.setenv("SSGAN_GPU_LOCK_DIR", str(lock_dir))
+    monkeypatch.setenv("SSGAN_RUNS_PER_GPU", per_gpu)
+    monkeypatch.setattr(gpu_slots.torch.cuda, "device_count", lambda: 2)
+    argv = ["train", "--dataset", "mnist", "--method", "wgan_gp", "--seed", "0"]
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "run"), *TINY, "train.device=auto"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+    return err
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1", "1.5", ""])
+def test_a_bad_runs_per_gpu_is_one_line_before_training(tmp_path, monkeypatch, capsys, value):
+    """A non-numeric or non-positive SSGAN_RUNS_PER_GPU stops ``ssgan train`` with one line,
+    before any folder is made."""
+    err = _train_on_two_gpus(tmp_path, monkeypatch, capsys, tmp_path / "locks", value)
+    assert "SSGAN_RUNS_PER_GPU must be a positive integer" in err and repr(value) in err
+
+
+def test_an_unusable_lock_folder_is_one_line_before_training(tmp_path, monkeypatch, capsys):
+    (tmp_path / "a_file").write_text("")
+    locks = tmp_path / "a_file" / "locks"
+    err = _train_on_two_gpus(tmp_path, monkeypatch, capsys, locks, "1")
+    assert f"GPU slot lock folder {locks} (SSGAN_GPU_LOCK_DIR) is not a writable folder" in err
+    with pytest.raises(gpu_slots.ConfigError, match="not a writable folder"):
+        gpu_slots.claim("cuda", whole=True, gpus=3)  # an FID job's whole GPU: the same line

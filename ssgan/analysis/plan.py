@@ -10,6 +10,7 @@ with 80% power at that n and family, and the seeds needed for 80% power at reduc
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -139,6 +140,9 @@ def cli(args) -> int:
             f"--config {args.config} is not a suite config (it has no 'datasets:'); give the "
             "workflow's config, e.g. config/config.yaml"
         )
+    results = Path(args.results) if args.results is not None else None
+    for note in R.load_plugins(results, suite):  # the comparisons may name a plugin's method
+        print(f"ssgan plan: note: {note}", file=sys.stderr)
     table = plan_table(args.results, suite, args.sd, args.n, args.family)
     if args.out:
         from ssgan.analysis.aggregate import write_csv

@@ -8,6 +8,7 @@ says so in words instead of disappearing, so the workflow can declare a fixed li
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -459,6 +460,10 @@ def plot_all(results, out, tables=None, baseline=None, treatment=None) -> list[P
 
 
 def cli(args) -> int:
+    from ssgan.analysis.runs import load_plugins
+
+    for note in load_plugins(Path(args.results)):  # a plugin method's name and colour
+        print(f"ssgan plot: note: {note}", file=sys.stderr)
     files = plot_all(
         args.results,
         args.out,

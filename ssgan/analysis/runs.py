@@ -255,6 +255,41 @@ def discover(results: Path) -> list[Path]:
     )
 
 
+SUITE_COPY = "suite_config.yaml"  # the workflow's copy of its suite config, in the results
+
+
+def load_plugins(results: Path | None, suite: dict | None = None) -> list[str]:
+    """Import the plugins that name the methods of a results folder: the suite config's
+    (``suite``, else the workflow's copy ``RESULTS/suite_config.yaml``) and those each run
+    recorded (run.json's ``config.plugins``), so tables and figures show a plugin method's
+    display name, colour and claims. Returns one note per plugin that cannot be loaded."""
+    from ssgan.config.yaml_io import load_yaml
+
+    wanted: list = []
+    copy_path = Path(results) / SUITE_COPY if results is not None else None
+    if suite is None and copy_path is not None and copy_path.is_file():
+        try:
+            suite = load_yaml(copy_path)
+        except ConfigError as err:
+            return [str(err)]
+    wanted += (suite or {}).get("plugins") or []
+    for run_dir in discover(Path(results)) if results is not None else []:
+        run, _ = _read_json(run_dir / "run.json")
+        config = run.get("config") if isinstance(run, dict) else None
+        wanted += (config.get("plugins") if isinstance(config, dict) else None) or []
+    notes = []
+    for name in dict.fromkeys(m if isinstance(m, str) else repr(m) for m in wanted):
+        try:
+            plugins.load([name])
+        except ConfigError as err:
+            notes.append(str(err))
+    try:
+        plugins.load()
+    except ConfigError as err:
+        notes.append(str(err))
+    return notes
+
+
 def _read_json(path: Path) -> tuple[dict | None, str]:
     if not path.is_file():
         return None, "missing"

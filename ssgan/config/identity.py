@@ -8,8 +8,13 @@ import copy
 import hashlib
 import json
 
+from ssgan import plugins
 from ssgan.config.yaml_io import defaults
+from ssgan.data import BUILT_IN as BUILT_IN_DATASETS
+from ssgan.data import DATASETS
+from ssgan.methods import BUILT_IN as BUILT_IN_METHODS
 from ssgan.methods import METHODS
+from ssgan.methods.base import declared_sections
 
 # Keys added after runs were recorded, with the value they had before they existed: a run
 # config read back from an older run.json gets them (ssgan/training/runs.py read_run).
@@ -105,8 +110,14 @@ def hash_relevant(cfg: dict) -> dict:
     method = METHODS.get(cfg.get("method"))
     for section in method.unused_sections if method else ():
         relevant.pop(section, None)
+    own = (method.config_section or {}).get("name") if method else None
+    for section in declared_sections():  # a method's own section: only its runs read it
+        if section != own:
+            relevant.pop(section, None)
     relevant.pop("method_label", None)  # a name only: a variant's overrides are in the config
     relevant.pop("plugins", None)  # where the method's code is found, not what it computes
+    for code in (relevant.get("plugin_code") or {}).values():
+        code.pop("module", None)  # the same, by the module's name: its source is what counts
     for key in HASH_EXCLUDED:
         section, leaf = key.split(".")
         relevant.get(section, {}).pop(leaf, None)
@@ -120,6 +131,24 @@ def hash_relevant(cfg: dict) -> dict:
         if relevant.get(section, {}).get(leaf, value) == value:
             relevant.get(section, {}).pop(leaf, None)
     return relevant
+
+
+def with_plugin_code(cfg: dict) -> dict:
+    """Record in ``cfg["plugin_code"]`` the identity of the plugin code the run uses (its
+    method's and dataset's modules when they are a plugin's, ``plugins.module_identity``), so
+    it is in run.json and in the config hash and an edit of that code reruns those runs; a
+    built-in run has no such key (and keeps its hash). In place; returns ``cfg``."""
+    modules = {}
+    method = METHODS.get(cfg.get("method"))
+    if method is not None and cfg["method"] not in BUILT_IN_METHODS:
+        modules["method"] = method.__module__
+    dataset = DATASETS.get(cfg.get("dataset"))
+    if dataset is not None and cfg["dataset"] not in BUILT_IN_DATASETS:
+        modules["dataset"] = dataset.loader.__module__
+    cfg.pop("plugin_code", None)
+    if modules:
+        cfg["plugin_code"] = plugins.code_identity(modules)
+    return cfg
 
 
 def config_hash(cfg: dict) -> str:
@@ -151,7 +180,10 @@ def recipe(cfg: dict) -> dict:
     relevant = hash_relevant(upgrade(copy.deepcopy(cfg)))
     for section in {s for m in METHODS.values() for s in m.unused_sections} | {"fid"}:
         relevant.pop(section, None)
+    for section in declared_sections():
+        relevant.pop(section, None)
     relevant.pop("label", None)
+    relevant.pop("plugin_code", None)  # the method's (and dataset's) code, as "method" names it
     return relevant
 
 

@@ -19,7 +19,6 @@ and the keys of older records; their public names are importable from here as we
 from __future__ import annotations
 
 import copy
-import difflib
 import re
 from pathlib import Path
 
@@ -32,11 +31,13 @@ from ssgan.config.identity import (  # noqa: F401  (re-exported: C.config_hash, 
     differing_keys,
     hash_relevant,
     upgrade,
+    with_plugin_code,
 )
 from ssgan.config.suite import (  # noqa: F401  (C.grid, C.check_comparisons)
     SLICE_KEYS,
     SUITE_KEYS,
     check_comparisons,
+    check_suite_keys,
     grid,
     is_suite,
     method_entry,
@@ -51,10 +52,14 @@ from ssgan.config.yaml_io import (  # noqa: F401  (re-exported: C.load_yaml, ...
     yaml_load,
 )
 from ssgan.data import DATASETS, data_root
-from ssgan.errors import ConfigError
+from ssgan.errors import ConfigError, unknown_key_message  # noqa: F401  (C.unknown_key_message)
 from ssgan.methods import METHODS
+from ssgan.methods.base import declared_sections
 
 TOP_LEVEL = ("dataset", "label", "method", "method_label", "seed")
+# Keys of a resolved run config that resolution writes and no layer may set: the identity of a
+# plugin's code (ssgan/plugins.py, ssgan.config.identity.with_plugin_code).
+RECORDED = ("plugin_code",)
 CHOICES = {
     "sastm.gate": ("relu", "sigmoid"),
     "sastm.branches": ("both", "channel", "spatial"),
@@ -137,18 +142,59 @@ def merge(base: dict, override: dict, where: str = "") -> dict:
     return out
 
 
-def unknown_key_message(path: str, known: list[str]) -> str:
-    leaf = path.rsplit(".", 1)[-1]
-    close = difflib.get_close_matches(leaf, known, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return f"unknown config key '{path}'{hint}; known keys here: {', '.join(sorted(known))}"
+def run_defaults() -> dict:
+    """The package defaults (defaults.yaml) with the config sections that registered methods
+    declare (``Method.config_section``: a plugin method's options)."""
+    cfg = defaults()
+    for name, decl in declared_sections().items():
+        if name in cfg or name in TOP_LEVEL or name in RECORDED:
+            raise ConfigError(
+                f"config section {name!r} declared by a method is a key of the package's "
+                f"defaults (ssgan/config/defaults.yaml); the method must choose another name"
+            )
+        cfg[name] = copy.deepcopy(decl["defaults"])
+    return cfg
 
 
-def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
+def check_keys(cfg: dict) -> None:
+    """A run config given whole (``ssgan.train_run``) has exactly the keys of one: an unknown
+    key is named with a did-you-mean, then a missing one."""
+    ref = run_defaults()
+    _validate_types({k: v for k, v in cfg.items() if k not in TOP_LEVEL + RECORDED}, ref, _rules())
+    missing = [k for k in TOP_LEVEL if k not in cfg and k != "method_label"]
+    for section, keys in ref.items():
+        if section not in cfg:
+            missing.append(section)
+        elif isinstance(keys, dict) and isinstance(cfg[section], dict):
+            missing += [f"{section}.{k}" for k in keys if k not in cfg[section]]
+    if missing:
+        more = " ..." if len(missing) > 5 else ""
+        raise ConfigError(
+            f"config key(s) {', '.join(missing[:5])}{more} missing: a whole run config has "
+            f"every key (ssgan.resolve_config gives one)"
+        )
+
+
+def _rules() -> tuple[dict, set]:
+    """(CHOICES, POSITIVE_INT) with the declared sections' own rules."""
+    choices, positive = dict(CHOICES), set(POSITIVE_INT)
+    for name, decl in declared_sections().items():
+        choices.update({f"{name}.{k}": tuple(v) for k, v in (decl.get("choices") or {}).items()})
+        positive.update(f"{name}.{k}" for k in decl.get("positive_int") or ())
+    return choices, positive
+
+
+def _validate_types(cfg: dict, ref: dict, rules: tuple[dict, set], where: str = "") -> None:
+    choices, positive = rules
     for key, value in cfg.items():
         path = f"{where}.{key}" if where else key
+        if key not in ref:  # a typo in a config dict that did not come through ``merge``
+            raise ConfigError(unknown_key_message(path, list(ref)))
+        if isinstance(ref[key], dict) != isinstance(value, dict):
+            what = "a mapping (a section)" if isinstance(ref[key], dict) else "a value"
+            raise ConfigError(f"config key '{path}' must be {what}, got {value!r}")
         if isinstance(value, dict):
-            _validate_types(value, ref[key], path)
+            _validate_types(value, ref[key], rules, path)
             continue
         default = ref.get(key)
         numeric = isinstance(default, float) or path in NULLABLE_NUMBERS
@@ -157,11 +203,11 @@ def _validate_types(cfg: dict, ref: dict, where: str = "") -> None:
                 value = cfg[key] = float(value)
             except ValueError:
                 pass
-        if path in CHOICES and value is not None and value not in CHOICES[path]:
+        if path in choices and value is not None and value not in choices[path]:
             raise ConfigError(
-                f"config key '{path}' must be one of {list(CHOICES[path])}, got {value!r}"
+                f"config key '{path}' must be one of {list(choices[path])}, got {value!r}"
             )
-        if path in POSITIVE_INT and (
+        if path in positive and (
             isinstance(value, bool) or not isinstance(value, int) or value <= 0
         ):
             raise ConfigError(f"config key '{path}' must be a positive integer, got {value!r}")
@@ -226,7 +272,8 @@ def validate(cfg: dict) -> dict:
     seed = cfg.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"config key 'seed' must be a non-negative integer, got {seed!r}")
-    _validate_types({k: v for k, v in cfg.items() if k not in TOP_LEVEL}, defaults())
+    rest = {k: v for k, v in cfg.items() if k not in TOP_LEVEL + RECORDED}
+    _validate_types(rest, run_defaults(), _rules())
     res = cfg["data"]["resolution"]
     if res is not None and res not in (32, 48, 64):
         raise ConfigError(
@@ -351,6 +398,12 @@ def validate(cfg: dict) -> dict:
             f"fid.bn_mode 'batch' normalises over fixed batches: config key 'fid.n_fake' "
             f"({f['n_fake']}) must be a multiple of 'fid.batch_size' ({f['batch_size']})"
         )
+    try:  # the method's own checks (a plugin method's config section)
+        METHODS[cfg["method"]].check_config(cfg)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError) as err:
+        raise ConfigError(f"method {cfg['method']!r}: {type(err).__name__}: {err}") from None
     return cfg
 
 
@@ -381,16 +434,13 @@ def resolve(
     overrides: dict | None = None,
 ) -> dict:
     """The run config for (dataset label, method, seed)."""
-    cfg = defaults()
-    for key in TOP_LEVEL:
-        cfg[key] = None
-    cfg.update(dataset=dataset, label=dataset, method=method, method_label=method, seed=seed)
     layers: list[tuple[str, dict]] = []
+    if file_cfg and is_suite(file_cfg):
+        check_suite_keys(file_cfg)
+    cfg = dict.fromkeys(TOP_LEVEL)
+    cfg.update(dataset=dataset, label=dataset, method=method, method_label=method, seed=seed)
     if file_cfg:
         if is_suite(file_cfg):
-            for key in file_cfg:
-                if key not in SUITE_KEYS:
-                    raise ConfigError(unknown_key_message(key, list(SUITE_KEYS)))
             entries = file_cfg.get("datasets") or {}
             if dataset not in entries:
                 raise ConfigError(
@@ -410,11 +460,12 @@ def resolve(
         else:
             layers.append(("the --config file", file_cfg))
     layers.append(("the key=value overrides", overrides or {}))
-    # Plugins first: the method, a variant's method and the dataset may be theirs.
+    # Plugins first: the method, a variant's method, the dataset and config sections may be theirs.
     for _, layer in layers:
         if "plugins" in layer:
             plugins.load(layer["plugins"])
     plugins.load()
+    cfg = {**run_defaults(), **cfg}
     # The registered method's own defaults come first, so every suite layer can change them.
     own = PER_METHOD.get(cfg["method"], {})
     layers.insert(0, (f"defaults.yaml per_method.{cfg['method']}", own))
@@ -435,7 +486,7 @@ def resolve(
             cfg = merge(cfg, rest)
         except ConfigError as err:
             raise ConfigError(f"{err} (in {where})") from None
-    return validate(fill_per_resolution(cfg))
+    return with_plugin_code(validate(fill_per_resolution(cfg)))
 
 
 def check_paths(cfg: dict) -> None:

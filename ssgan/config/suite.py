@@ -4,7 +4,7 @@ layers into a run config is ``ssgan.config.resolve``."""
 
 from __future__ import annotations
 
-from ssgan.errors import ConfigError
+from ssgan.errors import ConfigError, unknown_key_message
 
 # Keys of a suite config that are not run-config overrides.
 SUITE_KEYS = (
@@ -23,6 +23,14 @@ SUITE_KEYS = (
 )
 # Keys of a variant entry (``methods.<label>``) that select its slice of the grid, not overrides.
 SLICE_KEYS = ("datasets", "seeds")
+
+
+def check_suite_keys(data: dict) -> None:
+    """A suite config's top-level keys are SUITE_KEYS: an unknown one is one line with a
+    did-you-mean (the workflow asks this before its schema, whose report is a page long)."""
+    for key in data:
+        if key not in SUITE_KEYS:
+            raise ConfigError(unknown_key_message(str(key), list(SUITE_KEYS)))
 
 
 def is_suite(data: dict) -> bool:

@@ -15,7 +15,11 @@ from ssgan.data.registry import (
 )
 from ssgan.data.stream import BatchStream  # noqa: E402
 
+# The package's own datasets, before any plugin registers more (ssgan/plugins.py)
+BUILT_IN = tuple(sorted(DATASETS))
+
 __all__ = [
+    "BUILT_IN",
     "DATASETS",
     "BatchStream",
     "DataError",

@@ -51,7 +51,17 @@ def register_dataset(
     obtain: str,
     present: Callable[[Path, str, dict], bool] | None = None,
 ):
+    """Register a dataset loader under ``name``. A name taken by another module's dataset is
+    refused (a plugin cannot replace ``mnist``); the same module registering it again replaces
+    its own."""
+
     def deco(fn):
+        taken = DATASETS.get(name)
+        if taken is not None and taken.loader.__module__ != fn.__module__:
+            raise ConfigError(
+                f"dataset name {name!r} is already registered by {taken.loader.__module__}; "
+                f"{fn.__module__} must register its dataset under another name"
+            )
         DATASETS[name] = DatasetInfo(name, resolution, channels, splits, fn, obtain, present)
         return fn
 

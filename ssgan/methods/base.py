@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ssgan.errors import ConfigError
 from ssgan.probes import spectral
 from ssgan.training.seeds import init_layers
 
@@ -22,14 +23,65 @@ METHODS: dict[str, type[Method]] = {}
 
 
 def register_method(name: str):
+    """Register a ``Method`` subclass under ``name``. A name taken by another module's method is
+    refused (a plugin cannot replace a built-in method); the same module registering it again
+    (imported anew) replaces its own."""
+
     def deco(cls):
-        if name in METHODS:
-            raise ValueError(f"method {name!r} is registered twice")
+        taken = METHODS.get(name)
+        if taken is not None and taken.__module__ != cls.__module__:
+            raise ConfigError(
+                f"method name {name!r} is already registered by {taken.__module__} "
+                f"(class {taken.__qualname__}); {cls.__module__} must register its method "
+                f"under another name"
+            )
+        check_section(cls)
         cls.name = name
         METHODS[name] = cls
         return cls
 
     return deco
+
+
+SECTION_FIELDS = ("name", "defaults", "choices", "positive_int")
+
+
+def check_section(cls) -> None:
+    """A method's ``config_section`` declaration is well formed, and a section name declared by
+    another registered method is declared alike (a subclass inherits its parent's)."""
+    decl = cls.config_section
+    if decl is None:
+        return
+    where = f"{cls.__module__}.{cls.__qualname__}.config_section"
+    if not isinstance(decl, dict) or not isinstance(decl.get("name"), str):
+        raise ConfigError(f"{where} must be a mapping with a 'name' (the section), got {decl!r}")
+    if not decl["name"].isidentifier() or not isinstance(decl.get("defaults"), dict):
+        raise ConfigError(f"{where} needs a section name and its 'defaults' (a mapping)")
+    extra = set(decl) - set(SECTION_FIELDS)
+    rules = [*(decl.get("choices") or {}), *(decl.get("positive_int") or ())]
+    unknown = [k for k in rules if k not in decl["defaults"]] + sorted(extra)
+    nested = [k for k, v in decl["defaults"].items() if isinstance(v, dict)]
+    if unknown or nested:
+        raise ConfigError(
+            f"{where}: unknown field or key(s) {', '.join(map(str, unknown + nested))} "
+            f"(fields: {', '.join(SECTION_FIELDS)}; rules name keys of 'defaults', whose values "
+            f"are plain values)"
+        )
+    for other in METHODS.values():
+        theirs = other.config_section
+        same = theirs is decl or other.__module__ == cls.__module__  # inherited, or re-imported
+        if theirs is not None and theirs["name"] == decl["name"] and not same:
+            raise ConfigError(
+                f"{where}: config section {decl['name']!r} is already declared by "
+                f"{other.__module__}.{other.__qualname__}; choose another section name"
+            )
+
+
+def declared_sections() -> dict[str, dict]:
+    """Section name -> declaration, of the registered methods' own config sections."""
+    return {
+        c.config_section["name"]: c.config_section for c in METHODS.values() if c.config_section
+    }
 
 
 def get_method(name: str, cfg: dict) -> Method:
@@ -88,6 +140,19 @@ class Method:
     # "critic_loss", "generator_loss"}: tests/test_training_direction.py checks
     # ``train_iteration`` against it for a method whose loss family it does not know.
     reference_losses = None
+    # A config section of the method's own, declared where the method is (a plugin's method;
+    # the built-ins' sastm/stu/sr are in defaults.yaml): {"name": "lp", "defaults": {key:
+    # value}, "choices": {key: (allowed, ...)}, "positive_int": (key, ...)}. Its keys are config
+    # keys like the package's (``lp.key=...`` on the command line, ``lp:`` in a suite's
+    # defaults, an entry or a variant), typed by their defaults, checked by the rules and by
+    # ``check_config``; unknown keys are refused; only runs of the declaring method (and its
+    # subclasses) hash the section.
+    config_section: dict | None = None
+
+    @classmethod
+    def check_config(cls, cfg: dict) -> None:
+        """Checks of a resolved run config of this method beyond the declared rules: raise
+        ``ConfigError`` (or ValueError) naming the key."""
 
     def __init__(self, cfg: dict):
         self.cfg = cfg

@@ -13,8 +13,8 @@ the checkpoint and each step is shown once. An FID evaluation writes its own eve
 (``*.fid``) in the same folder and deletes the earlier evaluation's file, so a re-evaluation
 replaces the FID points instead of adding a second set (a purge step would drop the losses).
 
-The package ``tensorboard`` is optional: with ``log.tensorboard: true`` and no package, the
-run stops before training with a one-line error naming it.
+The package ``tensorboard`` is optional: with ``log.tensorboard: true`` and no package (or
+one that fails to import), the run stops before training with a one-line error naming it.
 """
 
 from __future__ import annotations
@@ -35,11 +35,23 @@ PROBES = {  # CSV of the probes -> (tag prefix, value column)
 
 
 def require() -> None:
+    """Import what the run's writer imports (``torch.utils.tensorboard.SummaryWriter``, which
+    imports the package ``tensorboard``): a missing or broken install is one line, before the
+    run builds or writes anything."""
     if importlib.util.find_spec("tensorboard") is None:
         raise ConfigError(
             "config key 'log.tensorboard' is true but the package 'tensorboard' is not "
             "installed (pip install tensorboard), or set log.tensorboard=false"
         )
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except Exception as err:  # noqa: BLE001 - a broken install fails in many ways
+        text = " ".join(str(err).split())
+        raise ConfigError(
+            "config key 'log.tensorboard' is true but torch.utils.tensorboard cannot be "
+            f"imported: {type(err).__name__}: {text} (reinstall tensorboard), or set "
+            "log.tensorboard=false"
+        ) from None
 
 
 FID_SUFFIX = ".fid"  # the event file of the latest FID evaluation

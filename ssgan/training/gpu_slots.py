@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ssgan import io
+from ssgan.errors import ConfigError
 from ssgan.training.runtime import resolve_device
 
 _HELD: list = []  # open lock files: the slots this process holds until it exits
@@ -38,9 +39,29 @@ def lock_dir() -> Path:
 
 def runs_per_gpu() -> int:
     raw = os.environ.get("SSGAN_RUNS_PER_GPU", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"SSGAN_RUNS_PER_GPU must be a positive integer, got {raw!r}")
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ConfigError(
+            f"environment variable SSGAN_RUNS_PER_GPU must be a positive integer (trainings "
+            f"per GPU; the workflow sets it from resources.train.runs_per_gpu), got {raw!r}"
+        )
     return int(raw)
+
+
+def usable_lock_dir() -> Path:
+    """``lock_dir()``, created if need be; a folder that cannot hold lock files is one line."""
+    folder = lock_dir()
+    probe = folder / f".probe-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        source = "SSGAN_GPU_LOCK_DIR" if os.environ.get("SSGAN_GPU_LOCK_DIR") else "default"
+        raise ConfigError(
+            f"GPU slot lock folder {folder} ({source}) is not a writable folder: "
+            f"{type(err).__name__}: {err.strerror or err}; set SSGAN_GPU_LOCK_DIR to one"
+        ) from None
+    return folder
 
 
 def _take(gpus: int, per_gpu: int, whole: bool, folder: Path) -> dict | None:
@@ -79,9 +100,8 @@ def claim(
         return resolve_device(name), None
     if not whole and _TRAINING is not None and not any(f.closed for f in _TRAINING[1]):
         return torch.device("cuda", _TRAINING[0]["gpu"]), _TRAINING[0]
-    folder = lock_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     per_gpu, said = runs_per_gpu(), False
+    folder = usable_lock_dir()
     while (slot := _take(gpus, per_gpu, whole, folder)) is None:
         if not said:
             need = f"all {per_gpu} slots of a GPU" if whole else "a GPU slot"

@@ -233,20 +233,21 @@ class Run(RunFiles):
         if os.environ.get("SLURM_JOB_ID"):
             self.record["slurm_job_ids"].append(os.environ["SLURM_JOB_ID"])
         self.t0, self.wall_before = time.monotonic(), 0.0
-        start = self.restore()
-        # From scratch (start 0, e.g. every checkpoint rejected) the loop retakes the iteration-0
-        # probes: rows left by an earlier attempt are dropped, not kept next to their duplicates.
-        self.rows = {
-            name: read_csv_upto(self.out / name, start) if start > 0 else []
-            for name in self.csv_files
-        }
-        self.write_record()
-        if self.tensorboard:
-            self.curves = curves.Curves(self.out, start, self.cfg["train"])
         old_handlers = {
             s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)
         }
-        try:
+        try:  # from here on a failure, at start too, is recorded: never left "running"
+            start = self.restore()
+            # From scratch (start 0, e.g. every checkpoint rejected) the loop retakes the
+            # iteration-0 probes: rows left by an earlier attempt are dropped, not kept next to
+            # their duplicates.
+            self.rows = {
+                name: read_csv_upto(self.out / name, start) if start > 0 else []
+                for name in self.csv_files
+            }
+            self.write_record()
+            if self.tensorboard:
+                self.curves = curves.Curves(self.out, start, self.cfg["train"])
             return self._loop(start)
         except Exception as err:
             self.record.update(status="failed", wall_time_s=self.wall_time())

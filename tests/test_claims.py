@@ -419,6 +419,9 @@ def test_a_claim_decided_at_iteration_0_gets_no_verdict():
         assert c1["it0_diff_mean"] == pytest.approx(0.5) and c1["it0_ci_low"] > 0
         assert c1["note"].startswith("the arms differ before training (iteration 0: ssgan - ")
         assert c1["diff_mean"] == pytest.approx(0.2)  # the final difference is still reported
+        # what training added: the final minus the iteration-0 difference, per seed (descriptive)
+        assert c1["training_diff_mean"] == pytest.approx(0.2 - 0.5)
+        assert c1["training_ci_low"] < -0.3 < c1["training_ci_high"]
         c3 = by.loc[("C3", d)]
         assert c3["by_construction"] is False and (c3["it0_ci_low"], c3["it0_ci_high"]) == (0, 0)
         c2 = by.loc[("C2", d)]
@@ -427,6 +430,8 @@ def test_a_claim_decided_at_iteration_0_gets_no_verdict():
         assert m1["by_construction"] is True and m1["verdict"] == "manipulation check"
     assert by.loc[("C3", "mnist"), "verdict"] == "holds"
     assert by.loc[("C3", "cifar10"), "verdict"] == "does not hold"
+    assert by.loc[("C3", "mnist"), "training_diff_mean"] == pytest.approx(-0.05)  # d0 = 0
+    assert by.loc[("C0", "mnist"), ["training_diff_mean", "it0_diff_mean"]].isna().all()
     assert by.loc[("C2", "mnist"), "verdict"] == "holds"
     secondary = table[~table["primary"] & (table["family"] != "not judged")]
     assert set(secondary["claim"]) == {"C2", "C3"}

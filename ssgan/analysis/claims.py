@@ -382,7 +382,7 @@ def claims_table(
                     if fv is None
                     else probe_row(claim, comp, d, fv, n_boot, seed)
                 )
-                r.update(construction.iteration0(fv0, comp, d))
+                r.update(construction.iteration0(fv0, comp, d, fv if probed else None))
                 extra = sastm_only(probes, comp, d) if name == "M1" else {}
                 inert = inert_share(probes, comp, d)
                 if inert > 0:

@@ -13,7 +13,9 @@ and its note gives d0. Otherwise it is judged as any claim. Identical arms at it
 (layers that both generators share start equal: C3's deconvolution weights) give d0 = 0 with
 an interval [0, 0], never flagged. With fewer than 2 pairs at iteration 0 (runs without the
 iteration-0 probe) nothing is flagged: ``by_construction`` is blank. Claims on the FID or on runs.csv
-have no iteration-0 measurement and are not checked.
+have no iteration-0 measurement and are not checked. Beside it, for every probe claim, what
+training added (``training_diff_mean``, ``training_ci_low/high``): the per-seed change of the
+paired difference from iteration 0 to the final probe, descriptive, never a verdict.
 
 A manipulation check (``Claim.check``: Self-Sparse GAN's own zeros reaching the next
 deconvolution) is reported with its iteration-0 columns and never judged: its verdict is
@@ -39,26 +41,41 @@ IT0_COLUMNS = [
     "it0_ci_low",
     "it0_ci_high",
     "by_construction",
+    "training_diff_mean",  # mean over seeds of (final - iteration-0) paired difference
+    "training_ci_low",
+    "training_ci_high",
 ]
 
 
-def iteration0(values: pd.DataFrame | None, comp, dataset) -> dict:
+def _paired(values: pd.DataFrame, comp, dataset) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(baseline, treatment, treatment - baseline) per seed with both values."""
+    v = values[(values["dataset"] == dataset) & np.isfinite(values["value"].astype(float))]
+    vb = v[v["method"] == comp.baseline].set_index("seed")["value"].astype(float)
+    vt = v[v["method"] == comp.treatment].set_index("seed")["value"].astype(float)
+    seeds = vb.index.intersection(vt.index)
+    return vb[seeds], vt[seeds], vt[seeds] - vb[seeds]
+
+
+def iteration0(values: pd.DataFrame | None, comp, dataset, final: pd.DataFrame = None) -> dict:
     """The iteration-0 columns of one claim row from ``values`` (dataset, method, seed, value at
-    iteration 0; None for claims without a probe table)."""
+    iteration 0; None for claims without a probe table) and, with ``final`` (the same at the
+    final probe), what training added: the paired difference's change from iteration 0,
+    (d_s - d0_s), its mean and Student-t interval over the seeds with both (descriptive)."""
     out = dict.fromkeys(IT0_COLUMNS, math.nan)
     out["it0_n"], out["by_construction"] = 0, None
     if values is None:
         return out
-    v = values[(values["dataset"] == dataset) & np.isfinite(values["value"].astype(float))]
-    vb = v[v["method"] == comp.baseline].set_index("seed")["value"]
-    vt = v[v["method"] == comp.treatment].set_index("seed")["value"]
-    seeds = vb.index.intersection(vt.index)
-    d0 = (vt[seeds] - vb[seeds]).to_numpy(float)
+    vb, vt, diff = _paired(values, comp, dataset)
+    d0 = diff.to_numpy(float)
     lo, hi = stats.t_ci(d0)
+    if final is not None:
+        change = (_paired(final, comp, dataset)[2] - diff).dropna().to_numpy(float)
+        out["training_diff_mean"] = change.mean() if len(change) else math.nan
+        out["training_ci_low"], out["training_ci_high"] = stats.t_ci(change)
     out.update(
         it0_n=len(d0),
-        it0_baseline=vb[seeds].mean(),
-        it0_treatment=vt[seeds].mean(),
+        it0_baseline=vb.mean(),
+        it0_treatment=vt.mean(),
         it0_diff_mean=d0.mean() if len(d0) else math.nan,
         it0_ci_low=lo,
         it0_ci_high=hi,

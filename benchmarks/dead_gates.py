@@ -1,6 +1,6 @@
-"""Dead SASTM gates with ``sastm.init: open`` and ``default``: at initialisation and after a
-short quick-settings training run; and the feature-map sparsity at the same places in both
-generators (probe_feature_sparsity.csv's blocks).
+"""Dead SASTM gates with ``sastm.init: open`` and ``default`` (SASTM before BN, the paper's
+position): at initialisation and after a short quick-settings training run; and the feature-map
+sparsity at the same places in both generators (probe_feature_sparsity.csv's blocks).
 
     OMP_NUM_THREADS=1 python benchmarks/dead_gates.py [--seeds 0 1 2] [--skip-train]
 
@@ -49,7 +49,7 @@ def at_init(dataset: str, method: str, init: str, seed: int, width: int, probe_b
         seed,
         overrides={
             "model": {"width": width},
-            "sastm": {"init": init},
+            "sastm": {"init": init, "position": "before_bn"},
             "probe": {"batch_size": probe_batch},
         },
     )
@@ -75,7 +75,9 @@ def at_init(dataset: str, method: str, init: str, seed: int, width: int, probe_b
 
 def after_quick_run(method: str, init: str, seed: int, tmp: Path):
     quick = C.load_yaml(Path(__file__).parents[1] / "config" / "quick.yaml")
-    cfg = C.resolve("mnist", method, seed, quick, {"sastm": {"init": init}})
+    cfg = C.resolve(
+        "mnist", method, seed, quick, {"sastm": {"init": init, "position": "before_bn"}}
+    )
     out = tmp / f"{method}-{init}-{seed}"
     t0 = time.perf_counter()
     assert train(cfg, out) == 0

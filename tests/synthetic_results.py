@@ -8,26 +8,34 @@ cifar10 wgan_gp seeds 0-5 completed, FID 50, 40, 60, 45, 55, 52
                 run.json (a failed job); no fid_curve.csv anywhere in cifar10
 
 Probes at iterations 0, 100, 200 (diverged/running runs stop at 100). Final-iteration values:
-  mnist   sparsity (ssgan)    sastm1 = .30 + .01 s, sastm2 = .50 + .01 s          -> C1 holds
+  mnist   sparsity (ssgan)    sastm1 = .30 + .01 s, sastm2 = .50 + .01 s
           neg_frac            hidden deconvs: wgan_gp .50 + .01 s, ssgan .40 + .01 s;
-                              output deconv3: ssgan .95 (must be excluded)        -> C3 holds
-          dead_channel_frac   bn1, bn2: wgan_gp .50, ssgan .60; bn0: ssgan 0 (excluded) -> C2 does not hold
-  cifar10 sparsity (ssgan)    0 everywhere                                        -> C1 does not hold
+                              output deconv3: ssgan .95 (must be excluded)        -> C3 (n = 3)
+          dead_channel_frac   bn1, bn2: wgan_gp .50, ssgan .60; bn0: ssgan 0 (not read by a claim)
+  cifar10 sparsity (ssgan)    0 everywhere
           neg_frac            wgan_gp .50, ssgan .50 + (.02, -.02, .01, -.01, 0)[s] -> C3 inconclusive
-          dead_channel_frac   wgan_gp .50, ssgan .30                              -> C2 holds
-At iteration 100 the values point the other way, so using any but the final iteration shows.
-mnist and cifar10 are an older result folder: no probe_feature_sparsity.csv, no dead-gate columns
-(their dead_frac holds the dead_channel_frac values, not read by any claim).
+          gradients           weight_grad_zero_frac deconv1-3: wgan_gp .05, ssgan .04 -> C1 does not hold
+                              unit_grad_zero_frac deconv1, 2: wgan_gp .50, ssgan .30;
+                              deconv3 0 (excluded)                                -> C2 holds
+At iteration 100 the values point the other way, so using any but the final iteration shows; at
+iteration 0 the arms are equal (weights .50, gradients .05 / .50), as generators that share their
+deconvolutions' initial weights. mnist is an older result folder: no probe_feature_sparsity.csv,
+no probe_gradients.csv, no dead-gate columns; cifar10 has probe_gradients.csv but no
+probe_feature_sparsity.csv.
 
 fashion_mnist (written with today's probes), seeds 0-7, every run completed:
         wgan_gp        FID 30 + s
         ssgan          r_s = .20 + .01 (s % 3 - 1)    (all 8 log ratios < 0: sign-flip p = 2/2^8)
         ssgan_sigmoid  a variant of ssgan (method_kind ssgan), r_s = -.10 + .01 (s % 3 - 1)
   feature sparsity  block1, block2: wgan_gp .40 + .005 s, ssgan .60 + .01 s, ssgan_sigmoid .40 + .005 s
-                    block0: .90 for ssgan (follows the linear layer: excluded)        -> C1 holds
+                    block0: .90 for ssgan (follows the linear layer: excluded)
+                    at iteration 0 already apart (1 - the final values)  -> M1 by construction
   SASTM (ssgan)     output_zero_frac .50, channel_dead_frac .25, spatial_dead_frac .125
-  dead_channel_frac bn1, bn2: wgan_gp .50, ssgan .30 + .001 s                           -> C2 holds
-  dead_frac         .40 everywhere (not what C2 reads)
+  gradients         weight_grad_zero_frac deconv1-3: wgan_gp .05, ssgan .30 + .01 s  -> C1 holds
+                    unit_grad_zero_frac deconv1, 2: wgan_gp .50, ssgan .30 + .001 s;
+                    deconv3 0 (excluded)                                            -> C2 holds
+  dead_channel_frac bn1, bn2: wgan_gp .50, ssgan .30 + .001 s (not read by a claim)
+  dead_frac         .40 everywhere
   neg_frac          wgan_gp .50, ssgan .50 + .02 (-1)^s                                -> C3 inconclusive
   FID in batch-norm batch mode (fid_by_bn_mode): wgan_gp 1.1 x, ssgan 1.25 x the eval FID
 With ``mechanisms``: mnist/stu_gan/seed0 has stu_masks.csv (G deconv1-3, D conv1-3 at density
@@ -181,7 +189,7 @@ def _probe_values(dataset, method, seed, final: bool):
 def _fashion_probes(run: Path, method, seed):
     """Today's probe files (contracts A and B), final values at ITERS, the reverse at 100."""
     sastm = method != "wgan_gp"
-    rows = {"sp": [], "feat": [], "w": [], "dead": []}
+    rows = {"sp": [], "feat": [], "w": [], "dead": [], "grad": []}
     for it in (0, 100, ITERS):
         final = it == ITERS
         hi = {"ssgan": 0.60 + 0.01 * seed}.get(method, 0.40 + 0.005 * seed)
@@ -195,6 +203,8 @@ def _fashion_probes(run: Path, method, seed):
         ]
         dead = 0.30 + 0.001 * seed if method == "ssgan" and final else 0.50
         rows["dead"] += [(it, f"bn{k}", 0.40, dead) for k in (1, 2)]
+        weight = 0.30 + 0.01 * seed if method == "ssgan" and final else 0.05
+        rows["grad"] += _gradient_rows(it, weight if it != 100 else 0.90, dead)
     _csv(
         run / "probe_sparsity.csv",
         "iteration,layer,channel_zero_frac,spatial_zero_frac,output_zero_frac,"
@@ -208,15 +218,36 @@ def _fashion_probes(run: Path, method, seed):
         rows["w"],
     )
     _csv(run / "probe_dead_units.csv", "iteration,layer,dead_frac,dead_channel_frac", rows["dead"])
+    _csv(run / "probe_gradients.csv", GRADIENT_HEADER, rows["grad"])
+
+
+GRADIENT_HEADER = (
+    "iteration,layer,weight_grad_zero_frac,unit_grad_zero_frac,input_zero_channel_frac"
+)
+
+
+def _gradient_rows(it, weight, unit) -> list:
+    """probe_gradients.csv rows: deconv1, deconv2 (hidden) and the output deconv3 (no BN after
+    it: no unit without gradient; excluded from C2)."""
+    return [(it, f"deconv{k}", weight, unit if k < 3 else 0.0, 0.0) for k in (1, 2, 3)]
 
 
 def _probes(run: Path, dataset, method, seed, last_iter):
     if dataset == "fashion_mnist":
         return _fashion_probes(run, method, seed)
     iters = [0, 100, 200][: 1 + last_iter // 100]
-    sp_rows, w_rows, d_rows = [], [], []
+    sp_rows, w_rows, d_rows, g_rows = [], [], [], []
     for it in iters:
         sp, neg, dead = _probe_values(dataset, method, seed, final=it == ITERS)
+        if it == 0:  # shared initial deconvolution weights
+            neg = dict.fromkeys(neg, 0.50)
+        if dataset == "cifar10":
+            ss, final = method == "ssgan", it == ITERS
+            g_rows += _gradient_rows(
+                it,
+                0.04 if ss and final else 0.90 if ss and it else 0.05,
+                0.30 if ss and final else 0.70 if ss and it else 0.50,
+            )
         if method == "ssgan":
             sp_rows += [(it, l, v / 2, v / 2, v) for l, v in sp.items()]
         w_rows += [(it, l, v, 0.0, 0.02, -0.03, -0.01, 0.0, 0.01, 0.03) for l, v in neg.items()]
@@ -228,6 +259,8 @@ def _probes(run: Path, dataset, method, seed, last_iter):
     )
     _csv(run / "probe_weights.csv", "iteration,layer,neg_frac,mean,std,q05,q25,q50,q75,q95", w_rows)
     _csv(run / "probe_dead_units.csv", "iteration,layer,dead_frac,dead_channel_frac", d_rows)
+    if g_rows:
+        _csv(run / "probe_gradients.csv", GRADIENT_HEADER, g_rows)
     edges = np.linspace(-0.1, 0.1, 11)
     shift = 2 if method == "ssgan" else 0
     h_rows = [

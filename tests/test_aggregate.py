@@ -255,47 +255,61 @@ def test_claims(results):
         ("C0", "mnist"): "inconclusive",  # n = 3 can never be conclusive
         ("C0", "fashion_mnist"): "holds",
         ("C0", "cifar10"): "inconclusive",
-        ("C1", "mnist"): "inconclusive",  # older folder: no feature-sparsity probe
+        ("C1", "mnist"): "inconclusive",  # older folder: no gradient probe
         ("C1", "fashion_mnist"): "holds",
-        ("C1", "cifar10"): "inconclusive",
+        # a constant difference over 5 seeds: the t-test decides at n = 5 (the sign-flip test,
+        # whose p is >= 1/16 there, could not)
+        ("C1", "cifar10"): "does not hold",
         ("C2", "mnist"): "inconclusive",
         ("C2", "fashion_mnist"): "holds",
-        # a constant difference over 5 seeds: the t-test decides at n = 5 (the sign-flip test,
-        # whose p is >= 1/16 there, could not, and said "inconclusive" before)
         ("C2", "cifar10"): "holds",
         ("C3", "mnist"): "inconclusive",
         ("C3", "fashion_mnist"): "inconclusive",
         ("C3", "cifar10"): "inconclusive",
+        ("M1", "mnist"): "manipulation check",  # reported, never judged
+        ("M1", "fashion_mnist"): "manipulation check",
+        ("M1", "cifar10"): "manipulation check",
     }
     c1 = row(cl, comparison=SS, claim="C1", dataset="fashion_mnist")
-    # block1, block2 only (block0 .90 excluded); the final iteration, not iteration 100
-    assert c1["layers"] == "block1 block2" and c1["probe"] == "probe_feature_sparsity.csv"
+    # every deconvolution; the final iteration, not iteration 100
+    assert c1["layers"] == "deconv1 deconv2 deconv3" and c1["probe"] == "probe_gradients.csv"
     assert (c1["value_baseline"], c1["value_treatment"], c1["n"]) == (
-        pytest.approx(0.40 + 0.005 * 3.5),
-        pytest.approx(0.60 + 0.01 * 3.5),
+        pytest.approx(0.05),
+        pytest.approx(0.30 + 0.01 * 3.5),
         8,
     )
     assert c1["p_perm"] == pytest.approx(2 / 256) and c1["ci_low"] > 0
+    # the arms start equal: judged, not decided by construction
+    assert c1["by_construction"] == False and c1["it0_diff_mean"] == 0  # noqa: E712
+    m1 = row(cl, comparison=SS, claim="M1", dataset="fashion_mnist")
+    # block1, block2 only (block0 .90 excluded); apart at iteration 0: flagged, never judged
+    assert m1["layers"] == "block1 block2" and m1["probe"] == "probe_feature_sparsity.csv"
+    assert m1["by_construction"] == True and m1["family"] == "not judged"  # noqa: E712
+    assert m1["it0_diff_mean"] == pytest.approx((1 - 0.635) - (1 - 0.4175))
     # Self-Sparse-GAN-only columns: described, never compared with a constant
     assert (
-        c1["sastm_output_zero_frac"],
-        c1["sastm_channel_dead_frac"],
-        c1["sastm_spatial_dead_frac"],
+        m1["sastm_output_zero_frac"],
+        m1["sastm_channel_dead_frac"],
+        m1["sastm_spatial_dead_frac"],
     ) == (0.5, 0.25, 0.125)
-    old = row(cl, comparison=SS, claim="C1", dataset="mnist")
+    old = row(cl, comparison=SS, claim="M1", dataset="mnist")
     assert (
         old["n"] == 0
         and "no probe_feature_sparsity.csv values for wgan_gp and ssgan" in old["note"]
     )
     assert old["sastm_output_zero_frac"] == pytest.approx(0.41)  # (sastm1 + sastm2)/2 over seeds
     assert math.isnan(old["sastm_channel_dead_frac"])  # no dead-gate columns in older runs
-    c2 = row(cl, comparison=SS, claim="C2", dataset="mnist")  # bn0 excluded
+    c2 = row(cl, comparison=SS, claim="C2", dataset="cifar10")  # deconv3 excluded
     assert (c2["value_baseline"], c2["value_treatment"], c2["diff_mean"]) == (
         pytest.approx(0.5),
-        pytest.approx(0.6),
-        pytest.approx(0.1),
+        pytest.approx(0.3),
+        pytest.approx(-0.2),
     )
-    assert c2["layers"] == "bn1 bn2" and c2["note"].startswith("n = 3 < 5 pairs")
+    assert c2["layers"] == "deconv1 deconv2" and c2["note"].startswith("n = 5: the smallest")
+    assert (
+        "no probe_gradients.csv values"
+        in row(cl, comparison=SS, claim="C2", dataset="mnist")["note"]
+    )
     c3 = row(cl, comparison=SS, claim="C3", dataset="mnist")  # output deconv3 excluded
     assert (c3["value_baseline"], c3["value_treatment"], c3["n"]) == (
         pytest.approx(0.51),
@@ -307,19 +321,25 @@ def test_claims(results):
     assert c0["diff_mean"] == pytest.approx(np.log([0.9, 0.9, 0.75]).mean())
     assert c0["value_baseline"] == pytest.approx(70 / 3)
     # C0 is primary; C1-C3 are secondary, one Holm family over claims x datasets with >= 5
-    # pairs: C1, C2, C3 on fashion_mnist (8) and C2, C3 on cifar10 (5); C1 on mnist and cifar10
-    # has no values, C2/C3 on mnist 3 pairs. The two smallest sign-flip p (C1, C2 on fashion,
-    # all 8 the same sign: 2/256) are multiplied by 5 (the tie keeps the first factor)
+    # pairs: C1, C2, C3 on fashion_mnist (8) and on cifar10 (5); on mnist C1, C2 have no values,
+    # C3 3 pairs; M1 is in no family. The two smallest sign-flip p (C1, C2 on fashion, all 8 the
+    # same sign: 2/256) are multiplied by 6 (the tie keeps the first factor)
     c2f = row(cl, comparison=SS, claim="C2", dataset="fashion_mnist")
-    assert c2f["family"] == "secondary: Holm over 5 rows" and c2f["primary"] == False  # noqa: E712
-    assert c2f["p_perm_holm"] == pytest.approx(5 * 2 / 256)
+    assert c2f["family"] == "secondary: Holm over 6 rows" and c2f["primary"] == False  # noqa: E712
+    assert c2f["p_perm_holm"] == pytest.approx(6 * 2 / 256)
     assert c2f["p_holm"] < 1e-10 and c2f["verdict"] == "holds"  # the t-test decides
     assert row(cl, comparison=SS, claim="C0", dataset="fashion_mnist")["family"] == (
         "primary: Holm over 2 rows"
     )
     # claims follow the treatment's registered method: STU-GAN has only the FID claim
     assert set(cl.loc[cl["treatment"] == "stu_gan", "claim"]) == {"C0"}
-    assert set(cl.loc[cl["treatment"] == "ssgan_sigmoid", "claim"]) == {"C0", "C1", "C2", "C3"}
+    assert set(cl.loc[cl["treatment"] == "ssgan_sigmoid", "claim"]) == {
+        "C0",
+        "C1",
+        "C2",
+        "C3",
+        "M1",
+    }
 
 
 def test_probe_tables(results):
@@ -718,7 +738,7 @@ def test_broken_inputs(results, tmp_path):
     assert "iteration 100" in runs.loc[("cifar10", "wgan_gp", 0), "note"]
 
 
-def test_display_names():
+def test_display_names(monkeypatch):
     assert [
         R.dataset_name(x)
         for x in (
@@ -739,7 +759,21 @@ def test_display_names():
         "LSUN bedroom",
         "my_sketches",
     ]
+    monkeypatch.setattr(R, "SASTM_FORMS", {})  # no runs read: the registered names
     assert R.method_name("ssgan") == "Self-Sparse GAN" and R.method_name("new_gan") == "new_gan"
+    # runs with SASTM name the form from their options (runs.csv sastm_form), not the label
+    R.remember_variants(
+        pd.DataFrame(
+            {
+                "method": ["ssgan", "ssgan_x", "wgan_gp"],
+                "method_kind": ["ssgan", "ssgan", "wgan_gp"],
+                "sastm_form": ["paper form", "balanced, after BN", ""],
+            }
+        )
+    )
+    assert R.method_name("ssgan") == "Self-Sparse GAN (paper form)"
+    assert R.method_name("ssgan_x") == "Self-Sparse GAN · balanced, after BN (suite variant)"
+    assert R.method_name("wgan_gp") == "WGAN-GP"
 
 
 def test_bn_mode_table_reads_both_modes_of_each_run(tmp_path):

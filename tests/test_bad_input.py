@@ -708,7 +708,7 @@ SUITE_ERRORS = {  # comparisons: -> the message of the config check and of ssgan
     "unknown label": (
         [{"baseline": "wgan_gp", "treatment": "ssgan_tanh"}],
         "comparison 'ssgan_tanh vs wgan_gp': treatment 'ssgan_tanh' is not in the config's "
-        "'methods'; it has: wgan_gp, ssgan, ssgan_sigmoid, stu_gan, sn_gan, sr_gan",
+        "'methods'; it has: wgan_gp, ssgan, ssgan_balanced_after_bn, stu_gan, sn_gan, sr_gan",
     ),
     "same method": (
         [{"baseline": "ssgan", "treatment": "ssgan"}],
@@ -732,10 +732,11 @@ def test_suite_comparisons_are_refused_before_any_job(case):
 
 
 def test_comparison_of_variants_without_a_shared_cell_is_refused():
-    """ssgan_sigmoid runs on mnist seed 0 only; a variant on seed 1 only never pairs with it."""
+    """ssgan_balanced_after_bn runs on mnist seed 0 only; a variant on seed 1 only never pairs
+    with it."""
     suite = yaml.safe_load(yaml.safe_dump(QUICK_SUITE))
     suite["methods"]["sn_gan"]["seeds"] = [1]
-    suite["comparisons"] = [{"baseline": "sn_gan", "treatment": "ssgan_sigmoid"}]
+    suite["comparisons"] = [{"baseline": "sn_gan", "treatment": "ssgan_balanced_after_bn"}]
     with pytest.raises(C.ConfigError, match="share no \\(dataset, seed\\) of the grid"):
         C.check_comparisons(suite)
     C.check_comparisons(QUICK_SUITE)  # the quick start's own comparisons pass

@@ -1,6 +1,7 @@
 """Known answers for the claims table's parts (ssgan/analysis/claims.py): which layers each
 claim averages, the final probe values per completed run, the paired row of a probe claim
-(values, differences, notes) and the Self-Sparse-GAN-only columns beside C1."""
+(values, differences, notes), the Self-Sparse-GAN-only columns beside the manipulation check
+M1, and claims decided at iteration 0 (ssgan/analysis/construction.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def test_layer_selectors():
     assert CL.hidden_blocks(LAYERS) == ["block1", "block2"]  # block0 follows the linear layer
     assert CL.hidden_bn(LAYERS) == ["bn1", "bn2"]
     assert CL.hidden_deconv(LAYERS) == ["deconv1", "deconv2"]  # deconv3 makes the image
+    assert CL.deconvs(LAYERS) == ["deconv1", "deconv2", "deconv3"]
     assert CL.critic_convs(LAYERS) == ["conv1", "conv2"]
     assert CL.sastm_layers(["block1"]) == [] and CL.hidden_bn(["bn0"]) == []
 
@@ -91,7 +93,7 @@ def paired_rows():
 
 
 def test_probe_row_pairs_seeds_with_both_values():
-    claim = CL.CLAIMS["C1"]
+    claim = CL.CLAIMS["M1"]
     r = CL.probe_row(claim, COMP, "mnist", paired_rows(), n_boot=200, seed=0)
     diff = np.array([0.3, 0.4, 0.1])
     assert r["n"] == 3 and r["diff_mean"] == pytest.approx(diff.mean())
@@ -109,15 +111,15 @@ def test_probe_row_pairs_seeds_with_both_values():
 
 def test_probe_row_names_the_method_without_values():
     claim = CL.CLAIMS["C2"]
-    rows = [("mnist", "wgan_gp", s, 0.1 * s, "bn1") for s in range(3)]
+    rows = [("mnist", "wgan_gp", s, 0.1 * s, "deconv1") for s in range(3)]
     r = CL.probe_row(claim, COMP, "mnist", fv_table(rows), n_boot=50, seed=0)
     assert r["n"] == 0 and math.isnan(r["value_baseline"]) and math.isnan(r["diff_mean"])
     assert r["note"] == (
-        "no probe_dead_units.csv values for ssgan (runs without this probe, e.g. written before "
+        "no probe_gradients.csv values for ssgan (runs without this probe, e.g. written before "
         "it existed, or not completed)"
     )
     r = CL.probe_row(claim, COMP, "mnist", fv_table([]), n_boot=50, seed=0)
-    assert r["note"].startswith("no probe_dead_units.csv values for wgan_gp and ssgan (")
+    assert r["note"].startswith("no probe_gradients.csv values for wgan_gp and ssgan (")
     assert r["layers"] == ""
 
 
@@ -254,28 +256,51 @@ def test_fid_row_of_one_comparison_and_dataset():
     assert none["note"] == CL.few_seeds(0)
 
 
-def probes_for_claims() -> dict:
+def probes_for_claims(at0: dict | None = None) -> dict:
     """Final probes of 8 seeds per method (the smallest sign-flip p, 2/2^8, passes Holm over
-    two datasets) on mnist (ssgan sparser, fewer dead units, fewer negative weights) and on
-    cifar10 (the same dead units)."""
-    feature, dead, signs, sparsity = [], [], [], []
+    two datasets) on mnist (C1: more zero weight gradients, C2: fewer zero-gradient units, C3:
+    fewer negative weights, M1: sparser maps) and on cifar10 (the same zero-gradient units; C3
+    the other way). ``at0``: claim -> (baseline, treatment[, noise]) values at an iteration-0
+    probe, the treatment's plus noise x (-1, 1, 0, ...) over seeds (no iteration 0 otherwise)."""
+    feature, grads, signs, sparsity = [], [], [], []
+    at0 = at0 or {}
     for dataset in ("mnist", "cifar10"):
         for method in ("wgan_gp", "ssgan"):
             for s in range(8):
                 ss = method == "ssgan"
                 base = dict(dataset=dataset, method=method, seed=s, status="completed", iteration=9)
                 wobble = 0.01 * ((s * 5) % 3)
+                noise = ((5 * s) % 3 - 1) * ss
+                first = lambda c, noise=noise, ss=ss: at0[c][ss] + (at0[c] + (0,))[2] * noise  # noqa: E731
                 for layer in ("block0", "block1", "block2"):
                     feature.append(base | dict(layer=layer, zero_frac=0.3 + 0.2 * ss + wobble))
-                for layer in ("bn0", "bn1", "bn2"):
-                    value = 0.4 + (
+                    if "M1" in at0:
+                        feature.append(base | dict(layer=layer, iteration=0, zero_frac=first("M1")))
+                for layer in ("deconv1", "deconv2", "deconv3"):
+                    unit = 0.4 + (
                         wobble * (1 - 2 * ss) + 0.0013 * s**2 * ss - 0.1 * ss
                         if dataset == "mnist"
                         else 0.0
                     )
-                    dead.append(base | dict(layer=layer, dead_frac=0.5, dead_channel_frac=value))
-                for layer in ("deconv1", "deconv2", "deconv3"):
-                    signs.append(base | dict(layer=layer, neg_frac=0.5 - 0.05 * ss + wobble))
+                    weight = 0.3 + 0.2 * ss + wobble
+                    grads.append(
+                        base
+                        | dict(layer=layer, weight_grad_zero_frac=weight, unit_grad_zero_frac=unit)
+                    )
+                    if "C1" in at0 or "C2" in at0:
+                        grads.append(
+                            base
+                            | dict(
+                                layer=layer,
+                                iteration=0,
+                                weight_grad_zero_frac=first("C1") if "C1" in at0 else weight,
+                                unit_grad_zero_frac=first("C2") if "C2" in at0 else unit,
+                            )
+                        )
+                    sign = 1 if dataset == "mnist" else -1
+                    signs.append(base | dict(layer=layer, neg_frac=0.5 - 0.05 * ss * sign + wobble))
+                    if "C3" in at0:
+                        signs.append(base | dict(layer=layer, iteration=0, neg_frac=first("C3")))
                 if ss:
                     for layer in ("sastm1", "sastm2"):
                         sparsity.append(
@@ -289,7 +314,7 @@ def probes_for_claims() -> dict:
                         )
     return dict(
         feature_sparsity=pd.DataFrame(feature),
-        dead_units=pd.DataFrame(dead),
+        gradients=pd.DataFrame(grads),
         weight_signs=pd.DataFrame(signs),
         sparsity=pd.DataFrame(sparsity),
     )
@@ -304,7 +329,7 @@ def test_claims_table_rows_holm_verdicts_and_sastm_columns():
     )
     assert list(table.columns) == CL.CLAIM_COLUMNS
     assert list(zip(table["claim"], table["dataset"])) == [
-        (c, d) for c in ("C0", "C1", "C2", "C3") for d in ("mnist", "cifar10")
+        (c, d) for c in ("C0", "C1", "C2", "C3", "M1") for d in ("mnist", "cifar10")
     ]
     assert set(table["comparison"]) == {COMP.name} and set(table["rule"]) == {stats.RULE}
     assert (set(table["baseline"]), set(table["treatment"])) == ({"wgan_gp"}, {"ssgan"})
@@ -313,11 +338,17 @@ def test_claims_table_rows_holm_verdicts_and_sastm_columns():
     assert by.loc[("C2", "mnist"), "direction"] == "ssgan - wgan_gp < 0"
     assert by.loc[("C1", "mnist"), "direction"] == "ssgan - wgan_gp > 0"
     assert by.loc[("C1", "mnist"), "description"] == CL.CLAIMS["C1"].text
-    # C0 is primary (Holm over its 2 datasets); C1-C3 are secondary, corrected together (6 rows)
+    # C0 is primary (Holm over its 2 datasets); C1-C3 are secondary, corrected together (6 rows);
+    # the manipulation check M1 is in no family and gets no verdict
     assert table.loc[table["primary"], "claim"].unique().tolist() == ["C0"]
     assert table.loc[table["primary"], "n"].tolist() == [3, 3]  # too few: not tested
     assert table.loc[table["primary"], "p_holm"].isna().all()
-    for block in (table[table["primary"]], table[~table["primary"]]):
+    check = table[table["claim"] == "M1"]
+    assert set(check["verdict"]) == set(check["perm_verdict"]) == {"manipulation check"}
+    assert set(check["family"]) == {"not judged"} and check["p_holm"].isna().all()
+    assert (check["n"] == 8).all() and check["by_construction"].isna().all()  # no iteration 0
+    judged = table[table["claim"] != "M1"]
+    for block in (judged[judged["primary"]], judged[~judged["primary"]]):
         tested = block["n"] >= stats.MIN_N
         size = block["p_ttest"].where(tested).notna().sum()
         assert block["p_holm"].tolist() == pytest.approx(
@@ -329,31 +360,34 @@ def test_claims_table_rows_holm_verdicts_and_sastm_columns():
         label = "primary" if block["primary"].all() else "secondary"
         assert set(block["family"]) == {f"{label}: Holm over {size} rows"}
     assert by.loc[("C1", "mnist"), "p_perm"] == pytest.approx(2 / 2**8)  # all 8 the same sign
-    # the smallest sign-flip p is multiplied by the secondary family's size
-    m = table.loc[~table["primary"], "p_perm"].notna().sum()
-    assert m >= 5 and by.loc[("C1", "mnist"), "p_perm_holm"] == pytest.approx(m * 2 / 2**8)
+    # the smallest sign-flip p times the number of secondary rows with a p (C2 on cifar10: every
+    # difference 0, no p)
+    m = judged.loc[~judged["primary"], "p_perm"].notna().sum()
+    assert m == 5 and by.loc[("C1", "mnist"), "p_perm_holm"] == pytest.approx(m * 2 / 2**8)
     assert set(table["kind"]) == {"superiority"} and set(table["margin"]) == {0.0}
     assert by.loc[("C1", "mnist"), "diff_mean"] == pytest.approx(0.2)
-    assert by.loc[("C1", "mnist"), "layers"] == "block1 block2"
-    assert by.loc[("C2", "mnist"), "layers"] == "bn1 bn2"
+    assert by.loc[("C1", "mnist"), "layers"] == "deconv1 deconv2 deconv3"
+    assert by.loc[("C2", "mnist"), "layers"] == "deconv1 deconv2"
     assert by.loc[("C3", "mnist"), "layers"] == "deconv1 deconv2"
+    assert by.loc[("M1", "mnist"), "layers"] == "block1 block2"
     verdicts = by["verdict"].to_dict()
     assert verdicts[("C1", "mnist")] == verdicts[("C1", "cifar10")] == "holds"
     assert verdicts[("C2", "mnist")] == "holds" and verdicts[("C3", "mnist")] == "holds"
     assert verdicts[("C2", "cifar10")] == "inconclusive"
+    assert verdicts[("C3", "cifar10")] == "does not hold"  # more negative weights there
     assert verdicts[("C0", "mnist")] == "inconclusive"  # 3 pairs: no verdict possible
     assert by.loc[("C0", "cifar10"), "diff_mean"] == pytest.approx(
         np.mean(np.log(1.1 * (1 + 0.01 * np.arange(3))))
     )
-    c1 = by.loc[("C1", "mnist")]
-    assert c1["sastm_output_zero_frac"] == pytest.approx(0.6)
-    assert c1["sastm_channel_dead_frac"] == pytest.approx(0.35)
-    assert c1["sastm_spatial_dead_frac"] == 0.0
-    others = table[table["claim"] != "C1"]
+    m1 = by.loc[("M1", "mnist")]
+    assert m1["sastm_output_zero_frac"] == pytest.approx(0.6)
+    assert m1["sastm_channel_dead_frac"] == pytest.approx(0.35)
+    assert m1["sastm_spatial_dead_frac"] == 0.0
+    others = table[table["claim"] != "M1"]
     assert others[list(CL.SASTM_ONLY)].isna().all().all()
     default = CL.claims_table([COMP], datasets, pairs, probes, kind_of=lambda m: m)
     c1 = default.set_index(["claim", "dataset"]).loc[("C2", "mnist")]  # n_boot 10000, seed 0
-    fv = CL.final_values(probes["dead_units"], "dead_channel_frac", CL.hidden_bn)
+    fv = CL.final_values(probes["gradients"], "unit_grad_zero_frac", CL.hidden_deconv)
     fvm = fv[fv["dataset"] == "mnist"].pivot(index="seed", columns="method", values="value")
     d = (fvm["ssgan"] - fvm["wgan_gp"]).to_numpy()
     assert (c1["bootstrap_ci_low"], c1["bootstrap_ci_high"]) == stats.bootstrap_ci(d, 10000, 0)
@@ -365,3 +399,69 @@ def test_claims_table_rows_holm_verdicts_and_sastm_columns():
     assert list(own["claim"]) == ["C3", "C3"]
     other = CL.claims_table([COMP], datasets, pairs, probes, lambda m: "stu_gan", 50, 0)
     assert list(other["claim"]) == ["C0", "C0"]  # no claims registered: the default set
+
+
+def test_a_claim_decided_at_iteration_0_gets_no_verdict():
+    """C1's arms differ at iteration 0 far beyond their seed noise: ``by construction``, out of
+    the Holm family (3 rows with a p instead of 5). C3's start identical (d0 = 0): judged,
+    "holds" on mnist. C2's differ at iteration 0 by noise only (d0 = 0 +- 0.01): judged.
+    M1 differs at iteration 0: flagged, and still a manipulation check, never a verdict."""
+    at0 = {"C1": (0.1, 0.6, 0.01), "C2": (0.4, 0.4, 0.01), "C3": (0.5, 0.5), "M1": (0.5, 0.87)}
+    probes = probes_for_claims(at0)
+    datasets = {COMP.name: ["mnist", "cifar10"]}
+    table = CL.claims_table([COMP], datasets, fid_pairs_table(), probes, lambda m: m, 100, 1)
+    by = table.set_index(["claim", "dataset"])
+    for d in ("mnist", "cifar10"):
+        c1 = by.loc[("C1", d)]
+        assert c1["by_construction"] is True and c1["it0_n"] == 8
+        assert c1["verdict"] == c1["perm_verdict"] == "by construction"
+        assert c1["family"] == "not judged" and math.isnan(c1["p_holm"])
+        assert c1["it0_diff_mean"] == pytest.approx(0.5) and c1["it0_ci_low"] > 0
+        assert c1["note"].startswith("the arms differ before training (iteration 0: ssgan - ")
+        assert c1["diff_mean"] == pytest.approx(0.2)  # the final difference is still reported
+        # what training added: the final minus the iteration-0 difference, per seed (descriptive)
+        assert c1["training_diff_mean"] == pytest.approx(0.2 - 0.5)
+        assert c1["training_ci_low"] < -0.3 < c1["training_ci_high"]
+        c3 = by.loc[("C3", d)]
+        assert c3["by_construction"] is False and (c3["it0_ci_low"], c3["it0_ci_high"]) == (0, 0)
+        c2 = by.loc[("C2", d)]
+        assert c2["by_construction"] is False and c2["it0_ci_low"] < 0 < c2["it0_ci_high"]
+        m1 = by.loc[("M1", d)]
+        assert m1["by_construction"] is True and m1["verdict"] == "manipulation check"
+    assert by.loc[("C3", "mnist"), "verdict"] == "holds"
+    assert by.loc[("C3", "cifar10"), "verdict"] == "does not hold"
+    assert by.loc[("C3", "mnist"), "training_diff_mean"] == pytest.approx(-0.05)  # d0 = 0
+    assert by.loc[("C0", "mnist"), ["training_diff_mean", "it0_diff_mean"]].isna().all()
+    assert by.loc[("C2", "mnist"), "verdict"] == "holds"
+    secondary = table[~table["primary"] & (table["family"] != "not judged")]
+    assert set(secondary["claim"]) == {"C2", "C3"}
+    assert set(secondary["family"]) == {"secondary: Holm over 3 rows"}  # C2 cifar10: no p
+    assert secondary["p_holm"].tolist() == pytest.approx(
+        list(stats.holm(secondary["p_ttest"])), nan_ok=True
+    )
+    # C1 without the iteration-0 gap is judged again: the flag alone removed its verdict
+    same = CL.claims_table(
+        [COMP],
+        datasets,
+        fid_pairs_table(),
+        probes_for_claims({**at0, "C1": (0.3, 0.3)}),
+        lambda m: m,
+        100,
+        1,
+    ).set_index(["claim", "dataset"])
+    assert same.loc[("C1", "mnist"), "verdict"] == "holds"
+    assert same.loc[("C1", "mnist"), "by_construction"] is False
+
+
+def test_iteration0_columns_without_enough_pairs():
+    from ssgan.analysis import construction
+
+    values = pd.DataFrame(
+        [("mnist", "wgan_gp", 0, 0.1), ("mnist", "ssgan", 0, 0.9), ("mnist", "ssgan", 1, 0.8)],
+        columns=["dataset", "method", "seed", "value"],
+    )
+    one = construction.iteration0(values, COMP, "mnist")
+    assert one["it0_n"] == 1 and one["by_construction"] is None  # one pair: no seed noise
+    assert one["it0_diff_mean"] == pytest.approx(0.8) and math.isnan(one["it0_ci_low"])
+    none = construction.iteration0(None, COMP, "mnist")  # FID and runs.csv claims
+    assert none["it0_n"] == 0 and none["by_construction"] is None

@@ -497,9 +497,15 @@ def test_yaml_and_override_errors_are_exact_one_line_messages():
 def test_run_hash_is_pinned():
     """The hash names every run directory already written: its JSON form (sorted keys, compact
     separators, non-JSON values as str) must not change, or every result would look stale.
-    Changed deliberately once: the SASTM default became sastm.init balanced, position after_bn
-    (issue 28, benchmarks/results/sastm_forms.md), so every ssgan run's config differs."""
+    Changed deliberately twice: the SASTM default became sastm.init balanced, position after_bn
+    (issue 28), then the paper's literal form, init default, position before_bn (issue 33), so
+    every ssgan run's config differs; with the former options set, the former hash returns."""
     assert C.config_hash(resolve()) == (
+        "6b934df973ef16849e41653517cd6c9f387793a40f6fe964462b5e0d2ca18be5"
+    )
+    former = resolve()
+    former["sastm"].update(init="balanced", position="after_bn")
+    assert C.config_hash(former) == (
         "3431fc1266c38257fcfc8f4a37cdc300b772dbe147605dfc6baf81a23776b91c"
     )
     cfg = resolve()

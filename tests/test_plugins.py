@@ -83,7 +83,7 @@ def test_tables_and_figures_take_the_plugin_display_name_colour_and_claims():
     assert method_name("wgan_lp") == "WGAN-LP" and color("wgan_lp") == "#937860"
     assert method_name("ssgan") == "Self-Sparse GAN" and method_name("unknown_x") == "unknown_x"
     assert claims_for(Comparison("wgan_gp", "wgan_lp"), str) == ("C0",)
-    assert claims_for(Comparison("wgan_gp", "ssgan"), str) == ("C0", "C1", "C2", "C3")
+    assert claims_for(Comparison("wgan_gp", "ssgan"), str) == ("C0", "C1", "C2", "C3", "M1")
 
 
 def _plugin_suite(tmp_path: Path) -> Path:

@@ -49,28 +49,24 @@ def _rows(form, zero, dead, relu, wgan_relu):
             "iteration": str(it),
             "channel_zero_frac": str(zero),
             "spatial_zero_frac": "0.0",
+            "output_zero_frac": str(zero),
             "channel_dead_frac": str(dead),
             "spatial_dead_frac": "0.0",
             "relu_zero": str(relu),
             "wgan_relu_zero": str(wgan_relu),
+            "gate_grad_ratio": "",
         }
         for it in (0, 50, 100)
     ]
 
 
-def test_criterion_separates_the_three_failures():
-    forms = {
-        "sparse": (0.5, 0.0, 0.85, 0.5),
-        "identity": (0.0, 0.0, 0.5, 0.5),  # (1) no zeros
-        "narrow": (0.5, 0.45, 0.85, 0.5),  # (1) zeros, but from dead gates; (2) many dead
-        "recentred": (0.5, 0.0, 0.52, 0.5),  # (3) the zeros do not reach the ReLU
-    }
+def test_summary_describes_forms_and_selects_none():
+    forms = {"sparse": (0.5, 0.0, 0.85, 0.5), "identity": (0.0, 0.0, 0.5, 0.5)}
     rows = [r for f, v in forms.items() for r in _rows(f, *v)]
-    lines = S.criterion_lines(rows, [(f, "sastm1") for f in forms])
-    verdict = {ln.split(":")[0][2:]: ln.split(": ", 1)[1] for ln in lines if ln.startswith("- ")}
-    assert verdict == {
-        "sparse": "(1) yes, (2) yes, (3) yes: qualifies",
-        "identity": "(1) no, (2) yes, (3) no: does not qualify",
-        "narrow": "(1) no, (2) no, (3) yes: does not qualify",
-        "recentred": "(1) yes, (2) yes, (3) no: does not qualify",
-    }
+    fids = {"sparse": 120.0, "identity": 100.0, "wgan_gp": 101.0}
+    text = S.summary(rows, fids, ARGS, [])
+    assert "qualif" not in text and "criterion" not in text.lower()
+    assert "no form is selected" in text and not hasattr(S, "criterion_lines")
+    assert "| sparse | sastm1 | 0.500 | 1.00 | 0.0 | 0.0 | 0.5 | 0.850 (0.500) | 0.850 |" in text
+    assert "| identity | sastm1 | 0.000 | 0.00 | 0.0 | 0.0 | 0.0 | 0.500 (0.500) | 0.500 |" in text
+    assert ">= 20k iterations, >= 3 seeds" in S.__doc__

@@ -29,7 +29,8 @@ def test_open_init_quick_run_is_flagged_and_the_default_is_not(tmp_path):
     """config/quick.yaml's sizes (width 16, batch 32), 40 of its 160 iterations (time; with
     the open init no coefficient is zero at 160 either: benchmarks/results/dead_gates.md's
     200-iteration quick runs): the open init is the
-    identity and stays below the threshold; the default init (balanced) zeroes ~3/4 of Y."""
+    identity and stays below the threshold; the default (the paper's form, PyTorch's init)
+    zeroes more than half of Y, closed and dead gates together."""
     quick = C.load_yaml(QUICK)
     short = {
         "train": {"iterations": 40, "checkpoint_every": 20, "sample_every": 40},

@@ -56,7 +56,7 @@ def test_shared_layers_start_equal_across_methods():
     assert all(torch.equal(gw[k], d.m.G.state_dict()[k]) for k in shared)
     # With open gates (SASTM = identity at initialisation), the two generators are the same
     # function at the start: the pair differs only by what training does with the SASTMs. The
-    # default (balanced) gates zero about half the coefficients from the start: not the same.
+    # default gates (PyTorch's init) zero a share of the coefficients from the start: not the same.
     z = w.probe_z
     o = _built("ssgan", **{"sastm.init": "open", "sastm.position": "before_bn"})
     assert torch.equal(w.m.G(z), o.m.G(z))

@@ -367,7 +367,7 @@ def test_comparisons_defaults_options_and_errors():
         )
     assert str(err.value) == (
         "comparison 'stu_gan vs ssgan': unknown claim(s) X, Y; known: "
-        "C0, C1, C2, C3, N0, MC1, MC2, MC3, SR1"
+        "C0, C1, C2, C3, N0, M1, MC1, MC2, MC3, SR1"
     )
     with pytest.raises(T.AnalysisError, match="baseline and treatment are the same method"):
         T.comparisons(runs, baseline="ssgan", treatment="ssgan")

@@ -122,13 +122,13 @@ def test_dry_run_ablation_grid(tmp_path):
         "ssgan_sigmoid",
         "ssgan_channel",
         "ssgan_spatial",
-        "ssgan_before_bn",
         "ssgan_sum",
         "ssgan_r16",
         "ssgan_on_output",
+        "ssgan_after_bn",
         "ssgan_init_open",
-        "ssgan_init_default",
-        "ssgan_open_before_bn",
+        "ssgan_init_balanced",
+        "ssgan_balanced_after_bn",
     }
 
 
@@ -136,7 +136,7 @@ def test_dry_run_quick_variant_is_a_slice(tmp_path):
     args = ["--config", f"results={tmp_path / 'r'}", f"figures={tmp_path / 'f'}"]
     proc = snakemake("-n", "--configfile", "config/quick.yaml", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert job_counts(proc.stdout)["train"] == 2 * 2 * 2 + 4  # + sigmoid, stu, sn, sr
-    for label in ("ssgan_sigmoid", "stu_gan", "sn_gan", "sr_gan"):
+    assert job_counts(proc.stdout)["train"] == 2 * 2 * 2 + 4  # + suite SASTM, stu, sn, sr
+    for label in ("ssgan_balanced_after_bn", "stu_gan", "sn_gan", "sr_gan"):
         runs = re.findall(rf"runs/(\w+)/{label}/seed(\d+)/run\.json", proc.stdout)
         assert set(runs) == {("mnist", "0")}, label

@@ -64,7 +64,7 @@ def test_dry_run_quick_config(tmp_path):
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
     # the quick config replaces the paper grid (it is not merged into it); 2 x 2 x 2 + the
-    # ssgan_sigmoid variant, stu_gan, sn_gan and sr_gan on MNIST seed 0
+    # ssgan_balanced_after_bn variant, stu_gan, sn_gan and sr_gan on MNIST seed 0
     assert counts["train"] == counts["fid"] == 12 and counts["prepare_data"] == 2
 
 
@@ -203,7 +203,7 @@ def test_quick_config_end_to_end(quick):
             for m in ("wgan_gp", "ssgan")
             for s in (0, 1)
         ]
-        + [("mnist", m, "0") for m in ("ssgan_sigmoid", "stu_gan", "sn_gan", "sr_gan")]
+        + [("mnist", m, "0") for m in ("ssgan_balanced_after_bn", "stu_gan", "sn_gan", "sr_gan")]
     )
     assert all(
         r["status"] == "completed" and math.isfinite(float(r["fid"])) and float(r["fid"]) > 0
@@ -215,7 +215,7 @@ def test_quick_config_end_to_end(quick):
         ("sr_gan vs sn_gan", "mnist", "1"),
         ("ssgan vs wgan_gp", "fashion_mnist", "2"),
         ("ssgan vs wgan_gp", "mnist", "2"),
-        ("ssgan_sigmoid vs wgan_gp", "mnist", "1"),
+        ("ssgan_balanced_after_bn vs wgan_gp", "mnist", "1"),
         ("stu_gan vs wgan_gp", "mnist", "1"),
     ]
     red = {r["dataset"]: r for r in reds if r["comparison"] == "ssgan vs wgan_gp"}
@@ -236,7 +236,7 @@ def test_quick_config_end_to_end(quick):
     assert [(r["dataset"], r["method"], r["n"]) for r in modes] == [
         ("mnist", "wgan_gp", "2"),
         ("mnist", "ssgan", "2"),
-        ("mnist", "ssgan_sigmoid", "1"),
+        ("mnist", "ssgan_balanced_after_bn", "1"),
     ]
     for r in modes:
         mine = [x for x in rows if (x["dataset"], x["method"]) == (r["dataset"], r["method"])]
@@ -247,7 +247,7 @@ def test_quick_config_end_to_end(quick):
     claims = read_csv(results / "tables" / "claims.csv")
     assert {r["comparison"] for r in claims} == {
         "ssgan vs wgan_gp",
-        "ssgan_sigmoid vs wgan_gp",
+        "ssgan_balanced_after_bn vs wgan_gp",
         "stu_gan vs wgan_gp",
         "sr_gan vs sn_gan",
     }
@@ -267,13 +267,20 @@ def test_quick_config_end_to_end(quick):
     assert {r["method"] for r in spectra} == {
         "wgan_gp",
         "ssgan",
-        "ssgan_sigmoid",
+        "ssgan_balanced_after_bn",
         "stu_gan",
         "sn_gan",
         "sr_gan",
     }
-    variant = json.loads((results / "runs/mnist/ssgan_sigmoid/seed0/run.json").read_text())
-    assert (variant["method_kind"], variant["config"]["sastm"]["gate"]) == ("ssgan", "sigmoid")
+    variant = json.loads(
+        (results / "runs/mnist/ssgan_balanced_after_bn/seed0/run.json").read_text()
+    )
+    sastm = variant["config"]["sastm"]
+    assert (variant["method_kind"], sastm["init"], sastm["position"]) == (
+        "ssgan",
+        "balanced",
+        "after_bn",
+    )
     run = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "run.json").read_text())
     assert run["provenance"]["git"]["commit"] and run["config"]["model"]["width"] == 16
     fid = json.loads((results / "runs" / "mnist" / "ssgan" / "seed0" / "fid.json").read_text())

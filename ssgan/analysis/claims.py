@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ssgan.analysis import stats
+from ssgan.analysis import construction, stats
 from ssgan.analysis.runs import INERT_NOTE, PROBES, dataset_name, sastm_inertness, usable
 
 NAN = math.nan
@@ -46,6 +46,11 @@ def hidden_bn(layers) -> list[str]:
     return [l for l, k in _numbered(layers, "bn").items() if k >= 1]
 
 
+def deconvs(layers) -> list[str]:
+    """Every deconvolution of the generator (deconv1, ..., the output one included)."""
+    return list(_numbered(layers, "deconv"))
+
+
 def hidden_deconv(layers) -> list[str]:
     """Deconvolutions followed by a SASTM in the default generator: all but the output one (the last)."""
     k = _numbered(layers, "deconv")
@@ -66,6 +71,7 @@ class Claim:
     text: str
     kind: str = "superiority"  # stats.KINDS
     margin: float = 0.0  # non-inferiority / equivalence margin, in the difference's units
+    check: bool = False  # a manipulation check: reported beside the claims, never judged
 
 
 # Sparse vs dense ("without sacrificing performance", STU-GAN): the sparse FID is at most 10%
@@ -77,20 +83,24 @@ NI_MARGIN = math.log(1.10)
 
 CLAIMS = {
     "C0": Claim("fid", "log_ratio", None, "<", "lower FID than the baseline"),
+    # C1, C2: consequences of the sparse maps, measured the same way in both generators on the
+    # probe latents (ssgan/probes/gradients.py; docs/analysis.md gives the paper's words, the
+    # definitions and what would make each fail)
     "C1": Claim(
-        "feature_sparsity",
-        "zero_frac",
-        hidden_blocks,
+        "gradients",
+        "weight_grad_zero_frac",
+        deconvs,
         ">",
-        "sparser feature maps: more exact zeros in the post-ReLU maps fed to the deconvolutions",
+        "smaller search space of the deconvolution kernels: a larger per-sample share of "
+        "weight-gradient entries that are exactly zero",
     ),
-    "C2": Claim(  # not dead_frac: with SASTM before BN that is C1's number (docs/assumptions.md)
-        "dead_units",
-        "dead_channel_frac",
-        hidden_bn,
+    "C2": Claim(
+        "gradients",
+        "unit_grad_zero_frac",
+        hidden_deconv,
         "<",
-        "fewer dead channels after BatchNorm (post-BN output <= 0 for every sample and position "
-        "of the probe batch: no gradient reaches them)",
+        "less of the zero-gradient problem: a smaller per-sample share of the hidden "
+        "deconvolutions' output units that receive exactly zero gradient",
     ),
     "C3": Claim(
         "weight_signs", "neg_frac", hidden_deconv, "<", "fewer negative deconvolution weights"
@@ -103,6 +113,16 @@ CLAIMS = {
         "FID not more than 10% above the baseline's (non-inferiority, margin log 1.1)",
         kind="non-inferiority",
         margin=NI_MARGIN,
+    ),
+    # Self-Sparse GAN's manipulation check: its zeros reach the maps fed to the deconvolutions
+    # (the post-ReLU maps, the same places in both generators); reported, never judged
+    "M1": Claim(
+        "feature_sparsity",
+        "zero_frac",
+        hidden_blocks,
+        ">",
+        "manipulation check: more exact zeros in the post-ReLU maps fed to the deconvolutions",
+        check=True,
     ),
     # mode collapse (SR-GAN's claim): manifold measures and class coverage of the final
     # generator, runs.csv columns of usable runs (fid.json; docs/run_layout.md)
@@ -120,9 +140,9 @@ CLAIMS = {
 }
 # registered method of the treatment -> the claims of its comparisons (config `claims:` overrides)
 # (the first is the primary claim unless the comparison names another)
-CLAIM_SETS = {"ssgan": ("C0", "C1", "C2", "C3"), "sr_gan": ("MC1", "MC2", "MC3", "C0", "SR1")}
+CLAIM_SETS = {"ssgan": ("C0", "C1", "C2", "C3", "M1"), "sr_gan": ("MC1", "MC2", "MC3", "C0", "SR1")}
 DEFAULT_CLAIMS = ("C0",)
-# Self-Sparse-GAN-only measurements shown beside C1 (final probe, mean over SASTM layers): no
+# Self-Sparse-GAN-only measurements shown beside M1 (final probe, mean over SASTM layers): no
 # baseline has them, so they are described, never compared with a constant.
 SASTM_ONLY = {
     "sastm_output_zero_frac": "output_zero_frac",
@@ -160,6 +180,7 @@ CLAIM_COLUMNS = [
     "verdict",
     "perm_verdict",
     "tests_disagree",
+    *construction.IT0_COLUMNS,  # the arms at iteration 0 (ssgan/analysis/construction.py)
     "rule",
     *SASTM_ONLY,
     "sastm_inert",  # share of the treatment's runs flagged inert (runs.INERT_ZERO_FRAC)
@@ -182,13 +203,18 @@ def primary_of(comparison, kind_of: Callable[[str], str]) -> str:
     return getattr(comparison, "primary", "") or claims_for(comparison, kind_of)[0]
 
 
-def final_values(probe: pd.DataFrame, column: str, select: Callable) -> pd.DataFrame:
-    """Per completed run: the probe's last iteration, mean over the selected layers.
-    Columns dataset, method, seed, value, layers."""
+def final_values(
+    probe: pd.DataFrame, column: str, select: Callable, iteration: int | None = None
+) -> pd.DataFrame:
+    """Per completed run: the probe's last iteration (or ``iteration``; runs without it are
+    left out), mean over the selected layers. Columns dataset, method, seed, value, layers."""
     rows = []
     probe = probe[probe["status"] == "completed"]  # runs.gather: the columns even when empty
     for (d, m, s), g in probe.groupby(["dataset", "method", "seed"]):
-        last = g[g["iteration"] == g["iteration"].max()]
+        at = g["iteration"].max() if iteration is None else iteration
+        last = g[g["iteration"] == at]
+        if last.empty:
+            continue
         names = select(list(dict.fromkeys(last["layer"])))
         vals = pd.to_numeric(last.loc[last["layer"].isin(names), column], errors="coerce")
         vals = vals.dropna()
@@ -337,6 +363,7 @@ def claims_table(
         block = []
         for name in claims_for(comp, kind_of):
             claim = CLAIMS[name]
+            probed = claim.table not in ("fid", "runs")
             fv = (
                 None
                 if claim.table == "fid"
@@ -344,13 +371,19 @@ def claims_table(
                 if claim.table == "runs"
                 else final_values(probes[claim.table], claim.column, claim.layers)
             )
+            fv0 = (  # the same measurement before training
+                final_values(probes[claim.table], claim.column, claim.layers, iteration=0)
+                if probed
+                else None
+            )
             for d in datasets[comp.name]:
                 r = (
                     fid_row(comp, d, pairs, n_boot, seed, claim)
                     if fv is None
                     else probe_row(claim, comp, d, fv, n_boot, seed)
                 )
-                extra = sastm_only(probes, comp, d) if name == "C1" else {}
+                r.update(construction.iteration0(fv0, comp, d, fv if probed else None))
+                extra = sastm_only(probes, comp, d) if name == "M1" else {}
                 inert = inert_share(probes, comp, d)
                 if inert > 0:
                     r["note"] = "; ".join(filter(None, [r.get("note"), INERT_NOTE]))
@@ -374,7 +407,11 @@ def claims_table(
                     )
                 )
         for is_primary in (True, False):
-            fam = [b for b in block if b["primary"] == is_primary]
+            fam = [
+                b
+                for b in block
+                if b["primary"] == is_primary and construction.judged(b, CLAIMS[b["claim"]].check)
+            ]
             tested = [b["n"] >= stats.MIN_N for b in fam]  # too few pairs: not tested
             ps = stats.holm([b["p_ttest"] if t else NAN for b, t in zip(fam, tested)])
             pp = stats.holm([b["p_perm"] if t else NAN for b, t in zip(fam, tested)])
@@ -388,5 +425,6 @@ def claims_table(
                 b["verdict"] = stats.decide(p, fav, b["n"])
                 b["perm_verdict"] = stats.decide(q, fav, b["n"])
                 b["tests_disagree"] = b["verdict"] != b["perm_verdict"]
+        construction.settle(block, {b["claim"] for b in block if CLAIMS[b["claim"]].check})
         rows += block
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)

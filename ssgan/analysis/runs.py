@@ -98,6 +98,7 @@ RUN_COLUMNS = [
     "params_generator",
     "params_critic",
     "params_sastm",
+    "sastm_form",  # runs with SASTM: "paper form", else how it differs (models.sastm.form_name)
     "params_active",
     "sastm_zero_max",
     "sastm_inert",
@@ -165,6 +166,16 @@ PROBES = {
     ),
     "fid_curves": ("fid_curve.csv", ["iteration", "fid", "kid_mean", "kid_std"]),
     "feature_sparsity": ("probe_feature_sparsity.csv", ["iteration", "layer", "zero_frac"]),
+    "gradients": (  # claims C1, C2 (ssgan/probes/gradients.py)
+        "probe_gradients.csv",
+        [
+            "iteration",
+            "layer",
+            "weight_grad_zero_frac",
+            "unit_grad_zero_frac",
+            "input_zero_channel_frac",
+        ],
+    ),
     "stu_masks": ("stu_masks.csv", MASK_COLUMNS),  # STU-GAN only: at 0 and every exploration
     "spectrum_summary": (  # the per-value spectra stay in the runs (spectrum_plots reads them)
         "probe_spectrum_summary.csv",
@@ -189,15 +200,31 @@ def dataset_name(label: str) -> str:
 # learnt from the runs tables read (remember_variants), so figures and tables name a variant by
 # its method: "Self-Sparse GAN · sigmoid".
 VARIANT_KINDS: dict[str, str] = {}
+# Labels of runs with SASTM -> their form (runs.csv ``sastm_form``): every label says whether a
+# row is the paper's form or a variant of the suite, from the runs' own options, whatever the
+# label: "Self-Sparse GAN (paper form)", "Self-Sparse GAN · balanced, after BN (suite variant)".
+SASTM_FORMS: dict[str, str] = {}
 
 
 def remember_variants(runs: pd.DataFrame) -> None:
-    """Record the label -> registered method of every variant in a runs table."""
+    """Record the label -> registered method of every variant in a runs table, and the SASTM
+    form of every label whose runs have one."""
     if "method_kind" not in runs:
         return
     for label, kind in zip(runs["method"], runs["method_kind"]):
         if isinstance(kind, str) and kind and kind != label:
             VARIANT_KINDS[str(label)] = kind
+    for label, form in zip(runs["method"], runs.get("sastm_form", [])):
+        if isinstance(form, str) and form:
+            SASTM_FORMS.setdefault(str(label), form)
+
+
+def sastm_form(run: dict, params: dict) -> str:
+    """The SASTM form of a run record ('' without SASTM, or without a recorded config)."""
+    from ssgan.models.sastm import form_name
+
+    opts = (run.get("config") or {}).get("sastm")
+    return form_name(opts) if params.get("sastm") and isinstance(opts, dict) else ""
 
 
 def _variant_suffix(label: str, kind: str) -> str:
@@ -212,17 +239,31 @@ def _variant_suffix(label: str, kind: str) -> str:
 
 def method_name(method: str) -> str:
     """Display name: METHOD_NAMES, else the registered method's ``display_name`` (a plugin's),
-    else a variant's method name with what its label adds, else the label as it is."""
-    from ssgan.methods import METHODS
+    else a variant's method name with what its label adds, else the label as it is. A label
+    whose runs have SASTM is named by their form (``SASTM_FORMS``)."""
+    from ssgan.models.sastm import PAPER_FORM_NAME
 
-    registered = METHODS.get(method)
-    own = METHOD_NAMES.get(method) or getattr(registered, "display_name", None)
+    kind = VARIANT_KINDS.get(str(method))
+    form = SASTM_FORMS.get(str(method))
+    if form:  # named by its options, not by its label
+        base = _own_name(kind or method) or _own_name(method) or str(method)
+        return (
+            f"{base} ({PAPER_FORM_NAME})"
+            if form == PAPER_FORM_NAME
+            else f"{base} · {form} (suite variant)"
+        )
+    own = _own_name(method)
     if own:
         return own
-    kind = VARIANT_KINDS.get(str(method))
     if kind and kind != method:
         return f"{method_name(kind)} · {_variant_suffix(str(method), kind)}"
     return str(method)
+
+
+def _own_name(method: str) -> str | None:
+    from ssgan.methods import METHODS
+
+    return METHOD_NAMES.get(method) or getattr(METHODS.get(method), "display_name", None)
 
 
 def dataset_order(labels) -> list[str]:
@@ -364,6 +405,7 @@ def run_row(run_dir: Path, results: Path) -> dict:
             params_generator=params.get("generator"),
             params_critic=params.get("critic"),
             params_sastm=params.get("sastm"),
+            sastm_form=sastm_form(run, params),
             params_active=active_params(run, params),
             git_commit=(prov.get("git") or {}).get("commit"),
             git_dirty=(prov.get("git") or {}).get("dirty"),

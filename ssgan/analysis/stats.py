@@ -24,9 +24,10 @@ WILCOXON_MIN_N = 6
 ALPHA = 0.05  # verdict level (Holm-adjusted)
 # No verdict below MIN_N pairs. From the calibration (docs/analysis.md, "Calibration"): the
 # smallest n at which the paper's largest reduction (20%) is detected with >= 80% power over
-# the smallest family a grid has (3 datasets) at log-ratio sd 0.08 (n = 4: 68%, n = 5: 90%);
-# below it "inconclusive" is the expected outcome even for a large effect, and a rare verdict
-# would rest on an interval with 2 or 3 degrees of freedom.
+# the smallest family a grid has (3 datasets) at log-ratio sd 0.08 (n = 4: 71.0%, n = 5: 92.7%:
+# power.power's noncentral t without its MIN_N cut-off); below it "inconclusive" is the expected
+# outcome even for a large effect, and a rare verdict would rest on an interval with 2 or 3
+# degrees of freedom.
 MIN_N = 5
 KINDS = ("superiority", "non-inferiority", "equivalence")
 MONTE_CARLO = 2**16  # sign-flip test: random sign vectors where 2^n exceeds this

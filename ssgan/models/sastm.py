@@ -30,8 +30,10 @@ spatial gate: over samples and positions) subtracted through its bias, and each 
 layer is rescaled so its open coefficients average 1. Every gate is then closed for about
 half of the inputs and open for the others: exact zeros that depend on the input from the
 first step, almost no gate dead for a whole batch, and features passed at their scale.
-``balanced`` is the default of the suite (ssgan/config/defaults.yaml; the choice is in
-docs/assumptions.md); the module's own default stays ``open``, which needs no calibration.
+``balanced`` is a suite variant; the suite's default is the paper's literal reading,
+``PAPER_FORM`` (ssgan/config/defaults.yaml, docs/assumptions.md); the module's own default
+stays ``open``, which needs no calibration. ``form_name`` names a form by how it differs from
+the paper's, for every table, figure and report label (ssgan/analysis/runs.py).
 """
 
 from __future__ import annotations
@@ -44,6 +46,39 @@ from torch import nn
 GATES = {"relu": nn.functional.relu, "sigmoid": torch.sigmoid}
 INITS = ("open", "default", "balanced")
 CALIBRATION_BATCH = 256  # latents of the balanced init's calibration batch
+# The paper's literal reading (docs/assumptions.md): deconv -> SASTM -> BN -> ReLU after every
+# hidden deconvolution, ReLU gates, both branches, product, PyTorch's initialisation.
+PAPER_FORM = {
+    "init": "default",
+    "position": "before_bn",
+    "gate": "relu",
+    "branches": "both",
+    "reduction": 4,
+    "recombination": "product",
+    "on_output": False,
+    "resnet_after": "conv1",
+}
+PAPER_FORM_NAME = "paper form"
+_WORDS = {  # option -> value -> words; other values: "option value"
+    "init": {"balanced": "balanced", "open": "open gates"},
+    "position": {"after_bn": "after BN", "before_bn": "before BN"},
+    "gate": {"sigmoid": "sigmoid gate"},
+    "branches": {"channel": "channel branch only", "spatial": "spatial branch only"},
+    "recombination": {"sum": "sum recombination", "product": "product recombination"},
+    "on_output": {True: "also on the output deconvolution", False: "not on the output"},
+    "resnet_after": {"block": "on each block's output"},
+}
+
+
+def form_name(opts: dict) -> str:
+    """``PAPER_FORM_NAME`` for the paper's form, else what differs from it, in words
+    ("balanced, after BN"). Options a record lacks (older runs) are not compared."""
+    words = [
+        _WORDS.get(k, {}).get(opts[k]) or f"{'r' if k == 'reduction' else k} = {opts[k]}"
+        for k, v in PAPER_FORM.items()
+        if k in opts and opts[k] != v
+    ]
+    return ", ".join(words) or PAPER_FORM_NAME
 
 
 class SASTM(nn.Module):

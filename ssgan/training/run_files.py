@@ -14,7 +14,7 @@ import torch
 
 from ssgan import io, probes, provenance
 from ssgan.models import SASTM, count_parameters
-from ssgan.probes import spectral
+from ssgan.probes import gradients, spectral
 from ssgan.training import seeds
 
 LOG_COLUMNS = [
@@ -31,6 +31,7 @@ CSV_FILES = {  # file -> columns; rows are rewritten atomically at every checkpo
     "probe_feature_sparsity.csv": probes.FEATURE_SPARSITY_COLUMNS,
     "probe_weights.csv": probes.WEIGHT_COLUMNS,
     "probe_dead_units.csv": probes.DEAD_COLUMNS,
+    "probe_gradients.csv": gradients.GRADIENT_COLUMNS,  # claims C1, C2: every method
     "weight_hist.csv": probes.HIST_COLUMNS,
     "probe_spectrum.csv": spectral.SPECTRUM_COLUMNS,  # critic spectra, every method
     "probe_spectrum_summary.csv": spectral.SPECTRUM_SUMMARY_COLUMNS,
@@ -138,6 +139,9 @@ class RunFiles:
         self.rows["probe_feature_sparsity.csv"] += features
         self.rows["probe_dead_units.csv"] += dead
         self.rows["probe_weights.csv"] += probes.weight_rows(self.m.G, iteration)
+        self.rows["probe_gradients.csv"] += gradients.gradient_rows(
+            self.m.G, self.m.D, self.probe_z, iteration
+        )
         spectrum, summary = self.method.critic_spectrum(self.m, iteration)
         self.rows["probe_spectrum.csv"] += spectrum
         self.rows["probe_spectrum_summary.csv"] += summary

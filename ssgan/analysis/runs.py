@@ -209,6 +209,8 @@ SASTM_FORMS: dict[str, str] = {}
 def remember_variants(runs: pd.DataFrame) -> None:
     """Record the label -> registered method of every variant in a runs table, and the SASTM
     form of every label whose runs have one."""
+    VARIANT_KINDS.clear()  # the labels of the results read now, never of earlier ones
+    SASTM_FORMS.clear()
     if "method_kind" not in runs:
         return
     for label, kind in zip(runs["method"], runs["method_kind"]):
@@ -255,8 +257,8 @@ def method_name(method: str) -> str:
     own = _own_name(method)
     if own:
         return own
-    if kind and kind != method:
-        return f"{method_name(kind)} · {_variant_suffix(str(method), kind)}"
+    if kind and kind != method:  # its method's own name: a form is said only where recorded
+        return f"{_own_name(kind) or method_name(kind)} · {_variant_suffix(str(method), kind)}"
     return str(method)
 
 

@@ -514,7 +514,8 @@ def test_tables_side_by_side_say_when_recipes_differ(tmp_path):
     assert (
         "Recipes differ, so the FID means side by side are not like for like: MNIST: "
         "Self-Sparse GAN (paper form) recipes differ from wgan_gp: train.iterations 500 vs 200000; "
-        "CIFAR-10: Self-Sparse GAN (paper form) recipes differ from wgan_gp: train.n_critic 5 vs 2." in md
+        "CIFAR-10: Self-Sparse GAN (paper form) recipes differ from wgan_gp: train.n_critic 5 vs 2."
+        in md
     )
     assert "train.iterations 500 vs 200000" in (tmp_path / "t" / "paper_table.tex").read_text()
     same = write_synthetic(tmp_path / "same", probes=False, curves=False, samples=False)

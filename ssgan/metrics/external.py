@@ -286,11 +286,15 @@ def evaluate(
         )
         f["n_fake"] = len(feats)
     else:
-        G = G.to(device)
-        feats, labels = fake_features(
-            G, f["n_fake"], G.z_dim, latent_seed(seed), inception, f["batch_size"],
-            f["bn_mode"], classifier, expect, f"the reference {reference}",
-        )  # fmt: skip
+        was_training = G.G.training  # a caller's module is handed back in its own mode
+        try:
+            G = G.to(device)
+            feats, labels = fake_features(
+                G, f["n_fake"], G.z_dim, latent_seed(seed), inception, f["batch_size"],
+                f["bn_mode"], classifier, expect, f"the reference {reference}",
+            )  # fmt: skip
+        finally:
+            G.G.train(was_training)
     run = fake.run or {"dataset": cfg["label"], "method": None, "seed": seed, "iteration": None}
     rec = score(
         feats, labels, cfg, run, real, inception, t0, run.get("iteration"), None, classifier

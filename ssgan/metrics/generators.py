@@ -174,11 +174,13 @@ def check_output(x: torch.Tensor, expect: tuple[int, int, int] | None, what: str
 
 @torch.no_grad()
 def prepare(
-    G: nn.Module, expect: tuple | None, what: str, z_dim: int | None = None, device="cpu"
+    G: nn.Module, expect: tuple | None, what: str, z_dim: int | None = None, device=None
 ) -> tuple[Latents, str, tuple]:
     """G with its latent size and input layout found, its output checked on a probe batch;
     (the wrapped generator, where the latent size came from, its C x H x W)."""
     z_dim, source = latent_size(G, z_dim)
+    if device is None:  # where G's weights are (a module handed over on a GPU stays there)
+        device = next((p.device for p in G.parameters()), torch.device("cpu"))
     was = G.training
     G.eval()
     errors = []

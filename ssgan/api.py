@@ -18,7 +18,6 @@ Walk-through: docs/api.md. Errors are those of the CLI (``ConfigError``, ``DataE
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +84,8 @@ class FIDResult:
     protocol: dict
     protocol_id: str
     record: dict
+    isc_mean: float | None = None  # Inception Score (fid(..., isc=True)), else None
+    isc_std: float | None = None
 
 
 def _nested(overrides: Mapping[str, Any] | None) -> dict:
@@ -171,122 +172,85 @@ def _result(rec: dict) -> FIDResult:
 
     rec.setdefault("protocol_id", protocol_id(rec))
     proto = {k: rec.get(k, default) for k, default in PROTOCOL_FIELDS.items()}
-    return FIDResult(rec["fid"], rec["kid_mean"], rec["kid_std"], proto, rec["protocol_id"], rec)
+    return FIDResult(
+        rec["fid"],
+        rec["kid_mean"],
+        rec["kid_std"],
+        proto,
+        rec["protocol_id"],
+        rec,
+        rec.get("isc_mean"),
+        rec.get("isc_std"),
+    )
 
 
 def fid(
     source: Run | str | Path | torch.nn.Module,
-    dataset: str | None = None,
+    dataset: str | Path | None = None,
     n: int | None = None,
     protocol: Mapping[str, Any] | None = None,
     seed: int = 0,
     config: str | Path | Mapping | None = None,
+    z_dim: int | None = None,
+    isc: bool = False,
 ) -> FIDResult:
-    """FID/KID of a run, a generator or an image folder against ``dataset``'s real statistics.
+    """FID/KID of a run, a generator or an image folder against a dataset's real statistics
+    (or a folder of real images); what ``ssgan fid --run`` / ``--fake --real`` compute.
 
-    ``source``: a ``Run`` or run directory (evaluated as ``ssgan fid`` does: it writes fid.json;
-    ``dataset`` may only repeat the run's); an ``nn.Module`` mapping ``model.z_dim`` latents to
-    images in [-1, 1] at the dataset's resolution (latents from the ``seed``'s eval stream, as a
-    run of that seed); a folder of images (the first ``n`` in sorted order, decoded to the
-    dataset's resolution and channels as training data are). ``n``: generated images
-    (``fid.n_fake``; a folder: all when None); ``protocol``: other ``fid.*`` keys (``n_real``,
-    ``split``, ``bn_mode``, ``device``, ``weights``, ...: keys of defaults.yaml's ``fid:``)."""
+    ``source``: a ``Run`` or run directory (evaluated as ``ssgan fid --run`` does: it writes
+    fid.json; ``dataset`` may only repeat the run's); an ``nn.Module`` or a generator file
+    (TorchScript ``.pt``, or ``FILE.py[:NAME]``; ssgan/metrics/generators.py) mapping N x
+    z_dim latents to N x C x H x W images in [-1, 1] at the dataset's format (z_dim read from
+    the module unless given; latents from the ``seed``'s eval stream, as a run of that seed); a
+    folder of images (the first ``n`` in sorted order, decoded to the dataset's resolution and
+    channels as training data are). ``dataset``: a dataset name or a folder of real images.
+    ``n``: generated images (``fid.n_fake``; a folder: all when None); ``protocol``: other
+    ``fid.*`` keys (``n_real``, ``split``, ``bn_mode``, ``device``, ``weights``, ...: keys of
+    defaults.yaml's ``fid:``). ``isc``: also the Inception Score (``record["isc_mean"]``;
+    needs torch-fidelity's own weights file, which carries the logits)."""
     import torch
+
+    from ssgan.metrics import external
 
     fid_keys = dict(protocol or {})
     if n is not None:
         fid_keys["n_fake"] = n
-    run_dir = source.dir if isinstance(source, Run) else source
-    if isinstance(run_dir, str | Path) and (Path(run_dir) / "run.json").is_file():
-        return _run_fid(Path(run_dir), dataset, fid_keys)
-    if isinstance(source, str | Path) and not Path(source).exists():
-        raise ConfigError(f"fid source {str(source)!r} does not exist")
-    if dataset is None:
+    source = source.dir if isinstance(source, Run) else source
+    if not isinstance(source, torch.nn.Module):
+        path = Path(str(source).rpartition(".py:")[0] + ".py" if ".py:" in str(source) else source)
+        if not path.expanduser().exists():
+            raise ConfigError(f"fid source {str(source)!r} does not exist")
+        if (path / "run.json").is_file() and not isc and z_dim is None:
+            from ssgan.training.runs import read_run
+
+            if dataset is None or str(dataset) in _datasets_of(read_run(path)):
+                return _run_fid(path, fid_keys)
+    elif dataset is None:
         raise ConfigError("fid of a generator or an image folder needs dataset=... (e.g. 'mnist')")
-    overrides = {"fid": fid_keys}
-    if isinstance(source, torch.nn.Module):
-        return _module_fid(
-            source, resolve_config(dataset, "wgan_gp", seed, overrides, config), seed
-        )
-    folder = Path(source)
-    if not folder.is_dir():
-        raise ConfigError(f"fid source {str(folder)!r} is neither a run directory nor a folder")
-    if n is None:
-        overrides["fid"]["n_fake"] = 2  # any valid count: the folder's is set once it is read
-    return _folder_fid(folder, resolve_config(dataset, "wgan_gp", seed, overrides, config), seed, n)
+    fake = external.open_fake(source, z_dim)
+    if dataset is None and fake.kind != "run":
+        raise ConfigError("fid of a generator or an image folder needs dataset=... (e.g. 'mnist')")
+    from ssgan import config as C
+
+    file_cfg = C.load_yaml(config) if isinstance(config, str | Path) else config
+    file_cfg = dict(file_cfg) if file_cfg else None
+    real = None if dataset is None else str(dataset)
+    cfg, folder, seed = external.resolve(fake, real, seed, file_cfg, {"fid": fid_keys})
+    C.check_devices(cfg, ("fid.device",))
+    n_given = n is not None or "n_fake" in fid_keys or fake.kind != "folder"
+    return _result(external.evaluate(fake, cfg, folder, seed, isc, n_given))
 
 
-def _run_fid(run_dir: Path, dataset: str | None, fid_keys: dict) -> FIDResult:
+def _datasets_of(run: dict) -> tuple[str, str]:
+    return run["dataset"], run["config"]["dataset"]
+
+
+def _run_fid(run_dir: Path, fid_keys: dict) -> FIDResult:
     from ssgan.metrics.evaluate import eval_config, run_fid
     from ssgan.training.runs import read_run
 
     run = read_run(run_dir)
-    if dataset is not None and dataset not in (run["dataset"], run["config"]["dataset"]):
-        raise ConfigError(f"run {run_dir} is of dataset {run['dataset']!r}, not {dataset!r}")
     return _result(run_fid(run_dir, eval_config(run, None, {"fid": fid_keys})))
-
-
-def _measure(cfg: dict, seed: int, features) -> FIDResult:
-    """``features(inception, classifier)`` -> (features, classes) of the generated images."""
-    from ssgan import provenance
-    from ssgan.metrics.classifier import get_classifier, has_labels
-    from ssgan.metrics.evaluate import resolve_device, score
-    from ssgan.metrics.extractor import Inception, resolve_weights
-    from ssgan.metrics.real_stats import real_statistics
-
-    device = resolve_device(cfg["fid"]["device"])
-    inception = Inception(resolve_weights(cfg["fid"]), device)
-    real = real_statistics(cfg, inception)
-    labelled = cfg["fid"]["class_coverage"] and has_labels(cfg["dataset"])
-    classifier = get_classifier(cfg) if labelled else None
-    t0 = time.perf_counter()
-    feats, labels = features(inception, classifier)
-    run = {"dataset": cfg["label"], "method": None, "seed": seed, "iteration": None}
-    rec = score(feats, labels, cfg, run, real, inception, t0, classifier=classifier)
-    return _result({**rec, "provenance": provenance.collect(device)})
-
-
-def _module_fid(G: torch.nn.Module, cfg: dict, seed: int) -> FIDResult:
-    from ssgan.metrics.evaluate import fake_features, latent_seed
-
-    f = cfg["fid"]
-
-    def features(inception, classifier):
-        was_training = G.training
-        try:
-            return fake_features(
-                G.to(inception.device),
-                f["n_fake"],
-                cfg["model"]["z_dim"],
-                latent_seed(seed),
-                inception,
-                f["batch_size"],
-                f["bn_mode"],
-                classifier,
-            )
-        finally:
-            G.train(was_training)
-
-    return _measure(cfg, seed, features)
-
-
-def _folder_fid(folder: Path, cfg: dict, seed: int, n: int | None) -> FIDResult:
-    from ssgan.data import channels_of, resolution_of
-    from ssgan.data.folders import load_folder
-
-    images = load_folder(folder, channels_of(cfg), resolution_of(cfg), n)
-    if n is not None and len(images) < n:
-        raise ConfigError(f"fid: {folder} holds {len(images)} images, fewer than n={n}")
-    cfg["fid"]["n_fake"] = len(images)
-    batch = cfg["fid"]["batch_size"]
-
-    def features(inception, classifier):
-        classes = classifier.predict(images) if classifier is not None else None
-        return inception.features(images.to(inception.device), batch), classes
-
-    result = _measure(cfg, seed, features)
-    result.record.update(source=str(folder), latent_seed=None)
-    return result
 
 
 def runs_table(results: str | Path) -> pd.DataFrame:

@@ -125,13 +125,65 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--config", help="run or suite config (YAML) whose fid settings to use")
     r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
 
-    f = sub.add_parser("fid", help="evaluate FID/KID of a run; writes fid.json")
-    f.add_argument("--run", required=True, help="run directory to evaluate")
+    f = sub.add_parser(
+        "fid",
+        help="FID/KID (and Inception Score) of a run, an image folder or a generator file",
+        description="--run DIR: evaluate a run and write its fid.json (the workflow's). "
+        "--fake PATH --real DATASET|FOLDER: score a folder of images, a run directory or a "
+        "generator file (TorchScript .pt/.pth, or FILE.py[:NAME] building an nn.Module) "
+        "against a dataset's cached real statistics or a folder of images; prints the record "
+        "(fid.json's fields and protocol_id) and writes it to --out.",
+    )
+    what = f.add_mutually_exclusive_group(required=True)
+    what.add_argument("--run", help="run directory: writes DIR/fid.json (and fid_curve.csv)")
+    what.add_argument(
+        "--fake",
+        metavar="PATH",
+        help="folder of images, run directory, or generator file: TorchScript (.pt, .pth, .jit) "
+        "or FILE.py[:NAME] (NAME: an nn.Module, or a class/function returning one)",
+    )
+    f.add_argument(
+        "--real",
+        metavar="DATASET|FOLDER",
+        help="with --fake: a dataset name (its cached real statistics, fid.n_real images of "
+        "fid.split) or a folder of images (default for a run: the run's dataset)",
+    )
+    f.add_argument(
+        "--out",
+        metavar="FILE",
+        help="with --fake: where the JSON record goes ('-': stdout); default beside --fake: "
+        "<fake>.fid-<real>.json",
+    )
+    f.add_argument(
+        "--z-dim",
+        type=int,
+        default=None,
+        help="with --fake FILE: the generator's latent size (default: read from the module: "
+        "a z_dim/latent_dim attribute or its first layer)",
+    )
+    f.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="with --fake FILE: latents from this seed's eval stream, as a run of that seed",
+    )
+    f.add_argument(
+        "--isc",
+        action="store_true",
+        help="with --fake: also the Inception Score (needs torch-fidelity's own Inception "
+        "weights file, which has the logits: fid.weights=PATH or $SSGAN_INCEPTION_WEIGHTS)",
+    )
     f.add_argument(
         "--checkpoint", type=int, default=None, help="evaluate this iteration's snapshot only"
     )
-    f.add_argument("--config", help="config (YAML) whose fid settings to use (default: the run's)")
-    f.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (fid.*)")
+    f.add_argument("--config", help="run or suite config (YAML) whose fid: section to use")
+    f.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="fid.* keys (e.g. fid.n_fake=10000 fid.device=cuda); data.root; with --fake any "
+        "data.* key (e.g. data.resolution=64 against a folder)",
+    )
 
     a = sub.add_parser("aggregate", help="tables and statistics from a results folder")
     a.add_argument("--results", required=True, help="results folder (holding runs/)")

@@ -66,10 +66,10 @@ def test_fid_of_a_generator_needs_a_dataset_and_runs_table_a_results_folder(tmp_
 
     with pytest.raises(ConfigError, match=r"needs dataset=\.\.\."):
         ssgan.fid(torch.nn.Identity())
-    with pytest.raises(ConfigError, match="nothing' does not exist"):
+    with pytest.raises(ConfigError, match="does not exist"):
         ssgan.fid(tmp_path / "nothing", dataset="mnist")
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ConfigError, match="neither a run directory nor a folder"):
+    with pytest.raises(ConfigError, match="not a generator file"):
         ssgan.fid(tmp_path / "file", dataset="mnist")
     with pytest.raises(ConfigError, match="holds no runs/ folder"):
         ssgan.runs_table(tmp_path)

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from ssgan import io
+from ssgan.cache import cache_root
 from ssgan.data.registry import (
     DataError,
     ImageSource,
@@ -52,6 +53,7 @@ from ssgan.data.registry import (
     resolution_of,
     train_split,
 )
+from ssgan.progress import Progress
 
 VERSION = 1  # bump when the layout or a transform changes
 TRANSFORMS = {  # what produced the pixels (recorded; part of the key)
@@ -74,7 +76,7 @@ class Prepared:
 def prepared_dir(cfg: dict) -> Path:
     base = cfg["data"]["prepared_dir"]
     if base is None:
-        base = Path(os.environ.get("SSGAN_CACHE_DIR") or "~/.cache/ssgan") / "prepared"
+        base = cache_root() / "prepared"
     return Path(base).expanduser()
 
 
@@ -222,7 +224,7 @@ def _build(cfg: dict, source, fields: dict, path: Path) -> Prepared:
     chunks = [chunk_dir / f"{i:06d}.npz" for i in range(-(-n_src // size))]
     todo = [(i * size, min((i + 1) * size, n_src), res, ch, p) for i, p in enumerate(chunks)]
     todo = [t for t in todo if not t[-1].is_file()]  # a rerun after a kill: only the missing
-    progress = _Progress(path.name, len(chunks), len(chunks) - len(todo), t0)
+    progress = Progress(len(chunks), f"prepare {path.name}", "chunk", len(chunks) - len(todo))
     workers = cfg["data"]["num_workers"] if isinstance(source, ImageSource) else 0
     if workers > 0 and len(todo) > 1:
         methods = multiprocessing.get_all_start_methods()
@@ -234,14 +236,15 @@ def _build(cfg: dict, source, fields: dict, path: Path) -> Prepared:
             try:
                 for f in as_completed(futures):
                     f.result()  # a worker's DataError (an unreadable image) is raised here
-                    progress.step()
+                    progress.update()
             except BaseException:
                 pool.shutdown(cancel_futures=True)
                 raise
     else:
         for t in todo:
             _write_chunk(source, *t)
-            progress.step()
+            progress.update()
+    progress.close()
 
     totals = np.zeros(3, np.int64)  # kept, upscaled, skipped
     for p in chunks:
@@ -301,37 +304,3 @@ def _versions() -> dict:
         "torch": torch.__version__,
         "pillow": PIL.__version__,
     }
-
-
-class _Progress:
-    """Chunks done, the rate and the time left, by tqdm: its bar on a terminal; in a job log
-    (stderr not a terminal) its status as one line at most once a second and at the end. The
-    rate counts this attempt's chunks only (a resumed build starts at the chunks it kept)."""
-
-    def __init__(self, name: str, total: int, done: int, t0: float):
-        from tqdm import tqdm
-
-        self.tqdm, self.prefix = tqdm, f"prepare {name}"
-        self.total, self.done, self.start, self.t0, self.last = total, done, done, t0, 0.0
-        self.bar = None
-        if sys.stderr.isatty():
-            self.bar = tqdm(
-                total=total, initial=done, desc=self.prefix, unit="chunk", file=sys.stderr
-            )
-
-    def step(self) -> None:
-        self.done += 1
-        if self.bar is not None:
-            self.bar.update(1)
-            if self.done == self.total:
-                self.bar.close()
-            return
-        now = time.perf_counter()
-        if now - self.last < 1.0 and self.done < self.total:
-            return
-        self.last = now
-        line = self.tqdm.format_meter(
-            self.done, self.total, now - self.t0, ncols=0, prefix=self.prefix, unit="chunk",
-            initial=self.start,
-        )  # fmt: skip
-        print(line, file=sys.stderr, flush=True)

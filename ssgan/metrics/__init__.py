@@ -3,6 +3,8 @@
 weights = resolve_weights(cfg["fid"])                 # offline-first weights (path, sha256)
 real = real_statistics(cfg, Inception(weights))       # cached mu/sigma/features of real data
 rec = run_fid(run_dir, eval_config(read_run(run_dir)))  # writes fid.json
+Anything else (image folders, generator files, a folder as the reference, Inception Score):
+ssgan/metrics/external.py, with generators.py for generator files and their checks.
 """
 
 from ssgan.metrics.distances import fid, kid, statistics

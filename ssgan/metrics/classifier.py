@@ -52,6 +52,7 @@ from ssgan import io
 from ssgan.data import channels_of, load_images, resolution_of
 from ssgan.data.idx import load_labels
 from ssgan.metrics.extractor import cache_dir, file_lock
+from ssgan.progress import Progress
 from ssgan.training.runs import RunError
 
 # Datasets with labels -> the least test accuracy at which the classifier is used.
@@ -160,8 +161,10 @@ def key_fields(cfg: dict, images: torch.Tensor, labels: torch.Tensor) -> dict:
     }
 
 
-def train(images: torch.Tensor, labels: torch.Tensor, resolution: int, channels: int):
-    """The classifier trained on (images, labels), seeded and on the CPU."""
+def train(
+    images: torch.Tensor, labels: torch.Tensor, resolution: int, channels: int, name: str = ""
+):
+    """The classifier trained on (images, labels), seeded and on the CPU, with progress."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         net = network(resolution, channels)
@@ -170,15 +173,18 @@ def train(images: torch.Tensor, labels: torch.Tensor, resolution: int, channels:
     steps = EPOCHS * math.ceil(len(images) / BATCH)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / steps)  # linear decay to 0
     net.train()
+    bar = Progress(steps, f"class-coverage classifier {name}".rstrip(), "batch")
     for _ in range(EPOCHS):
         order = torch.randperm(len(images), generator=g)
         for i in range(0, len(images), BATCH):
+            bar.update()
             idx = order[i : i + BATCH]
             loss = nn.functional.cross_entropy(net(_inputs(images[idx])), labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
+    bar.close()
     return net.eval()
 
 
@@ -231,7 +237,7 @@ def get_classifier(cfg: dict) -> Classifier:
             entry = _load(path, key, res, ch)  # another process may have trained it meanwhile
             if entry is None:
                 hit = False
-                net = train(images, labels, res, ch)
+                net = train(images, labels, res, ch, cfg["dataset"])
                 acc = accuracy(net, *_split(cfg, "test"))
                 _check(cfg["dataset"], acc)  # a refused network is not cached
                 meta = {"key": key, **fields, "test_accuracy": acc}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 from ssgan import config as C
 from ssgan import io
 from ssgan.metrics.classifier import get_classifier, has_labels
@@ -9,7 +13,7 @@ from ssgan.metrics.evaluate import eval_config, run_fid
 from ssgan.metrics.extractor import Inception, resolve_weights
 from ssgan.metrics.real_stats import real_statistics
 from ssgan.training import gpu_slots
-from ssgan.training.runs import out_file, read_run
+from ssgan.training.runs import RunError, out_file, read_run
 
 
 def _file_cfg(args) -> dict | None:
@@ -59,7 +63,13 @@ def real_stats_cli(args) -> int:
 
 
 def fid_cli(args) -> int:
-    """Evaluate a run directory; writes fid.json (or fid_XXXXXXXX.json) and fid_curve.csv."""
+    """Evaluate a run directory; writes fid.json (or fid_XXXXXXXX.json) and fid_curve.csv.
+    With ``--fake``: score anything against anything (fake_fid_cli)."""
+    if getattr(args, "fake", None) is not None:
+        return fake_fid_cli(args)
+    for flag in ("real", "out", "z_dim", "isc"):
+        if getattr(args, flag, None):
+            raise RunError(f"--{flag.replace('_', '-')} goes with --fake, not with --run")
     run = read_run(args.run)
     cfg = eval_config(run, _file_cfg(args), C.parse_overrides(args.overrides))
     C.check_devices(cfg, ("fid.device",))
@@ -89,4 +99,45 @@ def fid_cli(args) -> int:
             )
     if rec.get("replaced"):
         print(f"fid {args.run}: {rec['replaced']}")
+    return 0
+
+
+def default_out(fake: str, real: str) -> Path:
+    """<fake>.fid-<real>.json beside the fake input (a folder, run directory or file)."""
+    path = Path(fake.rpartition(".py:")[0] + ".py" if ".py:" in fake else fake).expanduser()
+    stem = path.name if path.is_dir() else path.stem
+    return path.parent / f"{stem}.fid-{Path(real).name or real}.json"
+
+
+def fake_fid_cli(args) -> int:
+    """``ssgan fid --fake PATH --real DATASET|FOLDER``: ssgan/metrics/external.py."""
+    from ssgan.metrics import external
+
+    if args.checkpoint is not None:
+        raise RunError("--checkpoint goes with --run (a run's snapshot); --fake scores one input")
+    file_cfg = _file_cfg(args)
+    overrides = C.parse_overrides(args.overrides)
+    if args.out not in (None, "-"):
+        out_file(args.out, "JSON")
+    fake = external.open_fake(args.fake, args.z_dim)
+    cfg, real_folder, seed = external.resolve(fake, args.real, args.seed, file_cfg, overrides)
+    C.check_devices(cfg, ("fid.device",))
+    n_given = "n_fake" in overrides.get("fid", {}) or fake.kind != "folder"
+    rec = external.evaluate(fake, cfg, real_folder, seed, args.isc, n_given)
+    note = rec["real"]
+    line = (
+        f"fid {args.fake} vs {note}: FID {rec['fid']:.4f}  KID {rec['kid_mean']:.5f} +- "
+        f"{rec['kid_std']:.5f}"
+        + (f"  IS {rec['isc_mean']:.4f} +- {rec['isc_std']:.4f}" if args.isc else "")
+        + f"  (n_fake {rec['n_fake']}, n_real {rec['n_real']}, real stats "
+        f"{'cached' if rec['real_stats_cache_hit'] else 'computed'}, {rec['seconds']:.1f} s)"
+        f"  protocol {rec['protocol_id']}"
+    )
+    if args.out == "-":
+        print(line, file=sys.stderr)
+        print(json.dumps(io._jsonable(rec), indent=1, default=str))
+        return 0
+    out = Path(args.out) if args.out else default_out(args.fake, rec["real"])
+    io.write_json(out, rec)
+    print(f"{line}\n  record {out}")
     return 0

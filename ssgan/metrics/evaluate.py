@@ -35,7 +35,7 @@ import ssgan.metrics.distances as distances
 import ssgan.metrics.manifold as manifold
 from ssgan import config as C
 from ssgan import io, provenance
-from ssgan.data import resolution_of
+from ssgan.data import channels_of, resolution_of
 from ssgan.metrics.classifier import Classifier, class_coverage, get_classifier, has_labels
 from ssgan.metrics.extractor import (
     EXTRACTOR,
@@ -45,7 +45,9 @@ from ssgan.metrics.extractor import (
     exact_gpu,
     resolve_weights,
 )
+from ssgan.metrics.generators import check_output
 from ssgan.metrics.real_stats import RealStats, real_statistics, reference_split
+from ssgan.progress import Progress
 from ssgan.training import gpu_slots, seeds
 from ssgan.training.runs import RunError, generator_path, load_generator, read_run
 
@@ -112,17 +114,25 @@ def fake_features(
     batch_size: int,
     bn_mode: str = "eval",
     classifier: Classifier | None = None,
+    expect: tuple[int, int, int] | None = None,
+    what: str = "the FID protocol",
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Pool3 features of n generated images, and their classes when a classifier is given."""
+    """Pool3 features of n generated images, and their classes when a classifier is given.
+    Each batch is checked: C x H x W ``expect`` and values in [-1, 1] (a clear error, not a
+    clamped, wrong FID; ssgan/metrics/generators.py)."""
     z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
     G = with_bn_mode(G, bn_mode)
     out, labels = [], []
-    for i in range(0, n, batch_size):
-        with exact_gpu():
-            images = to_uint8(G(z[i : i + batch_size].to(inception.device)))
-        out.append(inception.features(images, batch_size))
-        if classifier is not None:
-            labels.append(classifier.predict(images))
+    with Progress(n, f"fid fake features ({bn_mode} BN)", "img") as bar:
+        for i in range(0, n, batch_size):
+            with exact_gpu():
+                x = G(z[i : i + batch_size].to(inception.device))
+            check_output(x, expect, what)
+            images = to_uint8(x)
+            out.append(inception.features(images, batch_size))
+            if classifier is not None:
+                labels.append(classifier.predict(images))
+            bar.update(len(images))
     return torch.cat(out), torch.cat(labels) if classifier is not None else None
 
 
@@ -282,10 +292,13 @@ def evaluate_generator(
     f = cfg["fid"]
     seed = latent_seed(run["seed"])
 
+    expect = (channels_of(cfg), resolution_of(cfg), resolution_of(cfg))
+
     def features(bn_mode, clf=None):
         return fake_features(
-            G, f["n_fake"], cfg["model"]["z_dim"], seed, inception, f["batch_size"], bn_mode, clf
-        )
+            G, f["n_fake"], cfg["model"]["z_dim"], seed, inception, f["batch_size"], bn_mode, clf,
+            expect,
+        )  # fmt: skip
 
     feats, labels = features(f["bn_mode"], classifier)
     by_mode = None

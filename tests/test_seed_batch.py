@@ -141,3 +141,14 @@ def test_refusal_and_bad_batches():
         batch.check_batch([tiny_cfg("wgan_gp")] * 2, [Path("a"), Path("b")])
     with pytest.raises(ConfigError, match="one --out per seed"):
         batch.check_batch([tiny_cfg("wgan_gp")], [Path("a"), Path("b")])
+
+
+@pytest.mark.parametrize("method", ["sn_gan", "sr_gan", "stu_gan", "stu_sngan"])
+def test_other_methods_batch_as_alone(tmp_path, method):
+    """Their hooks (spectral norm, SVD compensation, masks and prune/regrow) are each seed's
+    own: seed 1 in {0, 1} is its lone run, bitwise."""
+    outs = [tmp_path / f"seed{s}" for s in (0, 1)]
+    assert train_batch([tiny_cfg(method, seed=s) for s in (0, 1)], outs) == [0, 0]
+    assert train(tiny_cfg(method, seed=1), tmp_path / "alone1") == 0
+    same_run(outs[1], tmp_path / "alone1")
+    assert not same_weights(outs[0], outs[1])

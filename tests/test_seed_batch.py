@@ -152,3 +152,29 @@ def test_other_methods_batch_as_alone(tmp_path, method):
     assert train(tiny_cfg(method, seed=1), tmp_path / "alone1") == 0
     same_run(outs[1], tmp_path / "alone1")
     assert not same_weights(outs[0], outs[1])
+
+
+def test_a_batch_takes_one_gpu_slot(tmp_path, monkeypatch):
+    """On a machine with several GPUs the batch's first seed takes a slot and the others run on
+    its device (else K seeds would wait for K slots): claims counted with a faked slot."""
+    from ssgan.training import gpu_slots
+
+    asked = []
+
+    def claim(name, whole=False, gpus=None):
+        asked.append(name)
+        return (
+            (torch.device("cpu"), {"gpu": 0, "slot": 0})
+            if name == "auto"
+            else (torch.device(name), None)
+        )
+
+    monkeypatch.setattr(gpu_slots, "claim", claim)
+    cfgs = [tiny_cfg("wgan_gp", seed=s, **{"train.iterations": 2}) for s in (0, 1, 2)]
+    assert train_batch(cfgs, [tmp_path / f"seed{s}" for s in (0, 1, 2)]) == [0, 0, 0]
+    assert asked == ["auto", "cpu", "cpu"]
+    hashes = {
+        json.loads((tmp_path / f"seed{s}" / "run.json").read_text())["config_hash"]
+        for s in (0, 1, 2)
+    }
+    assert hashes == {C.config_hash(c) for c in cfgs} and len(hashes) == 3

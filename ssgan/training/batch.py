@@ -17,6 +17,9 @@ kernels (its own CUDA graph where graphs are on); fusing the K seeds' kernels in
 aggregate rate of a batch is that of its seeds run one after another in one process
 (docs/gpu.md, "Seed batches").
 
+On a machine with several GPUs the first seed takes a GPU slot (ssgan/training/gpu_slots.py)
+and the others run on its device: a batch is one training job.
+
 A seed that diverges is marked ``diverged`` and leaves the batch; the others go on. SIGTERM or
 SIGINT makes every seed write its checkpoint at the end of the current iteration and exit
 with EXIT_PREEMPTED; rerunning the batch resumes each seed from its own newest checkpoint. A
@@ -92,7 +95,11 @@ def train_batch(cfgs: list[dict], outs: list[Path]) -> list[int]:
     EXIT_PREEMPTED)."""
     check_batch(cfgs, outs)
     seeds = [c["seed"] for c in cfgs]
-    runs = [BatchedRun(c, o, seeds, k) for k, (c, o) in enumerate(zip(cfgs, outs))]
+    runs = [BatchedRun(cfgs[0], outs[0], seeds, 0)]
+    for k, (c, o) in enumerate(zip(cfgs[1:], outs[1:]), start=1):
+        if runs[0].gpu_slot is not None:  # one GPU slot for the batch (not hashed: train.device)
+            c = {**c, "train": {**c["train"], "device": str(runs[0].device)}}
+        runs.append(BatchedRun(c, o, seeds, k))
     codes: list[int | None] = [None] * len(runs)
     opened: list[int] = []
 

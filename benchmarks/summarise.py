@@ -22,13 +22,13 @@ from ssgan.data import resolution_of
 COLUMNS = [
     "device", "device_name", "torch", "cuda", "mode", "precision", "deterministic", "method",
     "width", "resolution", "batch", "n_critic", "iters", "sec_per_iter", "iters_per_sec",
-    "overhead_vs_wgan_gp", "speedup_vs_user_loop", "runs_per_gpu", "copy",
+    "overhead_vs_wgan_gp", "speedup_vs_user_loop", "runs_per_gpu", "copy", "seed_batch",
     "aggregate_iters_per_sec", "explore_sec", "mask_sec_per_iter", "repeats", "threads",
     "commit", "data", "note",
 ]  # fmt: skip
 # A measured setting: rows with the same key replace each other in a device's CSV.
 KEY = ["mode", "precision", "deterministic", "method", "width", "resolution", "batch"]
-KEY += ["runs_per_gpu", "copy"]
+KEY += ["runs_per_gpu", "copy", "seed_batch"]
 # The setting the estimate uses when a CSV has it (the best of each device is printed too).
 ESTIMATE = {"mode": "graph", "precision": "fp32", "deterministic": "true", "runs_per_gpu": "1"}
 
@@ -70,6 +70,8 @@ def rates(rows: list[dict], setting: dict) -> dict[tuple, float]:
     """(method, width, resolution, batch) -> aggregate it/s of the rows matching ``setting``."""
     out = {}
     for r in rows:
+        if r.get("seed_batch") not in (None, "", "1"):  # a seed batch's rate is K runs'
+            continue
         if r["aggregate_iters_per_sec"] and all(str(r[k]) == str(v) for k, v in setting.items()):
             key = (r["method"], int(r["width"]), int(r["resolution"]), int(r["batch"]))
             out[key] = float(r["aggregate_iters_per_sec"])
@@ -98,7 +100,13 @@ def gpu_hours(runs: list[dict], rate: dict[tuple, float]) -> dict:
 
 def table(rows: list[dict]) -> list[str]:
     cols = ["mode", "precision", "deterministic", "method", "width", "resolution", "batch"]
-    cols += ["runs_per_gpu", "iters_per_sec", "aggregate_iters_per_sec", "overhead_vs_wgan_gp"]
+    cols += [
+        "runs_per_gpu",
+        "seed_batch",
+        "iters_per_sec",
+        "aggregate_iters_per_sec",
+        "overhead_vs_wgan_gp",
+    ]
     cols += ["speedup_vs_user_loop", "note"]
     seen, lines = set(), ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:

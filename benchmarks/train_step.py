@@ -22,6 +22,11 @@ the user loop included), the median is kept.
 (``--_worker``) train at once on the same device; each builds and warms up, then all start
 timing together; each copy's it/s is a row, ``aggregate_iters_per_sec`` is their sum.
 
+``--seed-batch 1,2,4,8,16``: for each K, seeds 0..K-1 of the setting trained as one seed batch
+in this process (ssgan/training/batch.py: one ``Run`` per seed, each seed's step in turn per
+iteration); ``sec_per_iter`` is one iteration of the whole batch, ``iters_per_sec`` each seed's
+rate and ``aggregate_iters_per_sec`` seed-iterations per second (K / sec_per_iter).
+
 Columns: ``overhead_vs_wgan_gp`` = wgan_gp's aggregate it/s / this row's, same mode, precision,
 determinism, width, resolution, batch and runs_per_gpu; ``speedup_vs_user_loop`` = this row's
 aggregate it/s / the user loop's it/s at the same width, resolution and batch (the user loop
@@ -96,18 +101,22 @@ def measure(s: dict, before_timing=None) -> dict:
     torch.backends.cudnn.benchmark = False
     cfg = run_config(s)
     with tempfile.TemporaryDirectory() as tmp:
-        run = Run(cfg, tmp)
-        run.build()
-        device = run.device
+        batch = []  # the seed batch: one run per seed, stepped in turn (ssgan/training/batch.py)
+        for seed in range(s.get("seed_batch", 1)):
+            batch.append(Run({**cfg, "seed": seed}, Path(tmp) / f"seed{seed}"))
+            batch[-1].build()
+        run, device = batch[0], batch[0].device
         sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         for i in range(1, s["warmup"] + 1):  # graph: eager warm-up and the capture
-            run.step(i)
+            for r in batch:
+                r.step(i)
         sync()
         if before_timing is not None:
             before_timing()
         t0 = time.perf_counter()
         for i in range(s["warmup"] + 1, s["warmup"] + s["iters"] + 1):
-            run.step(i)
+            for r in batch:
+                r.step(i)
         sync()
         spi = (time.perf_counter() - t0) / s["iters"]
         method, m, last = run.method, run.m, s["warmup"] + s["iters"]
@@ -208,7 +217,15 @@ def settings(a, width: int, res: int) -> list[dict]:
     base = dict(width=width, resolution=res, batch=a.batch, device=str(a.device_obj))
     base.update(iters=a.iters, warmup=a.warmup, max_images=a.max_images)
     return [
-        {**base, "method": meth, "mode": mode, "precision": prec, "deterministic": det}
+        {
+            **base,
+            "method": meth,
+            "mode": mode,
+            "precision": prec,
+            "deterministic": det,
+            "seed_batch": k,
+        }
+        for k in a.seed_batch
         for det in a.deterministic
         for mode in a.mode
         for prec in a.precision
@@ -224,7 +241,13 @@ def measure_all(a) -> list[dict]:
         for res in a.resolutions:
             todo = [s for s in settings(a, width, res) if cuda or s["mode"] != "graph"]
             user = dict(todo[0] if todo else settings(a, width, res)[0])
-            user.update(method="user_loop", mode="eager", precision="default", deterministic=False)
+            user.update(
+                method="user_loop",
+                mode="eager",
+                precision="default",
+                deterministic=False,
+                seed_batch=1,
+            )
             times: dict[int, list[dict]] = {i: [] for i in range(len(todo) + 1)}
             for r in range(a.repeats):
                 for i, s in enumerate(todo):
@@ -237,8 +260,9 @@ def measure_all(a) -> list[dict]:
             for s in settings(a, width, res):
                 if s["mode"] == "graph" and not cuda:
                     out.append(row(s, None, {}, runs_per_gpu=1, copy=0))
-            for k in (k for k in a.runs_per_gpu if k > 1 and todo):
-                for s, rates in zip(todo, packed(todo, k)):
+            alone = [s for s in todo if s["seed_batch"] == 1]
+            for k in (k for k in a.runs_per_gpu if k > 1 and alone):
+                for s, rates in zip(alone, packed(alone, k)):
                     for c, rate in enumerate(rates):
                         out.append(row(s, rate, {}, runs_per_gpu=k, copy=c, total=sum(rates)))
                 print(f"width {width} res {res}: {k} copies at once done", flush=True)
@@ -249,13 +273,14 @@ def row(s: dict, rate, med: dict, runs_per_gpu: int, copy: int, total=None) -> d
     r = {c: "" for c in COLUMNS}
     r.update({k: s[k] for k in ("mode", "precision", "method", "width", "resolution", "batch")})
     r.update(deterministic=str(s["deterministic"]).lower(), runs_per_gpu=runs_per_gpu, copy=copy)
+    k = r["seed_batch"] = s.get("seed_batch", 1)
     r.update(iters=s["iters"], n_critic=med.get("n_critic", 5))
     r["data"] = "mnist" if s["max_images"] is None else f"mnist[:{s['max_images']}]"
     if rate is None:
         r["note"] = "skipped: needs CUDA"
         return r
     r.update(sec_per_iter=round(1 / rate, 6), iters_per_sec=round(rate, 3))
-    r["aggregate_iters_per_sec"] = round(total if total is not None else rate, 3)
+    r["aggregate_iters_per_sec"] = round(total if total is not None else rate * k, 3)
     for col, key, nd in (("explore_sec", "explore", 5), ("mask_sec_per_iter", "mask", 6)):
         if med.get(key, float("nan")) == med.get(key, float("nan")):  # not NaN
             r[col] = round(med[key], nd)
@@ -265,7 +290,7 @@ def row(s: dict, rate, med: dict, runs_per_gpu: int, copy: int, total=None) -> d
 def add_ratios(rows: list[dict]) -> None:
     """overhead_vs_wgan_gp and speedup_vs_user_loop of every measured row (see the docstring)."""
     shape = ("width", "resolution", "batch")
-    setting = (*shape, "mode", "precision", "deterministic", "runs_per_gpu")
+    setting = (*shape, "mode", "precision", "deterministic", "runs_per_gpu", "seed_batch")
     ref = {tuple(r[k] for k in setting): r for r in rows if r["method"] == "wgan_gp"}
     user = {tuple(r[k] for k in shape): r for r in rows if r["method"] == "user_loop"}
     for r in rows:
@@ -310,6 +335,7 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--deterministic", type=csv_list(str), default=["true"])
     p.add_argument("--runs-per-gpu", type=csv_list(int), default=[1])
+    p.add_argument("--seed-batch", type=csv_list(int), default=[1], help="seeds per batch")
     p.add_argument("--max-images", type=int, default=None, help="first N MNIST images (tests)")
     p.add_argument("--user-workers", type=int, default=4, help="DataLoader workers, user loop")
     p.add_argument("--out", default=None, help="default: benchmarks/results/<device>.csv")
@@ -326,6 +352,8 @@ def parse_args(argv=None):
         p.error(
             f"--warmup must exceed GRAPH_WARMUP + 1 = {GRAPH_WARMUP + 1}: else the capture is timed"
         )
+    if any(k < 1 for k in a.seed_batch):
+        p.error(f"--seed-batch values must be >= 1, got {a.seed_batch}")
     if "wgan_gp" not in a.methods:
         a.methods.insert(0, "wgan_gp")  # the reference of overhead_vs_wgan_gp
     a.deterministic = [d == "true" for d in a.deterministic]
@@ -355,7 +383,8 @@ def main(argv=None) -> None:
     for r in rows:
         print(
             f"{r['method']:>9} {r['mode']:>5} {r['precision']:>7} w{r['width']} r{r['resolution']}"
-            f" x{r['runs_per_gpu']}: {r['iters_per_sec'] or r['note']} it/s"
+            f" x{r['runs_per_gpu']} K{r['seed_batch']}: {r['iters_per_sec'] or r['note']} it/s"
+            f" (aggregate {r['aggregate_iters_per_sec']})"
             f" (vs wgan_gp {r['overhead_vs_wgan_gp']}, vs user loop {r['speedup_vs_user_loop']})"
         )
     print(f"wrote {out}")

@@ -16,11 +16,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import each other fr
 import summarise  # noqa: E402
 
 
-@pytest.mark.slow  # 40-95 s on the shared 2-core machine (8 builds, 2 packed processes)
-def test_train_step_benchmark_rows_on_cpu(tmp_path):
+def train_step_rows(tmp_path, args: str) -> list[dict]:
+    """The rows benchmarks/train_step.py writes with ``args`` on 64 MNIST images."""
     out = tmp_path / "cpu.csv"
-    args = "--device cpu --mode eager,graph --precision fp32,bf16 --methods wgan_gp,ssgan"
-    args += " --widths 8 --resolutions 32 --batch 8 --iters 2 --warmup 5 --runs-per-gpu 1,2"
     args += f" --max-images 64 --user-workers 1 --out {out}"
     env = {**os.environ, "SSGAN_CACHE_DIR": str(tmp_path / "cache")}  # the prepared MNIST slice
     subprocess.run(
@@ -32,7 +30,14 @@ def test_train_step_benchmark_rows_on_cpu(tmp_path):
         timeout=wall_limit(600),
     )
     with open(out, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.slow  # 40-95 s on the shared 2-core machine (8 builds, 2 packed processes)
+def test_train_step_benchmark_rows_on_cpu(tmp_path):
+    args = "--device cpu --mode eager,graph --precision fp32,bf16 --methods wgan_gp,ssgan"
+    args += " --widths 8 --resolutions 32 --batch 8 --iters 2 --warmup 5 --runs-per-gpu 1,2"
+    rows = train_step_rows(tmp_path, args)
     graph = [r for r in rows if r["mode"] == "graph"]
     assert {(r["method"], r["precision"]) for r in graph} == {
         (m, p) for m in ("wgan_gp", "ssgan") for p in ("fp32", "bf16")
@@ -72,7 +77,7 @@ def test_train_step_benchmark_rows_on_cpu(tmp_path):
             }
             assert float(copies[0]["aggregate_iters_per_sec"]) == pytest.approx(total, abs=2e-3)
     # The README table of this CSV: graph estimates "not measured" on a CPU, eager ones computed.
-    text = summarise.report([out], REPO / "config" / "config.yaml")
+    text = summarise.report([tmp_path / "cpu.csv"], REPO / "config" / "config.yaml")
     assert "skipped: needs CUDA" in text and "not measured" in text
 
 
@@ -116,3 +121,16 @@ def test_gpu_hours_of_the_paper_grid_from_a_hand_made_csv(tmp_path):
     ]
     packed = summarise.rates(rows, {**summarise.ESTIMATE, "runs_per_gpu": "2"})
     assert summarise.gpu_hours(runs, packed)["total"] == pytest.approx(1100000 / 1.0 / 3600)
+
+
+@pytest.mark.slow  # ~20-40 s on the shared 2-core machine (3 builds)
+def test_train_step_seed_batch_rows_on_cpu(tmp_path):
+    args = "--device cpu --mode eager --methods wgan_gp --widths 8 --resolutions 32 --batch 8"
+    args += " --iters 2 --warmup 5 --seed-batch 1,2"
+    rows = {r["seed_batch"]: r for r in train_step_rows(tmp_path, args) if r["method"] == "wgan_gp"}
+    assert set(rows) == {"1", "2"}
+    for k, r in rows.items():  # seed-iterations per second: K seeds per batch iteration
+        assert float(r["aggregate_iters_per_sec"]) == pytest.approx(
+            int(k) / float(r["sec_per_iter"]), rel=1e-3
+        )
+    assert float(rows["2"]["aggregate_iters_per_sec"]) != float(rows["2"]["iters_per_sec"])

@@ -202,6 +202,27 @@ class Run(RunFiles):
         return existing, from_copy
 
     def run(self) -> int:
+        done = self.open()
+        if done is not None:
+            return done
+        old_handlers = {
+            s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            return self._loop(self.start)
+        except Exception as err:
+            self.failed(err)
+            raise
+        finally:
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+            self.close()
+
+    def open(self) -> int | None:
+        """Everything before the first iteration: checks the directory, builds, resumes and
+        writes the record. Returns the exit code when there is nothing to train (completed,
+        diverged), else None with ``self.start`` the iteration to continue from. A failure
+        once the record says "running" is recorded as "failed", never left running."""
         existing, from_copy = self.settle()
         finished = existing and (
             existing["status"] == "diverged"
@@ -233,10 +254,7 @@ class Run(RunFiles):
         if os.environ.get("SLURM_JOB_ID"):
             self.record["slurm_job_ids"].append(os.environ["SLURM_JOB_ID"])
         self.t0, self.wall_before = time.monotonic(), 0.0
-        old_handlers = {
-            s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)
-        }
-        try:  # from here on a failure, at start too, is recorded: never left "running"
+        try:
             start = self.restore()
             # From scratch (start 0, e.g. every checkpoint rejected) the loop retakes the
             # iteration-0 probes: rows left by an earlier attempt are dropped, not kept next to
@@ -248,68 +266,90 @@ class Run(RunFiles):
             self.write_record()
             if self.tensorboard:
                 self.curves = curves.Curves(self.out, start, self.cfg["train"])
-            return self._loop(start)
         except Exception as err:
-            self.record.update(status="failed", wall_time_s=self.wall_time())
-            self.event("failed", self.record["iteration"], f"{type(err).__name__}: {err}")
-            self.write_record()
+            self.failed(err)
+            self.close()
             raise
-        finally:
-            for s, h in old_handlers.items():
-                signal.signal(s, h)
-            if self.curves is not None:
-                self.curves.close()
-                self.curves = None
+        self.start = start
+        return None
+
+    def failed(self, err: Exception) -> None:
+        self.record.update(status="failed", wall_time_s=self.wall_time())
+        self.event("failed", self.record["iteration"], f"{type(err).__name__}: {err}")
+        self.write_record()
+
+    def close(self) -> None:
+        if self.curves is not None:
+            self.curves.close()
+            self.curves = None
 
     def _on_signal(self, signum, _frame) -> None:
         self.stop_requested = True
 
     def _loop(self, start: int) -> int:
-        cfg, t = self.cfg, self.cfg["train"]
-        total, every_probe = t["iterations"], cfg["probe"]["every"]
-        snapshots = set(cfg["fid"]["checkpoints"] or [])
+        self.begin(start)
+        it = start
+        while it < self.cfg["train"]["iterations"]:
+            it += 1
+            code = self.advance(it, self.step(it))
+            if code is not None:
+                return code
+        return self.end()
+
+    def begin(self, start: int) -> None:
+        """Before the first iteration of this attempt: iteration 0's probes, the progress bar."""
+        cfg = self.cfg
         if start == 0:
             self.take_probes(0)
             self.rows["weight_hist.csv"] += probes.histogram_rows(
                 self.m.G, "start", 0, cfg["probe"]["hist_bins"]
             )
-        pending: list = []
-        bar = _progress(total, start, f"{cfg['label']}/{cfg['method_label']}/seed{cfg['seed']}")
-        it = start
-        while it < total:
-            it += 1
-            stats = self.step(it)
-            if cfg["debug"]["nan_at"] == it:  # fault injection (tests)
-                stats["critic_loss"] = stats["critic_loss"] * float("nan")
-            pending.append((it, stats))
-            at_checkpoint = it % t["checkpoint_every"] == 0
-            if it % t["log_every"] == 0 or at_checkpoint or it == total or self.stop_requested:
-                bad = self.flush(pending)
-                if bad is not None:
-                    return self.diverged(bad)
-                if bar.disable and (it % t["log_every"] == 0 or it == total):
-                    self.progress_line(it, start)
-            if it % every_probe == 0:
-                self.take_probes(it)
-            if it % t["sample_every"] == 0:
-                self.save_samples(it)
-            if it in snapshots:
-                self.save_generator(it)
-            if at_checkpoint or self.stop_requested:
-                self.save_checkpoint(it)
-            bar.update(1)
-            if self.stop_requested:
-                bar.close()
-                self.record["status"] = "preempted"
-                self.event("preempted", it, "signal received; checkpoint written")
-                self.write_record()
-                print(
-                    f"{self.out}: stopped by signal at iteration {it}; rerun to resume",
-                    file=sys.stderr,
-                )
-                return EXIT_PREEMPTED
-        bar.close()
-        return self.finish(total)
+        self.pending: list = []
+        self.bar = _progress(
+            cfg["train"]["iterations"],
+            start,
+            f"{cfg['label']}/{cfg['method_label']}/seed{cfg['seed']}",
+        )
+
+    def advance(self, it: int, stats: dict) -> int | None:
+        """Everything after iteration ``it``'s step (its scalars ``stats``): logs, probes,
+        samples, snapshots, checkpoints. Returns an exit code where the run stops here."""
+        cfg, t, start = self.cfg, self.cfg["train"], self.start
+        total, every_probe = t["iterations"], cfg["probe"]["every"]
+        if cfg["debug"]["nan_at"] == it:  # fault injection (tests)
+            stats["critic_loss"] = stats["critic_loss"] * float("nan")
+        self.pending.append((it, stats))
+        at_checkpoint = it % t["checkpoint_every"] == 0
+        if it % t["log_every"] == 0 or at_checkpoint or it == total or self.stop_requested:
+            bad = self.flush(self.pending)
+            if bad is not None:
+                return self.diverged(bad)
+            if self.bar.disable and (it % t["log_every"] == 0 or it == total):
+                self.progress_line(it, start)
+        if it % every_probe == 0:
+            self.take_probes(it)
+        if it % t["sample_every"] == 0:
+            self.save_samples(it)
+        if it in set(cfg["fid"]["checkpoints"] or []):
+            self.save_generator(it)
+        if at_checkpoint or self.stop_requested:
+            self.save_checkpoint(it)
+        self.bar.update(1)
+        if self.stop_requested:
+            self.bar.close()
+            self.record["status"] = "preempted"
+            self.event("preempted", it, "signal received; checkpoint written")
+            self.write_record()
+            print(
+                f"{self.out}: stopped by signal at iteration {it}; rerun to resume",
+                file=sys.stderr,
+            )
+            return EXIT_PREEMPTED
+        return None
+
+    def end(self) -> int:
+        self.bar.close()
+        return self.finish(self.cfg["train"]["iterations"])
 
     def save_generator(self, it: int | None) -> None:
         """G's weights (final: ``it`` None, else a snapshot) and, with a moving average

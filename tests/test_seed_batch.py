@@ -44,15 +44,17 @@ def sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_seeds_one_after_another_equal_lone_runs(tmp_path, capsys):
-    """Without a batched trainer (this checkout) --seeds 0,1 trains seed 0, then seed 1, into
+def test_seeds_one_after_another_equal_lone_runs(tmp_path, capsys, monkeypatch):
+    """A config the batched trainer refuses: --seeds 0,1 trains seed 0, then seed 1, into
     OUT/seed0 and OUT/seed1: each the run of `--seed s` alone, file for file (weights
     byte-identical, the same config hash), and the reason is printed once."""
-    assert seed_batch.refusal({}) == seed_batch.NO_TRAINER
+    from ssgan.training import batch
+
+    monkeypatch.setitem(batch.REFUSED, "wgan_gp", "refused here to test the fallback")
     out = tmp_path / "runs" / "mnist" / "wgan_gp"
     assert main([*CELL, "--seeds", "0,1", "--out", str(out), *TINY]) == 0
     err = capsys.readouterr().err
-    assert err.count("trained one after another: no batched trainer is installed") == 1
+    assert err.count("trained one after another: refused here to test the fallback") == 1
     assert sorted(p.name for p in out.iterdir()) == ["seed0", "seed1"]
     for s in (0, 1):
         lone = tmp_path / "lone" / f"seed{s}"

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ssgan.analysis import construction, stats
+from ssgan.analysis import construction, failures, stats
 from ssgan.analysis.runs import INERT_NOTE, PROBES, dataset_name, sastm_inertness, usable
 
 NAN = math.nan
@@ -180,6 +180,8 @@ CLAIM_COLUMNS = [
     "verdict",
     "perm_verdict",
     "tests_disagree",
+    *failures.ROBUST_COLUMNS,  # failed runs ranked worst (ssgan/analysis/failures.py)
+    *failures.FAIL_COLUMNS,
     *construction.IT0_COLUMNS,  # the arms at iteration 0 (ssgan/analysis/construction.py)
     "rule",
     *SASTM_ONLY,
@@ -312,6 +314,7 @@ def probe_row(claim, comp, dataset, fv, n_boot, seed) -> dict:
         value_treatment=vt[seeds].mean(),
         **paired_stats(diff, n_boot, seed, claim),
         note=why or few_seeds(len(diff)),
+        _diff=pd.Series(diff, index=seeds),
     )
 
 
@@ -326,6 +329,7 @@ def fid_row(comp, dataset, pairs, n_boot, seed, claim: Claim = None) -> dict:
         value_treatment=p["fid_treatment"].mean(),
         **paired_stats(p["log_ratio"].to_numpy(float), n_boot, seed, claim),
         note=few_seeds(len(p)),
+        _diff=pd.Series(p["log_ratio"].to_numpy(float), index=p["seed"].to_numpy()),
     )
 
 
@@ -356,7 +360,9 @@ def claims_table(
     """One row per comparison x claim x dataset (``datasets[comp.name]``). Holm: the primary
     claim over its datasets, the secondary claims together over claims x datasets (rows with
     fewer than stats.MIN_N pairs are not tested and not counted); then the
-    verdict rule on the t-test (``verdict``) and on the sign-flip test (``perm_verdict``)."""
+    verdict rule on the t-test (``verdict``, "holds" only when the robustness test with failed
+    runs ranked worst agrees: ssgan/analysis/failures.py) and on the sign-flip test
+    (``perm_verdict``); each arm's failure rate beside it."""
     rows = []
     for comp in comps:
         primary = primary_of(comp, kind_of)
@@ -382,6 +388,7 @@ def claims_table(
                     if fv is None
                     else probe_row(claim, comp, d, fv, n_boot, seed)
                 )
+                r.update(failures.robust_row(r.pop("_diff"), runs, comp, d, claim))
                 r.update(construction.iteration0(fv0, comp, d, fv if probed else None))
                 extra = sastm_only(probes, comp, d) if name == "M1" else {}
                 inert = inert_share(probes, comp, d)
@@ -422,7 +429,7 @@ def claims_table(
                 fav = stats.favourable(b["diff_mean"], c.kind, c.direction, c.margin)
                 b["family"] = f"{label}: Holm over {size} rows"
                 b["p_holm"], b["p_perm_holm"] = p, q
-                b["verdict"] = stats.decide(p, fav, b["n"])
+                b["verdict"] = failures.settle(stats.decide(p, fav, b["n"]), b["p_robust"])
                 b["perm_verdict"] = stats.decide(q, fav, b["n"])
                 b["tests_disagree"] = b["verdict"] != b["perm_verdict"]
         construction.settle(block, {b["claim"] for b in block if CLAIMS[b["claim"]].check})

@@ -65,3 +65,15 @@ def test_settle_only_ever_demotes_holds():
     v = failures.settle(["holds", "holds", "does not hold", "inconclusive"], [0.01, 0.2, 0.9, 0.01])
     assert list(v) == ["holds", "inconclusive", "does not hold", "inconclusive"]
     assert failures.settle("holds", math.nan) == "inconclusive"
+
+
+def test_more_failures_than_the_baseline_forbid_holds_equal_ones_do_not():
+    runs = paired_runs({"mnist": -0.2}, n=8)
+    runs["recall"], runs["classes_covered"] = 0.5, 10.0
+    runs.loc[(runs["method"] == "ssgan") & (runs["seed"] == 0), "recall"] = 0.05  # collapsed
+    row = verdict_of(runs)  # its FID still paired: the t-test and the sign test (7/8) pass
+    assert row["p_ttest_holm"] < 0.05 and row["p_robust"] < 0.05
+    assert row["verdict"] == "inconclusive"  # 1 failure against 0
+    runs.loc[(runs["method"] == "wgan_gp") & (runs["seed"] == 3), "recall"] = 0.05
+    row = verdict_of(runs)  # 1 against 1: the baseline's failure also ranks worst for it
+    assert row["failed_baseline"] == "1/8" and row["verdict"] == "holds"

@@ -269,7 +269,9 @@ def test_leaderboard_ranks_means_reductions_and_the_main_manifold_setting():
     runs.loc[odd, ["manifold_n", "precision"]] = (96, 0.0)  # another n: left out of the means
     runs["recall"] = runs["recall"].astype(object)  # as read from JSON records
     runs.loc[runs["method"] == "wgan_gp", "recall"] = "n/a"  # not a number: no mean
-    runs["classes_covered"] = runs["seed"].astype(float) + 5  # over every usable run (>= 5: none collapsed)
+    runs["classes_covered"] = (
+        runs["seed"].astype(float) + 5
+    )  # over every usable run (>= 5: none collapsed)
     runs["class_kl"] = runs["seed"].astype(float) / 10
     red = T.reduction_table(
         runs, T.fid_pairs(runs, [SS]), [SS], {SS.name: ["mnist", "cifar10"]}, n_boot=50

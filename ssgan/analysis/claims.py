@@ -424,12 +424,13 @@ def claims_table(
             pp = stats.holm([b["p_perm"] if t else NAN for b, t in zip(fam, tested)])
             size = int(np.isfinite(ps).sum())
             label = "primary" if is_primary else "secondary"
+            worse = failures.excess(block)  # the treatment failed more often: no "holds"
             for b, p, q in zip(fam, ps, pp):
                 c = CLAIMS[b["claim"]]
                 fav = stats.favourable(b["diff_mean"], c.kind, c.direction, c.margin)
                 b["family"] = f"{label}: Holm over {size} rows"
                 b["p_holm"], b["p_perm_holm"] = p, q
-                b["verdict"] = failures.settle(stats.decide(p, fav, b["n"]), b["p_robust"])
+                b["verdict"] = failures.settle(stats.decide(p, fav, b["n"]), b["p_robust"], worse)
                 b["perm_verdict"] = stats.decide(q, fav, b["n"])
                 b["tests_disagree"] = b["verdict"] != b["perm_verdict"]
         construction.settle(block, {b["claim"] for b in block if CLAIMS[b["claim"]].check})

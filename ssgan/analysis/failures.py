@@ -7,11 +7,17 @@ ssgan/metrics/classifier.py). A diverged run has no FID and no final probes, so 
 t-test never sees it: dropping its pair would censor in the failing arm's favour. Hence:
 
 - each arm's failure rate (failed / runs) stands beside every verdict (claims.csv, leaderboard);
-- the **robustness test**: a one-sided Wilcoxon signed-rank test of the paired outcomes in which
-  a failed run is its arm's worst outcome (the pair ranks largest, against the arm that failed;
-  both failed: a tie, dropped). A claim **holds** only when the Holm-adjusted t-test and this
-  test (one-sided p < ``stats.ALPHA``) both say so; ``benchmarks/verdict_calibration.py``
-  measures the rule under a collapse mixture (bad seeds, mean effect zero).
+- the **robustness test**: a one-sided exact sign test of the paired outcomes in which a failed
+  run is its arm's worst outcome (the pair counts against the arm that failed; both failed: a
+  tie, dropped). A claim **holds** only when the Holm-adjusted t-test and this
+  test (one-sided p < ``stats.ALPHA``) both say so,
+- and only when the treatment failed no more often than its baseline over all the comparison's
+  datasets (``excess``): a method's failure propensity is its own, not a dataset's.
+
+``benchmarks/verdict_calibration.py`` measures the rule under a collapse mixture (bad seeds,
+mean effect zero). Where no bad seed happens to be drawn the data are those of a real effect, so
+no rule can push the false-"holds" rate below P(no failure in the comparison's runs) x power:
+with one dataset that stays above 5% (the results file gives the numbers).
 """
 
 from __future__ import annotations
@@ -75,15 +81,16 @@ def scores(diff: pd.Series, fail_b: pd.Series, fail_t: pd.Series, sign: float) -
     return z[np.isfinite(z)]
 
 
-def robust_p(z) -> float:
-    """One-sided Wilcoxon signed-rank p that the scores lean to the favourable side (> 0),
-    scipy's (exact for small n without ties); zeros (ties) dropped; NaN below 2 scores. The
-    smallest p is 2^-n (0.031 at n = 5)."""
+def robust_p(z):
+    """One-sided exact sign test that the scores lean to the favourable side (> 0): with k of
+    the n non-zero scores favourable, p = P(Binomial(n, 1/2) >= k) (zeros, the ties, dropped;
+    NaN without a non-zero score). Over the last axis: a batch gives one p per row (the
+    calibration uses that). The smallest p is 2^-n (0.031 at n = 5)."""
     z = np.asarray(z, dtype=float)
-    z = z[z != 0]
-    if len(z) < 2:
-        return math.nan
-    return float(st.wilcoxon(z, alternative="greater").pvalue)
+    n = (z != 0).sum(axis=-1)
+    k = (z > 0).sum(axis=-1)
+    p = np.where(n > 0, st.binom.sf(k - 1, n, 0.5), math.nan)
+    return float(p) if p.ndim == 0 else p
 
 
 def bound_and_sign(claim) -> tuple[float, float]:
@@ -114,11 +121,28 @@ def robust_row(diff: pd.Series, runs, comp, dataset, claim=None) -> dict:
     return dict(failure_columns(runs, comp, dataset), p_robust=p)
 
 
-def settle(verdict, p_robust):
-    """The final verdict: "holds" needs the robustness test too (p_robust < ALPHA); otherwise
-    it becomes "inconclusive". Vectorised."""
+def excess(rows) -> bool:
+    """Did the treatment fail more often than the baseline over a comparison's datasets? ``rows``:
+    dicts (or a DataFrame's records) with failed_baseline / failed_treatment 'k/n', one per
+    dataset (repeats of a dataset are counted once)."""
+    seen, kb, kt = set(), 0, 0
+    for r in rows:
+        key = r.get("dataset")
+        if key in seen:
+            continue
+        seen.add(key)
+        kb += int(str(r.get("failed_baseline") or "0/0").split("/")[0])
+        kt += int(str(r.get("failed_treatment") or "0/0").split("/")[0])
+    return kt > kb
+
+
+def settle(verdict, p_robust, excess_failures: bool = False):
+    """The final verdict: "holds" needs the robustness test too (p_robust < ALPHA) and a
+    treatment that failed no more often than its baseline over the comparison (``excess``);
+    otherwise it becomes "inconclusive". Vectorised."""
     v = np.asarray(verdict, dtype=object)
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(np.asarray(p_robust, float)) & (np.asarray(p_robust, float) < stats.ALPHA)
+    ok = ok & (not excess_failures)
     out = np.where((v == "holds") & ~ok, "inconclusive", v)
     return str(out) if out.ndim == 0 else out

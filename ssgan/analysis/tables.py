@@ -315,7 +315,9 @@ def reduction_table(runs, pairs, comps, datasets, n_boot=10000, seed=0, grid=Non
         red["p_perm_holm"] = stats.holm(red["p_perm"].where(tested))
         fav = red["log_ratio_mean"].to_numpy(float) < 0  # the claim: lower FID
         red["verdict"] = failures.settle(
-            stats.decide(red["p_ttest_holm"], fav, red["n_pairs"]), red["p_robust"]
+            stats.decide(red["p_ttest_holm"], fav, red["n_pairs"]),
+            red["p_robust"],
+            failures.excess(red.to_dict("records")),  # the treatment failed more often
         )
         red["perm_verdict"] = stats.decide(red["p_perm_holm"], fav, red["n_pairs"])
         red["tests_disagree"] = red["verdict"] != red["perm_verdict"]

@@ -248,8 +248,13 @@ def test_seed_paper_configs_resolve_to_their_recipes(name, trainings, methods, t
         assert (t["batch_size"], t["g_batch_size"], t["accumulate"], t["lr_decay"]) == (
             256,
             512,
-            2,
+            8,
             "linear",
+        )
+        # the reference's effective batch: 4 GPUs x 2 accumulations of 256 / 512
+        assert (t["batch_size"] * t["accumulate"], t["g_batch_size"] * t["accumulate"]) == (
+            2048,
+            4096,
         )
     if name == "peers.yaml":
         assert (t["iterations"], t["lr"], t["lr_decay"], t["beta1"]) == (100000, 2e-4, "linear", 0)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssgan.analysis import stats
+from ssgan.analysis import failures, stats
 
 OUT = Path(__file__).parent / "results"
 SD = 0.08
@@ -44,13 +44,94 @@ def noise(rng, kind: str, size) -> np.ndarray:
     return rng.standard_t(3, size) / math.sqrt(3.0)
 
 
-def verdicts(d: np.ndarray, signflip: bool = False) -> np.ndarray:
-    """The rule on a batch (sims, family, n) of log ratios, claim "lower FID" (d < 0)."""
+def verdicts(d: np.ndarray, signflip: bool = False, fail_b=None, fail_t=None) -> np.ndarray:
+    """The rule on a batch (sims, family, n) of log ratios, claim "lower FID" (d < 0): the
+    Holm-adjusted t-test, and "holds" only where the robustness test (failures.robust_p on the
+    scores of failures.scores: a failed run its arm's worst, both failed a tie) agrees and the
+    treatment failed no more often than the baseline over the family (failures.excess)."""
     n = d.shape[-1]
     p, fav = stats.claim_test(d, "superiority", "<")
     if signflip:
         p = stats.sign_flip_p(d)
-    return stats.decide(stats.holm(p), fav, n)
+    v = failures.settle(stats.decide(stats.holm(p), fav, n), robust(d, fail_b, fail_t))
+    if fail_t is not None:  # failures.excess over the family: the treatment failed more often
+        worse = fail_t.sum(axis=(-2, -1)) > fail_b.sum(axis=(-2, -1))
+        v = np.where(worse[..., None] & (v == "holds"), "inconclusive", v)
+    return v
+
+
+def robust(d, fail_b=None, fail_t=None) -> np.ndarray:
+    """failures.scores vectorised: -d, a treatment failure -big, a baseline failure +big."""
+    fb = np.zeros(d.shape, bool) if fail_b is None else fail_b
+    ft = np.zeros(d.shape, bool) if fail_t is None else fail_t
+    z = np.where(ft & fb, 0.0, np.where(ft, -np.inf, np.where(fb, np.inf, -d)))
+    return failures.robust_p(z)
+
+
+# Collapse mixture (issue: GANs fail by occasional bad seeds): a bad run is collapsed (flagged
+# by failures.failed, yet it has an FID), BAD = log 2 worse than its pair; the treatment's good
+# seeds are better by q BAD / (1 - q), so the mean effect is exactly zero. "treatment": only the
+# treatment has bad seeds (share q); "both": each arm independently (mean zero by symmetry).
+BAD = math.log(2.0)
+MIXTURES = (("treatment", 0.1), ("treatment", 0.2), ("both", 0.1), ("both", 0.2))
+MIX_COLUMNS = ["bad_in", "bad_share", "family", "n", "sims", "false_holds", "false_holds_ttest"]
+MIX_COLUMNS += ["p_no_failure"]
+
+
+def mixture(ns=NS, families=FAMILIES, sims=20000, seed=0) -> list[dict]:
+    """False-"holds" rate (share of families where any row holds) under each collapse mixture:
+    with the rule (false_holds) and with the t-test alone, failures ignored (false_holds_ttest)."""
+    rows = []
+    for i, (where, q) in enumerate(MIXTURES):
+        for m in families:
+            for n in ns:
+                rng = np.random.default_rng([seed, 100 + i, m, n])
+                e = rng.standard_normal((sims, m, n)) * SD
+                ft = rng.random((sims, m, n)) < q
+                if where == "treatment":
+                    fb = np.zeros_like(ft)
+                    d = e + np.where(ft, BAD, -q * BAD / (1 - q))
+                else:
+                    fb = rng.random((sims, m, n)) < q
+                    d = e + BAD * (ft.astype(float) - fb)
+                new = verdicts(d, fail_b=fb, fail_t=ft)
+                p, fav = stats.claim_test(d, "superiority", "<")
+                old = stats.decide(stats.holm(p), fav, n)
+                rows.append(
+                    dict(
+                        bad_in=where,
+                        bad_share=q,
+                        family=m,
+                        n=n,
+                        sims=sims,
+                        false_holds=float(np.mean((new == "holds").any(axis=-1))),
+                        false_holds_ttest=float(np.mean((old == "holds").any(axis=-1))),
+                        p_no_failure=(1 - q) ** (m * n) if where == "treatment" else math.nan,
+                    )
+                )
+    return rows
+
+
+def mixture_markdown(rows) -> str:
+    out = [
+        "",
+        f"Collapse mixture (a bad run collapsed, log ratio +log 2, flagged failed; mean effect "
+        f"exactly zero; sd {SD}; {rows[0]['sims']} families per row): share of families where "
+        "any row holds, with the rule and with the t-test alone (failures ignored).",
+        "",
+        "P(no bad seed) = (1 - q)^(family x n): with none drawn the data are a real effect's, so no "
+        "rule's false-holds rate can go below it x its power there.",
+        "",
+        "| bad seeds in | share | family | n | false holds (rule) | t-test alone | P(no bad seed) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['bad_in']} | {r['bad_share']:.0%} | {r['family']} | {r['n']} | "
+            f"{100 * r['false_holds']:.2f}% | {100 * r['false_holds_ttest']:.2f}% | "
+            f"{r['p_no_failure']:.3f} |"
+        )
+    return "\n".join(out) + "\n"
 
 
 def calibrate(ns=NS, families=FAMILIES, noises=NOISES, sims=20000, seed=0) -> list[dict]:
@@ -108,8 +189,14 @@ def main() -> None:
         w = csv.DictWriter(fh, COLUMNS)
         w.writeheader()
         w.writerows(rows)
-    (a.out / "verdict_calibration.md").write_text(markdown(rows))
-    print(markdown(rows))
+    mix = mixture(sims=a.sims, seed=a.seed)
+    with open(a.out / "verdict_calibration_mixture.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, MIX_COLUMNS)
+        w.writeheader()
+        w.writerows(mix)
+    text = markdown(rows) + mixture_markdown(mix)
+    (a.out / "verdict_calibration.md").write_text(text)
+    print(text)
     print(f"{time.perf_counter() - t0:.1f} s")
 
 

@@ -52,12 +52,15 @@ def test_plan_from_a_results_folder_measures_the_sd(tmp_path, capsys):
     root = write_fid_grid(tmp_path, {"mnist": 0.2, "cifar10": 0.0}, seeds=6, jitter=0.05)
     assert main(["plan", "--results", str(root), "--out", str(tmp_path / "plan.csv")]) == 0
     out = capsys.readouterr().out
-    assert "| ssgan vs wgan_gp | mnist | 6 | 2 |" in out and "measured (6 pairs)" in out
+    assert "| ssgan vs wgan_gp | mnist | 6 | 2 |" in out and "measured on 6 pairs" in out
     t = plan_table(results=root)
     e = np.array([-1.0, 0.5, 1.0, -0.5, 0.0, 0.25])
-    sd = np.log(1 - 0.2 + 0.05 * e).std(ddof=1)
-    assert t.loc[0, "sd"] == pytest.approx(sd)
-    assert t.loc[0, "min_detectable_r"] == pytest.approx(P.min_detectable(sd, 6, 2))
+    measured = np.log(1 - 0.2 + 0.05 * e).std(ddof=1)
+    # sized from the 90% upper bound: sd sqrt(5 / chi2_{0.10, 5}), 5 df: chi2 quantile 1.610
+    sd = measured * math.sqrt(5 / 1.6103)
+    assert (t.loc[0, "sd_measured"], t.loc[0, "pairs_measured"]) == (pytest.approx(measured), 6)
+    assert t.loc[0, "sd"] == pytest.approx(sd, rel=1e-4) and t.loc[0, "sd"] > measured
+    assert t.loc[0, "min_detectable_r"] == pytest.approx(P.min_detectable(sd, 6, 2), rel=1e-3)
     assert (tmp_path / "plan.csv").read_text().startswith("comparison,dataset,n,family,sd")
     # the same folder planned for a 10-seed grid: n from --n
     assert set(plan_table(results=root, n=10)["n"]) == {10}

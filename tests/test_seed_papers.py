@@ -131,8 +131,10 @@ def _published_results(root, seeds=5):
             rec["config"] = {
                 "method": kind,
                 "model": {"arch": "resnet"},
-                "stu": {"density_g": 0.1, "density_d": 0.5, "explore": True},
-                "train": {"iterations": 200},
+                # explore_d false: a G-only-exploration run, as the reference log's (a key no
+                # config has yet: the published rows say so)
+                "stu": {"density_g": 0.1, "density_d": 0.5, "explore": True, "explore_d": False},
+                "train": {"iterations": 200, "batch_size": 64, "g_batch_size": 128},
             }
             (run / "run.json").write_text(json.dumps(rec))
             final = json.loads((run / "fid.json").read_text())["fid"]
@@ -159,7 +161,9 @@ def test_published_table_puts_ours_beside_theirs(tmp_path):
     frames = aggregate(root, n_boot=200, baseline="sn_gan", treatment="stu_g01")
     pub = frames["published"]
     stu = pub[(pub["paper"] == "liu2022_stu") & (pub["method"] == "stu_g01")]
-    assert list(stu["what"]) == ["STU-GAN, G density 0.1, exploration"]  # not the static row
+    assert list(stu["what"]) == [  # not the static row
+        "STU-GAN, G density 0.1, G-only exploration, critic static (reference log, seed 1)"
+    ]
     row = stu.iloc[0]
     fids = [(40 + 2 * s) * (1.1 + 0.02 * e) for s, e in enumerate([-1, 0.5, 1, -0.5, 0])]
     assert row["published"] == 18.46 and row["n"] == 5
@@ -172,6 +176,10 @@ def test_published_table_puts_ours_beside_theirs(tmp_path):
         "theirs evaluates G's moving average, ours fid.generator final",
         "theirs is one training run, ours the mean of 5",
         "ours trains 200 generator iterations, theirs 50000",
+        # the recipe facts that differ (batch sizes and accumulation agree: not printed)
+        "train.n_critic: ours None, theirs 5",
+        "train.iterations: ours 200, theirs 50000",
+        "train.ema_decay: ours None, theirs 0.999",
     ]
     assert row["difference"].startswith("theirs is the best over training")
     dense = pub[(pub["method"] == "sn_gan")]
@@ -199,7 +207,7 @@ def test_published_table_of_the_paper_range_and_of_nothing(tmp_path):
 
 
 def test_registry_files_are_checked(tmp_path, monkeypatch):
-    assert set(published.registry()) == {"qian2021", "liu2022_stu", "mimicry", "studiogan"}
+    assert set(published.registry()) == {"qian2021", "liu2022_stu", "mimicry"}
     from ssgan.analysis import stats
 
     assert stats.PUBLISHED_RANGE == (0.0476, 0.2184)
@@ -248,8 +256,13 @@ def test_seed_paper_configs_resolve_to_their_recipes(name, trainings, methods, t
         assert (t["batch_size"], t["g_batch_size"], t["accumulate"], t["lr_decay"]) == (
             256,
             512,
-            2,
+            8,
             "linear",
+        )
+        # the reference's effective batch: 4 GPUs x 2 accumulations of 256 / 512
+        assert (t["batch_size"] * t["accumulate"], t["g_batch_size"] * t["accumulate"]) == (
+            2048,
+            4096,
         )
     if name == "peers.yaml":
         assert (t["iterations"], t["lr"], t["lr_decay"], t["beta1"]) == (100000, 2e-4, "linear", 0)

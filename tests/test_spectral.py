@@ -415,8 +415,9 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, monkeypatch, method, ext
 
 
 def test_no_collapse_claim_and_spectrum_figure(tmp_path):
-    """SR1 compares the final fraction of s / s_1 above 0.5 (mean over conv layers) of sr_gan
-    with sn_gan's, from the runs' own summaries; the figure draws one curve per probe."""
+    """SR1, in no claim set (one-armed) but computed when a comparison asks for it, compares the
+    final fraction of s / s_1 above 0.5 (mean over conv layers) of sr_gan with sn_gan's, from
+    the runs' own summaries; the figure draws one curve per probe."""
     from ssgan.analysis import aggregate, spectrum_plots
     from ssgan.analysis.plots import read_tables, select
 
@@ -424,7 +425,18 @@ def test_no_collapse_claim_and_spectrum_figure(tmp_path):
     for m in ("sn_gan", "sr_gan"):
         assert train(cfg_for(m, "sr.every=2"), results / "runs" / "mnist" / m / "seed0") == 0
     frames = aggregate.aggregate(results, n_boot=10, baseline="sn_gan", treatment="sr_gan")
-    (sr1,) = [r for r in frames["claims"].itertuples() if r.claim == "SR1"]
+    assert "SR1" not in set(frames["claims"]["claim"])  # one-armed: in no claim set
+    from ssgan.analysis import claims as C
+    from ssgan.analysis import runs as R
+    from ssgan.analysis.tables import Comparison, fid_pairs
+
+    runs = R.runs_table(results)
+    comp = Comparison("sn_gan", "sr_gan", claims=("SR1",))  # still there when asked for
+    probes = {name: R.gather(results, runs, name) for name in R.PROBES}
+    table = C.claims_table(
+        [comp], {comp.name: ["mnist"]}, fid_pairs(runs, [comp]), probes, lambda m: m, 10, 0, runs
+    )
+    (sr1,) = [r for r in table.itertuples() if r.claim == "SR1"]
     assert sr1.comparison == "sr_gan vs sn_gan" and sr1.n == 1 and sr1.direction.endswith("> 0")
     assert sr1.layers == "conv1 conv2 conv3"
 

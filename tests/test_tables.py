@@ -269,7 +269,9 @@ def test_leaderboard_ranks_means_reductions_and_the_main_manifold_setting():
     runs.loc[odd, ["manifold_n", "precision"]] = (96, 0.0)  # another n: left out of the means
     runs["recall"] = runs["recall"].astype(object)  # as read from JSON records
     runs.loc[runs["method"] == "wgan_gp", "recall"] = "n/a"  # not a number: no mean
-    runs["classes_covered"] = runs["seed"].astype(float)  # over every usable run
+    runs["classes_covered"] = (
+        runs["seed"].astype(float) + 5
+    )  # over every usable run (>= 5: none collapsed)
     runs["class_kl"] = runs["seed"].astype(float) / 10
     red = T.reduction_table(
         runs, T.fid_pairs(runs, [SS]), [SS], {SS.name: ["mnist", "cifar10"]}, n_boot=50
@@ -330,9 +332,9 @@ def test_leaderboard_ranks_means_reductions_and_the_main_manifold_setting():
     assert m.loc["ssgan", "precision_mean"] == pytest.approx(0.8)  # the n=96 run left out
     assert math.isnan(m.loc["wgan_gp", "recall_mean"])
     assert m.loc["ssgan", "recall_mean"] == pytest.approx(0.5)
-    assert m.loc["ssgan", "classes_covered_mean"] == pytest.approx(3.0)  # all 7 seeds
+    assert m.loc["ssgan", "classes_covered_mean"] == pytest.approx(8.0)  # all 7 seeds
     assert m.loc["ssgan", "class_kl_mean"] == pytest.approx(0.3)  # all 7 seeds, n=96 too
-    assert m.loc["stu_gan", "classes_covered_mean"] == pytest.approx(0.5)
+    assert m.loc["stu_gan", "classes_covered_mean"] == pytest.approx(5.5)
     assert set(lb["manifold_setting"]) == {"n=64 k=3/5"}  # the most common, not the largest
     assert list(m["protocol_id"]) == ["p-1", "p-1", "p-3", "p-1"]
     assert T.leaderboard(runs.iloc[0:0], red.iloc[0:0]).empty

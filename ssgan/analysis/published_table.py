@@ -87,7 +87,18 @@ def _difference(entry: dict, sub: pd.DataFrame, cfgs: list[dict]) -> str:
     its = {c["train"]["iterations"] for c in cfgs}
     if "iterations" in entry and its != {entry["iterations"]}:
         diff.append(f"ours trains {joined(its)} generator iterations, theirs {entry['iterations']}")
+    diff += recipe_differences(entry, cfgs)
     return "; ".join(diff) or "same protocol as far as the paper states it"
+
+
+def recipe_differences(entry: dict, cfgs: list[dict]) -> list[str]:
+    """The entry's ``recipe`` facts our runs do not share: 'train.n_critic: ours 1, theirs 5'."""
+    out = []
+    for key, theirs in entry.get("recipe", {}).items():
+        ours = {str(published.lookup(c, key)) for c in cfgs}
+        if ours != {str(theirs)}:
+            out.append(f"{key}: ours {'/'.join(sorted(ours))}, theirs {theirs}")
+    return out
 
 
 def _fid_rows(paper: str, entry: dict, runs: pd.DataFrame, configs: dict) -> list[dict]:

@@ -35,7 +35,10 @@ EXACT_MAX_N = 16  # 2^16 = MONTE_CARLO: up to here scipy enumerates all 2^n sign
 RULE = (
     f"n >= {MIN_N} pairs and the Holm-adjusted paired t-test p < 0.05 (the 95% Student-t "
     "interval excludes the claim's bound): holds on the claimed side, does not hold on the "
-    "other; else inconclusive"
+    "other; else inconclusive; holds also needs the one-sided exact sign-test p < 0.05 "
+    "on the paired outcomes with a failed run (diverged or collapsed) ranked as its arm's worst "
+    "(both failed: a tie), and a treatment that failed no more often than its baseline over the "
+    "comparison's datasets (ssgan/analysis/failures.py)"
 )
 # the rule before the paired t-test decided; kept as the robustness column (perm_verdict)
 PERM_RULE = "95% t interval excludes the bound and the Holm-adjusted sign-flip p < 0.05"

@@ -11,7 +11,7 @@ import math
 
 import pandas as pd
 
-from ssgan.analysis import power, stats
+from ssgan.analysis import failures, power, stats
 from ssgan.analysis.claims import CLAIMS
 from ssgan.analysis.runs import (
     BASELINE,
@@ -203,6 +203,8 @@ RED_COLUMNS = [
     "verdict",
     "perm_verdict",
     "tests_disagree",
+    *failures.ROBUST_COLUMNS,  # failed runs ranked worst (ssgan/analysis/failures.py)
+    *failures.FAIL_COLUMNS,
     "min_detectable_r",
     "rule",
     "published_low",
@@ -270,6 +272,7 @@ def reduction_row(runs, pairs, dataset, comp, n_boot, seed, grid=None) -> dict:
         verdict="inconclusive",
         perm_verdict="inconclusive",
         tests_disagree=False,
+        **failures.robust_row(pd.Series(d, index=p["seed"].to_numpy()), runs, comp, dataset),
         min_detectable_r=math.nan,  # needs the family size: set by reduction_table
         rule=stats.RULE,
         published_low=stats.PUBLISHED_RANGE[0],
@@ -311,7 +314,11 @@ def reduction_table(runs, pairs, comps, datasets, n_boot=10000, seed=0, grid=Non
         red["p_ttest_holm"] = stats.holm(red["p_ttest"].where(tested))
         red["p_perm_holm"] = stats.holm(red["p_perm"].where(tested))
         fav = red["log_ratio_mean"].to_numpy(float) < 0  # the claim: lower FID
-        red["verdict"] = stats.decide(red["p_ttest_holm"], fav, red["n_pairs"])
+        red["verdict"] = failures.settle(
+            stats.decide(red["p_ttest_holm"], fav, red["n_pairs"]),
+            red["p_robust"],
+            failures.excess(red.to_dict("records")),  # the treatment failed more often
+        )
         red["perm_verdict"] = stats.decide(red["p_perm_holm"], fav, red["n_pairs"])
         red["tests_disagree"] = red["verdict"] != red["perm_verdict"]
         fam = int(red["p_ttest_holm"].notna().sum()) or 1
@@ -396,6 +403,8 @@ LEADER_COLUMNS = [
     "p_ttest_holm",
     "p_perm_holm",
     "verdict",
+    "failed",  # its runs that diverged or collapsed (ssgan/analysis/failures.py), k/runs
+    "fail_rate",
     "protocol_id",
     *[f"{c}_mean" for c in COLLAPSE_MEASURES],
     "manifold_setting",
@@ -438,6 +447,15 @@ def collapse_means(sub: pd.DataFrame) -> dict:
     return out
 
 
+def fail_rate(runs, dataset, method) -> dict:
+    """A method's failed runs on a dataset (diverged or collapsed, failures.failed): 'k/n' and
+    the rate; they count against it, whatever their FID."""
+    f = failures.arm_failures(runs, method, dataset)
+    return dict(
+        failed=f"{int(f.sum())}/{len(f)}", fail_rate=float(f.mean()) if len(f) else math.nan
+    )
+
+
 def leaderboard(runs, red) -> pd.DataFrame:
     """Per dataset every method with usable runs: FID mean ± std, n, the 95% interval of the
     geometric mean (Student-t on log FID, back-transformed: always above 0) and the geometric
@@ -448,7 +466,8 @@ def leaderboard(runs, red) -> pd.DataFrame:
     comparison as treatment; blank for a method that is only a baseline) and the means of the
     mode-collapse measures (precision ... coverage at the dataset's most common n and k,
     ``manifold_setting``); ``recipe_note`` says when its runs' recipes differ among themselves
-    or from its baseline's (else the dataset's first method's): means not like for like."""
+    or from its baseline's (else the dataset's first method's): means not like for like;
+    ``failed`` / ``fail_rate``: its runs that diverged or collapsed (failures.failed)."""
     ok = runs[usable(runs)].copy()
     ok["_setting"] = _manifold_setting(ok)
     rows = []
@@ -486,6 +505,7 @@ def leaderboard(runs, red) -> pd.DataFrame:
                     **{k: r.get(k) for k in ("baseline", "n_pairs", "r_mean", "r_t_ci_low")},
                     **{k: r.get(k) for k in ("r_t_ci_high", "p_ttest_holm", "p_perm_holm")},
                     verdict=r.get("verdict"),
+                    **fail_rate(runs, d, m),
                     **collapse_means(sub[sub["method"] == m]),
                     manifold_setting=main,
                     **_means(sub[sub["method"] == m], SECONDARY),

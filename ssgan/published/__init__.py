@@ -13,10 +13,15 @@ A file holds ``paper``, ``source`` and ``entries``; an entry is one published nu
   ``baseline`` and ``treatment`` the registered methods of the comparison);
 - ``protocol``: how the paper measured it, in words (printed beside our protocol);
 - optionally what of it the table compares with ours: ``n_fake``, ``generator`` (``final`` |
-  ``ema``), ``runs`` (training runs behind the number), ``iterations`` (generator iterations).
+  ``ema``), ``runs`` (training runs behind the number), ``iterations`` (generator iterations),
+  ``recipe`` (dotted config keys and the values the paper trained with: batch sizes,
+  ``train.accumulate``, ``train.lr_decay``, ``train.n_critic``, ``train.ema_decay``, ...; the
+  table prints each fact in which our runs differ).
 
 Add a paper with one file here; nothing else changes. SR-GAN (Liu et al. 2019) has no file:
-its published IS/FID tables could not be recovered (docs/assumptions.md).
+its published IS/FID tables could not be recovered (docs/assumptions.md). StudioGAN (Kang et al.)
+has none either: its CIFAR-10 WGAN-GP / DCGAN values could not be traced to a table and version
+of its repository, and its WGAN-GP runs on a ResNet, not the DCGAN they were matched to.
 """
 
 from __future__ import annotations
@@ -48,8 +53,11 @@ def _check_entry(where: str, e) -> None:
     for key in ("dataset", "what", "protocol"):
         if not isinstance(e[key], str):
             raise PublishedError(f"{where}: '{key}' must be a string, got {e[key]!r}")
-    if not isinstance(e["match"], dict):
-        raise PublishedError(f"{where}: 'match' must be a mapping of dotted config keys to values")
+    for key in ("match", "recipe"):
+        if not isinstance(e.get(key, {}), dict):
+            raise PublishedError(
+                f"{where}: '{key}' must be a mapping of dotted config keys to values"
+            )
     if ("fid" in e) == ("reduction" in e):
         raise PublishedError(f"{where}: exactly one of 'fid' and 'reduction'")
     if "fid" in e and not (_number(e["fid"]) and e["fid"] >= 0):

@@ -35,7 +35,7 @@ LEGACY = {
         "ema_start": 0,
     },
     "sastm": {"init": "default", "resnet_after": "conv1"},
-    "stu": {"mask_linear": False},
+    "stu": {"mask_linear": False, "explore_d": True},
     "fid": {
         "bn_mode": "eval",
         "compare_bn_modes": [],
@@ -92,6 +92,7 @@ HASH_OMITTED_AT = {
     "train.ema_decay": None,
     "train.ema_start": 0,
     "stu.mask_linear": False,
+    "stu.explore_d": True,
 }
 
 

@@ -64,7 +64,8 @@ class STUGAN(WGANGP):
 
     def explore(self, m, iteration: int) -> None:
         s, rate = self.cfg["stu"], self.death_rate(iteration)
-        for net, opt, growth in (("G", m.opt_G, s["growth_g"]), ("D", m.opt_D, s["growth_d"])):
+        nets = [("G", m.opt_G, s["growth_g"]), ("D", m.opt_D, s["growth_d"])]
+        for net, opt, growth in nets[: 1 + bool(s.get("explore_d", True))]:
             sparse = self.sparse[net]
             changes = sparse.explore(rate, growth, iteration, opt if s["reset_adam"] else None)
             self.pending += sparse.rows(iteration, changes, rate)

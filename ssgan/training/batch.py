@@ -101,23 +101,24 @@ class Stack:
     def d(self, params, x):
         return vmap(lambda p, b, y: functional_call(self.D, (p, b), (y,)))(params, self.db, x)
 
-    def _draw(self, fn) -> torch.Tensor:
-        return torch.stack([fn(r) for r in self.runs])
+    def _draw(self, what: str, n: int, device) -> torch.Tensor:
+        """Each seed's ``method.<what>(n, gen, device)`` from its own noise generator."""
+        return torch.stack([getattr(r.method, what)(n, r.gen, device) for r in self.runs])
 
     def iteration(self) -> list[dict]:
         """One generator iteration of every seed (the lone ``WGANGP.train_iteration``)."""
         for r in self.runs:
             r.step.inputs.fill()
         for _ in range(self.n_critic):
-            real = self._draw(lambda r: r.step.inputs.next())
+            real = torch.stack([r.step.inputs.next() for r in self.runs])
             n, dev = real.shape[1], real.device
             self.opt_D.zero_grad(set_to_none=False)
             with torch.no_grad():
-                fake = self.g(self.gp, self._draw(lambda r: r.method.sample_z(n, r.gen, dev)))
+                fake = self.g(self.gp, self._draw("sample_z", n, dev))
             wasserstein = self.d(self.dp, real).float().mean(1) - self.d(
                 self.dp, fake
             ).float().mean(1)
-            alpha = self._draw(lambda r: r.method.interpolation_weights(n, r.gen, dev))
+            alpha = self._draw("interpolation_weights", n, dev)
             xhat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
             (grad,) = torch.autograd.grad(self.d(self.dp, xhat).sum(), xhat, create_graph=True)
             gp = ((grad.float().flatten(2).norm(2, dim=2) - 1) ** 2).mean(1)
@@ -125,7 +126,7 @@ class Stack:
             loss.sum().backward()
             self.opt_D.step()
         self.opt_G.zero_grad(set_to_none=False)
-        z = self._draw(lambda r: r.method.sample_z(self.g_batch, r.gen, dev))
+        z = self._draw("sample_z", self.g_batch, dev)
         frozen = {k: v.detach() for k, v in self.dp.items()}
         g_loss = -self.d(frozen, self.g(self.gp, z)).float().mean(1)
         g_loss.sum().backward()

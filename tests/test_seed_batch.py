@@ -248,14 +248,18 @@ def test_a_nan_in_one_seed_marks_it_diverged_and_the_others_finish(tmp_path):
     assert not (outs[1] / "generator.pt").exists() and (outs[0] / "generator.pt").exists()
 
 
-def test_sigterm_checkpoints_every_seed_and_a_rerun_resumes_them(tmp_path, monkeypatch):
+def test_sigterm_checkpoints_every_seed_and_a_rerun_resumes_bitwise(tmp_path, monkeypatch):
+    """SIGTERM at iteration 2 of 6: every seed's checkpoint, status preempted; the rerun
+    restacks the seeds' checkpoints and ends bitwise equal to an uninterrupted batch."""
     import os
     import signal
 
     from ssgan.training import batch
 
-    step = batch.Stack.iteration
-    calls = []
+    cfgs = [resolved("ssgan", s) for s in (0, 1)]
+    whole = [tmp_path / "whole" / f"seed{s}" for s in (0, 1)]
+    assert batch.train_batch(cfgs, whole) == [0, 0]
+    step, calls = batch.Stack.iteration, []
 
     def interrupted(self):
         calls.append(1)
@@ -264,16 +268,23 @@ def test_sigterm_checkpoints_every_seed_and_a_rerun_resumes_them(tmp_path, monke
         return step(self)
 
     monkeypatch.setattr(batch.Stack, "iteration", interrupted)
-    cfgs = [resolved("wgan_gp", s) for s in (0, 1)]
-    outs = [tmp_path / "seed0", tmp_path / "seed1"]
+    outs = [tmp_path / "cut" / f"seed{s}" for s in (0, 1)]
     assert batch.train_batch(cfgs, outs) == [EXIT_PREEMPTED, EXIT_PREEMPTED]
     for p in outs:
         record = json.loads((p / "run.json").read_text())
         assert record["status"] == "preempted" and record["iteration"] == 2
-        assert (p / "checkpoints").is_dir() and any((p / "checkpoints").iterdir())
+        assert any((p / "checkpoints").iterdir())
     monkeypatch.setattr(batch.Stack, "iteration", step)
-    assert batch.train_batch(cfgs, outs) == [0, 0]  # each resumed from its own checkpoint
-    assert all(json.loads((p / "run.json").read_text())["status"] == "completed" for p in outs)
+    assert batch.train_batch(cfgs, outs) == [0, 0]
+    for a, b in zip(whole, outs):
+        record = json.loads((b / "run.json").read_text())
+        assert record["status"] == "completed" and record["attempts"] == 2
+        assert "resumed" in [e["kind"] for e in record["events"]]
+        for name in ("generator.pt", "critic.pt"):
+            assert sha(a / name) == sha(b / name), name
+        assert [{k: v for k, v in r.items() if k != "seconds"} for r in log(a)] == [
+            {k: v for k, v in r.items() if k != "seconds"} for r in log(b)
+        ]
 
 
 @pytest.mark.parametrize(

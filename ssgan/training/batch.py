@@ -22,10 +22,11 @@ run's to float tolerance, not bitwise (a grouped convolution sums in another ord
 
 What is not built, and how it is handled:
 - The batched iteration runs eagerly (no CUDA graph): ``execution.cuda_graph`` is false.
-- Resuming: a batch whose seeds already have a record (preempted, diverged, completed) is
-  continued one seed after another by the lone trainer, each from its own checkpoint (SIGTERM
-  writes every seed's checkpoint). The result is that of a lone run resumed from that
-  checkpoint, not bitwise the uninterrupted batch.
+- Resuming: SIGTERM writes every seed's checkpoint; rerun, each seed restores its own newest
+  good checkpoint and the seeds are stacked again (parameters, BatchNorm statistics, Adam
+  states), bitwise the uninterrupted batch on the CPU. Where a seed has finished (completed,
+  diverged) or the seeds' checkpoints are at different iterations, the seeds are continued one
+  after another by the lone trainer, each from its own checkpoint.
 - A seed whose loss is non-finite is marked ``diverged`` and its files stop; it is still
   stepped in the stack (seeds never interact), the others finish.
 - Refused (``refusal``; the seeds are then trained one after another): other methods, the
@@ -46,9 +47,10 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from ssgan import probes, provenance
 from ssgan.training.loop import EXIT_PREEMPTED, Run, train
-from ssgan.training.run_files import LOG_COLUMNS
+from ssgan.training.run_files import LOG_COLUMNS, read_csv_upto
 
 METHODS = ("wgan_gp", "ssgan")
+RESUMABLE = ("running", "preempted", "failed")  # a record in these states resumes batched
 
 
 def refusal(cfg: dict) -> str | None:
@@ -94,6 +96,22 @@ class Stack:
         self.lam, self.n_critic = t["gp_lambda"], t["n_critic"]
         self.g_batch = t["g_batch_size"] or t["batch_size"]
         self.z_dim = cfg["model"]["z_dim"]
+        self._stack_optimizer_states()
+
+    @torch.no_grad()
+    def _stack_optimizer_states(self) -> None:
+        """The seeds' Adam states (restored from their checkpoints) into the stacked Adams."""
+        for opt, params, which in ((self.opt_G, self.gp, "G"), (self.opt_D, self.dp, "D")):
+            for name, stacked in params.items():
+                states = [
+                    getattr(r.m, f"opt_{which}").state.get(getattr(r.m, which).get_parameter(name))
+                    for r in self.runs
+                ]
+                if all(states):
+                    opt.state[stacked] = {
+                        key: v.clone() if key == "step" else torch.stack([s[key] for s in states])
+                        for key, v in states[0].items()
+                    }
 
     def g(self, params, z):
         return vmap(lambda p, b, x: functional_call(self.G, (p, b), (x,)))(params, self.gb, z)
@@ -183,33 +201,34 @@ def _sequential(cfgs: list[dict], outs: list[Path]) -> list[int]:
 
 def train_batch(cfgs: list[dict], outs: list[Path]) -> list[int]:
     """Train the seeds ``cfgs`` (one cell) as one network into ``outs``; per-seed exit codes
-    as ``loop.train`` returns them. Seeds with a record already are resumed one after another."""
+    as ``loop.train`` returns them; seeds stopped together resume together (see above)."""
     _same_cell(cfgs)
     why = next((w for c in cfgs if (w := refusal(c)) is not None), None)
     if why is not None:
         raise ValueError(f"not a batchable config: {why}")
     outs = [Path(o) for o in outs]
-    started = [o for o in outs if (o / "run.json").exists() or (o / "checkpoints").exists()]
-    if started:
+    SeedRun.batch = [c["seed"] for c in cfgs]
+    runs = [SeedRun(c, o) for c, o in zip(cfgs, outs)]
+    found = [r.read_record()[0] if r.out.is_dir() else None for r in runs]
+    if any(f is not None and f["status"] not in RESUMABLE for f in found):
+        print(f"{outs[0].parent}: a seed has finished: one after another", file=sys.stderr)
+        return _sequential(cfgs, outs)
+    starts = {_open(r, f) for r, f in zip(runs, found)}
+    if len(starts) > 1:
         print(
-            f"{started[0].parent}: seeds with a record are resumed one after another",
+            f"{outs[0].parent}: seeds resume from different iterations: one after another",
             file=sys.stderr,
         )
         return _sequential(cfgs, outs)
-    SeedRun.batch = [c["seed"] for c in cfgs]
-    runs = [SeedRun(c, o) for c, o in zip(cfgs, outs)]
     for r in runs:
-        r.build()
-        r.step.graph, r.step.graph_error = False, "seed batch: the batched iteration runs eagerly"
         r.out.mkdir(parents=True, exist_ok=True)
-        r.record = r.new_record()
         r.record.update(
-            attempts=1,
+            status="running",
+            attempts=r.record["attempts"] + 1,
             provenance=provenance.collect(r.device),
+            execution=r.execution(),
             settings_without_effect=r.notes,
         )
-        r.t0, r.wall_before = time.monotonic(), 0.0
-        r.rows = {name: [] for name in r.csv_files}
         r.write_record()
     stack = Stack(runs)
     state = {"stop": False}
@@ -218,7 +237,7 @@ def train_batch(cfgs: list[dict], outs: list[Path]) -> list[int]:
         for s in (signal.SIGTERM, signal.SIGINT)
     }
     try:
-        return _loop(runs, stack, state)
+        return _loop(runs, stack, state, starts.pop())
     except Exception as err:
         for r in runs:
             r.record.update(status="failed", wall_time_s=r.wall_time())
@@ -230,20 +249,31 @@ def train_batch(cfgs: list[dict], outs: list[Path]) -> list[int]:
             signal.signal(s, h)
 
 
-def _loop(runs: list[SeedRun], stack: Stack, state: dict) -> list[int]:
+def _open(r: SeedRun, found: dict | None) -> int:
+    """Build a seed's run and restore its newest good checkpoint; the iteration it resumes at."""
+    r.build()
+    r.step.graph, r.step.graph_error = False, "seed batch: the batched iteration runs eagerly"
+    r.record = found or r.new_record()
+    r.t0, r.wall_before = time.monotonic(), 0.0
+    start = r.restore() if found else 0
+    r.rows = {n: read_csv_upto(r.out / n, start) if start > 0 else [] for n in r.csv_files}
+    return start
+
+
+def _loop(runs: list[SeedRun], stack: Stack, state: dict, start: int) -> list[int]:
     """``Run._loop`` for K seeds in lockstep, one stacked iteration each step."""
     cfg, t = runs[0].cfg, runs[0].cfg["train"]
     total, every_probe = t["iterations"], cfg["probe"]["every"]
     snapshots = set(cfg["fid"]["checkpoints"] or [])
     codes: dict[int, int] = {}
-    for r in runs:
+    for r in runs if start == 0 else []:
         r.take_probes(0)
         r.rows["weight_hist.csv"] += probes.histogram_rows(
             r.m.G, "start", 0, cfg["probe"]["hist_bins"]
         )
     stack.push()
     pending = {k: [] for k in range(len(runs))}
-    for it in range(1, total + 1):
+    for it in range(start + 1, total + 1):
         stats = stack.iteration()
         for k, r in enumerate(runs):
             if r.cfg["debug"]["nan_at"] == it:  # fault injection (tests)

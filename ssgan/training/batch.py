@@ -73,7 +73,7 @@ def refusal(cfg: dict) -> str | None:
 class SeedRun(Run):
     """A lone run's directory and state, trained as one seed of a batch."""
 
-    batch: list[int] = []
+    batch: list[int] = []  # the seeds trained together (run.json's execution.seed_batch)
 
     def execution(self) -> dict:
         return {**super().execution(), "seed_batch": list(self.batch), "batched": True}
@@ -207,8 +207,9 @@ def train_batch(cfgs: list[dict], outs: list[Path]) -> list[int]:
     if why is not None:
         raise ValueError(f"not a batchable config: {why}")
     outs = [Path(o) for o in outs]
-    SeedRun.batch = [c["seed"] for c in cfgs]
     runs = [SeedRun(c, o) for c, o in zip(cfgs, outs)]
+    for r in runs:
+        r.batch = [c["seed"] for c in cfgs]
     found = [r.read_record()[0] if r.out.is_dir() else None for r in runs]
     if any(f is not None and f["status"] not in RESUMABLE for f in found):
         print(f"{outs[0].parent}: a seed has finished: one after another", file=sys.stderr)

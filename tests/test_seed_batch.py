@@ -45,16 +45,15 @@ def sha(path) -> str:
 
 
 def test_seeds_one_after_another_equal_lone_runs(tmp_path, capsys, monkeypatch):
-    """A config the batched trainer refuses: --seeds 0,1 trains seed 0, then seed 1, into
+    """Without a batched trainer (this checkout) --seeds 0,1 trains seed 0, then seed 1, into
     OUT/seed0 and OUT/seed1: each the run of `--seed s` alone, file for file (weights
     byte-identical, the same config hash), and the reason is printed once."""
-    from ssgan.training import batch
-
-    monkeypatch.setitem(batch.REFUSED, "wgan_gp", "refused here to test the fallback")
+    monkeypatch.setitem(sys.modules, seed_batch.TRAINER, None)  # as if not installed
+    assert seed_batch.refusal({}) == seed_batch.NO_TRAINER
     out = tmp_path / "runs" / "mnist" / "wgan_gp"
     assert main([*CELL, "--seeds", "0,1", "--out", str(out), *TINY]) == 0
     err = capsys.readouterr().err
-    assert err.count("trained one after another: refused here to test the fallback") == 1
+    assert err.count("trained one after another: no batched trainer is installed") == 1
     assert sorted(p.name for p in out.iterdir()) == ["seed0", "seed1"]
     for s in (0, 1):
         lone = tmp_path / "lone" / f"seed{s}"
@@ -138,3 +137,169 @@ def test_the_runs_of_one_process_share_its_training_slot(tmp_path, monkeypatch):
     second = gpu_slots.claim("auto", gpus=2)  # the first slot was released: taken anew
     assert second[1]["gpu"] == 0 and len(gpu_slots._HELD) == held + 1
     gpu_slots._HELD.pop().close()
+
+
+# --- the batched trainer (ssgan/training/batch.py) -----------------------------------------
+SHORT = [*TINY, "train.iterations=6", "train.checkpoint_every=3", "train.sample_every=3"]
+
+
+def resolved(method: str, seed: int, *extra: str) -> dict:
+    from ssgan import config as C
+
+    return C.resolve("mnist", method, seed, None, C.parse_overrides([*SHORT, *extra]))
+
+
+def rows(path) -> list[dict]:
+    import csv
+
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def log(path) -> list[dict]:
+    return rows(path / "train_log.csv")
+
+
+def same_losses(a, b) -> None:
+    rows_a, rows_b = log(a), log(b)
+    assert [r["iteration"] for r in rows_a] == [r["iteration"] for r in rows_b] and rows_a
+    for key in ("critic_loss", "generator_loss", "wasserstein", "gradient_penalty"):
+        x = torch.tensor([float(r[key]) for r in rows_a])
+        y = torch.tensor([float(r[key]) for r in rows_b])
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-6, msg=key)
+
+
+@pytest.mark.parametrize("method", ["wgan_gp", "ssgan"])
+def test_a_seed_in_a_batch_is_its_lone_run(method, tmp_path):
+    """Seed 1 of the batch {0, 1}: the same initial weights and iteration-0 probes (bitwise),
+    the same losses (to float tolerance), the same config hash as seed 1 alone; run.json
+    records the batch; the two seeds of the batch differ."""
+    from ssgan.training import batch
+
+    cfgs = [resolved(method, s) for s in (0, 1)]
+    assert batch.refusal(cfgs[0]) is None
+    outs = [tmp_path / "b" / f"seed{s}" for s in (0, 1)]
+    assert batch.train_batch(cfgs, outs) == [0, 0]
+    lone = tmp_path / "lone"
+    assert main(["train", "--dataset", "mnist", "--method", method, "--seed", "1",
+                 "--out", str(lone), *SHORT]) == 0  # fmt: skip
+    a, b = (json.loads((p / "run.json").read_text()) for p in (outs[1], lone))
+    assert a["status"] == "completed" and a["config_hash"] == b["config_hash"]
+    assert a["execution"]["seed_batch"] == [0, 1] and a["execution"]["batched"] is True
+    same_losses(outs[1], lone)
+    for name in (
+        "probe_weights.csv",
+        "probe_gradients.csv",
+        "probe_spectrum.csv",
+        "weight_hist.csv",
+    ):
+        at0 = [[r for r in rows(p / name) if r["iteration"] == "0"] for p in (outs[1], lone)]
+        assert at0[0] and at0[0] == at0[1], name
+    assert sorted(p.name for p in (outs[1] / "samples").iterdir()) == sorted(
+        p.name for p in (lone / "samples").iterdir()
+    )
+    assert log(outs[0])[0]["critic_loss"] != log(outs[1])[0]["critic_loss"]
+
+
+def test_batched_networks_start_bitwise_as_alone_and_sample_alike():
+    """The stack of seeds {2, 3} unstacked again: seed 3's G and D and its iteration-0 samples
+    are bitwise those of seed 3 built alone."""
+    from ssgan.training import batch
+    from ssgan.training.loop import Run
+
+    cfgs = [resolved("ssgan", s, "sastm.init=balanced") for s in (2, 3)]
+    runs = [batch.SeedRun(c, "unused") for c in cfgs]
+    for r in runs:
+        r.build()
+    stack = batch.Stack(runs)
+    stack.pull()
+    lone = Run(cfgs[1], "unused")
+    lone.build()
+    for mine, theirs in ((runs[1].m.G, lone.m.G), (runs[1].m.D, lone.m.D)):
+        ref = theirs.state_dict()
+        assert all(torch.equal(v, ref[k]) for k, v in mine.state_dict().items())
+    with torch.no_grad():
+        z = lone.sample_z
+        stacked = stack.g(stack.gp, torch.stack([runs[0].sample_z, z]))[1]
+        assert torch.equal(runs[1].sample_z, z)
+        torch.testing.assert_close(stacked, lone.m.G(z), rtol=1e-4, atol=1e-5)
+
+
+def test_seeds_of_a_batch_never_interact(tmp_path):
+    """Seed 0 trained with {1, 2} and with {3, 4} logs the same losses."""
+    from ssgan.training import batch
+
+    for others in ((1, 2), (3, 4)):
+        cfgs = [resolved("wgan_gp", s, "train.iterations=3") for s in (0, *others)]
+        outs = [tmp_path / str(others) / f"seed{c['seed']}" for c in cfgs]
+        assert batch.train_batch(cfgs, outs) == [0, 0, 0]
+    same_losses(tmp_path / "(1, 2)" / "seed0", tmp_path / "(3, 4)" / "seed0")
+
+
+def test_a_nan_in_one_seed_marks_it_diverged_and_the_others_finish(tmp_path):
+    from ssgan.training import batch
+
+    cfgs = [resolved("wgan_gp", 0), resolved("wgan_gp", 1, "debug.nan_at=2")]
+    outs = [tmp_path / "seed0", tmp_path / "seed1"]
+    assert batch.train_batch(cfgs, outs) == [0, EXIT_DIVERGED]
+    a, b = (json.loads((p / "run.json").read_text()) for p in outs)
+    assert a["status"] == "completed" and a["iteration"] == 6
+    assert b["status"] == "diverged" and b["diverged_at"] == 2
+    assert not (outs[1] / "generator.pt").exists() and (outs[0] / "generator.pt").exists()
+
+
+def test_sigterm_checkpoints_every_seed_and_a_rerun_resumes_bitwise(tmp_path, monkeypatch):
+    """SIGTERM at iteration 2 of 6: every seed's checkpoint, status preempted; the rerun
+    restacks the seeds' checkpoints and ends bitwise equal to an uninterrupted batch."""
+    import os
+    import signal
+
+    from ssgan.training import batch
+
+    cfgs = [resolved("ssgan", s) for s in (0, 1)]
+    whole = [tmp_path / "whole" / f"seed{s}" for s in (0, 1)]
+    assert batch.train_batch(cfgs, whole) == [0, 0]
+    step, calls = batch.Stack.iteration, []
+
+    def interrupted(self):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(self)
+
+    monkeypatch.setattr(batch.Stack, "iteration", interrupted)
+    outs = [tmp_path / "cut" / f"seed{s}" for s in (0, 1)]
+    assert batch.train_batch(cfgs, outs) == [EXIT_PREEMPTED, EXIT_PREEMPTED]
+    for p in outs:
+        record = json.loads((p / "run.json").read_text())
+        assert record["status"] == "preempted" and record["iteration"] == 2
+        assert any((p / "checkpoints").iterdir())
+    monkeypatch.setattr(batch.Stack, "iteration", step)
+    assert batch.train_batch(cfgs, outs) == [0, 0]
+    for a, b in zip(whole, outs):
+        record = json.loads((b / "run.json").read_text())
+        assert record["status"] == "completed" and record["attempts"] == 2
+        assert "resumed" in [e["kind"] for e in record["events"]]
+        for name in ("generator.pt", "critic.pt"):
+            assert sha(a / name) == sha(b / name), name
+        assert [{k: v for k, v in r.items() if k != "seconds"} for r in log(a)] == [
+            {k: v for k, v in r.items() if k != "seconds"} for r in log(b)
+        ]
+
+
+@pytest.mark.parametrize(
+    ("method", "extra", "words"),
+    [
+        ("sn_gan", (), "method 'sn_gan' is not batched"),
+        ("stu_gan", (), "method 'stu_gan' is not batched"),
+        ("wgan_gp", ("model.arch=resnet",), "model.arch 'resnet' is not batched"),
+        ("ssgan", ("train.accumulate=2",), "train.accumulate > 1 is not batched"),
+        ("wgan_gp", ("train.precision=bf16",), "only train.precision fp32 is batched"),
+    ],
+)
+def test_what_is_not_batched_is_refused_in_one_line(method, extra, words):
+    from ssgan.training import batch
+
+    why = batch.refusal(resolved(method, 0, *extra))
+    assert why.startswith(words) and "\n" not in why
+    assert batch.refusal(resolved("ssgan", 0, "sastm.gate=sigmoid")) is None

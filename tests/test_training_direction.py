@@ -259,7 +259,7 @@ def test_method_registry():
 
     for name, cls in METHODS.items():
         assert cls.name == name and get_method(name, tiny_cfg(name)).name == name
-    with pytest.raises(ValueError, match="'wgan_gp' is registered twice"):
+    with pytest.raises(ValueError, match="method name 'wgan_gp' is already registered"):
         register_method("wgan_gp")(type("Again", (WGANGP,), {}))
     assert METHODS["wgan_gp"] is WGANGP
     known = ", ".join(sorted(METHODS))

@@ -10,12 +10,13 @@ whichever other seeds share its batch. Batching is an execution detail: the conf
 the lone run's; run.json records the batch under ``execution`` (``seed_batch``,
 ``batch_index``, ``batched``).
 
-What this executor shares between seeds is the process: one start-up, one CUDA context, one
-copy of the training images, one job. Each seed's iteration is still its own sequence of
-kernels (its own CUDA graph where graphs are on); fusing the K seeds' kernels into one
-(grouped layers, or ``torch.func`` stacking with ``vmap``) is not done yet, so on a GPU the
-aggregate rate of a batch is that of its seeds run one after another in one process
-(docs/gpu.md, "Seed batches").
+Two ways to run a batch. Where ``stacked.refusal(cfg)`` is None (WGAN-GP and Self-Sparse GAN
+on the DCGAN, fp32, no accumulation, EMA, lr decay or TensorBoard) the seeds are stacked into
+one network (ssgan/training/stacked.py: ``torch.func`` stacking with ``vmap``, one kernel for
+the K seeds' work; losses equal a lone run's to float tolerance, eager, no CUDA graph yet).
+Otherwise, or with ``SSGAN_SEED_BATCH=lockstep``, this module's lockstep executor: what it shares between seeds is the process (one
+start-up, one CUDA context, one copy of the training images, one job); each seed's iteration
+is its own sequence of kernels (its own CUDA graph where graphs are on), bitwise its lone run.
 
 On a machine with several GPUs the first seed takes a GPU slot (ssgan/training/gpu_slots.py)
 and the others run on its device: a batch is one training job.
@@ -29,11 +30,13 @@ seed whose run is already complete (or diverged) is kept as it is and not traine
 from __future__ import annotations
 
 import copy
+import os
 import signal
 from pathlib import Path
 
 from ssgan.errors import ConfigError
 from ssgan.methods import METHODS
+from ssgan.training import stacked
 from ssgan.training.loop import Run
 
 # Methods whose iterations every seed of a batch can run: all of them, since each seed runs
@@ -89,11 +92,22 @@ class BatchedRun(Run):
         return {**super().execution(), **self.batch}
 
 
+def mode() -> str:
+    """``$SSGAN_SEED_BATCH``: ``stacked`` (default: one stacked network where the config allows
+    it) or ``lockstep`` (always this module's executor: every seed bitwise its lone run)."""
+    value = os.environ.get("SSGAN_SEED_BATCH", "stacked").strip() or "stacked"
+    if value not in ("stacked", "lockstep"):
+        raise ConfigError(f"SSGAN_SEED_BATCH must be 'stacked' or 'lockstep', got {value!r}")
+    return value
+
+
 def train_batch(cfgs: list[dict], outs: list[Path]) -> list[int]:
     """Train the seeds of ``cfgs`` (configs that differ only in seed) in one process into
     ``outs``; returns each seed's exit status as ``loop.train`` does (0, EXIT_DIVERGED,
     EXIT_PREEMPTED)."""
     check_batch(cfgs, outs)
+    if mode() == "stacked" and stacked.refusal(cfgs[0]) is None:  # the seeds' kernels fused
+        return stacked.train_batch(cfgs, outs)
     seeds = [c["seed"] for c in cfgs]
     runs = [BatchedRun(cfgs[0], outs[0], seeds, 0)]
     for k, (c, o) in enumerate(zip(cfgs[1:], outs[1:]), start=1):

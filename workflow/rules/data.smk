@@ -41,6 +41,7 @@ rule real_stats:
         runs_per_gpu=RUNS_PER_GPU,  # not a param: it changes no result
     params:
         config=SUITE_CONFIG,
+        fid_cache=FID_CACHE,  # a params change: moving the cache reruns these jobs once
     shell:
         "OMP_NUM_THREADS={threads} SSGAN_RUNS_PER_GPU={resources.runs_per_gpu} ssgan real-stats --dataset {wildcards.dataset} --config {params.config}"
-        " --out {output} {FID_CACHE} 2> {log}"
+        " --out {output} {params.fid_cache} 2> {log}"

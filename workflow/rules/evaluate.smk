@@ -25,9 +25,10 @@ rule fid:
         config=SUITE_CONFIG,
         run=lambda wildcards, input: os.path.dirname(input.run),
         fid_protocol=run_fid_protocol,
+        fid_cache=FID_CACHE,  # a params change: moving the cache reruns these jobs once
     shell:
         "OMP_NUM_THREADS={threads} SSGAN_RUNS_PER_GPU={resources.runs_per_gpu} ssgan fid --run {params.run} --config {params.config}"
-        " {FID_CACHE} 2> {log}"
+        " {params.fid_cache} 2> {log}"
 
 
 # A stale fid.json (common.smk stale_fids): a fresh marker, newer than it, for its fid job;

@@ -139,7 +139,7 @@ def test_the_runs_of_one_process_share_its_training_slot(tmp_path, monkeypatch):
     gpu_slots._HELD.pop().close()
 
 
-# --- the batched trainer (ssgan/training/batch.py) -----------------------------------------
+# --- the stacked trainer (ssgan/training/stacked.py, through batch.train_batch) -----------------------------------------
 SHORT = [*TINY, "train.iterations=6", "train.checkpoint_every=3", "train.sample_every=3"]
 
 
@@ -174,10 +174,10 @@ def test_a_seed_in_a_batch_is_its_lone_run(method, tmp_path):
     """Seed 1 of the batch {0, 1}: the same initial weights and iteration-0 probes (bitwise),
     the same losses (to float tolerance), the same config hash as seed 1 alone; run.json
     records the batch; the two seeds of the batch differ."""
-    from ssgan.training import batch
+    from ssgan.training import batch, stacked
 
     cfgs = [resolved(method, s) for s in (0, 1)]
-    assert batch.refusal(cfgs[0]) is None
+    assert stacked.refusal(cfgs[0]) is None
     outs = [tmp_path / "b" / f"seed{s}" for s in (0, 1)]
     assert batch.train_batch(cfgs, outs) == [0, 0]
     lone = tmp_path / "lone"
@@ -204,14 +204,14 @@ def test_a_seed_in_a_batch_is_its_lone_run(method, tmp_path):
 def test_batched_networks_start_bitwise_as_alone_and_sample_alike():
     """The stack of seeds {2, 3} unstacked again: seed 3's G and D and its iteration-0 samples
     are bitwise those of seed 3 built alone."""
-    from ssgan.training import batch
+    from ssgan.training import stacked
     from ssgan.training.loop import Run
 
     cfgs = [resolved("ssgan", s, "sastm.init=balanced") for s in (2, 3)]
-    runs = [batch.SeedRun(c, "unused") for c in cfgs]
+    runs = [stacked.SeedRun(c, "unused") for c in cfgs]
     for r in runs:
         r.build()
-    stack = batch.Stack(runs)
+    stack = stacked.Stack(runs)
     stack.pull()
     lone = Run(cfgs[1], "unused")
     lone.build()
@@ -254,12 +254,12 @@ def test_sigterm_checkpoints_every_seed_and_a_rerun_resumes_bitwise(tmp_path, mo
     import os
     import signal
 
-    from ssgan.training import batch
+    from ssgan.training import batch, stacked
 
     cfgs = [resolved("ssgan", s) for s in (0, 1)]
     whole = [tmp_path / "whole" / f"seed{s}" for s in (0, 1)]
     assert batch.train_batch(cfgs, whole) == [0, 0]
-    step, calls = batch.Stack.iteration, []
+    step, calls = stacked.Stack.iteration, []
 
     def interrupted(self):
         calls.append(1)
@@ -267,14 +267,14 @@ def test_sigterm_checkpoints_every_seed_and_a_rerun_resumes_bitwise(tmp_path, mo
             os.kill(os.getpid(), signal.SIGTERM)
         return step(self)
 
-    monkeypatch.setattr(batch.Stack, "iteration", interrupted)
+    monkeypatch.setattr(stacked.Stack, "iteration", interrupted)
     outs = [tmp_path / "cut" / f"seed{s}" for s in (0, 1)]
     assert batch.train_batch(cfgs, outs) == [EXIT_PREEMPTED, EXIT_PREEMPTED]
     for p in outs:
         record = json.loads((p / "run.json").read_text())
         assert record["status"] == "preempted" and record["iteration"] == 2
         assert any((p / "checkpoints").iterdir())
-    monkeypatch.setattr(batch.Stack, "iteration", step)
+    monkeypatch.setattr(stacked.Stack, "iteration", step)
     assert batch.train_batch(cfgs, outs) == [0, 0]
     for a, b in zip(whole, outs):
         record = json.loads((b / "run.json").read_text())
@@ -298,8 +298,8 @@ def test_sigterm_checkpoints_every_seed_and_a_rerun_resumes_bitwise(tmp_path, mo
     ],
 )
 def test_what_is_not_batched_is_refused_in_one_line(method, extra, words):
-    from ssgan.training import batch
+    from ssgan.training import stacked
 
-    why = batch.refusal(resolved(method, 0, *extra))
+    why = stacked.refusal(resolved(method, 0, *extra))
     assert why.startswith(words) and "\n" not in why
-    assert batch.refusal(resolved("ssgan", 0, "sastm.gate=sigmoid")) is None
+    assert stacked.refusal(resolved("ssgan", 0, "sastm.gate=sigmoid")) is None

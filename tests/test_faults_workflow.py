@@ -265,7 +265,10 @@ def _set(d: dict, dotted: str, value) -> None:
 
 # name -> (changes to a good suite config, strings the error must contain)
 BAD_CONFIGS = {
-    "unknown_top_level_key": ({"resutls": "x"}, ["'resutls' was unexpected"]),
+    "unknown_top_level_key": (
+        {"resutls": "x"},
+        ["unknown config key 'resutls' (did you mean 'results'?)"],
+    ),
     "unknown_nested_key": (
         {"defaults.train.iteratons": 5},
         ["unknown config key 'train.iteratons'", "did you mean 'iterations'", "(in defaults)"],

@@ -99,8 +99,9 @@ def test_print_tables_prints_the_leaderboard_and_the_verdicts(tmp_path, capsys):
     assert out.startswith("Leaderboard (FID, lower is better")
     assert "Relative FID reduction" in out and "Claims:" in out
     lines = out.splitlines()
-    # the synthetic results' known answers, both outcomes
-    assert "  ssgan vs wgan_gp, Fashion-MNIST: r = 19.9% [19.2%, 20.6%], n=8: holds" in lines
+    # the synthetic results' known answers, each verdict as the tables give it (Fashion-MNIST's
+    # clear reduction is not "holds": the treatment's divergence on MNIST counts against it)
+    assert "  ssgan vs wgan_gp, Fashion-MNIST: r = 19.9% [19.2%, 20.6%], n=8: inconclusive" in lines
     assert "  ssgan_sigmoid vs wgan_gp, Fashion-MNIST: r = -10.1% [-10.8%, -9.4%], n=8: does not hold" in lines  # fmt: skip
     assert "     1. Self-Sparse GAN                 26.84 ± 1.96    n=8" in lines
     assert "  ssgan vs wgan_gp C2 MNIST: inconclusive" in lines

@@ -15,7 +15,7 @@ from ssgan.errors import ConfigError
 from ssgan.training import batch
 from ssgan.training.batch import refusal, train_batch
 from ssgan.training.loop import EXIT_DIVERGED, EXIT_PREEMPTED, train
-from tests.conftest import REPO
+from tests.conftest import REPO, wall_limit
 from tests.test_train import _wait_for, rows, same_weights, tiny_cfg
 
 LOGGED = ("probe_weights.csv", "probe_sparsity.csv", "probe_dead_units.csv", "weight_hist.csv")
@@ -118,7 +118,7 @@ def test_sigterm_writes_every_seeds_checkpoint(tmp_path):
     proc = _start_batch(tmp_path, "pre", iterations=400)
     _wait_for(tmp_path / "pre" / "seed1" / "checkpoints" / "ckpt_00000010.pt", proc)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == EXIT_PREEMPTED
+    assert proc.wait(timeout=wall_limit(60)) == EXIT_PREEMPTED
     stopped = []
     for s in (0, 1):
         run = tmp_path / "pre" / f"seed{s}"

@@ -25,6 +25,7 @@ from ssgan.metrics import extractor
 from ssgan.metrics.evaluate import protocol_id
 from ssgan.metrics.generators import latent_size, load_file, prepare
 from ssgan.metrics.real_stats import real_images
+from tests.conftest import wall_limit
 from tests.fid_fixtures import small_cfg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -303,7 +304,7 @@ def test_one_cache_for_the_api_the_cli_and_the_workflow(tmp_path, monkeypatch):
         out = subprocess.run(
             ["snakemake", "-n", "-p", "--cores", "1", "--configfile", "config/quick.yaml",
              "--config", f"results={tmp_path}/r", f"figures={tmp_path}/f", *extra],
-            cwd=REPO, capture_output=True, text=True, timeout=600,
+            cwd=REPO, capture_output=True, text=True, timeout=wall_limit(600),
         )  # fmt: skip
         assert out.returncode == 0, out.stderr[-2000:]
         text = out.stdout + out.stderr

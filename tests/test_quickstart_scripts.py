@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ssgan.cli import main
+from tests.conftest import wall_limit
 from tests.synthetic_results import write_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,7 +82,7 @@ def test_eta_passes_snakemakes_output_through():
         input=text,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=wall_limit(60),
     )
     assert out.returncode == 0
     lines = out.stdout.splitlines()

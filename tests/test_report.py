@@ -13,6 +13,7 @@ from ssgan.analysis import report_pages
 from ssgan.analysis.aggregate import PAGES, TABLES
 from ssgan.analysis.plots import FIGURES
 from ssgan.cli import main
+from tests.conftest import wall_limit
 from tests.synthetic_results import write_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,7 +80,7 @@ def test_snakemake_report_from_synthetic_results(synthetic, tmp_path):
         '    shell: "cp -r {SRC}/figures/. figures/"\n'
     )
     exe = Path(sys.executable).with_name("snakemake")
-    run = dict(cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    run = dict(cwd=tmp_path, capture_output=True, text=True, timeout=wall_limit(600))
     proc = subprocess.run([str(exe), "--cores", "1"], **run)
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = subprocess.run([str(exe), "--cores", "1", "--report", "report.html"], **run)

@@ -6,6 +6,8 @@
 its resolved ``train.iterations`` / the measured aggregate it/s of its (method, width,
 resolution, batch) at the chosen mode, precision, determinism and runs_per_gpu (k runs sharing
 a device: each run's device time is iterations / (k x per-copy it/s) = iterations / aggregate).
+With seed batches (``seed_batch`` K rows, ``ssgan train --seeds``), a cell's seeds are split
+into batches of measured sizes and a batch of K costs K x iterations / its aggregate it/s.
 Runs without a measured row are counted as "not measured", never guessed. MNIST is measured
 (1 channel); the suite's 3-channel datasets differ only in the first and last convolution.
 """
@@ -23,12 +25,13 @@ COLUMNS = [
     "device", "device_name", "torch", "cuda", "mode", "precision", "deterministic", "method",
     "width", "resolution", "batch", "n_critic", "iters", "sec_per_iter", "iters_per_sec",
     "overhead_vs_wgan_gp", "speedup_vs_user_loop", "runs_per_gpu", "copy", "seed_batch",
+    "batch_mode",
     "aggregate_iters_per_sec", "explore_sec", "mask_sec_per_iter", "repeats", "threads",
     "commit", "data", "note",
 ]  # fmt: skip
 # A measured setting: rows with the same key replace each other in a device's CSV.
 KEY = ["mode", "precision", "deterministic", "method", "width", "resolution", "batch"]
-KEY += ["runs_per_gpu", "copy", "seed_batch"]
+KEY += ["runs_per_gpu", "copy", "seed_batch", "batch_mode"]
 # The setting the estimate uses when a CSV has it (the best of each device is printed too).
 ESTIMATE = {"mode": "graph", "precision": "fp32", "deterministic": "true", "runs_per_gpu": "1"}
 
@@ -66,31 +69,67 @@ def suite_runs(config: str | Path) -> list[dict]:
     return runs
 
 
-def rates(rows: list[dict], setting: dict) -> dict[tuple, float]:
-    """(method, width, resolution, batch) -> aggregate it/s of the rows matching ``setting``."""
-    out = {}
+def rates(rows: list[dict], setting: dict, max_seed_batch: int = 1) -> dict[tuple, dict]:
+    """(method, width, resolution, batch) -> {K: aggregate it/s} of the rows matching ``setting``
+    whose seed batch K (1: a run alone) is at most ``max_seed_batch``."""
+    out: dict[tuple, dict] = defaultdict(dict)
     for r in rows:
-        if r.get("seed_batch") not in (None, "", "1"):  # a seed batch's rate is K runs'
+        size = int(r.get("seed_batch") or 1)
+        if size > max_seed_batch or not r["aggregate_iters_per_sec"]:
             continue
-        if r["aggregate_iters_per_sec"] and all(str(r[k]) == str(v) for k, v in setting.items()):
+        if all(str(r[k]) == str(v) for k, v in setting.items()):
             key = (r["method"], int(r["width"]), int(r["resolution"]), int(r["batch"]))
-            out[key] = float(r["aggregate_iters_per_sec"])
+            rate = float(r["aggregate_iters_per_sec"])  # stacked or lockstep: the faster
+            out[key][size] = max(rate, out[key].get(size, 0.0))
+    return dict(out)
+
+
+def batches(seeds: int, measured: dict[int, float]) -> list[int] | None:
+    """A cell's seeds split into seed batches of measured sizes, largest first (11 seeds with
+    K 1, 2, 4, 8 measured: 8 + 2 + 1); None if some seeds fit no measured size."""
+    out, left = [], seeds
+    while left > 0:
+        fit = [k for k in measured if k <= left]
+        if not fit:
+            return None
+        out.append(max(fit))
+        left -= out[-1]
     return out
 
 
-def gpu_hours(runs: list[dict], rate: dict[tuple, float]) -> dict:
-    """Device hours per (method, resolution) group and in total; groups without a rate are
+def gpu_hours(runs: list[dict], rate: dict[tuple, dict]) -> dict:
+    """Device hours per (method, width, resolution, batch) group and in total. Each cell's
+    seeds train in batches of measured sizes (``batches``); a batch of K seeds costs
+    K x iterations / its aggregate it/s. Groups where some cell has no measured batch size are
     listed under ``not_measured`` and left out of the total."""
-    groups: dict[tuple, dict] = defaultdict(lambda: {"runs": 0, "iterations": 0})
+    cells: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs:
-        g = groups[(r["method"], r["width"], r["resolution"], r["batch"])]
-        g["runs"] += 1
-        g["iterations"] += r["iterations"]
+        cells[(r["dataset"], r["label"])].append(r)
+    groups: dict[tuple, dict] = defaultdict(lambda: {"runs": 0, "iterations": 0, "seconds": 0.0})
+    for cell in cells.values():
+        r = cell[0]
+        key = (r["method"], r["width"], r["resolution"], r["batch"])
+        g = groups[key]
+        g["runs"] += len(cell)
+        g["iterations"] += sum(c["iterations"] for c in cell)
+        split = batches(len(cell), rate.get(key, {}))
+        if split is None or g["seconds"] is None:
+            g["seconds"] = None
+            continue
+        g["seconds"] += sum(k * r["iterations"] / rate[key][k] for k in split)
+        g.setdefault("seed_batches", set()).update(split)
     out = {"groups": {}, "total": 0.0, "not_measured": []}
     for key, g in sorted(groups.items()):
-        it_s = rate.get(key)
-        hours = g["iterations"] / it_s / 3600 if it_s else None
-        out["groups"][key] = {**g, "iters_per_sec": it_s, "hours": hours}
+        hours = g["seconds"] / 3600 if g["seconds"] else None
+        it_s = g["iterations"] / g["seconds"] if g["seconds"] else None
+        sizes = sorted(g.get("seed_batches", ()), reverse=True) if hours else []
+        out["groups"][key] = {
+            "runs": g["runs"],
+            "iterations": g["iterations"],
+            "iters_per_sec": it_s,
+            "seed_batches": sizes,
+            "hours": hours,
+        }
         if hours is None:
             out["not_measured"].append(key)
         else:
@@ -103,6 +142,7 @@ def table(rows: list[dict]) -> list[str]:
     cols += [
         "runs_per_gpu",
         "seed_batch",
+        "batch_mode",
         "iters_per_sec",
         "aggregate_iters_per_sec",
         "overhead_vs_wgan_gp",
@@ -122,26 +162,31 @@ def table(rows: list[dict]) -> list[str]:
 def estimate_lines(rows: list[dict], config, name: str) -> list[str]:
     runs = suite_runs(config)
     lines = []
-    tried = [ESTIMATE, {**ESTIMATE, "mode": "eager"}]
-    for setting in tried:
-        est = gpu_hours(runs, rates(rows, setting))
-        what = ", ".join(f"{k} {v}" for k, v in setting.items())
+    most = max(
+        (int(r.get("seed_batch") or 1) for r in rows if r["aggregate_iters_per_sec"]), default=1
+    )
+    tried = [(ESTIMATE, 1), (ESTIMATE, most), ({**ESTIMATE, "mode": "eager"}, 1)]
+    for setting, k in tried[:1] + tried[1 : 2 if most > 1 else 1] + tried[2:]:
+        est = gpu_hours(runs, rates(rows, setting, k))
+        what = ", ".join(f"{key} {v}" for key, v in setting.items())
+        what += f", seed batches up to {k}" if k > 1 else ", each run alone"
         lines += [
             "",
             f"{name} hours for `{config}` ({len(runs)} runs) at {what}:",
             "",
-            "| method | width | resolution | batch | runs | iterations | it/s | hours |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| method | width | resolution | batch | runs | iterations | seed batches | it/s | hours |",
+            "|---|---:|---:|---:|---:|---:|---|---:|---:|",
         ]
         for (meth, w, res, b), g in est["groups"].items():
             it_s = f"{g['iters_per_sec']:.2f}" if g["iters_per_sec"] else "not measured"
             hours = f"{g['hours']:.1f}" if g["hours"] is not None else "not measured"
+            sizes = "+".join(map(str, g["seed_batches"])) or "-"
             lines.append(
-                f"| {meth} | {w} | {res} | {b} | {g['runs']} | {g['iterations']} | {it_s} | "
-                f"{hours} |"
+                f"| {meth} | {w} | {res} | {b} | {g['runs']} | {g['iterations']} | {sizes} | "
+                f"{it_s} | {hours} |"
             )
         missing = f" (+ {len(est['not_measured'])} groups not measured)" * bool(est["not_measured"])
-        lines.append(f"| total | | | | | | | {est['total']:.1f}{missing} |")
+        lines.append(f"| total | | | | | | | | {est['total']:.1f}{missing} |")
     return lines
 
 

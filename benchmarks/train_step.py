@@ -22,10 +22,14 @@ the user loop included), the median is kept.
 (``--_worker``) train at once on the same device; each builds and warms up, then all start
 timing together; each copy's it/s is a row, ``aggregate_iters_per_sec`` is their sum.
 
-``--seed-batch 1,2,4,8,16``: for each K, seeds 0..K-1 of the setting trained as one seed batch
-in this process (ssgan/training/batch.py: one ``Run`` per seed, each seed's step in turn per
-iteration); ``sec_per_iter`` is one iteration of the whole batch, ``iters_per_sec`` each seed's
-rate and ``aggregate_iters_per_sec`` seed-iterations per second (K / sec_per_iter).
+``--seed-batch 1,2,4,8,16``: for each K > 1, seeds 0..K-1 of the setting trained as one seed
+batch in this process, as ``ssgan train --seeds`` trains them (``--batch-mode auto``): stacked
+into one vmapped network (ssgan/training/stacked.py: ``Stack`` and ``StackedStep``, one CUDA
+graph per batched iteration in ``graph`` mode) where the stacked trainer takes the config, else
+in lockstep (ssgan/training/batch.py: each seed's own step in turn); ``--batch-mode lockstep``
+times the lockstep executor for every config. The ``batch_mode`` column says which ran
+(``lone`` for K 1). ``sec_per_iter`` is one iteration of the whole batch, ``iters_per_sec`` each
+seed's rate and ``aggregate_iters_per_sec`` seed-iterations per second (K / sec_per_iter).
 
 Columns: ``overhead_vs_wgan_gp`` = wgan_gp's aggregate it/s / this row's, same mode, precision,
 determinism, width, resolution, batch and runs_per_gpu; ``speedup_vs_user_loop`` = this row's
@@ -58,6 +62,7 @@ import user_loop
 
 from ssgan import config as C
 from ssgan import provenance
+from ssgan.training import stacked
 from ssgan.training.loop import Run
 from ssgan.training.runtime import resolve_device
 from ssgan.training.step import GRAPH_WARMUP
@@ -93,6 +98,15 @@ def run_config(s: dict) -> dict:
     )
 
 
+def batch_mode(s: dict, cfg: dict) -> str:
+    """How a setting's seeds train: ``lone`` (K 1), ``stacked`` or ``lockstep``."""
+    if s.get("seed_batch", 1) == 1:
+        return "lone"
+    if s.get("batch_mode", "auto") == "lockstep" or stacked.refusal(cfg) is not None:
+        return "lockstep"
+    return "stacked"
+
+
 def measure(s: dict, before_timing=None) -> dict:
     """Seconds per iteration through ``run.step`` (and STU-GAN's extra columns) of setting ``s``.
     ``before_timing``: called after the warm-up (the packed copies' common start)."""
@@ -100,24 +114,31 @@ def measure(s: dict, before_timing=None) -> dict:
     torch.use_deterministic_algorithms(False)
     torch.backends.cudnn.benchmark = False
     cfg = run_config(s)
+    how = batch_mode(s, cfg)
     with tempfile.TemporaryDirectory() as tmp:
-        batch = []  # the seed batch: one run per seed, stepped in turn (ssgan/training/batch.py)
+        kind = stacked.SeedRun if how == "stacked" else Run
+        batch = []  # the seed batch: one run per seed
         for seed in range(s.get("seed_batch", 1)):
-            batch.append(Run({**cfg, "seed": seed}, Path(tmp) / f"seed{seed}"))
+            batch.append(kind({**cfg, "seed": seed}, Path(tmp) / f"seed{seed}"))
             batch[-1].build()
         run, device = batch[0], batch[0].device
+        if how == "stacked":  # one vmapped network, its iteration one graph in graph mode
+            steps = [stacked.StackedStep(stacked.Stack(batch), device, s["mode"] == "graph")]
+        else:  # each seed's own step in turn (lockstep), or the run alone
+            steps = [r.step for r in batch]
         sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         for i in range(1, s["warmup"] + 1):  # graph: eager warm-up and the capture
-            for r in batch:
-                r.step(i)
+            for step in steps:
+                step(i)
         sync()
         if before_timing is not None:
             before_timing()
         t0 = time.perf_counter()
         for i in range(s["warmup"] + 1, s["warmup"] + s["iters"] + 1):
-            for r in batch:
-                r.step(i)
+            for step in steps:
+                step(i)
         sync()
+        captures = sum(getattr(step, "captures", 0) for step in steps)
         spi = (time.perf_counter() - t0) / s["iters"]
         method, m, last = run.method, run.m, s["warmup"] + s["iters"]
         explore = mask = float("nan")
@@ -134,7 +155,8 @@ def measure(s: dict, before_timing=None) -> dict:
             method.explore(m, last)
             sync()
             explore = time.perf_counter() - t0
-    return {"sec": spi, "explore": explore, "mask": mask, "n_critic": cfg["train"]["n_critic"]}
+    out = {"sec": spi, "explore": explore, "mask": mask, "n_critic": cfg["train"]["n_critic"]}
+    return {**out, "captures": captures}
 
 
 def seconds_per_iteration(method, width, resolution, device, iters, warmup, batch) -> float:
@@ -216,21 +238,20 @@ def device_slug(device: torch.device, name: str) -> str:
 def settings(a, width: int, res: int) -> list[dict]:
     base = dict(width=width, resolution=res, batch=a.batch, device=str(a.device_obj))
     base.update(iters=a.iters, warmup=a.warmup, max_images=a.max_images)
-    return [
-        {
-            **base,
-            "method": meth,
-            "mode": mode,
-            "precision": prec,
-            "deterministic": det,
-            "seed_batch": k,
-        }
-        for k in a.seed_batch
-        for det in a.deterministic
-        for mode in a.mode
-        for prec in a.precision
-        for meth in a.methods
-    ]
+    out, seen = [], set()
+    for k in a.seed_batch:
+        for bm in a.batch_mode if k > 1 else ["auto"]:
+            for det in a.deterministic:
+                for mode in a.mode:
+                    for prec in a.precision:
+                        for meth in a.methods:
+                            s = {**base, "method": meth, "mode": mode, "precision": prec}
+                            s.update(deterministic=det, seed_batch=k, batch_mode=bm)
+                            key = (k, det, mode, prec, meth, batch_mode(s, run_config(s)))
+                            if key not in seen:  # lockstep asked twice (auto refused): once
+                                seen.add(key)
+                                out.append(s)
+    return out
 
 
 def measure_all(a) -> list[dict]:
@@ -274,6 +295,7 @@ def row(s: dict, rate, med: dict, runs_per_gpu: int, copy: int, total=None) -> d
     r.update({k: s[k] for k in ("mode", "precision", "method", "width", "resolution", "batch")})
     r.update(deterministic=str(s["deterministic"]).lower(), runs_per_gpu=runs_per_gpu, copy=copy)
     k = r["seed_batch"] = s.get("seed_batch", 1)
+    r["batch_mode"] = batch_mode(s, run_config(s)) if s["method"] != "user_loop" else "lone"
     r.update(iters=s["iters"], n_critic=med.get("n_critic", 5))
     r["data"] = "mnist" if s["max_images"] is None else f"mnist[:{s['max_images']}]"
     if rate is None:
@@ -291,6 +313,7 @@ def add_ratios(rows: list[dict]) -> None:
     """overhead_vs_wgan_gp and speedup_vs_user_loop of every measured row (see the docstring)."""
     shape = ("width", "resolution", "batch")
     setting = (*shape, "mode", "precision", "deterministic", "runs_per_gpu", "seed_batch")
+    setting += ("batch_mode",)
     ref = {tuple(r[k] for k in setting): r for r in rows if r["method"] == "wgan_gp"}
     user = {tuple(r[k] for k in shape): r for r in rows if r["method"] == "user_loop"}
     for r in rows:
@@ -336,6 +359,12 @@ def parse_args(argv=None):
     p.add_argument("--deterministic", type=csv_list(str), default=["true"])
     p.add_argument("--runs-per-gpu", type=csv_list(int), default=[1])
     p.add_argument("--seed-batch", type=csv_list(int), default=[1], help="seeds per batch")
+    p.add_argument(
+        "--batch-mode",
+        type=csv_list(str),
+        default=["auto"],
+        help="auto (as ssgan train --seeds: stacked where it takes the config) and/or lockstep",
+    )
     p.add_argument("--max-images", type=int, default=None, help="first N MNIST images (tests)")
     p.add_argument("--user-workers", type=int, default=4, help="DataLoader workers, user loop")
     p.add_argument("--out", default=None, help="default: benchmarks/results/<device>.csv")
@@ -346,6 +375,7 @@ def parse_args(argv=None):
     bad = [m for m in a.mode if m not in ("eager", "graph")]
     bad += [x for x in a.precision if x not in ("fp32", "tf32", "bf16")]
     bad += [d for d in a.deterministic if d not in ("true", "false")]
+    bad += [b for b in a.batch_mode if b not in ("auto", "lockstep")]
     if bad or "user_loop" in a.methods:
         p.error(f"unknown value(s) {bad or ['user_loop']} (see --help)")
     if "graph" in a.mode and a.warmup <= GRAPH_WARMUP + 1:

@@ -123,14 +123,54 @@ def test_gpu_hours_of_the_paper_grid_from_a_hand_made_csv(tmp_path):
     assert summarise.gpu_hours(runs, packed)["total"] == pytest.approx(1100000 / 1.0 / 3600)
 
 
-@pytest.mark.slow  # ~20-40 s on the shared 2-core machine (3 builds)
+def test_gpu_hours_from_seed_batch_rates():
+    """A cell of 11 seeds with K 1, 2 and 8 measured trains as 8 + 2 + 1, each batch at its own
+    aggregate rate; without batched rates (the default) every run is alone; a cell that no
+    measured size fits is not measured, never guessed."""
+    assert summarise.batches(11, {1: 1.0, 2: 1.0, 4: 1.0, 8: 1.0}) == [8, 2, 1]
+    assert summarise.batches(11, {8: 1.0}) is None and summarise.batches(8, {8: 5.0}) == [8]
+    cell = {"dataset": "mnist", "label": "ssgan", "method": "ssgan", "width": 64}
+    cell.update(resolution=32, batch=64, iterations=1000)
+    runs = [dict(cell) for _ in range(11)]
+    base = {c: "" for c in summarise.COLUMNS}
+    base.update(summarise.ESTIMATE, method="ssgan", width=64, resolution=32, batch=64, copy=0)
+    rows = [
+        {**base, "seed_batch": k, "aggregate_iters_per_sec": a}
+        for k, a in ((1, 50.0), (2, 90.0), (8, 300.0), (16, 900.0))
+    ]
+    est = summarise.gpu_hours(runs, summarise.rates(rows, summarise.ESTIMATE, 8))
+    (group,) = est["groups"].values()
+    assert group["seed_batches"] == [8, 2, 1] and group["runs"] == 11
+    assert est["total"] == pytest.approx((8000 / 300 + 2000 / 90 + 1000 / 50) / 3600)
+    alone = summarise.gpu_hours(runs, summarise.rates(rows, summarise.ESTIMATE))
+    assert alone["total"] == pytest.approx(11 * 1000 / 50 / 3600)
+    only8 = summarise.gpu_hours(runs, summarise.rates(rows[2:3], summarise.ESTIMATE, 8))
+    assert only8["not_measured"] == [("ssgan", 64, 32, 64)] and only8["total"] == 0
+
+
+@pytest.mark.slow  # ~20-40 s on the shared 2-core machine (4 builds)
 def test_train_step_seed_batch_rows_on_cpu(tmp_path):
-    args = "--device cpu --mode eager --methods wgan_gp --widths 8 --resolutions 32 --batch 8"
-    args += " --iters 2 --warmup 5 --seed-batch 1,2"
-    rows = {r["seed_batch"]: r for r in train_step_rows(tmp_path, args) if r["method"] == "wgan_gp"}
-    assert set(rows) == {"1", "2"}
-    for k, r in rows.items():  # seed-iterations per second: K seeds per batch iteration
+    """K 1 is the run alone; K 2 runs as ``ssgan train --seeds`` would (stacked for WGAN-GP)
+    and, asked for, in lockstep; SN-GAN, which the stacked trainer refuses, is measured once
+    in lockstep whichever mode was asked."""
+    args = "--device cpu --mode eager --methods wgan_gp,sn_gan --widths 8 --resolutions 32"
+    args += " --batch 8 --iters 2 --warmup 5 --seed-batch 1,2 --batch-mode auto,lockstep"
+    rows = train_step_rows(tmp_path, args)
+    got = sorted((r["method"], r["seed_batch"], r["batch_mode"]) for r in rows)
+    assert got == [
+        ("sn_gan", "1", "lone"),
+        ("sn_gan", "2", "lockstep"),
+        ("user_loop", "1", "lone"),
+        ("wgan_gp", "1", "lone"),
+        ("wgan_gp", "2", "lockstep"),
+        ("wgan_gp", "2", "stacked"),
+    ]
+    for r in rows:  # seed-iterations per second: K seeds per batch iteration
+        k = int(r["seed_batch"])
         assert float(r["aggregate_iters_per_sec"]) == pytest.approx(
-            int(k) / float(r["sec_per_iter"]), rel=1e-3
+            k / float(r["sec_per_iter"]), rel=1e-3
         )
-    assert float(rows["2"]["aggregate_iters_per_sec"]) != float(rows["2"]["iters_per_sec"])
+        if k == 2:
+            assert float(r["aggregate_iters_per_sec"]) != float(r["iters_per_sec"])
+    (lock,) = [r for r in rows if r["method"] == "sn_gan" and r["seed_batch"] == "2"]
+    assert lock["overhead_vs_wgan_gp"] != ""  # against WGAN-GP's lockstep row

@@ -20,7 +20,7 @@ pytestmark = [
 ]
 
 
-def cuda_cfg(method="wgan_gp", graph=True, **extra):
+def cuda_cfg(method="wgan_gp", graph=True, seed=0, **extra):
     over = {
         "train.device": "cuda",
         "train.cuda_graph": "true" if graph else "false",
@@ -30,7 +30,7 @@ def cuda_cfg(method="wgan_gp", graph=True, **extra):
         "data.max_images": 4096,
         **extra,
     }
-    return tiny_cfg(method, **over)
+    return tiny_cfg(method, seed=seed, **over)
 
 
 def log(run) -> list[dict]:
@@ -40,6 +40,17 @@ def log(run) -> list[dict]:
 
 def record(run) -> dict:
     return json.loads((run / "run.json").read_text())
+
+
+def agree_in_distribution(g: list[dict], e: list[dict], start: int) -> None:
+    """From iteration ``start`` on, the graphed log's losses are finite and their mean lies
+    within two standard deviations (of both logs) of the eager log's."""
+    for key in ("critic_loss", "wasserstein", "generator_loss"):
+        tail_g = torch.tensor([r[key] for r in g[start:]])
+        tail_e = torch.tensor([r[key] for r in e[start:]])
+        assert torch.isfinite(tail_g).all()
+        spread = float(torch.cat([tail_g, tail_e]).std()) + 1e-3
+        assert abs(float(tail_g.mean() - tail_e.mean())) < 2 * spread, key
 
 
 def test_graph_and_eager_losses_agree_in_distribution(tmp_path):
@@ -57,12 +68,7 @@ def test_graph_and_eager_losses_agree_in_distribution(tmp_path):
     # The warm-up iterations run eagerly in both: equal to float tolerance.
     for a, b in zip(g[:3], e[:3]):
         assert a["critic_loss"] == pytest.approx(b["critic_loss"], rel=1e-3, abs=1e-3)
-    for key in ("critic_loss", "wasserstein", "generator_loss"):
-        tail_g = torch.tensor([r[key] for r in g[100:]])
-        tail_e = torch.tensor([r[key] for r in e[100:]])
-        assert torch.isfinite(tail_g).all()
-        spread = float(torch.cat([tail_g, tail_e]).std()) + 1e-3
-        assert abs(float(tail_g.mean() - tail_e.mean())) < 2 * spread, key
+    agree_in_distribution(g, e, 100)
 
 
 def test_kill_and_resume_under_graphs(tmp_path, monkeypatch):
@@ -122,3 +128,28 @@ def test_methods_run_their_eager_work_between_replays(method, tmp_path):
         assert nonzero <= rec["method_summary"]["generator_masked_active"]
     if method == "sr_gan":
         assert rec["method_summary"]["sr_compensations"] == 8 * 2  # 8 iterations x n_critic 2
+
+
+@pytest.mark.parametrize("method", ["wgan_gp", "ssgan"])
+def test_a_stacked_seed_batch_replays_one_graph_and_learns_as_eager(method, tmp_path):
+    """Seeds {0, 1} stacked (ssgan/training/stacked.py), 120 iterations: the batched iteration
+    is captured (once, unless a probe replaced a storage) and replayed, every seed completes,
+    and each seed's losses agree with the same seed's eager stacked batch at the start (the
+    warm-up runs eagerly in both) and in distribution after."""
+    from ssgan.training import batch
+
+    over = {"train.iterations": 120, "train.checkpoint_every": 60, "probe.every": 60}
+    outs = {}
+    for graph in (True, False):
+        cfgs = [cuda_cfg(method, graph=graph, seed=s, **over) for s in (0, 1)]
+        outs[graph] = [tmp_path / str(graph) / f"seed{s}" for s in (0, 1)]
+        assert batch.train_batch(cfgs, outs[graph]) == [0, 0]
+    for s in (0, 1):
+        ex = record(outs[True][s])["execution"]
+        assert ex["batched"] is True and ex["cuda_graph"] is True, ex
+        assert ex["graph_captures"] >= 1 and not ex["graph_error"], ex
+        assert record(outs[False][s])["execution"]["graph_captures"] == 0
+        g, e = log(outs[True][s]), log(outs[False][s])
+        for a, b in zip(g[:3], e[:3]):
+            assert a["critic_loss"] == pytest.approx(b["critic_loss"], rel=1e-3, abs=1e-3)
+        agree_in_distribution(g, e, 60)

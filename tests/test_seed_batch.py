@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import sys
 import types
 
@@ -17,6 +19,7 @@ from ssgan.cli import main
 from ssgan.training import gpu_slots, seed_batch
 from ssgan.training.loop import EXIT_DIVERGED, EXIT_PREEMPTED
 from tests.conftest import TINY
+from tests.test_step import ReplayOnCPU  # stands in for a captured graph: any GraphSchedule
 
 CELL = ["train", "--dataset", "mnist", "--method", "wgan_gp"]
 
@@ -251,23 +254,13 @@ def test_a_nan_in_one_seed_marks_it_diverged_and_the_others_finish(tmp_path):
 def test_sigterm_checkpoints_every_seed_and_a_rerun_resumes_bitwise(tmp_path, monkeypatch):
     """SIGTERM at iteration 2 of 6: every seed's checkpoint, status preempted; the rerun
     restacks the seeds' checkpoints and ends bitwise equal to an uninterrupted batch."""
-    import os
-    import signal
 
     from ssgan.training import batch, stacked
 
     cfgs = [resolved("ssgan", s) for s in (0, 1)]
     whole = [tmp_path / "whole" / f"seed{s}" for s in (0, 1)]
     assert batch.train_batch(cfgs, whole) == [0, 0]
-    step, calls = stacked.Stack.iteration, []
-
-    def interrupted(self):
-        calls.append(1)
-        if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return step(self)
-
-    monkeypatch.setattr(stacked.Stack, "iteration", interrupted)
+    step = sigterm_at(monkeypatch, 2)
     outs = [tmp_path / "cut" / f"seed{s}" for s in (0, 1)]
     assert batch.train_batch(cfgs, outs) == [EXIT_PREEMPTED, EXIT_PREEMPTED]
     for p in outs:
@@ -285,6 +278,79 @@ def test_sigterm_checkpoints_every_seed_and_a_rerun_resumes_bitwise(tmp_path, mo
         assert [{k: v for k, v in r.items() if k != "seconds"} for r in log(a)] == [
             {k: v for k, v in r.items() if k != "seconds"} for r in log(b)
         ]
+
+
+def sigterm_at(monkeypatch, n: int):
+    """SIGTERM to this process during the n-th stacked iteration; returns the real one."""
+    from ssgan.training import stacked
+
+    step, calls = stacked.Stack.iteration, []
+
+    def interrupted(self):
+        calls.append(1)
+        if len(calls) == n:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(self)
+
+    monkeypatch.setattr(stacked.Stack, "iteration", interrupted)
+    return step
+
+
+def same_run(a, b) -> None:
+    for name in ("generator.pt", "critic.pt"):
+        assert sha(a / name) == sha(b / name), name
+    drop = ("seconds",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in log(a)] == [
+        {k: v for k, v in r.items() if k not in drop} for r in log(b)
+    ]
+
+
+@pytest.mark.parametrize("capture_fails", [False, True])
+def test_the_stacked_iteration_follows_the_graph_schedule(capture_fails, tmp_path, monkeypatch):
+    """With graphs on (the stand-in graph above): the warm-up iterations, one capture, replays
+    from then on, and a SIGTERM at iteration 2 plus a rerun (a new stack: warm-up and capture
+    again) end bitwise where an eager batch ends; run.json says how it ran. A capture that
+    fails trains eagerly from there, with the reason recorded, and ends in the same place."""
+    from ssgan.training import batch, stacked
+    from ssgan.training import step as S
+
+    cfgs = [resolved("ssgan", s, "train.iterations=8", "train.checkpoint_every=4") for s in (0, 1)]
+    eager = [tmp_path / "eager" / f"seed{s}" for s in (0, 1)]
+    assert batch.train_batch(cfgs, eager) == [0, 0]
+    schedule, made = [], []
+
+    def capture(self, iteration):
+        if capture_fails:
+            raise RuntimeError("operation not permitted when stream is capturing\nmore")
+        self._graph = ReplayOnCPU(self, iteration)
+        self._fingerprint = self.fingerprint()
+        self.captures += 1
+        schedule.append(iteration)
+
+    monkeypatch.setattr(stacked, "use_graph", lambda setting, device: True)
+    # Capturable Adam steps on CUDA only, and a tensor lr rounds differently from the eager
+    # batch's float (tests/test_step.py checks tensor lrs): here the optimizers stay as built.
+    monkeypatch.setattr(S, "make_capturable", lambda opt, device: made.append(opt))
+    monkeypatch.setattr(stacked.StackedStep, "_capture", capture)
+    whole = [tmp_path / "graph" / f"seed{s}" for s in (0, 1)]
+    assert batch.train_batch(cfgs, whole) == [0, 0]
+    assert len(made) == 2  # the stacked critic's and generator's Adams are made capturable
+    for a, b in zip(eager, whole):
+        same_run(a, b)
+    ex = json.loads((whole[1] / "run.json").read_text())["execution"]
+    if capture_fails:
+        assert schedule == [] and ex["cuda_graph"] is False and ex["graph_captures"] == 0
+        assert ex["graph_error"] == "RuntimeError: operation not permitted when stream is capturing"
+    else:
+        assert schedule == [S.GRAPH_WARMUP + 1], schedule  # probes and samples in place
+        assert ex["cuda_graph"] is True and ex["graph_captures"] == 1 and not ex["graph_error"]
+    step = sigterm_at(monkeypatch, 2)
+    cut = [tmp_path / "cut" / f"seed{s}" for s in (0, 1)]
+    assert batch.train_batch(cfgs, cut) == [EXIT_PREEMPTED, EXIT_PREEMPTED]
+    monkeypatch.setattr(stacked.Stack, "iteration", step)
+    assert batch.train_batch(cfgs, cut) == [0, 0]
+    for a, b in zip(eager, cut):
+        same_run(a, b)
 
 
 @pytest.mark.parametrize(

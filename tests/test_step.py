@@ -265,7 +265,7 @@ class ReplayOnCPU:
         self.step, self.iteration, self.replays = step, iteration, 0
 
     def replay(self):
-        self.step.inputs.k = 0
+        self.step.rewind()
         self.step._outputs = self.step.run_eagerly(self.iteration)
         self.replays += 1
 

@@ -13,7 +13,8 @@ the lone run's; run.json records the batch under ``execution`` (``seed_batch``,
 Two ways to run a batch. Where ``stacked.refusal(cfg)`` is None (WGAN-GP and Self-Sparse GAN
 on the DCGAN, fp32, no accumulation, EMA, lr decay or TensorBoard) the seeds are stacked into
 one network (ssgan/training/stacked.py: ``torch.func`` stacking with ``vmap``, one kernel for
-the K seeds' work; losses equal a lone run's to float tolerance, eager, no CUDA graph yet).
+the K seeds' work, replayed as one CUDA graph where graphs are on; losses equal a lone run's
+to float tolerance).
 Otherwise, or with ``SSGAN_SEED_BATCH=lockstep``, this module's lockstep executor: what it shares between seeds is the process (one
 start-up, one CUDA context, one copy of the training images, one job); each seed's iteration
 is its own sequence of kernels (its own CUDA graph where graphs are on), bitwise its lone run.

@@ -21,8 +21,14 @@ optimizer states are refreshed from the stack before anything reads them, and wr
 after (a probe that moves BatchNorm statistics moves them in the stack too). Losses equal a lone
 run's to float tolerance, not bitwise (a grouped convolution sums in another order).
 
+The stacked iteration is replayed as one CUDA graph where a lone run's would be
+(``train.cuda_graph``; ``StackedStep`` follows the lone ``Step``'s schedule, ssgan/training/step.py:
+warm-up, one capture with every seed's noise generator registered, replays, a new capture when
+a stacked tensor's storage changes, eager for good if a capture fails, ``execution.graph_error``
+saying why). Probes, samples and checkpoints run between replays on the seeds' own modules,
+refreshed from the stack and written back in place.
+
 What is not built, and how it is handled:
-- The batched iteration runs eagerly (no CUDA graph): ``execution.cuda_graph`` is false.
 - Resuming: SIGTERM writes every seed's checkpoint; rerun, each seed restores its own newest
   good checkpoint and the seeds are stacked again (parameters, BatchNorm statistics, Adam
   states), bitwise the uninterrupted batch on the CPU. Where a seed has finished (completed,
@@ -47,8 +53,10 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from ssgan import probes, provenance
+from ssgan.training import step as steps
 from ssgan.training.loop import EXIT_PREEMPTED, Run, train
 from ssgan.training.run_files import LOG_COLUMNS, read_csv_upto
+from ssgan.training.step import GraphSchedule, storage_fingerprint, use_graph
 
 METHODS = ("wgan_gp", "ssgan")
 RESUMABLE = ("running", "preempted", "failed")  # a record in these states resumes batched
@@ -75,9 +83,14 @@ class SeedRun(Run):
     """A lone run's directory and state, trained as one seed of a batch."""
 
     batch: list[int] = []  # the seeds trained together (run.json's execution.seed_batch)
+    shared: GraphSchedule | None = None  # the stacked step that trains this seed
 
     def execution(self) -> dict:
-        return {**super().execution(), "seed_batch": list(self.batch), "batched": True}
+        ex = super().execution()
+        if self.shared is not None:  # how the stacked iteration ran, not the unused lone step
+            s = self.shared
+            ex.update(cuda_graph=s.graph, graph_captures=s.captures, graph_error=s.graph_error)
+        return {**ex, "seed_batch": list(self.batch), "batched": True}
 
 
 class Stack:
@@ -124,10 +137,9 @@ class Stack:
         """Each seed's ``method.<what>(n, gen, device)`` from its own noise generator."""
         return torch.stack([getattr(r.method, what)(n, r.gen, device) for r in self.runs])
 
-    def iteration(self) -> list[dict]:
-        """One generator iteration of every seed (the lone ``WGANGP.train_iteration``)."""
-        for r in self.runs:
-            r.step.inputs.fill()
+    def iteration(self) -> dict[str, torch.Tensor]:
+        """One generator iteration of every seed (the lone ``WGANGP.train_iteration``) over the
+        seeds' filled step inputs: each log scalar as a tensor of K, one per seed."""
         for _ in range(self.n_critic):
             real = torch.stack([r.step.inputs.next() for r in self.runs])
             n, dev = real.shape[1], real.device
@@ -150,11 +162,10 @@ class Stack:
         g_loss = -self.d(frozen, self.g(self.gp, z)).float().mean(1)
         g_loss.sum().backward()
         self.opt_G.step()
-        keys = LOG_COLUMNS[1:-1]
         values = dict(
             critic_loss=loss, generator_loss=g_loss, wasserstein=wasserstein, gradient_penalty=gp
         )
-        return [{key: values[key][k].detach() for key in keys} for k in range(len(self.runs))]
+        return {key: values[key].detach() for key in LOG_COLUMNS[1:-1]}
 
     @torch.no_grad()
     def pull(self) -> None:
@@ -184,6 +195,44 @@ class Stack:
                     params[name][k].copy_(p)
                 for name, b in module.named_buffers():
                     buffers[name][k].copy_(b)
+
+
+class StackedStep(GraphSchedule):
+    """The stacked iteration of every seed under the lone step's graph schedule: each seed's
+    batches are filled into its own step inputs before the iteration, outside the graph; the
+    graph draws from every seed's own noise generator."""
+
+    def __init__(self, stack: Stack, device, graph: bool):
+        super().__init__(device, graph)
+        self.stack = stack
+        if graph:
+            for opt in (stack.opt_G, stack.opt_D):
+                steps.make_capturable(opt, self.device)
+
+    def prepare(self, iteration: int) -> None:
+        for r in self.stack.runs:
+            r.step.inputs.fill()
+
+    def rewind(self) -> None:
+        for r in self.stack.runs:
+            r.step.inputs.k = 0
+
+    def run_eagerly(self, iteration: int) -> dict:
+        stats = self.stack.iteration()
+        for r in self.stack.runs:
+            if r.step.inputs.k != r.step.inputs.count:
+                raise RuntimeError(
+                    f"the stacked iteration drew {r.step.inputs.k} batches of seed "
+                    f"{r.cfg['seed']} but the method declares {r.step.inputs.count}"
+                )
+        return stats
+
+    def fingerprint(self) -> tuple[int, ...]:
+        s = self.stack
+        return storage_fingerprint(s.gp, s.gb, s.dp, s.db, s.opt_G, s.opt_D)
+
+    def generators(self) -> list[torch.Generator]:
+        return [r.gen for r in self.stack.runs]
 
 
 def _same_cell(cfgs: list[dict]) -> None:
@@ -222,7 +271,12 @@ def train_batch(cfgs: list[dict], outs: list[Path]) -> list[int]:
             file=sys.stderr,
         )
         return _sequential(cfgs, outs)
+    stack = Stack(runs)
+    step = StackedStep(
+        stack, runs[0].device, use_graph(cfgs[0]["train"]["cuda_graph"], runs[0].device)
+    )
     for r in runs:
+        r.shared = step
         r.out.mkdir(parents=True, exist_ok=True)
         r.record.update(
             status="running",
@@ -232,14 +286,13 @@ def train_batch(cfgs: list[dict], outs: list[Path]) -> list[int]:
             settings_without_effect=r.notes,
         )
         r.write_record()
-    stack = Stack(runs)
     state = {"stop": False}
     old = {
         s: signal.signal(s, lambda *_: state.__setitem__("stop", True))
         for s in (signal.SIGTERM, signal.SIGINT)
     }
     try:
-        return _loop(runs, stack, state, starts.pop())
+        return _loop(runs, stack, step, state, starts.pop())
     except Exception as err:
         for r in runs:
             r.record.update(status="failed", wall_time_s=r.wall_time())
@@ -254,7 +307,7 @@ def train_batch(cfgs: list[dict], outs: list[Path]) -> list[int]:
 def _open(r: SeedRun, found: dict | None) -> int:
     """Build a seed's run and restore its newest good checkpoint; the iteration it resumes at."""
     r.build()
-    r.step.graph, r.step.graph_error = False, "seed batch: the batched iteration runs eagerly"
+    r.step.graph = False  # the seed's own step is not run: StackedStep is (SeedRun.execution)
     r.record = found or r.new_record()
     r.t0, r.wall_before = time.monotonic(), 0.0
     start = r.restore() if found else 0
@@ -262,7 +315,9 @@ def _open(r: SeedRun, found: dict | None) -> int:
     return start
 
 
-def _loop(runs: list[SeedRun], stack: Stack, state: dict, start: int) -> list[int]:
+def _loop(
+    runs: list[SeedRun], stack: Stack, step: StackedStep, state: dict, start: int
+) -> list[int]:
     """``Run._loop`` for K seeds in lockstep, one stacked iteration each step."""
     cfg, t = runs[0].cfg, runs[0].cfg["train"]
     total, every_probe = t["iterations"], cfg["probe"]["every"]
@@ -276,7 +331,8 @@ def _loop(runs: list[SeedRun], stack: Stack, state: dict, start: int) -> list[in
     stack.push()
     pending = {k: [] for k in range(len(runs))}
     for it in range(start + 1, total + 1):
-        stats = stack.iteration()
+        out = step(it)
+        stats = [{key: v[k] for key, v in out.items()} for k in range(len(runs))]
         for k, r in enumerate(runs):
             if r.cfg["debug"]["nan_at"] == it:  # fault injection (tests)
                 stats[k]["critic_loss"] = stats[k]["critic_loss"] * float("nan")

@@ -67,8 +67,10 @@ def use_graph(setting, device: torch.device) -> bool:
 
 
 def storage_fingerprint(*objects) -> tuple[int, ...]:
-    """Data pointers of every parameter, gradient and buffer of the modules and every tensor
-    state of the optimizers given: equal before and after an eager step that works in place."""
+    """Data pointers of every parameter, gradient and buffer of the modules, of every tensor
+    (and its gradient) of the dicts of tensors (a stacked network's parameters and buffers),
+    and of every tensor state of the optimizers given: equal before and after an eager step
+    that works in place."""
     ptrs = []
     for obj in objects:
         if isinstance(obj, torch.nn.Module):
@@ -76,6 +78,10 @@ def storage_fingerprint(*objects) -> tuple[int, ...]:
                 ptrs.append(p.data_ptr())
                 ptrs.append(p.grad.data_ptr() if p.grad is not None else 0)
             ptrs += [b.data_ptr() for b in obj.buffers()]
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                ptrs.append(v.data_ptr())
+                ptrs.append(v.grad.data_ptr() if v.grad is not None else 0)
         else:  # an optimizer
             for state in obj.state.values():
                 ptrs += [v.data_ptr() for v in state.values() if isinstance(v, torch.Tensor)]
@@ -162,14 +168,17 @@ class StepInputs:
         return raw.float().div_(127.5).sub_(1.0)
 
 
-class Step:
-    """Runs generator iterations of one run: ``step(iteration)`` returns the method's detached
-    scalars (fresh tensors each call: they are kept until the next log flush)."""
+class GraphSchedule:
+    """The CUDA-graph schedule of a training step: ``GRAPH_WARMUP`` eager iterations on the
+    capture stream, one capture, replays; iterations marked eager run eagerly between replays;
+    a changed storage fingerprint recaptures; a capture that fails falls back to eager for good.
+    Subclasses say what one iteration is (``run_eagerly``), what is filled before it outside
+    the graph (``prepare``), which tensors it must keep reading (``fingerprint``), and which
+    noise generators it draws from (``generators``, registered with the graph): ``Step`` for
+    one run, ``ssgan.training.stacked.StackedStep`` for a seed batch's stacked network."""
 
-    def __init__(self, method, models, stream, gen, device, precision: str, graph: bool):
-        self.method, self.m, self.gen, self.device = method, models, gen, torch.device(device)
-        self.precision, self.graph = precision, graph
-        self.inputs = StepInputs(stream, method.batches_per_iteration())
+    def __init__(self, device, graph: bool):
+        self.device, self.graph = torch.device(device), graph
         self.eager_done = 0  # eager iterations since the last (re)start: the graph's warm-up
         self._graph = None
         self._stream = None  # the capture's side stream (CUDA), made on first use
@@ -177,37 +186,31 @@ class Step:
         self._fingerprint: tuple[int, ...] = ()
         self.captures = 0
         self.graph_error: str | None = None  # why graphs were given up, if they were
-        if graph and not method.graphable():
-            self.graph = graph = False
-            self.graph_error = f"method {method.name!r} under this config runs eagerly"
-        if graph:
-            for opt in (models.opt_G, models.opt_D):
-                make_capturable(opt, self.device)
 
-    def restored(self) -> None:
-        """After a checkpoint was loaded into the models (in place) and optimizers."""
-        self._graph = None  # optimizer states are new tensors: capture again
-        for opt in (self.m.opt_G, self.m.opt_D):
-            if self.graph:
-                make_capturable(opt, self.device)
-            else:
-                host_learning_rates(opt, self.method.cfg["train"]["lr"])
+    # --- what one iteration is (subclasses) ----------------------------------------------
+    def prepare(self, iteration: int) -> None:
+        """Host-side work before iteration ``iteration``, outside any graph."""
+
+    def eager_only(self, iteration: int) -> bool:
+        """True where this iteration must run eagerly (not replayed)."""
+        return False
 
     def run_eagerly(self, iteration: int) -> dict:
-        """The iteration over the filled buffers: the function a graph captures."""
-        with autocast(self.precision, self.device):
-            stats = self.method.train_iteration(self.m, self.inputs.next, self.gen, iteration)
-        if self.inputs.k != self.inputs.count:
-            raise RuntimeError(
-                f"method {self.method.name!r} drew {self.inputs.k} batches in one iteration "
-                f"but declares {self.inputs.count} (Method.batches_per_iteration)"
-            )
-        return stats
+        raise NotImplementedError
 
+    def rewind(self) -> None:
+        """Back to the first of the filled batches (before a capture or a fallback)."""
+
+    def fingerprint(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def generators(self) -> list[torch.Generator]:
+        raise NotImplementedError
+
+    # --- the schedule ----------------------------------------------------------------------
     def __call__(self, iteration: int) -> dict:
-        self.inputs.fill()
-        self.method.before_iteration(self.m, iteration)  # outside the graph: lr, EMA weight
-        if not self.graph or self.method.eager_iteration(iteration):
+        self.prepare(iteration)
+        if not self.graph or self.eager_only(iteration):
             return self._eager(iteration)
         if self.eager_done < GRAPH_WARMUP:
             return self._eager(iteration, side_stream=True)
@@ -221,14 +224,10 @@ class Step:
                     f"CUDA graph capture failed, training eagerly: {self.graph_error}",
                     file=sys.stderr,
                 )
-                self.inputs.k = 0
+                self.rewind()
                 return self._eager(iteration)
         self._graph.replay()
         return {k: v.clone() for k, v in self._outputs.items()}
-
-    def fingerprint(self) -> tuple[int, ...]:
-        m = self.m
-        return storage_fingerprint(m.G, m.D, m.opt_G, m.opt_D)
 
     def _eager(self, iteration: int, side_stream: bool = False) -> dict:
         with self._warmup_stream() if side_stream else contextlib.nullcontext():
@@ -258,10 +257,65 @@ class Step:
         """Records one iteration (CUDA only). The buffers hold this iteration's batches; the
         capture itself computes nothing, the replay that follows does."""
         self._graph = torch.cuda.CUDAGraph()
-        self._graph.register_generator_state(self.gen)
+        for gen in self.generators():
+            self._graph.register_generator_state(gen)
         torch.cuda.synchronize(self.device)
         with torch.cuda.graph(self._graph, stream=self._side_stream()):
-            self.inputs.k = 0
+            self.rewind()
             self._outputs = self.run_eagerly(iteration)
         self._fingerprint = self.fingerprint()
         self.captures += 1
+
+
+class Step(GraphSchedule):
+    """Runs generator iterations of one run: ``step(iteration)`` returns the method's detached
+    scalars (fresh tensors each call: they are kept until the next log flush)."""
+
+    def __init__(self, method, models, stream, gen, device, precision: str, graph: bool):
+        super().__init__(device, graph)
+        self.method, self.m, self.gen = method, models, gen
+        self.precision = precision
+        self.inputs = StepInputs(stream, method.batches_per_iteration())
+        if graph and not method.graphable():
+            self.graph = graph = False
+            self.graph_error = f"method {method.name!r} under this config runs eagerly"
+        if graph:
+            for opt in (models.opt_G, models.opt_D):
+                make_capturable(opt, self.device)
+
+    def restored(self) -> None:
+        """After a checkpoint was loaded into the models (in place) and optimizers."""
+        self._graph = None  # optimizer states are new tensors: capture again
+        for opt in (self.m.opt_G, self.m.opt_D):
+            if self.graph:
+                make_capturable(opt, self.device)
+            else:
+                host_learning_rates(opt, self.method.cfg["train"]["lr"])
+
+    def prepare(self, iteration: int) -> None:
+        self.inputs.fill()
+        self.method.before_iteration(self.m, iteration)  # outside the graph: lr, EMA weight
+
+    def eager_only(self, iteration: int) -> bool:
+        return self.method.eager_iteration(iteration)
+
+    def rewind(self) -> None:
+        self.inputs.k = 0
+
+    def generators(self) -> list[torch.Generator]:
+        return [self.gen]
+
+    def run_eagerly(self, iteration: int) -> dict:
+        """The iteration over the filled buffers: the function a graph captures."""
+        with autocast(self.precision, self.device):
+            stats = self.method.train_iteration(self.m, self.inputs.next, self.gen, iteration)
+        if self.inputs.k != self.inputs.count:
+            raise RuntimeError(
+                f"method {self.method.name!r} drew {self.inputs.k} batches in one iteration "
+                f"but declares {self.inputs.count} (Method.batches_per_iteration)"
+            )
+        return stats
+
+    def fingerprint(self) -> tuple[int, ...]:
+        m = self.m
+        return storage_fingerprint(m.G, m.D, m.opt_G, m.opt_D)

@@ -37,8 +37,10 @@ What is not built, and how it is handled:
 - A seed whose loss is non-finite is marked ``diverged`` and its files stop; it is still
   stepped in the stack (seeds never interact), the others finish.
 - Refused (``refusal``; the seeds then run in lockstep, ssgan/training/batch.py): other methods, the
-  ResNet, gradient accumulation, an EMA of G, a learning-rate decay, precision other than
-  fp32, TensorBoard curves.
+  ResNet, gradient accumulation, an EMA of G, a learning-rate decay, TensorBoard curves.
+  ``train.precision`` bf16: autocast does not reach operations under ``vmap`` (a vmapped
+  convolution under bf16 autocast returns fp32: tests/test_seed_batch.py checks it, and fails
+  once PyTorch changes it). ``fp32`` and ``tf32`` (a process-wide switch) are stacked.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from ssgan.training.run_files import LOG_COLUMNS, read_csv_upto
 from ssgan.training.step import GraphSchedule, storage_fingerprint, use_graph
 
 METHODS = ("wgan_gp", "ssgan")
+BF16 = "train.precision bf16 is not batched (autocast does not reach vmapped operations)"
 RESUMABLE = ("running", "preempted", "failed")  # a record in these states resumes batched
 
 
@@ -72,8 +75,8 @@ def refusal(cfg: dict) -> str | None:
     checks = [
         (t.get("accumulate", 1) != 1, "train.accumulate > 1 is not batched"),
         (t.get("ema_decay") is not None, "train.ema_decay (an EMA of G) is not batched"),
+        (t.get("precision", "fp32") == "bf16", BF16),
         (t.get("lr_decay", "none") != "none", "train.lr_decay is not batched"),
-        (t.get("precision", "fp32") != "fp32", "only train.precision fp32 is batched"),
         (bool(cfg.get("log", {}).get("tensorboard")), "log.tensorboard is not batched"),
     ]
     return next((why for bad, why in checks if bad), None)
@@ -218,7 +221,7 @@ class StackedStep(GraphSchedule):
             r.step.inputs.k = 0
 
     def run_eagerly(self, iteration: int) -> dict:
-        stats = self.stack.iteration()
+        stats = self.stack.iteration()  # fp32 or tf32 (process-wide, set by build)
         for r in self.stack.runs:
             if r.step.inputs.k != r.step.inputs.count:
                 raise RuntimeError(

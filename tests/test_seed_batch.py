@@ -370,6 +370,37 @@ def test_the_stacked_iteration_follows_the_graph_schedule(capture_fails, tmp_pat
         same_run(a, b)
 
 
+def test_a_stacked_step_captures_again_after_a_storage_change(monkeypatch):
+    """A replaced stacked optimizer state (or any stacked tensor's storage) makes the next
+    iteration capture again instead of replaying a graph that writes the old storage."""
+    from ssgan.training import stacked
+    from ssgan.training import step as S
+
+    monkeypatch.setattr(S, "make_capturable", lambda opt, device: None)
+    runs = [stacked.SeedRun(resolved("wgan_gp", s), "unused") for s in (0, 1)]
+    for r in runs:
+        r.build()
+    step, captured = stacked.StackedStep(stacked.Stack(runs), "cpu", graph=True), []
+
+    def capture(iteration):
+        step._graph = ReplayOnCPU(step, iteration)
+        step._fingerprint = step.fingerprint()
+        step.captures += 1
+        captured.append(iteration)
+
+    monkeypatch.setattr(step, "_capture", capture)
+    for it in range(1, 7):
+        step(it)
+    assert captured == [S.GRAPH_WARMUP + 1] and step._graph.replays == 6 - S.GRAPH_WARMUP
+    weight = next(iter(step.stack.dp.values()))
+    state = step.stack.opt_D.state[weight]
+    state["exp_avg"] = state["exp_avg"].clone()
+    step(7)
+    assert captured == [S.GRAPH_WARMUP + 1, 7] and step.captures == 2
+    step(8)
+    assert captured == [S.GRAPH_WARMUP + 1, 7] and step._graph.replays == 2
+
+
 @pytest.mark.parametrize(
     ("method", "extra", "words"),
     [

@@ -173,20 +173,26 @@ def same_losses(a, b) -> None:
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-6, msg=key)
 
 
-@pytest.mark.parametrize("method", ["wgan_gp", "ssgan"])
-def test_a_seed_in_a_batch_is_its_lone_run(method, tmp_path):
+RESNET_DECAY = ("model.arch=resnet", "model.resnet_g_width=16", "model.resnet_d_width=16",
+                "train.lr_decay=linear")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "extra"), [("wgan_gp", ()), ("ssgan", ()), ("wgan_gp", RESNET_DECAY)]
+)
+def test_a_seed_in_a_batch_is_its_lone_run(method, extra, tmp_path):
     """Seed 1 of the batch {0, 1}: the same initial weights and iteration-0 probes (bitwise),
     the same losses (to float tolerance), the same config hash as seed 1 alone; run.json
     records the batch; the two seeds of the batch differ."""
     from ssgan.training import batch, stacked
 
-    cfgs = [resolved(method, s) for s in (0, 1)]
+    cfgs = [resolved(method, s, *extra) for s in (0, 1)]
     assert stacked.refusal(cfgs[0]) is None
     outs = [tmp_path / "b" / f"seed{s}" for s in (0, 1)]
     assert batch.train_batch(cfgs, outs) == [0, 0]
     lone = tmp_path / "lone"
     assert main(["train", "--dataset", "mnist", "--method", method, "--seed", "1",
-                 "--out", str(lone), *SHORT]) == 0  # fmt: skip
+                 "--out", str(lone), *SHORT, *extra]) == 0  # fmt: skip
     a, b = (json.loads((p / "run.json").read_text()) for p in (outs[1], lone))
     assert a["status"] == "completed" and a["config_hash"] == b["config_hash"]
     assert a["execution"]["seed_batch"] == [0, 1] and a["execution"]["batched"] is True
@@ -406,7 +412,7 @@ def test_a_stacked_step_captures_again_after_a_storage_change(monkeypatch):
     [
         ("sn_gan", (), "method 'sn_gan' is not batched"),
         ("stu_gan", (), "method 'stu_gan' is not batched"),
-        ("wgan_gp", ("model.arch=resnet",), "model.arch 'resnet' is not batched"),
+        ("wgan_gp", ("train.ema_decay=0.9",), "train.ema_decay (an EMA of G) is not batched"),
         ("ssgan", ("train.accumulate=2",), "train.accumulate > 1 is not batched"),
         ("wgan_gp", ("train.precision=bf16",), "train.precision bf16 is not batched"),
     ],

@@ -11,7 +11,8 @@ the lone run's; run.json records the batch under ``execution`` (``seed_batch``,
 ``batch_index``, ``batched``).
 
 Two ways to run a batch. Where ``stacked.refusal(cfg)`` is None (WGAN-GP and Self-Sparse GAN
-on the DCGAN, fp32, no accumulation, EMA, lr decay or TensorBoard) the seeds are stacked into
+on either architecture, fp32 or tf32, with or without lr decay; no accumulation, EMA of G or
+TensorBoard) the seeds are stacked into
 one network (ssgan/training/stacked.py: ``torch.func`` stacking with ``vmap``, one kernel for
 the K seeds' work, replayed as one CUDA graph where graphs are on; losses equal a lone run's
 to float tolerance).

@@ -36,8 +36,9 @@ What is not built, and how it is handled:
   after another by the lone trainer, each from its own checkpoint.
 - A seed whose loss is non-finite is marked ``diverged`` and its files stop; it is still
   stepped in the stack (seeds never interact), the others finish.
-- Refused (``refusal``; the seeds then run in lockstep, ssgan/training/batch.py): other methods, the
-  ResNet, gradient accumulation, an EMA of G, a learning-rate decay, TensorBoard curves.
+- Refused (``refusal``; the seeds then run in lockstep, ssgan/training/batch.py): other methods,
+  gradient accumulation, an EMA of G, TensorBoard curves. Both architectures (DCGAN, ResNet)
+  and ``train.lr_decay`` (written into the stacked Adams before each iteration) are stacked.
   ``train.precision`` bf16: autocast does not reach operations under ``vmap`` (a vmapped
   convolution under bf16 autocast returns fp32: tests/test_seed_batch.py checks it, and fails
   once PyTorch changes it). ``fp32`` and ``tf32`` (a process-wide switch) are stacked.
@@ -55,6 +56,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from ssgan import probes, provenance
+from ssgan.methods.base import set_learning_rates
 from ssgan.training import step as steps
 from ssgan.training.loop import EXIT_PREEMPTED, Run, train
 from ssgan.training.run_files import LOG_COLUMNS, read_csv_upto
@@ -67,16 +69,13 @@ RESUMABLE = ("running", "preempted", "failed")  # a record in these states resum
 
 def refusal(cfg: dict) -> str | None:
     """None if the seeds of ``cfg`` can be trained as one network, else why not (one line)."""
-    t, model = cfg["train"], cfg["model"]
+    t = cfg["train"]
     if cfg["method"] not in METHODS:
         return f"method {cfg['method']!r} is not batched (batched: {', '.join(METHODS)})"
-    if model.get("arch", "dcgan") != "dcgan":
-        return f"model.arch {model.get('arch')!r} is not batched (dcgan only)"
     checks = [
         (t.get("accumulate", 1) != 1, "train.accumulate > 1 is not batched"),
         (t.get("ema_decay") is not None, "train.ema_decay (an EMA of G) is not batched"),
         (t.get("precision", "fp32") == "bf16", BF16),
-        (t.get("lr_decay", "none") != "none", "train.lr_decay is not batched"),
         (bool(cfg.get("log", {}).get("tensorboard")), "log.tensorboard is not batched"),
     ]
     return next((why for bad, why in checks if bad), None)
@@ -215,6 +214,8 @@ class StackedStep(GraphSchedule):
     def prepare(self, iteration: int) -> None:
         for r in self.stack.runs:
             r.step.inputs.fill()
+        # train.lr_decay: this iteration's lr into both stacked Adams, outside the graph
+        set_learning_rates(self.stack, self.stack.runs[0].cfg["train"], iteration)
 
     def rewind(self) -> None:
         for r in self.stack.runs:

@@ -425,3 +425,23 @@ def test_a_resumed_graphed_run_recomputes_lr_and_average(monkeypatch, tmp_path):
         torch.load(tmp_path / d / "generator.pt", weights_only=True) for d in ("whole", "eager")
     )
     torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_storage_fingerprint_of_stacked_tensors_sees_replaced_values_and_gradients():
+    """The stacked network's dicts of tensors: an in-place update keeps the fingerprint; a
+    replaced tensor, a new gradient or a replaced gradient changes it."""
+    w = torch.zeros(2, 3, requires_grad=True)
+    stacked = {"w": w, "b": torch.zeros(2)}
+    first = S.storage_fingerprint(stacked)
+    with torch.no_grad():
+        w.add_(1.0)
+    assert S.storage_fingerprint(stacked) == first
+    w.grad = torch.ones(2, 3)
+    with_grad = S.storage_fingerprint(stacked)
+    assert with_grad != first and 0 not in with_grad[:2]
+    w.grad.mul_(2.0)
+    assert S.storage_fingerprint(stacked) == with_grad
+    w.grad = w.grad.clone()
+    assert S.storage_fingerprint(stacked) != with_grad
+    stacked["b"] = stacked["b"].clone()
+    assert S.storage_fingerprint(stacked)[2] != with_grad[2]

@@ -262,6 +262,21 @@ def test_seeds_of_a_batch_never_interact(tmp_path):
     same_losses(tmp_path / "(1, 2)" / "seed0", tmp_path / "(3, 4)" / "seed0")
 
 
+def test_a_stacked_seed_records_its_attempt_as_a_lone_run_does(tmp_path, monkeypatch):
+    """Each seed's run.json of a stacked batch records the SLURM job and the attempt count,
+    as a lone run's does (Run.mark_running, shared)."""
+    from ssgan.training import batch
+
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    cfgs = [resolved("wgan_gp", s, "train.iterations=2", "train.cuda_graph=false") for s in (0, 1)]
+    outs = [tmp_path / f"seed{s}" for s in (0, 1)]
+    assert batch.train_batch(cfgs, outs) == [0, 0]
+    for out in outs:
+        record = json.loads((out / "run.json").read_text())
+        assert record["slurm_job_ids"] == ["4242"] and record["attempts"] == 1
+        assert record["execution"]["batched"] is True
+
+
 def test_a_nan_in_one_seed_marks_it_diverged_and_the_others_finish(tmp_path):
     from ssgan.training import batch
 

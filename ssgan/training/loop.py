@@ -242,17 +242,7 @@ class Run(RunFiles):
         self.build()  # data and networks first: bad data leaves no directory behind
         self.out.mkdir(parents=True, exist_ok=True)
         self.record = existing or self.new_record()
-        self.record.update(
-            status="running",
-            attempts=self.record["attempts"] + 1,
-            provenance=provenance.collect(self.device),
-            execution=self.execution(),
-            settings_without_effect=self.notes,
-        )
-        for note in self.notes:
-            print(f"{self.out}: note: {note}", file=sys.stderr)
-        if os.environ.get("SLURM_JOB_ID"):
-            self.record["slurm_job_ids"].append(os.environ["SLURM_JOB_ID"])
+        self.mark_running()
         self.t0, self.wall_before = time.monotonic(), 0.0
         try:
             start = self.restore()
@@ -272,6 +262,21 @@ class Run(RunFiles):
             raise
         self.start = start
         return None
+
+    def mark_running(self) -> None:
+        """This attempt in the record (status, attempt count, provenance, how it runs, the
+        SLURM job), and the config's notes said once."""
+        self.record.update(
+            status="running",
+            attempts=self.record["attempts"] + 1,
+            provenance=provenance.collect(self.device),
+            execution=self.execution(),
+            settings_without_effect=self.notes,
+        )
+        for note in self.notes:
+            print(f"{self.out}: note: {note}", file=sys.stderr)
+        if os.environ.get("SLURM_JOB_ID"):
+            self.record["slurm_job_ids"].append(os.environ["SLURM_JOB_ID"])
 
     def failed(self, err: Exception) -> None:
         self.record.update(status="failed", wall_time_s=self.wall_time())

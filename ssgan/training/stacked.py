@@ -55,7 +55,7 @@ from pathlib import Path
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from ssgan import probes, provenance
+from ssgan import probes
 from ssgan.methods.base import set_learning_rates
 from ssgan.training import step as steps
 from ssgan.training.loop import EXIT_PREEMPTED, Run, train
@@ -282,13 +282,7 @@ def train_batch(cfgs: list[dict], outs: list[Path]) -> list[int]:
     for r in runs:
         r.shared = step
         r.out.mkdir(parents=True, exist_ok=True)
-        r.record.update(
-            status="running",
-            attempts=r.record["attempts"] + 1,
-            provenance=provenance.collect(r.device),
-            execution=r.execution(),
-            settings_without_effect=r.notes,
-        )
+        r.mark_running()  # as a lone run: notes said, the SLURM job recorded
         r.write_record()
     state = {"stop": False}
     old = {
